@@ -1,0 +1,745 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * The Clockchain jobs API inside nginx: module definition, directives,
+ * configuration and the per-worker setup.  The work is done under src/.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_redis.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
+
+
+static void *ngx_http_clockchain_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_clockchain_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_array_t **keys, u_char *data, size_t len, ngx_str_t *where,
+    ngx_uint_t n);
+static ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *content);
+static char *ngx_http_clockchain_handler_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_clockchain_init_process(ngx_cycle_t *cycle);
+static void ngx_http_clockchain_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_clockchain_bulk_max_bounds = {
+    ngx_conf_check_num_bounds, 1, 10000
+};
+
+
+static ngx_command_t  ngx_http_clockchain_commands[] = {
+
+    { ngx_string("clockchain_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_clockchain_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_service_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_clockchain_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, service_keys),
+      NULL },
+
+    { ngx_string("clockchain_service_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, service_keys),
+      NULL },
+
+    { ngx_string("clockchain_admin_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_clockchain_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, admin_keys),
+      NULL },
+
+    { ngx_string("clockchain_admin_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, admin_keys),
+      NULL },
+
+    { ngx_string("clockchain_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("clockchain_bulk_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, bulk_max),
+      &ngx_http_clockchain_bulk_max_bounds },
+
+    { ngx_string("clockchain_generate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_generate_handler },
+
+    { ngx_string("clockchain_bulk_generate"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_bulk_handler },
+
+    { ngx_string("clockchain_jobs"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_jobs_handler },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_clockchain_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_clockchain_create_main_conf,  /* create main configuration */
+    ngx_http_clockchain_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_clockchain_create_loc_conf,   /* create location configuration */
+    ngx_http_clockchain_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_clockchain_module = {
+    NGX_MODULE_V1,
+    &ngx_http_clockchain_module_ctx,       /* module context */
+    ngx_http_clockchain_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_clockchain_init_process,      /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_clockchain_exit_process,      /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_clockchain_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->shm_zone = NULL;
+     *     mcf->redis_addr = { 0, NULL };
+     *     mcf->redis_host = NULL;
+     *     mcf->redis_unix = NULL;
+     *     mcf->redis_password = { 0, NULL };
+     *     mcf->redis_prefix = { 0, NULL };
+     *     mcf->enabled = 0;
+     */
+
+    mcf->redis_port = NGX_CONF_UNSET;
+    mcf->redis_db = NGX_CONF_UNSET;
+    mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    ngx_conf_init_value(mcf->redis_db, 0);
+    ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+
+    if (mcf->redis_prefix.data == NULL) {
+        ngx_str_set(&mcf->redis_prefix, "clockchain:");
+    }
+
+    if (!mcf->enabled) {
+        return NGX_CONF_OK;
+    }
+
+    if (mcf->shm_zone == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"clockchain_zone\" must be set in the http "
+                           "block when clockchain handlers are used");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->redis_addr.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"clockchain_redis\" must be set in the http "
+                           "block when clockchain handlers are used");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_clockchain_loc_conf_t));
+    if (llcf == NULL) {
+        return NULL;
+    }
+
+    llcf->service_keys = NGX_CONF_UNSET_PTR;
+    llcf->admin_keys = NGX_CONF_UNSET_PTR;
+    llcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    llcf->bulk_max = NGX_CONF_UNSET_UINT;
+
+    return llcf;
+}
+
+
+static char *
+ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_clockchain_loc_conf_t  *prev = parent;
+    ngx_http_clockchain_loc_conf_t  *conf = child;
+
+    /* keys set on a level replace, not extend, the inherited ones */
+    ngx_conf_merge_ptr_value(conf->service_keys, prev->service_keys, NULL);
+    ngx_conf_merge_ptr_value(conf->admin_keys, prev->admin_keys, NULL);
+
+    ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
+                              256 * 1024);
+    ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
+
+    return NGX_CONF_OK;
+}
+
+
+/* clockchain_zone name:size; */
+
+static char *
+ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (mcf->shm_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\": expected name:size",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small, the minimum is %uz",
+                           &value[1], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->shm_zone = ngx_http_clockchain_shm_add(cf, &name, size);
+    if (mcf->shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * clockchain_redis address [db=N] [password_file=FILE] [prefix=STR]
+ *                  [timeout=TIME];
+ */
+
+static char *
+ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    u_char      *p, text[NGX_SOCKADDR_STRLEN];
+    size_t       len;
+    ngx_str_t   *value, s, file, content;
+    ngx_int_t    n;
+    ngx_url_t    u;
+    ngx_uint_t   i;
+
+    if (mcf->redis_addr.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->redis_addr = value[1];
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        s.data = value[1].data + 5;
+        s.len = value[1].len - 5;
+
+        if (s.len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_conf_full_name(cf->cycle, &s, 0) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        mcf->redis_unix = ngx_pnalloc(cf->pool, s.len + 1);
+        if (mcf->redis_unix == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(mcf->redis_unix, s.data, s.len + 1);
+
+    } else {
+        ngx_memzero(&u, sizeof(ngx_url_t));
+
+        u.url = value[1];
+        u.default_port = 6379;
+
+        /* resolved here, once: hiredis would resolve with a blocking call */
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\"%s%s", &value[1],
+                               u.err ? ": " : "", u.err ? u.err : "");
+            return NGX_CONF_ERROR;
+        }
+
+        if (u.naddrs == 0 || u.uri.len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                            NGX_SOCKADDR_STRLEN, 0);
+
+        mcf->redis_host = ngx_pnalloc(cf->pool, len + 1);
+        if (mcf->redis_host == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_cpystrn(mcf->redis_host, text, len + 1);
+        mcf->redis_port = u.port;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
+
+            if (n == NGX_ERROR || n > 65535) {
+                goto invalid;
+            }
+
+            mcf->redis_db = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            mcf->redis_timeout = ngx_parse_time(&s, 0);
+
+            if (mcf->redis_timeout == (ngx_msec_t) NGX_ERROR
+                || mcf->redis_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            for (p = s.data; p < s.data + s.len; p++) {
+                if (*p <= 0x20 || *p >= 0x7f || *p == '{' || *p == '}') {
+                    goto invalid;
+                }
+            }
+
+            mcf->redis_prefix = s;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
+            file.data = value[i].data + 14;
+            file.len = value[i].len - 14;
+
+            if (ngx_http_clockchain_read_conf_file(cf, &file, &content)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            while (content.len
+                   && (content.data[content.len - 1] == '\n'
+                       || content.data[content.len - 1] == '\r'))
+            {
+                content.len--;
+            }
+
+            if (content.len == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "redis password file \"%V\" is empty",
+                                   &file);
+                return NGX_CONF_ERROR;
+            }
+
+            mcf->redis_password = content;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* clockchain_service_key key ...; and clockchain_admin_key key ...; */
+
+static char *
+ngx_http_clockchain_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t  **keys = (ngx_array_t **) ((char *) conf + cmd->offset);
+
+    char        *rv;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        rv = ngx_http_clockchain_add_key(cf, cmd, keys, value[i].data,
+                                         value[i].len, NULL, i);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* one key a line; blank lines and lines starting with "#" are skipped */
+
+static char *
+ngx_http_clockchain_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_array_t  **keys = (ngx_array_t **) ((char *) conf + cmd->offset);
+
+    u_char      *p, *last, *start, *end;
+    char        *rv;
+    ngx_str_t   *value, file, content;
+    ngx_uint_t   line, found;
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_http_clockchain_read_conf_file(cf, &file, &content) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = content.data;
+    last = p + content.len;
+    found = 0;
+
+    for (line = 1; p < last; line++) {
+        start = p;
+
+        while (p < last && *p != '\n') {
+            p++;
+        }
+
+        end = p++;
+
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+
+        while (end > start
+               && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        {
+            end--;
+        }
+
+        if (start == end || *start == '#') {
+            continue;
+        }
+
+        rv = ngx_http_clockchain_add_key(cf, cmd, keys, start, end - start,
+                                         &file, line);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+
+        found++;
+    }
+
+    if (found == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no keys in \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    ngx_array_t **keys, u_char *data, size_t len, ngx_str_t *where,
+    ngx_uint_t n)
+{
+    size_t      i;
+    ngx_str_t  *key;
+
+    /* never echo a key: name its position instead */
+
+    for (i = 0; i < len; i++) {
+        if (data[i] < 0x21 || data[i] > 0x7e) {
+            break;
+        }
+    }
+
+    if (len == 0 || len > NGX_HTTP_CLOCKCHAIN_KEY_MAX || i < len) {
+        if (where) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid key on line %ui of \"%V\": keys are "
+                               "1 to %d printable ASCII characters without "
+                               "spaces", n, where,
+                               NGX_HTTP_CLOCKCHAIN_KEY_MAX);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid key in argument %ui of \"%V\": keys "
+                               "are 1 to %d printable ASCII characters "
+                               "without spaces", n, &cmd->name,
+                               NGX_HTTP_CLOCKCHAIN_KEY_MAX);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (*keys == NGX_CONF_UNSET_PTR) {
+        *keys = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (*keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    key = ngx_array_push(*keys);
+    if (key == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    key->data = ngx_pnalloc(cf->pool, len);
+    if (key->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(key->data, data, len);
+    key->len = len;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%V\" cannot be read or is larger than 1m",
+                           name);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    content->len = (size_t) ngx_file_size(&fi);
+    content->data = ngx_pnalloc(cf->pool, content->len + 1);
+
+    if (content->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, content->data, content->len);
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) content->len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_clockchain_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_clockchain_module);
+    mcf->enabled = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_clockchain_module);
+
+    if (mcf == NULL || !mcf->enabled) {
+        return NGX_OK;
+    }
+
+    return ngx_http_clockchain_redis_init_process(cycle, mcf);
+}
+
+
+static void
+ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_clockchain_module);
+
+    if (mcf == NULL || !mcf->enabled) {
+        return;
+    }
+
+    ngx_http_clockchain_redis_exit_process(cycle);
+}

@@ -1,0 +1,1125 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * Content handlers of the jobs API: POST generate and bulk-generate create
+ * jobs in Redis (one Lua script, all or none) and cache them in the zone;
+ * GET jobs answers from the zone and falls back on Redis.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_redis.h"
+
+
+/* how long a cached non-terminal job is served without asking Redis */
+#define NGX_HTTP_CLOCKCHAIN_PENDING_VALID  1000
+
+#define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
+#define NGX_HTTP_CLOCKCHAIN_USER_MAX       255
+
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_http_clockchain_redis_op_t   *op;
+
+    ngx_http_clockchain_job_req_t    *reqs;
+    ngx_http_clockchain_job_t        *jobs;
+    ngx_uint_t                        njobs;
+    ngx_uint_t                        tries;
+    ngx_str_t                         created_by;
+
+    ngx_http_clockchain_job_t         cached;
+    u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
+
+    unsigned                          bulk:1;
+    unsigned                          has_cached:1;
+} ngx_http_clockchain_ctx_t;
+
+
+static ngx_int_t ngx_http_clockchain_create(ngx_http_request_t *r,
+    ngx_uint_t bulk);
+static void ngx_http_clockchain_create_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_clockchain_create_send(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
+static void ngx_http_clockchain_create_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
+    ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
+static void ngx_http_clockchain_fetch_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
+static ngx_int_t ngx_http_clockchain_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+static ngx_int_t ngx_http_clockchain_auth(ngx_http_request_t *r,
+    ngx_uint_t admin);
+static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
+    ngx_str_t *given);
+static ngx_int_t ngx_http_clockchain_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_clockchain_json_content_type(
+    ngx_http_request_t *r);
+static ngx_http_clockchain_ctx_t *ngx_http_clockchain_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_clockchain_ctx_cleanup(void *data);
+static void ngx_http_clockchain_finalize(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_clockchain_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+static ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *data, size_t len);
+static ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
+    const char *name, const char *value);
+static ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
+static void *ngx_http_clockchain_palloc(void *ctx, size_t size);
+
+
+ngx_int_t
+ngx_http_clockchain_generate_handler(ngx_http_request_t *r)
+{
+    return ngx_http_clockchain_create(r, 0);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_bulk_handler(ngx_http_request_t *r)
+{
+    return ngx_http_clockchain_create(r, 1);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
+{
+    ngx_int_t                        rc, n;
+    ngx_str_t                        user;
+    ngx_uint_t                       i;
+    ngx_http_clockchain_ctx_t       *ctx;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    if (r->method != NGX_HTTP_POST) {
+        if (ngx_http_clockchain_add_header(r, "Allow", "POST") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "Method Not Allowed");
+    }
+
+    rc = ngx_http_clockchain_auth(r, bulk);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (ngx_http_clockchain_json_content_type(r) != NGX_OK) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                   "Content-Type must be application/json: send the body "
+                   "as JSON with \"Content-Type: application/json\"");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) llcf->max_body_size) {
+        return ngx_http_clockchain_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   "Request body too large: the limit is %uz bytes",
+                   llcf->max_body_size);
+    }
+
+    n = ngx_http_clockchain_header(r, "X-User-Id", &user);
+
+    if (n > 1) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-User-Id: the header is given more than once");
+    }
+
+    if (n == 1) {
+        if (user.len == 0 || user.len > NGX_HTTP_CLOCKCHAIN_USER_MAX) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                       "X-User-Id: must be 1 to %d characters",
+                       NGX_HTTP_CLOCKCHAIN_USER_MAX);
+        }
+
+        for (i = 0; i < user.len; i++) {
+            if (user.data[i] < 0x21 || user.data[i] > 0x7e) {
+                return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                           "X-User-Id: only printable ASCII without spaces "
+                           "is allowed");
+            }
+        }
+
+    } else {
+        ngx_str_set(&user, "system");
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->bulk = bulk;
+    ctx->created_by = user;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_clockchain_create_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_clockchain_create_body(ngx_http_request_t *r)
+{
+    int                              n;
+    char                             err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
+    ngx_int_t                        rc;
+    ngx_str_t                        body;
+    ngx_http_clockchain_ctx_t       *ctx;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    rc = ngx_http_clockchain_read_body(r, &body);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* a chunked body has no Content-Length to check up front */
+
+    if (body.len > llcf->max_body_size) {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "Request body too large: the limit is "
+                                  "%uz bytes", llcf->max_body_size));
+        return;
+    }
+
+    err[0] = '\0';
+
+    if (ctx->bulk) {
+        n = ngx_http_clockchain_parse_bulk((char *) body.data, body.len,
+                                           llcf->bulk_max, &ctx->reqs,
+                                           ngx_http_clockchain_palloc,
+                                           r->pool, err, sizeof(err));
+
+    } else {
+        n = ngx_http_clockchain_parse_generate((char *) body.data, body.len,
+                                               &ctx->reqs,
+                                               ngx_http_clockchain_palloc,
+                                               r->pool, err, sizeof(err));
+    }
+
+    if (n < 0) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (n == 0) {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_BAD_REQUEST, "%s", err));
+        return;
+    }
+
+    ctx->njobs = n;
+
+    ctx->jobs = ngx_pcalloc(r->pool, n * sizeof(ngx_http_clockchain_job_t));
+    if (ctx->jobs == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_clockchain_create_send(r, ctx);
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+    }
+
+    /* else the reply finalizes the request */
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_create_send(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    int                               argc, nkeys;
+    u_char                           *p, *ids;
+    size_t                           *argvlen;
+    ngx_str_t                        *key;
+    ngx_uint_t                        i, k, a;
+    const char                      **argv;
+    ngx_http_clockchain_job_t        *job;
+    ngx_http_clockchain_job_req_t    *req;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    nkeys = (int) ctx->njobs + 1;
+    argc = nkeys + 2 + 6 * (int) ctx->njobs;
+
+    argv = ngx_palloc(r->pool, argc * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
+    ids = ngx_pnalloc(r->pool, ctx->njobs * (NGX_HTTP_CLOCKCHAIN_ID_LEN
+                                             + NGX_HTTP_CLOCKCHAIN_TIME_LEN)
+                               + NGX_INT64_LEN);
+    key = ngx_http_clockchain_job_key(r->pool, mcf, NULL);
+
+    if (argv == NULL || argvlen == NULL || ids == NULL || key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = (char *) key->data;
+    argvlen[0] = key->len;
+
+    k = 1;
+    a = nkeys + 2;
+    p = ids;
+
+    for (i = 0; i < ctx->njobs; i++) {
+        job = &ctx->jobs[i];
+        req = &ctx->reqs[i];
+
+        if (ngx_http_clockchain_uuid4((char *) p) != 0) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                          "clockchain: getrandom() failed");
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        job->id = (char *) p;
+        p += NGX_HTTP_CLOCKCHAIN_ID_LEN;
+
+        ngx_http_clockchain_iso_now((char *) p);
+        job->created_at = (char *) p;
+        p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+        job->status = NGX_HTTP_CLOCKCHAIN_PENDING;
+
+        key = ngx_http_clockchain_job_key(r->pool, mcf, (u_char *) job->id);
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[k] = (char *) key->data;
+        argvlen[k++] = key->len;
+
+        argv[a] = job->id;
+        argvlen[a++] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[a] = job->created_at;
+        argvlen[a++] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        argv[a] = req->query;
+        argvlen[a++] = req->query_len;
+        argv[a] = req->preset;
+        argvlen[a++] = ngx_strlen(req->preset);
+        argv[a] = req->visibility;
+        argvlen[a++] = ngx_strlen(req->visibility);
+        argv[a] = (char *) ctx->created_by.data;
+        argvlen[a++] = ctx->created_by.len;
+    }
+
+    /* run at: now, in ms since the epoch */
+    argv[nkeys] = (char *) p;
+    argvlen[nkeys] = ngx_sprintf(p, "%T%03M", ngx_time(),
+                                 ngx_timeofday()->msec) - p;
+    argv[nkeys + 1] = NGX_HTTP_CLOCKCHAIN_SCHEMA;
+    argvlen[nkeys + 1] = sizeof(NGX_HTTP_CLOCKCHAIN_SCHEMA) - 1;
+
+    ctx->op = ngx_http_clockchain_redis_eval(
+                                    NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
+                                    ngx_http_clockchain_create_done, ctx,
+                                    nkeys, argc, argv, argvlen);
+
+    if (ctx->op == NULL) {
+        if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                           NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "Job store unavailable: Redis cannot be reached, "
+                   "retry later");
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_clockchain_create_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    ngx_http_request_t               *r;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+
+        for (i = 0; i < ctx->njobs; i++) {
+            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i]);
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "clockchain: created %ui job(s), first %*s",
+                       ctx->njobs, ctx->jobs[0].id);
+
+        rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
+                                           ctx->bulk);
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "EXISTS", 6) == 0
+        && ++ctx->tries < NGX_HTTP_CLOCKCHAIN_CREATE_TRIES)
+    {
+        /* a drawn id is taken: draw all again, nothing was written */
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "clockchain: job id collision, drawing new ids");
+
+        rc = ngx_http_clockchain_create_send(r, ctx);
+
+        if (rc != NGX_OK) {
+            ngx_http_clockchain_finalize(r, rc);
+        }
+
+        return;
+    }
+
+    if (reply) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "clockchain: redis refused to create jobs: %s",
+                      reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
+    }
+
+    if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                       NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+        != NGX_OK)
+    {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "Job store unavailable: the job was not "
+                                   "created, retry later");
+    ngx_http_clockchain_finalize(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
+    ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array)
+{
+    u_char      *data, *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    len = array ? n + 1 : 0;
+
+    for (i = 0; i < n; i++) {
+        len += ngx_http_clockchain_job_json_len(&jobs[i]);
+    }
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = data;
+
+    if (array) {
+        *p++ = '[';
+    }
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = (u_char *) ngx_http_clockchain_job_json((char *) p, &jobs[i]);
+    }
+
+    if (array) {
+        *p++ = ']';
+    }
+
+    return ngx_http_clockchain_send(r, NGX_HTTP_OK, data, p - data);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
+{
+    u_char                           *id;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_str_t                        *key;
+    ngx_msec_t                        age;
+    const char                       *argv[7];
+    size_t                            argvlen[7];
+    ngx_http_clockchain_ctx_t        *ctx;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    static const char  *fields[] = {
+        "status", "path", "error", "created_at", "completed_at"
+    };
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "Method Not Allowed");
+    }
+
+    rc = ngx_http_clockchain_auth(r, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* the job id is what follows the location's prefix */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    id = r->uri.data;
+    len = r->uri.len;
+
+    if (len >= clcf->name.len
+        && ngx_strncmp(id, clcf->name.data, clcf->name.len) == 0)
+    {
+        id += clcf->name.len;
+        len -= clcf->name.len;
+    }
+
+    if (!ngx_http_clockchain_valid_id((char *) id, len)) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                         "Job not found");
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(ctx->id, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    rc = ngx_http_clockchain_shm_get(mcf->shm_zone, ctx->id, r->pool,
+                                     &ctx->cached, &age);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        ctx->has_cached = 1;
+
+        if (ngx_http_clockchain_is_terminal(ctx->cached.status)
+            || age < NGX_HTTP_CLOCKCHAIN_PENDING_VALID)
+        {
+            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        }
+    }
+
+    key = ngx_http_clockchain_job_key(r->pool, mcf, ctx->id);
+    if (key == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (char *) key->data;
+    argvlen[1] = key->len;
+
+    for (rc = 0; rc < 5; rc++) {
+        argv[rc + 2] = fields[rc];
+        argvlen[rc + 2] = ngx_strlen(fields[rc]);
+    }
+
+    ctx->op = ngx_http_clockchain_redis_command(
+                                            ngx_http_clockchain_fetch_done,
+                                            ctx, 7, argv, argvlen);
+
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_fetch_failed(r, ctx);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    redisReply                       *f[5];
+    ngx_http_request_t               *r;
+    ngx_http_clockchain_job_t         job;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 5)
+    {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: redis could not read job %*s: %s",
+                          (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->id,
+                          reply->type == REDIS_REPLY_ERROR
+                          ? reply->str : "unexpected reply");
+        }
+
+        ngx_http_clockchain_finalize(r,
+                                     ngx_http_clockchain_fetch_failed(r, ctx));
+        return;
+    }
+
+    for (i = 0; i < 5; i++) {
+        f[i] = reply->element[i];
+
+        if (f[i]->type != REDIS_REPLY_STRING) {
+            f[i] = NULL;
+        }
+    }
+
+    if (f[0] == NULL) {
+        if (ctx->has_cached) {
+            /* Redis is the system of record */
+            ngx_http_clockchain_shm_delete(mcf->shm_zone, ctx->id);
+        }
+
+        rc = ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                       "Job not found");
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    ngx_memzero(&job, sizeof(ngx_http_clockchain_job_t));
+
+    job.id = (char *) ctx->id;
+    job.status = ngx_http_clockchain_status_parse(f[0]->str, f[0]->len);
+
+    if (job.status == NGX_HTTP_CLOCKCHAIN_UNKNOWN
+        || f[3] == NULL || f[3]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN
+        || (f[4] && f[4]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN))
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "clockchain: job %*s in redis is malformed",
+                      (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->id);
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the reply is freed when this returns: copy what the answer needs */
+
+    job.created_at = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+    if (job.created_at == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy((char *) job.created_at, f[3]->str,
+               NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+
+    if (f[4]) {
+        job.completed_at = job.created_at + NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        ngx_memcpy((char *) job.completed_at, f[4]->str,
+                   NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+    }
+
+    if (job.status == NGX_HTTP_CLOCKCHAIN_COMPLETED && f[1]) {
+        job.path = f[1]->str;
+        job.path_len = f[1]->len;
+    }
+
+    if (job.status == NGX_HTTP_CLOCKCHAIN_FAILED && f[2]) {
+        job.error = f[2]->str;
+        job.error_len = f[2]->len;
+    }
+
+    ngx_http_clockchain_shm_put(mcf->shm_zone, &job);
+
+    rc = ngx_http_clockchain_send_jobs(r, &job, 1, 0);
+    ngx_http_clockchain_finalize(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    if (ctx->has_cached) {
+        /* stale beats nothing while Redis is away */
+        return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+    }
+
+    if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                       NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "Job store unavailable: Redis cannot "
+                                     "be reached, retry later");
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_set(body, "");
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            /* a body past client_body_buffer_size was spooled to disk */
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED: the keys are good; anything else was answered */
+
+static ngx_int_t
+ngx_http_clockchain_auth(ngx_http_request_t *r, ngx_uint_t admin)
+{
+    ngx_int_t                        n;
+    ngx_str_t                        given;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    if (llcf->service_keys == NULL || llcf->service_keys->nelts == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "clockchain: no service key is configured for "
+                      "this location");
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "Job manager not available");
+    }
+
+    n = ngx_http_clockchain_header(r, "X-Service-Key", &given);
+
+    if (n > 1) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-Service-Key: the header is given more than once");
+    }
+
+    if (n == 0 || !ngx_http_clockchain_key_match(llcf->service_keys, &given))
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "Missing or invalid service key");
+    }
+
+    if (!admin) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_clockchain_header(r, "X-Admin-Key", &given);
+
+    if (n != 1 || llcf->admin_keys == NULL
+        || !ngx_http_clockchain_key_match(llcf->admin_keys, &given))
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_FORBIDDEN,
+                                         "Admin key required");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Constant time in the given key's content: every configured key is
+ * compared in full, and no comparison stops at the first difference.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_key_match(ngx_array_t *keys, ngx_str_t *given)
+{
+    u_char      diff;
+    ngx_str_t  *key;
+    ngx_uint_t  i, j, match;
+
+    key = keys->elts;
+    match = 0;
+
+    for (i = 0; i < keys->nelts; i++) {
+        diff = (key[i].len != given->len);
+
+        for (j = 0; j < key[i].len; j++) {
+            diff |= key[i].data[j] ^ (j < given->len ? given->data[j] : 0);
+        }
+
+        match |= (diff == 0);
+    }
+
+    return match;
+}
+
+
+/* returns how many times the header was given; value is the first */
+
+static ngx_int_t
+ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (n++ == 0) {
+                *value = h[i].value;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_json_content_type(ngx_http_request_t *r)
+{
+    u_char  *p, *last;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    last = p + r->headers_in.content_type->value.len;
+
+    /* "application/json", optionally followed by parameters */
+
+    if ((size_t) (last - p) < sizeof("application/json") - 1
+        || ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("application/json") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    return (p == last || *p == ';') ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_http_clockchain_ctx_t *
+ngx_http_clockchain_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_clockchain_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_clockchain_ctx_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_clockchain_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_clockchain_ctx_cleanup(void *data)
+{
+    ngx_http_clockchain_ctx_t  *ctx = data;
+
+    /* the request is going away before Redis answered */
+
+    if (ctx->op) {
+        ngx_http_clockchain_redis_cancel(ctx->op);
+        ctx->op = NULL;
+    }
+}
+
+
+static void
+ngx_http_clockchain_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char   *p, *data;
+    size_t    len, n;
+    va_list   args;
+    u_char    detail[NGX_HTTP_CLOCKCHAIN_ERR_LEN + 64];
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    va_end(args);
+
+    n = p - detail;
+
+    len = sizeof("{\"detail\":}") - 1
+          + ngx_http_clockchain_json_string_len((char *) detail, n);
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(data, "{\"detail\":", sizeof("{\"detail\":") - 1);
+    p = (u_char *) ngx_http_clockchain_json_string((char *) p,
+                                                   (char *) detail, n);
+    *p++ = '}';
+
+    return ngx_http_clockchain_send(r, status, data, p - data);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_clockchain_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_add_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+/* "<prefix>{cc}:v1:job:<id>", or the run queue when id is NULL */
+
+static ngx_str_t *
+ngx_http_clockchain_job_key(ngx_pool_t *pool,
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *id)
+{
+    u_char     *p;
+    ngx_str_t  *key;
+
+    key = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    key->data = ngx_pnalloc(pool, mcf->redis_prefix.len
+                                  + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
+                                           ":queue")
+                                  + NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    if (key->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(key->data, mcf->redis_prefix.data, mcf->redis_prefix.len);
+
+    if (id == NULL) {
+        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue",
+                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue")
+                       - 1);
+
+    } else {
+        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:",
+                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:")
+                       - 1);
+        p = ngx_cpymem(p, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    }
+
+    key->len = p - key->data;
+
+    return key;
+}
+
+
+static void *
+ngx_http_clockchain_palloc(void *ctx, size_t size)
+{
+    return ngx_palloc(ctx, size);
+}

@@ -1,0 +1,651 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <errno.h>
+#include <sys/random.h>
+
+#include <jansson.h>
+
+#include "ngx_http_clockchain_job.h"
+
+
+static int ngx_http_clockchain_parse_entry(json_t *obj,
+    ngx_http_clockchain_job_req_t *req, ngx_http_clockchain_alloc_pt alloc,
+    void *ctx, const char *where, char *err, size_t errlen);
+static json_t *ngx_http_clockchain_load(const char *body, size_t len,
+    char *err, size_t errlen);
+static const char *ngx_http_clockchain_choice(json_t *obj, const char *field,
+    const char *const *choices, const char *dflt, const char *where,
+    char *err, size_t errlen);
+
+
+static const char *const  ngx_http_clockchain_presets[] = {
+    "hd", "hyper", "balanced", "gemini3", NULL
+};
+
+static const char *const  ngx_http_clockchain_visibilities[] = {
+    "public", "private", NULL
+};
+
+static const char *const  ngx_http_clockchain_status_names[] = {
+    "pending", "processing", "completed", "failed"
+};
+
+
+int
+ngx_http_clockchain_parse_generate(const char *body, size_t len,
+    ngx_http_clockchain_job_req_t **reqs, ngx_http_clockchain_alloc_pt alloc,
+    void *ctx, char *err, size_t errlen)
+{
+    int      rc;
+    json_t  *root;
+
+    root = ngx_http_clockchain_load(body, len, err, errlen);
+    if (root == NULL) {
+        return 0;
+    }
+
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "Request body must be a JSON object");
+        json_decref(root);
+        return 0;
+    }
+
+    *reqs = alloc(ctx, sizeof(ngx_http_clockchain_job_req_t));
+    if (*reqs == NULL) {
+        json_decref(root);
+        return -1;
+    }
+
+    rc = ngx_http_clockchain_parse_entry(root, *reqs, alloc, ctx, "", err,
+                                         errlen);
+    json_decref(root);
+
+    return rc;
+}
+
+
+int
+ngx_http_clockchain_parse_bulk(const char *body, size_t len, size_t max,
+    ngx_http_clockchain_job_req_t **reqs, ngx_http_clockchain_alloc_pt alloc,
+    void *ctx, char *err, size_t errlen)
+{
+    int      rc;
+    char     where[32];
+    size_t   i, n;
+    json_t  *root, *queries, *entry;
+
+    root = ngx_http_clockchain_load(body, len, err, errlen);
+    if (root == NULL) {
+        return 0;
+    }
+
+    rc = 0;
+
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "Request body must be a JSON object");
+        goto done;
+    }
+
+    queries = json_object_get(root, "queries");
+
+    if (queries == NULL) {
+        snprintf(err, errlen, "queries: field required");
+        goto done;
+    }
+
+    if (!json_is_array(queries)) {
+        snprintf(err, errlen, "queries: must be an array");
+        goto done;
+    }
+
+    n = json_array_size(queries);
+
+    if (n == 0) {
+        snprintf(err, errlen, "queries: must not be empty");
+        goto done;
+    }
+
+    if (n > max) {
+        snprintf(err, errlen, "queries: at most %zu entries are allowed, "
+                 "got %zu", max, n);
+        goto done;
+    }
+
+    *reqs = alloc(ctx, n * sizeof(ngx_http_clockchain_job_req_t));
+    if (*reqs == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        entry = json_array_get(queries, i);
+        snprintf(where, sizeof(where), "queries[%zu]", i);
+
+        if (!json_is_object(entry)) {
+            snprintf(err, errlen, "%s: must be a JSON object", where);
+            goto done;
+        }
+
+        /* "queries[3]" + ".query: ..." */
+        snprintf(where, sizeof(where), "queries[%zu].", i);
+
+        rc = ngx_http_clockchain_parse_entry(entry, &(*reqs)[i], alloc, ctx,
+                                             where, err, errlen);
+        if (rc != 1) {
+            goto done;
+        }
+    }
+
+    rc = (int) n;
+
+done:
+
+    json_decref(root);
+    return rc;
+}
+
+
+static json_t *
+ngx_http_clockchain_load(const char *body, size_t len, char *err,
+    size_t errlen)
+{
+    json_t        *root;
+    json_error_t   jerr;
+
+    /* NUL bytes inside strings are refused by jansson's default flags */
+    root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    if (root == NULL) {
+        snprintf(err, errlen, "Invalid JSON body: %s (line %d, column %d)",
+                 jerr.text, jerr.line, jerr.column);
+    }
+
+    return root;
+}
+
+
+static int
+ngx_http_clockchain_parse_entry(json_t *obj,
+    ngx_http_clockchain_job_req_t *req, ngx_http_clockchain_alloc_pt alloc,
+    void *ctx, const char *where, char *err, size_t errlen)
+{
+    char        *copy;
+    size_t       len, chars, i;
+    json_t      *query;
+    const char  *s;
+
+    query = json_object_get(obj, "query");
+
+    if (query == NULL) {
+        snprintf(err, errlen, "%squery: field required", where);
+        return 0;
+    }
+
+    if (!json_is_string(query)) {
+        snprintf(err, errlen, "%squery: must be a string", where);
+        return 0;
+    }
+
+    s = json_string_value(query);
+    len = json_string_length(query);
+
+    /* trim as str.strip() would for ASCII white space */
+
+    while (len && (*s == ' ' || (*s >= '\t' && *s <= '\r'))) {
+        s++;
+        len--;
+    }
+
+    while (len && (s[len - 1] == ' '
+                   || (s[len - 1] >= '\t' && s[len - 1] <= '\r')))
+    {
+        len--;
+    }
+
+    /* jansson guarantees valid UTF-8: count the lead bytes */
+
+    chars = 0;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            chars++;
+        }
+    }
+
+    if (chars < NGX_HTTP_CLOCKCHAIN_QUERY_MIN
+        || chars > NGX_HTTP_CLOCKCHAIN_QUERY_MAX)
+    {
+        snprintf(err, errlen, "%squery: must be %d to %d characters long "
+                 "(got %zu)", where, NGX_HTTP_CLOCKCHAIN_QUERY_MIN,
+                 NGX_HTTP_CLOCKCHAIN_QUERY_MAX, chars);
+        return 0;
+    }
+
+    copy = alloc(ctx, len + 1);
+    if (copy == NULL) {
+        return -1;
+    }
+
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+
+    req->query = copy;
+    req->query_len = len;
+
+    req->preset = ngx_http_clockchain_choice(obj, "preset",
+                                             ngx_http_clockchain_presets,
+                                             "balanced", where, err, errlen);
+    if (req->preset == NULL) {
+        return 0;
+    }
+
+    req->visibility = ngx_http_clockchain_choice(obj, "visibility",
+                                             ngx_http_clockchain_visibilities,
+                                             "private", where, err, errlen);
+    if (req->visibility == NULL) {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static const char *
+ngx_http_clockchain_choice(json_t *obj, const char *field,
+    const char *const *choices, const char *dflt, const char *where,
+    char *err, size_t errlen)
+{
+    size_t       i, n;
+    json_t      *v;
+    const char  *s;
+
+    v = json_object_get(obj, field);
+
+    if (v == NULL) {
+        return dflt;
+    }
+
+    if (json_is_string(v)) {
+        s = json_string_value(v);
+
+        for (i = 0; choices[i]; i++) {
+            if (strcmp(s, choices[i]) == 0
+                && json_string_length(v) == strlen(choices[i]))
+            {
+                return choices[i];
+            }
+        }
+    }
+
+    n = (size_t) snprintf(err, errlen, "%s%s: must be one of ", where, field);
+
+    for (i = 0; choices[i] && n < errlen; i++) {
+        n += (size_t) snprintf(err + n, errlen - n, "%s%s",
+                               i ? ", " : "", choices[i]);
+    }
+
+    return NULL;
+}
+
+
+int
+ngx_http_clockchain_valid_id(const char *id, size_t len)
+{
+    size_t  i;
+
+    /* the canonical lowercase form of a version 4 UUID */
+
+    if (len != NGX_HTTP_CLOCKCHAIN_ID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (id[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    if (id[14] != '4') {
+        return 0;
+    }
+
+    return id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b';
+}
+
+
+int
+ngx_http_clockchain_uuid4(char *out)
+{
+    size_t          i, n;
+    ssize_t         got;
+    unsigned char   b[16];
+    static const char  hex[] = "0123456789abcdef";
+
+    /* the kernel's CSPRNG: ids must not be guessable from pid or time */
+
+    for (n = 0; n < sizeof(b); n += (size_t) got) {
+        got = getrandom(b + n, sizeof(b) - n, 0);
+
+        if (got < 0) {
+            if (errno == EINTR) {
+                got = 0;
+                continue;
+            }
+
+            return -1;
+        }
+    }
+
+    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);
+
+    for (i = 0, n = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            out[n++] = '-';
+        }
+
+        out[n++] = hex[b[i] >> 4];
+        out[n++] = hex[b[i] & 0x0f];
+    }
+
+    return 0;
+}
+
+
+void
+ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec)
+{
+    char       buf[128];
+    time_t     t;
+    struct tm  tm;
+
+    t = (time_t) sec;
+    gmtime_r(&t, &tm);
+
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, usec);
+
+    memcpy(out, buf, NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+}
+
+
+void
+ngx_http_clockchain_iso_now(char *out)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+
+    ngx_http_clockchain_iso_time(out, (int64_t) ts.tv_sec, ts.tv_nsec / 1000);
+}
+
+
+const char *
+ngx_http_clockchain_status_name(unsigned status)
+{
+    if (status > NGX_HTTP_CLOCKCHAIN_FAILED) {
+        return "unknown";
+    }
+
+    return ngx_http_clockchain_status_names[status];
+}
+
+
+unsigned
+ngx_http_clockchain_status_parse(const char *s, size_t len)
+{
+    unsigned  i;
+
+    for (i = 0; i <= NGX_HTTP_CLOCKCHAIN_FAILED; i++) {
+        if (len == strlen(ngx_http_clockchain_status_names[i])
+            && memcmp(s, ngx_http_clockchain_status_names[i], len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_CLOCKCHAIN_UNKNOWN;
+}
+
+
+/*
+ * Returns the length of the UTF-8 sequence at s (1 to 4), or 0 when the
+ * bytes there are not valid UTF-8 (overlong forms and surrogates included).
+ */
+
+static size_t
+ngx_http_clockchain_utf8_seq(const unsigned char *s, size_t len)
+{
+    size_t    n, i;
+    uint32_t  c, min;
+
+    c = s[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if ((c & 0xe0) == 0xc0) {
+        n = 2; c &= 0x1f; min = 0x80;
+
+    } else if ((c & 0xf0) == 0xe0) {
+        n = 3; c &= 0x0f; min = 0x800;
+
+    } else if ((c & 0xf8) == 0xf0) {
+        n = 4; c &= 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if (len < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+
+    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+/*
+ * A JSON string literal with quotes; invalid UTF-8 becomes U+FFFD so that
+ * whatever Flash or Redis handed us, the output is valid JSON.
+ */
+
+size_t
+ngx_http_clockchain_json_string_len(const char *s, size_t len)
+{
+    size_t                n, size;
+    const unsigned char  *p, *end;
+
+    p = (const unsigned char *) s;
+    end = p + len;
+    size = 2;
+
+    while (p < end) {
+        if (*p == '"' || *p == '\\') {
+            size += 2;
+            p++;
+
+        } else if (*p < 0x20 || *p == 0x7f) {
+            size += 6;
+            p++;
+
+        } else {
+            n = ngx_http_clockchain_utf8_seq(p, (size_t) (end - p));
+
+            if (n == 0) {
+                size += 3;
+                p++;
+
+            } else {
+                size += n;
+                p += n;
+            }
+        }
+    }
+
+    return size;
+}
+
+
+char *
+ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
+{
+    size_t                n;
+    const unsigned char  *p, *end;
+    static const char     hex[] = "0123456789abcdef";
+
+    p = (const unsigned char *) s;
+    end = p + len;
+
+    *dst++ = '"';
+
+    while (p < end) {
+        if (*p == '"' || *p == '\\') {
+            *dst++ = '\\';
+            *dst++ = (char) *p++;
+
+        } else if (*p < 0x20 || *p == 0x7f) {
+            *dst++ = '\\'; *dst++ = 'u'; *dst++ = '0'; *dst++ = '0';
+            *dst++ = hex[*p >> 4];
+            *dst++ = hex[*p & 0x0f];
+            p++;
+
+        } else {
+            n = ngx_http_clockchain_utf8_seq(p, (size_t) (end - p));
+
+            if (n == 0) {
+                *dst++ = (char) 0xef; *dst++ = (char) 0xbf;
+                *dst++ = (char) 0xbd;
+                p++;
+
+            } else {
+                memcpy(dst, p, n);
+                dst += n;
+                p += n;
+            }
+        }
+    }
+
+    *dst++ = '"';
+
+    return dst;
+}
+
+
+#define NGX_HTTP_CLOCKCHAIN_JOB_FMT_LEN                                       \
+    (sizeof("{\"job_id\":\"\",\"status\":,\"path\":,\"error\":,"              \
+            "\"created_at\":\"\",\"completed_at\":}") - 1)
+
+
+size_t
+ngx_http_clockchain_job_json_len(const ngx_http_clockchain_job_t *job)
+{
+    size_t  size;
+
+    size = NGX_HTTP_CLOCKCHAIN_JOB_FMT_LEN + NGX_HTTP_CLOCKCHAIN_ID_LEN
+           + NGX_HTTP_CLOCKCHAIN_TIME_LEN
+           + sizeof("\"processing\"") - 1;
+
+    size += job->path
+            ? ngx_http_clockchain_json_string_len(job->path, job->path_len)
+            : sizeof("null") - 1;
+
+    size += job->error
+            ? ngx_http_clockchain_json_string_len(job->error, job->error_len)
+            : sizeof("null") - 1;
+
+    size += job->completed_at ? NGX_HTTP_CLOCKCHAIN_TIME_LEN + 2
+                              : sizeof("null") - 1;
+
+    return size;
+}
+
+
+#define ngx_http_clockchain_put(dst, lit)                                     \
+    (memcpy(dst, lit, sizeof(lit) - 1), (dst) + sizeof(lit) - 1)
+
+
+char *
+ngx_http_clockchain_job_json(char *dst, const ngx_http_clockchain_job_t *job)
+{
+    const char  *name;
+
+    dst = ngx_http_clockchain_put(dst, "{\"job_id\":\"");
+    memcpy(dst, job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    dst += NGX_HTTP_CLOCKCHAIN_ID_LEN;
+
+    dst = ngx_http_clockchain_put(dst, "\",\"status\":\"");
+    name = ngx_http_clockchain_status_name(job->status);
+    memcpy(dst, name, strlen(name));
+    dst += strlen(name);
+
+    dst = ngx_http_clockchain_put(dst, "\",\"path\":");
+
+    if (job->path) {
+        dst = ngx_http_clockchain_json_string(dst, job->path, job->path_len);
+
+    } else {
+        dst = ngx_http_clockchain_put(dst, "null");
+    }
+
+    dst = ngx_http_clockchain_put(dst, ",\"error\":");
+
+    if (job->error) {
+        dst = ngx_http_clockchain_json_string(dst, job->error,
+                                              job->error_len);
+
+    } else {
+        dst = ngx_http_clockchain_put(dst, "null");
+    }
+
+    dst = ngx_http_clockchain_put(dst, ",\"created_at\":\"");
+    memcpy(dst, job->created_at, NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+    dst += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    dst = ngx_http_clockchain_put(dst, "\",\"completed_at\":");
+
+    if (job->completed_at) {
+        *dst++ = '"';
+        memcpy(dst, job->completed_at, NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+        dst += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        *dst++ = '"';
+
+    } else {
+        dst = ngx_http_clockchain_put(dst, "null");
+    }
+
+    *dst++ = '}';
+
+    return dst;
+}

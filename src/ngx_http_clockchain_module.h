@@ -1,0 +1,57 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+#ifndef _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_
+#define _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_job.h"
+
+
+/* the Redis key schema; bumped whenever stored data changes meaning */
+#define NGX_HTTP_CLOCKCHAIN_SCHEMA        "v1"
+
+#define NGX_HTTP_CLOCKCHAIN_RETRY_AFTER   "2"
+
+
+typedef struct {
+    ngx_shm_zone_t               *shm_zone;
+
+    /* Redis: an IP literal with port, or a unix socket path */
+    ngx_str_t                     redis_addr;     /* for logs */
+    u_char                       *redis_host;     /* NUL-terminated */
+    ngx_int_t                     redis_port;
+    u_char                       *redis_unix;     /* NUL-terminated */
+    ngx_int_t                     redis_db;
+    ngx_str_t                     redis_password;
+    ngx_str_t                     redis_prefix;
+    ngx_msec_t                    redis_timeout;
+
+    ngx_uint_t                    enabled;        /* a handler is in use */
+} ngx_http_clockchain_main_conf_t;
+
+
+typedef struct {
+    ngx_array_t                  *service_keys;   /* of ngx_str_t */
+    ngx_array_t                  *admin_keys;     /* of ngx_str_t */
+    size_t                        max_body_size;
+    ngx_uint_t                    bulk_max;
+} ngx_http_clockchain_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_clockchain_module;
+
+
+ngx_int_t ngx_http_clockchain_generate_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_bulk_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_jobs_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_ */

@@ -1,0 +1,706 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * One asynchronous hiredis connection per worker, driven by nginx's event
+ * loop.  Commands are pipelined; every command gets its callback exactly
+ * once, with a NULL reply when Redis cannot answer.  A command that sees
+ * no reply for the configured timeout closes the connection, which fails
+ * every command in flight; reconnection runs from a timer with backoff.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include <hiredis/async.h>
+
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_lua.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_REDIS_DISCONNECTED  0
+#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING    1
+#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED     2
+
+#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN         50
+#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MAX         2000
+
+
+struct ngx_http_clockchain_redis_op_s {
+    ngx_http_clockchain_redis_handler_pt   handler;
+    void                                  *data;
+    ngx_int_t                              script;     /* -1: no script */
+    ngx_uint_t                             resent;     /* NOSCRIPT retry */
+    int                                    argc;       /* EVAL's arguments */
+    const char                           **argv;
+    size_t                                *argvlen;
+};
+
+
+typedef struct {
+    redisAsyncContext                     *ac;
+    ngx_uint_t                             state;
+    ngx_uint_t                             pending;
+    ngx_event_t                            reconnect;
+    ngx_event_t                            timeout;
+    ngx_msec_t                             backoff;
+    ngx_http_clockchain_main_conf_t       *mcf;
+    ngx_log_t                             *log;
+    char                                   sha[NGX_HTTP_CLOCKCHAIN_SCRIPTS][41];
+    ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
+    ngx_uint_t                             exiting;
+} ngx_http_clockchain_redis_t;
+
+
+static void ngx_http_clockchain_redis_connect(void);
+static void ngx_http_clockchain_redis_lost(void);
+static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_clockchain_redis_disconnected(
+    const redisAsyncContext *ac, int status);
+static ngx_int_t ngx_http_clockchain_redis_send(
+    ngx_http_clockchain_redis_op_t *op, int argc, const char **argv,
+    const size_t *argvlen);
+static ngx_int_t ngx_http_clockchain_redis_send_eval(
+    ngx_http_clockchain_redis_op_t *op);
+static void ngx_http_clockchain_redis_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_clockchain_redis_setup_reply(void *data,
+    redisReply *reply);
+static void ngx_http_clockchain_redis_script_reply(void *data,
+    redisReply *reply);
+static void ngx_http_clockchain_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_add_read(void *data);
+static void ngx_http_clockchain_redis_del_read(void *data);
+static void ngx_http_clockchain_redis_add_write(void *data);
+static void ngx_http_clockchain_redis_del_write(void *data);
+static void ngx_http_clockchain_redis_cleanup(void *data);
+
+
+static ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
+
+static const char  *ngx_http_clockchain_scripts[] = {
+    ngx_http_clockchain_lua_create
+};
+
+
+ngx_int_t
+ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    ngx_memzero(rd, sizeof(ngx_http_clockchain_redis_t));
+
+    rd->mcf = mcf;
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
+
+    rd->reconnect.handler = ngx_http_clockchain_redis_reconnect_handler;
+    rd->reconnect.log = cycle->log;
+    rd->reconnect.data = rd;
+    rd->reconnect.cancelable = 1;
+
+    /*
+     * Not cancelable: while commands are in flight, a worker leaving after
+     * a reload waits for their replies (at most the timeout).
+     */
+    rd->timeout.handler = ngx_http_clockchain_redis_timeout_handler;
+    rd->timeout.log = cycle->log;
+    rd->timeout.data = rd;
+
+    ngx_http_clockchain_redis_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    rd->exiting = 1;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    if (rd->ac) {
+        redisAsyncFree(rd->ac);
+        rd->ac = NULL;
+    }
+
+    if (rd->timeout.timer_set) {
+        ngx_del_timer(&rd->timeout);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_clockchain_redis_available(void)
+{
+    return ngx_http_clockchain_redis.state
+           == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
+}
+
+
+static void
+ngx_http_clockchain_redis_connect(void)
+{
+    ngx_uint_t                    i;
+    ngx_connection_t             *c;
+    redisAsyncContext            *ac;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+    const char                   *argv[3];
+    size_t                        argvlen[3];
+    u_char                        db[NGX_INT_T_LEN];
+
+    if (rd->mcf->redis_unix) {
+        ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
+
+    } else {
+        ac = redisAsyncConnect((char *) rd->mcf->redis_host,
+                               (int) rd->mcf->redis_port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "clockchain: could not allocate a redis context");
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    if (ac->err) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: could not connect to redis at \"%V\": %s",
+                      &rd->mcf->redis_addr, ac->errstr);
+        redisAsyncFree(ac);
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    c->data = ac;
+    c->log = rd->log;
+    c->read->handler = ngx_http_clockchain_redis_read_handler;
+    c->write->handler = ngx_http_clockchain_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_clockchain_redis_add_read;
+    ac->ev.delRead = ngx_http_clockchain_redis_del_read;
+    ac->ev.addWrite = ngx_http_clockchain_redis_add_write;
+    ac->ev.delWrite = ngx_http_clockchain_redis_del_write;
+    ac->ev.cleanup = ngx_http_clockchain_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_clockchain_redis_connected);
+    redisAsyncSetDisconnectCallback(ac,
+                                    ngx_http_clockchain_redis_disconnected);
+
+    rd->ac = ac;
+    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING;
+
+    /* the connect completes on the first write event */
+    ngx_http_clockchain_redis_add_write(c);
+
+    /* pipelined ahead of any request's command */
+
+    if (rd->mcf->redis_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) rd->mcf->redis_password.data;
+        argvlen[1] = rd->mcf->redis_password.len;
+
+        (void) ngx_http_clockchain_redis_command(
+                            ngx_http_clockchain_redis_setup_reply, "AUTH",
+                            2, argv, argvlen);
+    }
+
+    if (rd->mcf->redis_db) {
+        argv[0] = "SELECT";
+        argvlen[0] = 6;
+        argv[1] = (char *) db;
+        argvlen[1] = ngx_sprintf(db, "%i", rd->mcf->redis_db) - db;
+
+        (void) ngx_http_clockchain_redis_command(
+                            ngx_http_clockchain_redis_setup_reply, "SELECT",
+                            2, argv, argvlen);
+    }
+
+    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_SCRIPTS; i++) {
+        rd->sha_known[i] = 0;
+
+        argv[0] = "SCRIPT";
+        argvlen[0] = 6;
+        argv[1] = "LOAD";
+        argvlen[1] = 4;
+        argv[2] = ngx_http_clockchain_scripts[i];
+        argvlen[2] = ngx_strlen(ngx_http_clockchain_scripts[i]);
+
+        (void) ngx_http_clockchain_redis_command(
+                            ngx_http_clockchain_redis_script_reply,
+                            (void *) (uintptr_t) i, 3, argv, argvlen);
+    }
+
+    if (!rd->timeout.timer_set) {
+        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+    }
+}
+
+
+/* the context is gone (or never was): try again later */
+
+static void
+ngx_http_clockchain_redis_lost(void)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    rd->ac = NULL;
+    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_DISCONNECTED;
+
+    if (rd->timeout.timer_set) {
+        ngx_del_timer(&rd->timeout);
+    }
+
+    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (!rd->reconnect.timer_set) {
+        ngx_add_timer(&rd->reconnect, rd->backoff);
+        rd->backoff = ngx_min(rd->backoff * 2,
+                              NGX_HTTP_CLOCKCHAIN_BACKOFF_MAX);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_clockchain_redis_t  *rd = ev->data;
+
+    if (rd->exiting || ngx_exiting || rd->ac) {
+        return;
+    }
+
+    ngx_http_clockchain_redis_connect();
+}
+
+
+static void
+ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
+{
+    ngx_http_clockchain_redis_t  *rd = ev->data;
+
+    redisAsyncContext  *ac;
+
+    if (rd->ac == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "clockchain: redis at \"%V\" did not answer in %M ms, "
+                  "closing the connection", &rd->mcf->redis_addr,
+                  rd->mcf->redis_timeout);
+
+    /* fails every command in flight with a NULL reply */
+
+    ac = rd->ac;
+    rd->ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_clockchain_redis_lost();
+}
+
+
+static void
+ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (status != REDIS_OK) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: could not connect to redis at \"%V\": %s",
+                      &rd->mcf->redis_addr, ac->errstr);
+
+        /* hiredis frees the context when this returns */
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, rd->log, 0,
+                  "clockchain: connected to redis at \"%V\"",
+                  &rd->mcf->redis_addr);
+
+    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
+    rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
+
+    if (rd->pending == 0 && rd->timeout.timer_set) {
+        ngx_del_timer(&rd->timeout);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (!rd->exiting) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: lost the connection to redis at \"%V\"%s%s",
+                      &rd->mcf->redis_addr, ac->err ? ": " : "",
+                      ac->err ? ac->errstr : "");
+    }
+
+    ngx_http_clockchain_redis_lost();
+}
+
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_redis_command(ngx_http_clockchain_redis_handler_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_http_clockchain_redis_op_t  *op;
+
+    if (ngx_http_clockchain_redis.ac == NULL) {
+        return NULL;
+    }
+
+    op = ngx_calloc(sizeof(ngx_http_clockchain_redis_op_t),
+                    ngx_http_clockchain_redis.log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+    op->script = -1;
+
+    if (ngx_http_clockchain_redis_send(op, argc, argv, argvlen) != NGX_OK) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    return op;
+}
+
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_redis_eval(ngx_uint_t script,
+    ngx_http_clockchain_redis_handler_pt handler, void *data, int nkeys,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    int                              i;
+    u_char                          *p;
+    size_t                           size;
+    ngx_http_clockchain_redis_op_t  *op;
+
+    if (!ngx_http_clockchain_redis_available()) {
+        return NULL;
+    }
+
+    /*
+     * EVAL/EVALSHA, script, numkeys, then the caller's arguments; kept
+     * with the op so that a NOSCRIPT answer can be resent as EVAL.
+     */
+
+    size = sizeof(ngx_http_clockchain_redis_op_t)
+           + (argc + 3) * (sizeof(char *) + sizeof(size_t))
+           + NGX_INT_T_LEN;
+
+    for (i = 0; i < argc; i++) {
+        size += argvlen[i];
+    }
+
+    op = ngx_alloc(size, ngx_http_clockchain_redis.log);
+    if (op == NULL) {
+        return NULL;
+    }
+
+    op->handler = handler;
+    op->data = data;
+    op->script = script;
+    op->resent = 0;
+    op->argc = argc + 3;
+    op->argv = (const char **) (op + 1);
+    op->argvlen = (size_t *) (op->argv + op->argc);
+
+    p = (u_char *) (op->argvlen + op->argc);
+
+    op->argv[2] = (char *) p;
+    op->argvlen[2] = ngx_sprintf(p, "%d", nkeys) - p;
+    p += NGX_INT_T_LEN;
+
+    for (i = 0; i < argc; i++) {
+        op->argv[i + 3] = (char *) p;
+        op->argvlen[i + 3] = argvlen[i];
+        p = ngx_cpymem(p, argv[i], argvlen[i]);
+    }
+
+    if (ngx_http_clockchain_redis_send_eval(op) != NGX_OK) {
+        ngx_free(op);
+        return NULL;
+    }
+
+    return op;
+}
+
+
+void
+ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op)
+{
+    /* the reply still arrives; nobody is told */
+    op->handler = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_redis_send_eval(ngx_http_clockchain_redis_op_t *op)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (rd->sha_known[op->script] && !op->resent) {
+        op->argv[0] = "EVALSHA";
+        op->argvlen[0] = 7;
+        op->argv[1] = rd->sha[op->script];
+        op->argvlen[1] = 40;
+
+    } else {
+        op->argv[0] = "EVAL";
+        op->argvlen[0] = 4;
+        op->argv[1] = ngx_http_clockchain_scripts[op->script];
+        op->argvlen[1] = ngx_strlen(ngx_http_clockchain_scripts[op->script]);
+    }
+
+    return ngx_http_clockchain_redis_send(op, op->argc, op->argv,
+                                          op->argvlen);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_clockchain_redis_reply, op,
+                              argc, argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: could not queue a redis command");
+        return NGX_ERROR;
+    }
+
+    rd->pending++;
+
+    if (!rd->timeout.timer_set) {
+        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                      *reply = r;
+    ngx_http_clockchain_redis_op_t  *op = privdata;
+    ngx_http_clockchain_redis_t     *rd = &ngx_http_clockchain_redis;
+
+    rd->pending--;
+
+    /* progress: the timeout counts from the last reply */
+
+    if (rd->timeout.timer_set) {
+        ngx_del_timer(&rd->timeout);
+    }
+
+    if ((rd->pending || rd->state == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING)
+        && rd->ac && reply)
+    {
+        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR && op->script >= 0
+        && !op->resent && rd->ac
+        && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        /* the script cache was flushed: send the body this once */
+
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "clockchain: redis lost its script cache, reloading");
+
+        rd->sha_known[op->script] = 0;
+        op->resent = 1;
+
+        if (ngx_http_clockchain_redis_send_eval(op) == NGX_OK) {
+            return;
+        }
+
+        reply = NULL;
+    }
+
+    if (op->handler && !rd->exiting) {
+        op->handler(op->data, reply);
+    }
+
+    ngx_free(op);
+}
+
+
+static void
+ngx_http_clockchain_redis_setup_reply(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        /* the reply never echoes the password */
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: redis %s failed: %s", (char *) data,
+                      reply->str);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_script_reply(void *data, redisReply *reply)
+{
+    ngx_uint_t                    i = (uintptr_t) data;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len != 40) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: redis SCRIPT LOAD failed: %s",
+                      reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
+        return;
+    }
+
+    ngx_memcpy(rd->sha[i], reply->str, 40);
+    rd->sha[i][40] = '\0';
+    rd->sha_known[i] = 1;
+}
+
+
+static void
+ngx_http_clockchain_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    /* may free the context and the connection: touch neither after */
+    redisAsyncHandleRead(c->data);
+}
+
+
+static void
+ngx_http_clockchain_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t  *c = ev->data;
+
+    redisAsyncHandleWrite(c->data);
+}
+
+
+/*
+ * Level-triggered on both directions: hiredis reads at most 16 KB a call,
+ * so with edge-triggered epoll the rest of a large reply would never wake us.
+ */
+
+static void
+ngx_http_clockchain_redis_add_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->read->active
+        && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "clockchain: could not add the redis read event");
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_del_read(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_add_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (!c->write->active
+        && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+           != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "clockchain: could not add the redis write event");
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_del_write(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_cleanup(void *data)
+{
+    ngx_connection_t  *c = data;
+
+    /* hiredis closes the fd itself (redisFree): only release ours */
+
+    ngx_http_clockchain_redis_del_read(c);
+    ngx_http_clockchain_redis_del_write(c);
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+
+    c->fd = (ngx_socket_t) -1;
+}

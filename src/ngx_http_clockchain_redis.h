@@ -1,0 +1,46 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+#ifndef _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_
+#define _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <hiredis/hiredis.h>
+
+#include "ngx_http_clockchain_module.h"
+
+
+/* the Lua scripts under src/lua/, in this order */
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE  0
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS        1
+
+
+typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;
+
+/* reply is NULL when Redis could not answer (down, timed out, exiting) */
+typedef void (*ngx_http_clockchain_redis_handler_pt)(void *data,
+    redisReply *reply);
+
+
+ngx_int_t ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf);
+void ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle);
+ngx_uint_t ngx_http_clockchain_redis_available(void);
+
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_command(
+    ngx_http_clockchain_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_eval(
+    ngx_uint_t script, ngx_http_clockchain_redis_handler_pt handler,
+    void *data, int nkeys, int argc, const char **argv,
+    const size_t *argvlen);
+void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
+
+
+#endif /* _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_ */

@@ -1,0 +1,422 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * The node-local job cache: an rbtree keyed by job id with an LRU queue in
+ * a slab-allocated shared zone, as ngx_http_limit_req_module keeps its
+ * states.  Redis stays the system of record; a full zone evicts the least
+ * recently used jobs and never fails a request.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_shm.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_SHM_EVICT     16
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096
+
+
+typedef struct {
+    ngx_rbtree_node_t            node;
+    ngx_queue_t                  queue;
+    ngx_msec_t                   updated;
+    u_short                      path_len;
+    u_short                      error_len;
+    u_char                       status;
+    u_char                       has_completed;
+    u_char                       id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
+    u_char                       created_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    u_char                       completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    u_char                       data[1];    /* path, then error */
+} ngx_http_clockchain_shm_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                 rbtree;
+    ngx_rbtree_node_t            sentinel;
+    ngx_queue_t                  lru;
+    ngx_atomic_t                 jobs;
+} ngx_http_clockchain_shm_sh_t;
+
+
+typedef struct {
+    ngx_http_clockchain_shm_sh_t  *sh;
+    ngx_slab_pool_t               *shpool;
+} ngx_http_clockchain_shm_ctx_t;
+
+
+static ngx_int_t ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_clockchain_shm_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_lookup(
+    ngx_http_clockchain_shm_ctx_t *ctx, const u_char *id, uint32_t hash);
+static void ngx_http_clockchain_shm_free_node(
+    ngx_http_clockchain_shm_ctx_t *ctx, ngx_http_clockchain_shm_node_t *cn);
+
+
+ngx_shm_zone_t *
+ngx_http_clockchain_shm_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    shm_zone = ngx_shared_memory_add(cf, name, size,
+                                     &ngx_http_clockchain_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "clockchain zone \"%V\" is already used", name);
+        return NULL;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_clockchain_shm_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    shm_zone->init = ngx_http_clockchain_shm_init_zone;
+    shm_zone->data = ctx;
+
+    return shm_zone;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_clockchain_shm_ctx_t  *octx = data;
+
+    size_t                          len;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        /* reload with the same name and size: keep the cached jobs */
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool,
+                             sizeof(ngx_http_clockchain_shm_sh_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
+                    ngx_http_clockchain_shm_rbtree_insert_value);
+    ngx_queue_init(&ctx->sh->lru);
+    ctx->sh->jobs = 0;
+
+    len = sizeof(" in clockchain zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in clockchain zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is expected: we evict instead of logging "no memory" */
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_clockchain_shm_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t              **p;
+    ngx_http_clockchain_shm_node_t  *cn, *cnt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            cn = (ngx_http_clockchain_shm_node_t *) node;
+            cnt = (ngx_http_clockchain_shm_node_t *) temp;
+
+            p = (ngx_memcmp(cn->id, cnt->id, NGX_HTTP_CLOCKCHAIN_ID_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_clockchain_shm_node_t *
+ngx_http_clockchain_shm_lookup(ngx_http_clockchain_shm_ctx_t *ctx,
+    const u_char *id, uint32_t hash)
+{
+    ngx_int_t                        rc;
+    ngx_rbtree_node_t               *node, *sentinel;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    node = ctx->sh->rbtree.root;
+    sentinel = ctx->sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        cn = (ngx_http_clockchain_shm_node_t *) node;
+
+        rc = ngx_memcmp(id, cn->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+        if (rc == 0) {
+            return cn;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+ngx_int_t
+ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
+    ngx_pool_t *pool, ngx_http_clockchain_job_t *job, ngx_msec_t *age)
+{
+    u_char                          *p;
+    size_t                           size;
+    uint32_t                         hash;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
+
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&cn->queue);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+
+    /* copy out under the lock: the node may be replaced right after */
+
+    size = NGX_HTTP_CLOCKCHAIN_ID_LEN + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN
+           + cn->path_len + cn->error_len;
+
+    p = ngx_pnalloc(pool, size);
+    if (p == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, cn->id, NGX_HTTP_CLOCKCHAIN_ID_LEN
+                          + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+    ngx_memcpy(p + NGX_HTTP_CLOCKCHAIN_ID_LEN
+               + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN,
+               cn->data, cn->path_len + cn->error_len);
+
+    job->status = cn->status;
+    job->id = (char *) p;
+    p += NGX_HTTP_CLOCKCHAIN_ID_LEN;
+    job->created_at = (char *) p;
+    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    job->completed_at = cn->has_completed ? (char *) p : NULL;
+    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    job->path_len = cn->path_len;
+    job->path = (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED) ? (char *) p
+                                                                : NULL;
+    p += cn->path_len;
+
+    job->error_len = cn->error_len;
+    job->error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? (char *) p
+                                                              : NULL;
+
+    *age = ngx_current_msec - cn->updated;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
+    const ngx_http_clockchain_job_t *job)
+{
+    size_t                           size, path_len, error_len;
+    uint32_t                         hash;
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    path_len = job->path ? job->path_len : 0;
+    error_len = job->error ? job->error_len : 0;
+
+    if (path_len + error_len > NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA) {
+        /* not worth the zone: such a job is served from Redis */
+        ngx_http_clockchain_shm_delete(shm_zone, (u_char *) job->id);
+        return;
+    }
+
+    size = offsetof(ngx_http_clockchain_shm_node_t, data)
+           + path_len + error_len;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
+
+    if (cn) {
+        if (ngx_http_clockchain_is_terminal(cn->status)
+            && !ngx_http_clockchain_is_terminal(job->status))
+        {
+            /* a job never goes back from a terminal state */
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return;
+        }
+
+        ngx_http_clockchain_shm_free_node(ctx, cn);
+    }
+
+    for (i = 0; /* void */ ; i++) {
+        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (cn != NULL) {
+            break;
+        }
+
+        if (i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT
+            || ngx_queue_empty(&ctx->sh->lru))
+        {
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "clockchain zone \"%V\" is full, job %*s "
+                          "not cached", &shm_zone->shm.name,
+                          (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, job->id);
+            return;
+        }
+
+        q = ngx_queue_last(&ctx->sh->lru);
+        ngx_http_clockchain_shm_free_node(ctx,
+                ngx_queue_data(q, ngx_http_clockchain_shm_node_t, queue));
+    }
+
+    cn->node.key = hash;
+    cn->updated = ngx_current_msec;
+    cn->status = (u_char) job->status;
+    cn->path_len = (u_short) path_len;
+    cn->error_len = (u_short) error_len;
+
+    ngx_memcpy(cn->id, job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    ngx_memcpy(cn->created_at, job->created_at,
+               NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+
+    cn->has_completed = (job->completed_at != NULL);
+
+    if (job->completed_at) {
+        ngx_memcpy(cn->completed_at, job->completed_at,
+                   NGX_HTTP_CLOCKCHAIN_TIME_LEN);
+    }
+
+    if (path_len) {
+        ngx_memcpy(cn->data, job->path, path_len);
+    }
+
+    if (error_len) {
+        ngx_memcpy(cn->data + path_len, job->error, error_len);
+    }
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    ctx->sh->jobs++;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+void
+ngx_http_clockchain_shm_delete(ngx_shm_zone_t *shm_zone, const u_char *id)
+{
+    uint32_t                         hash;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
+
+    if (cn) {
+        ngx_http_clockchain_shm_free_node(ctx, cn);
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+static void
+ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
+    ngx_http_clockchain_shm_node_t *cn)
+{
+    ngx_queue_remove(&cn->queue);
+    ngx_rbtree_delete(&ctx->sh->rbtree, &cn->node);
+    ngx_slab_free_locked(ctx->shpool, cn);
+    ctx->sh->jobs--;
+}
