@@ -381,9 +381,10 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
             ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i]);
         }
 
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "clockchain: created %ui job(s), first %*s",
-                       ctx->njobs, ctx->jobs[0].id);
+                       ctx->njobs, (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN,
+                       ctx->jobs[0].id);
 
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);

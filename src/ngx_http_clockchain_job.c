@@ -130,6 +130,7 @@ ngx_http_clockchain_parse_bulk(const char *body, size_t len, size_t max,
 
         if (!json_is_object(entry)) {
             snprintf(err, errlen, "%s: must be a JSON object", where);
+            rc = 0;
             goto done;
         }
 

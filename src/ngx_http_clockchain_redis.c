@@ -53,12 +53,14 @@ typedef struct {
     ngx_log_t                             *log;
     char                                   sha[NGX_HTTP_CLOCKCHAIN_SCRIPTS][41];
     ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
+    ngx_uint_t                             failures;   /* connects in a row */
     ngx_uint_t                             exiting;
 } ngx_http_clockchain_redis_t;
 
 
 static void ngx_http_clockchain_redis_connect(void);
 static void ngx_http_clockchain_redis_lost(void);
+static ngx_uint_t ngx_http_clockchain_redis_level(void);
 static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_connected(const redisAsyncContext *ac,
@@ -180,7 +182,7 @@ ngx_http_clockchain_redis_connect(void)
     }
 
     if (ac->err) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
                       &rd->mcf->redis_addr, ac->errstr);
         redisAsyncFree(ac);
@@ -264,6 +266,16 @@ ngx_http_clockchain_redis_connect(void)
 }
 
 
+/* an outage is logged as an error once, then every 30 attempts */
+
+static ngx_uint_t
+ngx_http_clockchain_redis_level(void)
+{
+    return (ngx_http_clockchain_redis.failures++ % 30 == 0) ? NGX_LOG_ERR
+                                                           : NGX_LOG_INFO;
+}
+
+
 /* the context is gone (or never was): try again later */
 
 static void
@@ -335,7 +347,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     if (status != REDIS_OK) {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
                       &rd->mcf->redis_addr, ac->errstr);
 
@@ -350,6 +362,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
 
     rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
     rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
+    rd->failures = 0;
 
     if (rd->pending == 0 && rd->timeout.timer_set) {
         ngx_del_timer(&rd->timeout);
