@@ -9,12 +9,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")" && pwd)
-BUILD="$ROOT/build"
+BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
 MODULE="$BUILD/ngx_http_clockchain_module.so"
 NGX_SRC=/usr/share/nginx/src
 
 PACKAGES=(nginx nginx-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev
-          redis-server build-essential perl curl)
+          libutf8proc-dev redis-server build-essential perl curl python3)
 
 say() { printf '%s\n' "$*" >&2; }
 

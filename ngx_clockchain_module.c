@@ -17,6 +17,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_runner.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
@@ -31,6 +32,10 @@ static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_flash_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
@@ -51,6 +56,16 @@ static ngx_conf_num_bounds_t  ngx_http_clockchain_bulk_max_bounds = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_clockchain_max_calls_bounds = {
+    ngx_conf_check_num_bounds, 1, 100000
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_clockchain_edges_max_bounds = {
+    ngx_conf_check_num_bounds, 0, 1000
+};
+
+
 static ngx_command_t  ngx_http_clockchain_commands[] = {
 
     { ngx_string("clockchain_zone"),
@@ -65,6 +80,83 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       ngx_http_clockchain_redis,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("clockchain_flash_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_flash_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_flash_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_flash_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_flash_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_flash_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      1,
+      NULL },
+
+    { ngx_string("clockchain_flash_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, flash_timeout),
+      NULL },
+
+    { ngx_string("clockchain_flash_max_calls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, flash_max_calls),
+      &ngx_http_clockchain_max_calls_bounds },
+
+    { ngx_string("clockchain_flash_max_response"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, flash_max_response),
+      NULL },
+
+    { ngx_string("clockchain_flash_buffers"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, flash_buffers),
+      NULL },
+
+    { ngx_string("clockchain_edges_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, edges_max),
+      &ngx_http_clockchain_edges_max_bounds },
+
+    { ngx_string("clockchain_job_lease"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, job_lease),
+      NULL },
+
+    { ngx_string("clockchain_job_max_stalls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, job_max_stalls),
+      NULL },
+
+    { ngx_string("clockchain_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, max_pending),
       NULL },
 
     { ngx_string("clockchain_service_key"),
@@ -191,6 +283,15 @@ ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
     mcf->redis_db = NGX_CONF_UNSET;
     mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
 
+    mcf->flash_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->flash_max_calls = NGX_CONF_UNSET_UINT;
+    mcf->flash_max_response = NGX_CONF_UNSET_SIZE;
+    mcf->flash_buffers = NGX_CONF_UNSET_SIZE;
+    mcf->edges_max = NGX_CONF_UNSET_UINT;
+    mcf->job_lease = NGX_CONF_UNSET_MSEC;
+    mcf->job_max_stalls = NGX_CONF_UNSET_UINT;
+    mcf->max_pending = NGX_CONF_UNSET_UINT;
+
     return mcf;
 }
 
@@ -202,6 +303,29 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(mcf->redis_db, 0);
     ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+
+    ngx_conf_init_msec_value(mcf->flash_timeout, 480000);
+    ngx_conf_init_uint_value(mcf->flash_max_calls, 64);
+    ngx_conf_init_size_value(mcf->flash_max_response, 16 * 1024 * 1024);
+    ngx_conf_init_size_value(mcf->flash_buffers, 256 * 1024 * 1024);
+    ngx_conf_init_uint_value(mcf->edges_max, 20);
+    ngx_conf_init_msec_value(mcf->job_lease, 60000);
+    ngx_conf_init_uint_value(mcf->job_max_stalls, 2);
+    ngx_conf_init_uint_value(mcf->max_pending, 10000);
+
+    if (mcf->job_lease < 1000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"clockchain_job_lease\" must be at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->flash_url.len && mcf->flash_key.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"clockchain_flash_url\" needs "
+                           "\"clockchain_flash_key\" or "
+                           "\"clockchain_flash_key_file\"");
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->redis_prefix.data == NULL) {
         ngx_str_set(&mcf->redis_prefix, "clockchain:");
@@ -484,6 +608,104 @@ invalid:
 }
 
 
+/* clockchain_flash_url http://host[:port][/prefix]; */
+
+static char *
+ngx_http_clockchain_flash_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value, url;
+
+    if (mcf->flash_url.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    if (!((url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
+                          == 0)
+          || (url.len > 8
+              && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid flash url \"%V\": it must start with "
+                           "http:// or https://", &url);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < url.len; i++) {
+        if (url.data[i] <= 0x20 || url.data[i] >= 0x7f) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid flash url \"%V\"", &url);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* the endpoint's path is appended to it */
+    while (url.len && url.data[url.len - 1] == '/') {
+        url.len--;
+    }
+
+    mcf->flash_url = url;
+
+    return NGX_CONF_OK;
+}
+
+
+/* clockchain_flash_key key; and clockchain_flash_key_file file; */
+
+static char *
+ngx_http_clockchain_flash_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    size_t      i;
+    ngx_str_t  *value, key;
+
+    if (mcf->flash_key.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    key = value[1];
+
+    if (cmd->offset) {
+        if (ngx_http_clockchain_read_conf_file(cf, &value[1], &key)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        while (key.len && (key.data[key.len - 1] == '\n'
+                           || key.data[key.len - 1] == '\r'
+                           || key.data[key.len - 1] == ' '))
+        {
+            key.len--;
+        }
+    }
+
+    for (i = 0; i < key.len; i++) {
+        if (key.data[i] < 0x21 || key.data[i] > 0x7e) {
+            break;
+        }
+    }
+
+    if (key.len == 0 || i < key.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid flash key: keys are printable ASCII "
+                           "without spaces");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->flash_key = key;
+
+    return NGX_CONF_OK;
+}
+
+
 /* clockchain_service_key key ...; and clockchain_admin_key key ...; */
 
 static char *
@@ -725,7 +947,15 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    return ngx_http_clockchain_redis_init_process(cycle, mcf);
+    if (ngx_http_clockchain_redis_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (mcf->flash_url.len) {
+        return ngx_http_clockchain_runner_init_process(cycle, mcf);
+    }
+
+    return NGX_OK;
 }
 
 
@@ -741,5 +971,7 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    /* the runner first: its commits go through the redis connection */
+    ngx_http_clockchain_runner_exit_process(cycle);
     ngx_http_clockchain_redis_exit_process(cycle);
 }

@@ -245,7 +245,7 @@ ngx_http_clockchain_create_body(ngx_http_request_t *r)
 
     rc = ngx_http_clockchain_create_send(r, ctx);
 
-    if (rc != NGX_OK) {
+    if (rc != NGX_DONE) {
         ngx_http_finalize_request(r, rc);
     }
 
@@ -270,13 +270,13 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     nkeys = (int) ctx->njobs + 1;
-    argc = nkeys + 2 + 6 * (int) ctx->njobs;
+    argc = nkeys + 3 + 6 * (int) ctx->njobs;
 
     argv = ngx_palloc(r->pool, argc * sizeof(char *));
     argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
     ids = ngx_pnalloc(r->pool, ctx->njobs * (NGX_HTTP_CLOCKCHAIN_ID_LEN
                                              + NGX_HTTP_CLOCKCHAIN_TIME_LEN)
-                               + NGX_INT64_LEN);
+                               + NGX_INT64_LEN + NGX_INT_T_LEN);
     key = ngx_http_clockchain_job_key(r->pool, mcf, NULL);
 
     if (argv == NULL || argvlen == NULL || ids == NULL || key == NULL) {
@@ -287,7 +287,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argvlen[0] = key->len;
 
     k = 1;
-    a = nkeys + 2;
+    a = nkeys + 3;
     p = ids;
 
     for (i = 0; i < ctx->njobs; i++) {
@@ -335,8 +335,11 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argv[nkeys] = (char *) p;
     argvlen[nkeys] = ngx_sprintf(p, "%T%03M", ngx_time(),
                                  ngx_timeofday()->msec) - p;
+    p += argvlen[nkeys];
     argv[nkeys + 1] = NGX_HTTP_CLOCKCHAIN_SCHEMA;
     argvlen[nkeys + 1] = sizeof(NGX_HTTP_CLOCKCHAIN_SCHEMA) - 1;
+    argv[nkeys + 2] = (char *) p;
+    argvlen[nkeys + 2] = ngx_sprintf(p, "%ui", mcf->max_pending) - p;
 
     ctx->op = ngx_http_clockchain_redis_eval(
                                     NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
@@ -356,7 +359,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
                    "retry later");
     }
 
-    return NGX_OK;
+    /* the reply finalizes the request */
+    return NGX_DONE;
 }
 
 
@@ -393,6 +397,27 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "FULL", 4) == 0)
+    {
+        /* backpressure: nothing was created */
+
+        if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                           NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+            != NGX_OK)
+        {
+            ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        rc = ngx_http_clockchain_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                                       "Too many pending jobs: the queue "
+                                       "holds its maximum of %ui, retry "
+                                       "later", mcf->max_pending);
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "EXISTS", 6) == 0
         && ++ctx->tries < NGX_HTTP_CLOCKCHAIN_CREATE_TRIES)
     {
@@ -403,7 +428,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         rc = ngx_http_clockchain_create_send(r, ctx);
 
-        if (rc != NGX_OK) {
+        if (rc != NGX_DONE) {
             ngx_http_clockchain_finalize(r, rc);
         }
 

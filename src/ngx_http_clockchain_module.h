@@ -34,6 +34,19 @@ typedef struct {
     ngx_str_t                     redis_prefix;
     ngx_msec_t                    redis_timeout;
 
+    /* the runner: on when flash_url is set */
+    ngx_str_t                     flash_url;
+    ngx_str_t                     flash_key;
+    ngx_msec_t                    flash_timeout;
+    ngx_uint_t                    flash_max_calls;
+    size_t                        flash_max_response;
+    size_t                        flash_buffers;
+    ngx_uint_t                    edges_max;
+    ngx_msec_t                    job_lease;
+    ngx_uint_t                    job_max_stalls;
+
+    ngx_uint_t                    max_pending;
+
     ngx_uint_t                    enabled;        /* a handler is in use */
 } ngx_http_clockchain_main_conf_t;
 

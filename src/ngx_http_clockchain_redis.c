@@ -90,7 +90,11 @@ static void ngx_http_clockchain_redis_cleanup(void *data);
 static ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
 
 static const char  *ngx_http_clockchain_scripts[] = {
-    ngx_http_clockchain_lua_create
+    ngx_http_clockchain_lua_create,
+    ngx_http_clockchain_lua_claim,
+    ngx_http_clockchain_lua_heartbeat,
+    ngx_http_clockchain_lua_complete,
+    ngx_http_clockchain_lua_fail
 };
 
 

@@ -17,8 +17,12 @@
 
 
 /* the Lua scripts under src/lua/, in this order */
-#define NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE  0
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS        1
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE     0
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM      1
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_HEARTBEAT  2
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE   3
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL       4
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           5
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

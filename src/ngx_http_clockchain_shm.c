@@ -43,6 +43,11 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  lru;
     ngx_atomic_t                 jobs;
+
+    /* the runner role: one worker of this nginx holds it */
+    ngx_pid_t                    runner_pid;
+    ngx_msec_t                   runner_beat;
+    ngx_uint_t                   runner_generation;
 } ngx_http_clockchain_shm_sh_t;
 
 
@@ -419,4 +424,65 @@ ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
     ngx_rbtree_delete(&ctx->sh->rbtree, &cn->node);
     ngx_slab_free_locked(ctx->shpool, cn);
     ctx->sh->jobs--;
+}
+
+
+/*
+ * Takes or renews the runner role for pid.  The role passes to another
+ * worker when its holder has not renewed it for ttl (it died or hangs);
+ * every change of holder bumps the generation, so a holder that wakes up
+ * after losing the role sees that it is no longer its own.
+ */
+
+ngx_int_t
+ngx_http_clockchain_shm_runner_lease(ngx_shm_zone_t *shm_zone, ngx_pid_t pid,
+    ngx_msec_t ttl, ngx_uint_t *generation)
+{
+    ngx_int_t                       rc;
+    ngx_msec_int_t                  idle;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    idle = (ngx_msec_int_t) (ngx_current_msec - ctx->sh->runner_beat);
+
+    if (ctx->sh->runner_pid == pid
+        && ctx->sh->runner_generation == *generation)
+    {
+        ctx->sh->runner_beat = ngx_current_msec;
+        rc = NGX_OK;
+
+    } else if (ctx->sh->runner_pid == 0 || idle > (ngx_msec_int_t) ttl) {
+        ctx->sh->runner_pid = pid;
+        ctx->sh->runner_beat = ngx_current_msec;
+        *generation = ++ctx->sh->runner_generation;
+        rc = NGX_OK;
+
+    } else {
+        rc = NGX_DECLINED;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_clockchain_shm_runner_release(ngx_shm_zone_t *shm_zone,
+    ngx_pid_t pid)
+{
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (ctx->sh->runner_pid == pid) {
+        ctx->sh->runner_pid = 0;
+    }
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }

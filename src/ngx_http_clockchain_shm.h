@@ -23,6 +23,10 @@ void ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     const ngx_http_clockchain_job_t *job);
 void ngx_http_clockchain_shm_delete(ngx_shm_zone_t *shm_zone,
     const u_char *id);
+ngx_int_t ngx_http_clockchain_shm_runner_lease(ngx_shm_zone_t *shm_zone,
+    ngx_pid_t pid, ngx_msec_t ttl, ngx_uint_t *generation);
+void ngx_http_clockchain_shm_runner_release(ngx_shm_zone_t *shm_zone,
+    ngx_pid_t pid);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_SHM_H_INCLUDED_ */

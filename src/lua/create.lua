@@ -4,10 +4,18 @@
 -- KEYS[2..]    one job hash per job
 -- ARGV[1]      run-at, ms since the epoch
 -- ARGV[2]      key schema version
--- ARGV[3..]    per job: id, created_at, query, preset, visibility, created_by
+-- ARGV[3]      the most jobs the queue may hold (0: no limit)
+-- ARGV[4..]    per job: id, created_at, query, preset, visibility, created_by
 --
--- Returns the number of jobs created, or an error naming an id that exists
--- already (the caller draws new ids and tries again).
+-- Returns the number of jobs created, an error FULL when the queue has no
+-- room for them all, or an error naming an id that exists already (the
+-- caller draws new ids and tries again). Nothing is written on an error.
+
+local max = tonumber(ARGV[3])
+
+if max > 0 and redis.call('ZCARD', KEYS[1]) + #KEYS - 1 > max then
+    return redis.error_reply('FULL')
+end
 
 for i = 2, #KEYS do
     if redis.call('EXISTS', KEYS[i]) == 1 then
@@ -15,7 +23,7 @@ for i = 2, #KEYS do
     end
 end
 
-local n = 3
+local n = 4
 
 for i = 2, #KEYS do
     redis.call('HSET', KEYS[i],

@@ -1,0 +1,66 @@
+-- Claim runnable jobs for one runner, and put back the jobs whose lease
+-- expired (their runner died or hung) first.
+--
+-- KEYS[1]  the run queue (sorted set: job id by run-at ms)
+-- KEYS[2]  the processing set (sorted set: job id by lease expiry ms)
+-- KEYS[3]  the fencing token counter
+-- ARGV[1]  now, ms since the epoch
+-- ARGV[2]  lease, ms
+-- ARGV[3]  the most jobs to claim
+-- ARGV[4]  job key prefix ("<prefix>{cc}:v1:job:")
+-- ARGV[5]  the runner's name (host:pid), for operators
+-- ARGV[6]  how many expired leases a job survives before it fails
+-- ARGV[7]  the time of day as ISO 8601, for jobs failed here
+--
+-- Returns { {id, token, query, preset, visibility, created_by,
+--            created_at}, ... }.
+-- Every key lives under the {cc} hash tag, so the script stays in one slot.
+
+local now = tonumber(ARGV[1])
+
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,
+                           'LIMIT', 0, 100)
+
+for _, id in ipairs(expired) do
+    local key = ARGV[4] .. id
+    redis.call('ZREM', KEYS[2], id)
+
+    if redis.call('HGET', key, 'status') == 'processing' then
+        local stalls = redis.call('HINCRBY', key, 'stalls', 1)
+
+        if stalls > tonumber(ARGV[6]) then
+            redis.call('HSET', key, 'status', 'failed',
+                       'error', 'Job stalled: its runner stopped ' .. stalls
+                                .. ' times while processing it',
+                       'completed_at', ARGV[7])
+            redis.call('HDEL', key, 'token')
+        else
+            redis.call('HSET', key, 'status', 'pending')
+            redis.call('HDEL', key, 'token')
+            redis.call('ZADD', KEYS[1], now, id)
+        end
+    end
+end
+
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,
+                       'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+
+for _, id in ipairs(ids) do
+    local key = ARGV[4] .. id
+    redis.call('ZREM', KEYS[1], id)
+
+    local f = redis.call('HMGET', key, 'status', 'query', 'preset',
+                         'visibility', 'created_by', 'created_at')
+
+    if f[1] == 'pending' then
+        local token = redis.call('INCR', KEYS[3])
+        redis.call('HSET', key, 'status', 'processing', 'token', token,
+                   'runner', ARGV[5])
+        redis.call('HINCRBY', key, 'claims', 1)
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+        out[#out + 1] = { id, tostring(token), f[2], f[3], f[4], f[5], f[6] }
+    end
+end
+
+return out

@@ -1,0 +1,215 @@
+-- Complete a job: write its graph node and auto-edges, then mark the job
+-- completed, all in one step and fenced by the claim's token.
+--
+-- KEYS[1]  the job hash
+-- KEYS[2]  the processing set
+-- ARGV[1]  fencing token
+-- ARGV[2]  job id
+-- ARGV[3]  completed_at
+-- ARGV[4]  the node's canonical path
+-- ARGV[5]  the node, a JSON object (see ngx_http_clockchain_scene.c)
+-- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
+-- ARGV[7]  the most edges of one type from one new node
+--
+-- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
+-- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
+-- idx:loc:<country>/<region>/<city>, idx:fig:<name>, idx:tag:<tag>
+-- (sorted sets of paths by sort key), all under the {cc} hash tag.
+-- Returns 1, or an error FENCED when the claim is no longer current.
+
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
+then
+    return redis.error_reply('FENCED')
+end
+
+local path = ARGV[4]
+local node = cjson.decode(ARGV[5])
+local p = ARGV[6]
+local cap = tonumber(ARGV[7])
+local nkey = p .. 'node:' .. path
+local score = node.sort_key
+local YEAR = 100000000
+
+-- the node: a hash; lists as JSON, nulls absent; same path = same node
+
+local fields = {}
+for k, v in pairs(node) do
+    if v == cjson.null then
+        redis.call('HDEL', nkey, k)
+    else
+        if type(v) == 'table' then
+            v = cjson.encode(v)
+        end
+        fields[#fields + 1] = k
+        fields[#fields + 1] = tostring(v)
+    end
+end
+
+if redis.call('HEXISTS', nkey, 'created_at') == 1 then
+    -- an update keeps the node's first creation time and its publication
+    for i = 1, #fields, 2 do
+        if fields[i] == 'created_at' or fields[i] == 'visibility' then
+            fields[i + 1] = redis.call('HGET', nkey, fields[i])
+        end
+    end
+end
+
+redis.call('HSET', nkey, unpack(fields))
+
+-- nearest members of an index by time, self excluded
+
+local function nearest(key, lo, hi, n)
+    local found = {}
+    local up = redis.call('ZRANGEBYSCORE', key, score, hi,
+                          'WITHSCORES', 'LIMIT', 0, n + 1)
+    local down = redis.call('ZREVRANGEBYSCORE', key, score, lo,
+                            'WITHSCORES', 'LIMIT', 0, n + 1)
+    local seen = {}
+    for _, list in ipairs({ up, down }) do
+        for i = 1, #list, 2 do
+            local m = list[i]
+            if m ~= path and not seen[m] then
+                seen[m] = true
+                found[#found + 1] = { m, tonumber(list[i + 1]) }
+            end
+        end
+    end
+    table.sort(found, function(a, b)
+        local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
+        if da == db then
+            return a[1] < b[1]
+        end
+        return da < db
+    end)
+    local out = {}
+    for i = 1, math.min(n, #found) do
+        out[i] = found[i]
+    end
+    return out
+end
+
+local function edge(source, target, etype, weight, theme)
+    local e = { source = source, target = target, type = etype,
+                weight = weight, created_by = 'auto' }
+    if theme then
+        e.theme = theme
+    end
+    redis.call('HSET', p .. 'edges:' .. source, etype .. '|' .. target,
+               cjson.encode(e))
+end
+
+local function both(other, etype, weight, theme)
+    edge(path, other, etype, weight, theme)
+    edge(other, path, etype, weight, theme)
+end
+
+local date_key = p .. 'idx:date:' .. node.year .. ':' .. node.month_num
+                 .. ':' .. node.day
+local loc_key = p .. 'idx:loc:' .. node.country .. '/' .. node.region
+                .. '/' .. node.city
+local time_key = p .. 'idx:time'
+
+-- contemporaneous: the same year, month and day
+
+for _, o in ipairs(nearest(date_key, '-inf', '+inf', cap)) do
+    both(o[1], 'contemporaneous', 0.8)
+end
+
+-- same_era: within ten years, not the same date; precedes / follows
+
+local lo = (node.year - 10) * YEAR
+local hi = (node.year + 11) * YEAR - 1
+local era, later, earlier = {}, {}, {}
+
+for _, o in ipairs(nearest(time_key, lo, hi, 4 * cap)) do
+    if redis.call('ZSCORE', date_key, o[1]) == false then
+        era[#era + 1] = o
+        if o[2] > score then
+            later[#later + 1] = o
+        elseif o[2] < score then
+            earlier[#earlier + 1] = o
+        end
+    end
+end
+
+for i = 1, math.min(cap, #era) do
+    both(era[i][1], 'same_era', 0.3)
+end
+
+for i = 1, math.min(cap, #later) do
+    edge(path, later[i][1], 'precedes', 0.4)
+    edge(later[i][1], path, 'follows', 0.4)
+end
+
+for i = 1, math.min(cap, #earlier) do
+    edge(path, earlier[i][1], 'follows', 0.4)
+    edge(earlier[i][1], path, 'precedes', 0.4)
+end
+
+-- same_location
+
+for _, o in ipairs(nearest(loc_key, '-inf', '+inf', cap)) do
+    both(o[1], 'same_location', 0.5)
+end
+
+-- same_figure and thematic: shared names, sorted and ", "-joined
+
+local function shared(kind, names, etype, weight)
+    local cand, order = {}, {}
+    for _, name in ipairs(names) do
+        for _, o in ipairs(nearest(p .. 'idx:' .. kind .. ':' .. name,
+                                   '-inf', '+inf', cap)) do
+            if not cand[o[1]] then
+                cand[o[1]] = o[2]
+                order[#order + 1] = o
+            end
+        end
+    end
+    table.sort(order, function(a, b)
+        local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
+        if da == db then
+            return a[1] < b[1]
+        end
+        return da < db
+    end)
+    for i = 1, math.min(cap, #order) do
+        local other = order[i][1]
+        local common = {}
+        for _, name in ipairs(names) do
+            if redis.call('ZSCORE', p .. 'idx:' .. kind .. ':' .. name, other)
+               ~= false then
+                common[#common + 1] = name
+            end
+        end
+        table.sort(common)
+        both(other, etype, weight, table.concat(common, ', '))
+    end
+end
+
+local figures = node.figures ~= cjson.null and node.figures or {}
+local tags = node.tags ~= cjson.null and node.tags or {}
+
+shared('fig', figures, 'same_figure', 0.6)
+shared('tag', tags, 'thematic', 0.3)
+
+-- index the node last, so that it is not its own neighbour above
+
+redis.call('ZADD', time_key, score, path)
+redis.call('ZADD', date_key, score, path)
+redis.call('ZADD', loc_key, score, path)
+for _, name in ipairs(figures) do
+    redis.call('ZADD', p .. 'idx:fig:' .. name, score, path)
+end
+for _, tag in ipairs(tags) do
+    redis.call('ZADD', p .. 'idx:tag:' .. tag, score, path)
+end
+
+-- the job
+
+redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
+           'completed_at', ARGV[3])
+redis.call('HDEL', KEYS[1], 'token')
+redis.call('ZREM', KEYS[2], ARGV[2])
+
+return 1

@@ -1,0 +1,23 @@
+-- Fail a job, fenced by the token of the claim that ran it.
+--
+-- KEYS[1]  the job hash
+-- KEYS[2]  the processing set
+-- ARGV[1]  fencing token
+-- ARGV[2]  job id
+-- ARGV[3]  completed_at
+-- ARGV[4]  error message
+--
+-- Returns 1, or an error FENCED when the claim is no longer current.
+
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
+then
+    return redis.error_reply('FENCED')
+end
+
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
+           'completed_at', ARGV[3])
+redis.call('HDEL', KEYS[1], 'token')
+redis.call('ZREM', KEYS[2], ARGV[2])
+
+return 1

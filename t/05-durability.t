@@ -1,0 +1,224 @@
+# Jobs survive an nginx restart and a reload; Redis going away (stopped or
+# hung) gives 503 + Retry-After for writes while cached jobs are still
+# served; the module reconnects when Redis comes back.
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use Clockchain::Test;
+
+my $UNKNOWN = '8b0f2c1e-3a4d-4e5f-9a6b-7c8d9e0f1a2b';
+
+# poll POST /api/generate until $n in a row answer 200 (at most $secs)
+sub recovers {
+    my ($ng, $secs, $n, $name) = @_;
+    my ($streak, $last) = (0, undef);
+    my $t0 = time;
+    my $ok = wait_for($secs, sub {
+        $last = generate($ng, { query => "Recovery probe $name" });
+        $streak = $last->{status} == 200 ? $streak + 1 : 0;
+        return $streak >= $n;
+    });
+    ok($ok, "$name: POST answers 200 again ($n in a row) within $secs s")
+        or diag("last: $last->{status} $last->{content}");
+    note(sprintf '%s: recovered after %.1f s', $name, time - $t0);
+    return $ok;
+}
+
+sub is_unavailable {
+    my ($res, $name, %o) = @_;
+    is_error($res, 503, undef, $name);
+    if ($o{retry_after}) {
+        like($res->{headers}{'retry-after'} // '', qr/^\s*\d+\s*$/,
+             "$name: Retry-After header (seconds)");
+    }
+}
+
+# ---------------------------------------------------------------------------
+# A. nginx restart: every job comes back (from Redis)
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => base_http());
+    my @jobs = grep { $_ } map {
+        created_ok(generate($ng, { query => "Restart survival $_" }),
+                   "restart: create job $_")
+    } 1 .. 5;
+    my $b = json_body(bulk($ng, { queries => [ { query => 'Restart bulk a' },
+                                               { query => 'Restart bulk b' } ] }));
+    push @jobs, @$b if ref $b eq 'ARRAY';
+    is(scalar @jobs, 7, 'restart: 7 jobs created');
+
+    ok($ng->stop, 'restart: nginx stops gracefully');
+    ok(!$ng->running, 'restart: nginx is down');
+    $ng->start;
+    for my $j (@jobs) {
+        my $res = get_job($ng, $j->{job_id});
+        is($res->{status}, 200, "restart: GET $j->{job_id} -> 200");
+        is_deeply(json_body($res), $j, 'restart: same object as before');
+    }
+    is_error(get_job($ng, $UNKNOWN), 404, 'Job not found',
+             'restart: unknown id still 404');
+}
+
+# ---------------------------------------------------------------------------
+# B. Redis stopped, then started again (same port and dir, appendonly)
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' timeout=2s'));
+    my $job = created_ok(generate($ng, { query => 'Created before Redis stops' }),
+                         'redis down: job created while Redis is up');
+    my $id = $job ? $job->{job_id} : $UNKNOWN;
+
+    $redis->stop;
+    ok(!$redis->running, 'redis down: redis-server stopped');
+
+    for my $i (1 .. 3) {
+        my $t0 = time;
+        my $res = generate($ng, { query => "Created while Redis is down $i" });
+        is_unavailable($res, "redis down: POST $i -> 503", retry_after => 1);
+        cmp_ok(time - $t0, '<', 6, "redis down: POST $i answered within 6 s");
+    }
+    is_unavailable(bulk($ng, { queries => [ { query => 'Bulk while down' } ] }),
+                   'redis down: bulk POST -> 503', retry_after => 1);
+    # the request is finished: with "Connection: close" the server closes
+    # the connection after the 503 (a leaked request would keep it open)
+    for my $case (['/api/generate', '{"query": "Raw request while down"}'],
+                  ['/api/bulk-generate', '{"queries": [{"query": "Raw bulk"}]}']) {
+        my ($path, $body) = @$case;
+        my ($resp, $closed) = raw_request($ng->port,
+            "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+            . "X-Service-Key: test-key-1\r\nX-Admin-Key: admin-key\r\n"
+            . "Content-Type: application/json\r\nConnection: close\r\n"
+            . 'Content-Length: ' . length($body) . "\r\n\r\n$body", 3);
+        like($resp, qr{^HTTP/1\.1 503 }, "redis down: raw POST $path -> 503");
+        ok($closed, "redis down: POST $path, Connection: close -> "
+                    . 'the server closes the connection after the 503');
+    }
+    for my $i (1 .. 6) {   # several times: both workers
+        my $res = get_job($ng, $id);
+        is($res->{status}, 200, "redis down: GET cached job -> 200 ($i)");
+        is_deeply(json_body($res), $job, "redis down: cached job unchanged ($i)");
+    }
+    for my $i (1 .. 2) {
+        my $t0 = time;
+        is_unavailable(get_job($ng, $UNKNOWN),
+                       "redis down: GET unknown id -> 503, not 404 ($i)");
+        cmp_ok(time - $t0, '<', 6, "redis down: GET unknown answered within 6 s");
+    }
+    # malformed ids need no Redis
+    is_error(get_job($ng, 'not-a-uuid'), 404, undef,
+             'redis down: GET malformed id -> 404');
+
+    $redis->start;
+    if (recovers($ng, 10, 6, 'redis back')) {
+        my $j = created_ok(generate($ng, { query => 'Created after Redis is back' }),
+                           'redis back: create a job');
+        is($redis->cmd('EXISTS', $JOB_PREFIX . $j->{job_id}), 1,
+           'redis back: the new job is in Redis') if $j;
+    }
+    is($redis->cmd('EXISTS', $JOB_PREFIX . $id), 1,
+       'redis back: the job from before is still in Redis (AOF)');
+    my $res = get_job($ng, $id);
+    is($res->{status}, 200, 'redis back: GET job from before -> 200');
+    is_deeply(json_body($res), $job, 'redis back: same object');
+    is_error(get_job($ng, $UNKNOWN), 404, 'Job not found',
+             'redis back: unknown id -> 404 again');
+
+    # a second outage on the same nginx
+    $redis->stop;
+    is_unavailable(generate($ng, { query => 'Second outage' }),
+                   'second outage: POST -> 503', retry_after => 1);
+    $redis->start;
+    recovers($ng, 10, 6, 'second outage over');
+}
+
+# ---------------------------------------------------------------------------
+# C. reload (HUP) keeps the zone
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' timeout=2s'));
+    my $job = created_ok(generate($ng, { query => 'Created before the reload' }),
+                         'reload: job created');
+    my $id = $job ? $job->{job_id} : $UNKNOWN;
+
+    # a reload with Redis up: writes keep working
+    my @w0 = $ng->worker_pids;
+    $ng->reload;
+    my @w1 = $ng->worker_pids;
+    ok(!grep({ my $p = $_; grep { $_ == $p } @w0 } @w1),
+       'reload: the workers are new');
+    ok($ng->old_workers_gone(10), 'reload: old workers exit within 10 s');
+    recovers($ng, 5, 4, 'reload with Redis up');
+    my $res = get_job($ng, $id);
+    is($res->{status}, 200, 'reload: GET job -> 200');
+    is_deeply(json_body($res), $job, 'reload: same object');
+
+    # now without Redis: only the zone can answer
+    $redis->stop;
+    $ng->reload;
+    ok($ng->old_workers_gone(10),
+       'reload with Redis down: old workers exit within 10 s');
+    for my $i (1 .. 4) {
+        $res = get_job($ng, $id);
+        is($res->{status}, 200,
+           "reload with Redis down: GET job from the zone -> 200 ($i)");
+        is_deeply(json_body($res), $job,
+                  "reload with Redis down: same object ($i)");
+    }
+    is_unavailable(get_job($ng, $UNKNOWN),
+                   'reload with Redis down: GET unknown id -> 503');
+    is_unavailable(generate($ng, { query => 'After reload, Redis down' }),
+                   'reload with Redis down: POST -> 503', retry_after => 1);
+    $redis->start;
+    recovers($ng, 10, 4, 'reload, then Redis back');
+}
+
+# ---------------------------------------------------------------------------
+# D. Redis hung (SIGSTOP): requests fail after the timeout instead of hanging
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' timeout=1s'));
+    my $job = created_ok(generate($ng, { query => 'Created before Redis hangs' }),
+                         'redis hung: job created');
+    my $id = $job ? $job->{job_id} : $UNKNOWN;
+
+    kill 'STOP', $redis->pid;
+    my $t0 = time;
+    my $res = generate($ng, { query => 'Created while Redis hangs' });
+    my $dt = time - $t0;
+    is_unavailable($res, 'redis hung: POST -> 503', retry_after => 1);
+    cmp_ok($dt, '<', 4, 'redis hung: POST answered within 4 s (timeout=1s)');
+
+    $t0 = time;
+    $res = get_job($ng, $id);
+    is($res->{status}, 200, 'redis hung: GET cached job -> 200');
+    is_deeply(json_body($res), $job, 'redis hung: same object');
+    cmp_ok(time - $t0, '<', 2, 'redis hung: cached GET does not wait for Redis');
+
+    $t0 = time;
+    is_unavailable(get_job($ng, $UNKNOWN), 'redis hung: GET unknown id -> 503');
+    cmp_ok(time - $t0, '<', 4, 'redis hung: GET unknown answered within 4 s');
+
+    kill 'CONT', $redis->pid;
+    recovers($ng, 10, 4, 'redis resumed');
+}
+
+# ---------------------------------------------------------------------------
+# E. nginx started while Redis is down
+{
+    my $redis = start_redis();
+    $redis->stop;
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' timeout=2s'));
+    ok($ng->running, 'redis down at start: nginx starts anyway');
+    is_unavailable(generate($ng, { query => 'Nginx started without Redis' }),
+                   'redis down at start: POST -> 503', retry_after => 1);
+    is_unavailable(get_job($ng, $UNKNOWN), 'redis down at start: GET -> 503');
+    $redis->start;
+    recovers($ng, 10, 4, 'redis started after nginx');
+}
+
+done();

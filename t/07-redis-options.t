@@ -1,0 +1,98 @@
+# clockchain_redis options: prefix=, db=, password_file=, unix: addresses.
+use strict;
+use warnings;
+use Test::More;
+use Clockchain::Test;
+
+my $redis = start_redis(unixsocket => 1);
+
+sub one_job {
+    my ($ng, $name) = @_;
+    return created_ok(generate($ng, { query => "Redis options: $name" }), $name);
+}
+
+# --- prefix=
+{
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' prefix=myapp:'));
+    my $before = job_count($redis);
+    my $j = one_job($ng, 'prefix=myapp:');
+    my $id = $j ? $j->{job_id} : 'x';
+    is($redis->cmd('EXISTS', "myapp:{cc}:v1:job:$id"), 1,
+       'prefix=myapp: job hash at myapp:{cc}:v1:job:<id>');
+    ok(defined $redis->cmd('ZSCORE', 'myapp:{cc}:v1:queue', $id),
+       'prefix=myapp: id in myapp:{cc}:v1:queue');
+    is($redis->cmd('EXISTS', "$JOB_PREFIX$id"), 0,
+       'prefix=myapp: nothing under the default prefix');
+    is(job_count($redis), $before, 'prefix=myapp: no default-prefix job keys');
+    my $res = get_job($ng, $id);
+    is($res->{status}, 200, 'prefix=myapp: GET -> 200');
+    is_deeply(json_body($res), $j, 'prefix=myapp: same object');
+
+    # restart: read back from Redis under the prefix
+    $ng->stop;
+    $ng->start;
+    $res = get_job($ng, $id);
+    is($res->{status}, 200, 'prefix=myapp: GET after restart -> 200');
+    is_deeply(json_body($res), $j, 'prefix=myapp: same object after restart');
+}
+
+# --- db=
+{
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' db=3'));
+    my $j = one_job($ng, 'db=3');
+    my $id = $j ? $j->{job_id} : 'x';
+    is($redis->cli('-n', 3, 'EXISTS', "$JOB_PREFIX$id"), '1',
+       'db=3: job hash in db 3');
+    is($redis->cli('-n', 3, 'HGET', "$JOB_PREFIX$id", 'status'), 'pending',
+       'db=3: status pending in db 3');
+    is($redis->cmd('EXISTS', "$JOB_PREFIX$id"), 0, 'db=3: not in db 0');
+    $ng->stop;
+    $ng->start;
+    my $res = get_job($ng, $id);
+    is($res->{status}, 200, 'db=3: GET after restart -> 200');
+    is_deeply(json_body($res), $j, 'db=3: same object after restart');
+}
+
+# --- unix socket
+{
+    my $ng = start_nginx(redis => $redis,
+        conf => base_http() =~ s{127\.0\.0\.1:%%REDIS_PORT%%}{unix:%%REDIS_SOCKET%%}r);
+    my $j = one_job($ng, 'unix socket');
+    my $id = $j ? $j->{job_id} : 'x';
+    is($redis->cmd('EXISTS', "$JOB_PREFIX$id"), 1, 'unix socket: job in Redis');
+    $ng->stop;
+    $ng->start;
+    my $res = get_job($ng, $id);
+    is($res->{status}, 200, 'unix socket: GET after restart -> 200');
+    is_deeply(json_body($res), $j, 'unix socket: same object after restart');
+}
+
+# --- password_file=
+{
+    my $pw = start_redis(password => 's3cret-pw');
+    my $ng = start_nginx(redis => $pw,
+        files => { 'conf/redis.pass' => "s3cret-pw\n" },
+        conf => base_http(redis_args => ' password_file=%%PREFIX%%/conf/redis.pass'));
+    my $j = one_job($ng, 'password_file');
+    my $id = $j ? $j->{job_id} : 'x';
+    is($pw->cmd('EXISTS', "$JOB_PREFIX$id"), 1, 'password_file: job in Redis');
+
+    # no password, or a wrong one: Redis refuses, the module answers 503
+    my $nopw = start_nginx(redis => $pw, conf => base_http());
+    my $res = no_job_created($pw, 'no password', sub {
+        generate($nopw, { query => 'Without the Redis password' }) });
+    is_error($res, 503, undef, 'Redis needs a password, none given: POST -> 503');
+
+    my $wrong = start_nginx(redis => $pw,
+        files => { 'conf/redis.pass' => "wrong-pw\n" },
+        conf => base_http(redis_args => ' password_file=%%PREFIX%%/conf/redis.pass'));
+    $res = no_job_created($pw, 'wrong password', sub {
+        generate($wrong, { query => 'With a wrong Redis password' }) });
+    is_error($res, 503, undef, 'wrong Redis password: POST -> 503');
+    unlike($ng->error_log . $wrong->error_log, qr/s3cret-pw|wrong-pw/,
+           'the Redis password does not appear in the logs');
+}
+
+done();

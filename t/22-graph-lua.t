@@ -1,0 +1,228 @@
+# The state-changing Lua scripts, run by themselves against a real Redis:
+# complete.lua's node, indexes and the six auto-edge types with their
+# weights, themes and cap; fencing in complete.lua and fail.lua; claim.lua's
+# reaping of expired leases and the stall limit.
+use strict;
+use warnings;
+use Test::More;
+use JSON::PP;
+use Clockchain::Test;
+
+my $P = 'clockchain:{cc}:v1:';
+my $redis = start_redis();
+
+sub script {
+    my ($name) = @_;
+    open my $fh, '<', "src/lua/$name.lua" or die "src/lua/$name.lua: $!";
+    local $/;
+    return <$fh>;
+}
+
+my %lua = map { $_ => script($_) } qw(create claim complete fail heartbeat);
+my $json = JSON::PP->new->canonical;
+my $n = 0;
+
+# a claimed job with token 7
+sub claimed_job {
+    my $id = sprintf '00000000-0000-4000-8000-%012d', ++$n;
+    $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '7',
+                'created_at', '2026-01-01T00:00:00.000000Z');
+    $redis->cmd('ZADD', "${P}processing", 1, $id);
+    return $id;
+}
+
+sub node {
+    my (%o) = @_;
+    my ($y, $m, $d) = @o{qw(year month day)};
+    my $path = "/$y/m$m/" . sprintf('%02d', $d) . "/1200/$o{country}/r/c/$o{slug}";
+    my %node = (path => $path, year => $y, month => "m$m", month_num => $m,
+                day => $d, time => '1200', country => $o{country},
+                region => 'r', city => 'c', slug => $o{slug},
+                figures => $o{figures} // [], tags => $o{tags} // [],
+                image_url => undef, layer => 2, type => 'event',
+                visibility => $o{visibility} // 'private',
+                created_at => '2026-01-01T00:00:00.000000Z',
+                sort_key => $y * 100000000 + $m * 1000000 + $d * 10000 + 1200);
+    return ($path, $json->encode(\%node));
+}
+
+sub complete {
+    my ($id, $token, $path, $node, $cap) = @_;
+    return $redis->cmd('EVAL', $lua{complete}, 2, "${P}job:$id",
+                       "${P}processing", $token, $id,
+                       '2026-01-01T00:01:00.000000Z', $path, $node, $P,
+                       $cap // 20);
+}
+
+sub edges { $redis->hash("${P}edges:$_[0]") }
+
+# ---------------------------------------------------------------------------
+
+my ($pa, $na) = node(year => 1776, month => 7, day => 4, country => 'us',
+                     slug => 'a', figures => ['John Adams', 'Thomas Jefferson'],
+                     tags => ['independence', 'law']);
+my $ja = claimed_job();
+is(complete($ja, '7', $pa, $na), 1, 'first node: completed');
+my $job = $redis->hash("${P}job:$ja");
+is($job->{status}, 'completed', 'job completed');
+is($job->{path}, $pa, 'job path');
+ok(!exists $job->{token}, 'token cleared');
+is($redis->cmd('ZSCORE', "${P}processing", $ja), undef, 'not processing');
+my $node = $redis->hash("${P}node:$pa");
+is($node->{year}, 1776, 'node year');
+is($node->{figures}, '["John Adams","Thomas Jefferson"]', 'lists as JSON');
+ok(!exists $node->{image_url}, 'nulls are absent');
+is(scalar keys %{ edges($pa) }, 0, 'the first node has no edges');
+
+# same day, other country, shares one figure and one tag
+my ($pb, $nb) = node(year => 1776, month => 7, day => 4, country => 'fr',
+                     slug => 'b', figures => ['Thomas Jefferson'],
+                     tags => ['law', 'war']);
+complete(claimed_job(), '7', $pb, $nb);
+
+# 5 years later, same country/region/city as a
+my ($pc, $nc) = node(year => 1781, month => 10, day => 19, country => 'us',
+                     slug => 'c');
+complete(claimed_job(), '7', $pc, $nc);
+
+# 30 years earlier: no era edges
+my ($pd, $nd) = node(year => 1746, month => 1, day => 1, country => 'xx',
+                     slug => 'd');
+complete(claimed_job(), '7', $pd, $nd);
+
+my %e = map { $_ => $json->decode(edges($pb)->{$_}) } keys %{ edges($pb) };
+is_deeply([sort grep { /\|\Q$pa\E$/ } keys %e],
+          [sort "contemporaneous|$pa", "same_figure|$pa", "thematic|$pa"],
+          'b: contemporaneous, same_figure and thematic with a');
+is($e{"contemporaneous|$pa"}{weight}, 0.8, 'contemporaneous weight 0.8');
+is($e{"same_figure|$pa"}{weight}, 0.6, 'same_figure weight 0.6');
+is($e{"same_figure|$pa"}{theme}, 'Thomas Jefferson', 'same_figure theme');
+is($e{"thematic|$pa"}{weight}, 0.3, 'thematic weight 0.3');
+is($e{"thematic|$pa"}{theme}, 'law', 'thematic theme');
+is($e{"thematic|$pa"}{created_by}, 'auto', 'created_by auto');
+ok(exists edges($pa)->{"contemporaneous|$pb"}, 'a has the reverse edge');
+
+my %c = map { $_ => $json->decode(edges($pc)->{$_}) } keys %{ edges($pc) };
+ok(exists $c{"same_era|$pa"} && exists $c{"same_era|$pb"},
+   'c: same_era with a and b (5 years, not the same date)');
+is($c{"same_era|$pa"}{weight}, 0.3, 'same_era weight 0.3');
+ok(exists $c{"follows|$pa"} && exists $c{"follows|$pb"},
+   'c follows a and b');
+is($c{"follows|$pa"}{weight}, 0.4, 'follows weight 0.4');
+ok(exists edges($pa)->{"precedes|$pc"}, 'a precedes c');
+ok(exists $c{"same_location|$pa"}, 'c: same_location with a');
+is($c{"same_location|$pa"}{weight}, 0.5, 'same_location weight 0.5');
+ok(!exists $c{"same_location|$pb"}, 'c: no same_location with b');
+is(scalar(grep { /\Q$pd\E/ } keys %{ edges($pa) }), 0,
+   'd, 30 years away, has no edge with a');
+is(scalar keys %{ edges($pd) }, 0, 'd has no edges');
+
+# the same path again updates the node, keeps created_at and visibility
+$redis->cmd('HSET', "${P}node:$pa", 'visibility', 'public');
+my $size = $redis->cmd('DBSIZE');
+my ($pa2, $na2) = node(year => 1776, month => 7, day => 4, country => 'us',
+                       slug => 'a', figures => ['John Adams'],
+                       tags => ['independence']);
+complete(claimed_job(), '7', $pa2, $na2);
+is($redis->hash("${P}node:$pa")->{visibility}, 'public',
+   'update keeps the visibility');
+is($redis->hash("${P}node:$pa")->{figures}, '["John Adams"]',
+   'update writes the new fields');
+is($redis->cmd('DBSIZE'), $size + 1, 'update adds only the new job key');
+
+# cap: 30 nodes on one date, the 31st gets at most 5 contemporaneous edges,
+# the nearest in time
+for my $i (1 .. 30) {
+    my ($p, $nn) = node(year => 1900, month => 1, day => 1, country => "z$i",
+                        slug => "cap$i");
+    complete(claimed_job(), '7', $p, $nn, 5);
+}
+my ($pz, $nz) = node(year => 1900, month => 1, day => 1, country => 'zz',
+                     slug => 'capz');
+complete(claimed_job(), '7', $pz, $nz, 5);
+my @ct = grep { /^contemporaneous\|/ } keys %{ edges($pz) };
+is(scalar @ct, 5, 'edges per type are capped');
+
+# ---------------------------------------------------------------------------
+# fencing
+
+my $jf = claimed_job();
+my ($pf, $nf) = node(year => 2000, month => 1, day => 1, country => 'f',
+                     slug => 'f');
+my $r = eval { complete($jf, '6', $pf, $nf) };
+like($@ // '', qr/FENCED/, 'complete with a stale token: FENCED');
+ok(!$redis->cmd('EXISTS', "${P}node:$pf"), 'fenced: no node written');
+is($redis->hash("${P}job:$jf")->{status}, 'processing', 'fenced: job as it was');
+
+eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x') };
+like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
+is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom'), 1,
+   'fail with the current token');
+is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');
+eval { complete($jf, '7', $pf, $nf) };
+like($@ // '', qr/FENCED/, 'a failed job cannot complete afterwards');
+
+# ---------------------------------------------------------------------------
+# claim: expired leases go back to the queue, then fail past the stall limit
+
+$redis->cmd('FLUSHALL');
+my $id = '00000000-0000-4000-8000-999999999999';
+$redis->cmd('HSET', "${P}job:$id", 'status', 'pending', 'query', 'q',
+            'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
+            'created_at', '2026-01-01T00:00:00.000000Z');
+$redis->cmd('ZADD', "${P}queue", 1000, $id);
+
+sub claim {
+    my ($now) = @_;
+    return $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
+                       "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
+                       '2026-01-01T00:02:00.000000Z');
+}
+
+is_deeply(claim(500), [], 'nothing runnable before its run-at time');
+my $got = claim(2000);
+is(scalar @$got, 1, 'claimed one job');
+is_deeply([ @{ $got->[0] }[0, 2 .. 6] ],
+          [ $id, 'q', 'hd', 'public', 'u', '2026-01-01T00:00:00.000000Z' ],
+          'claim returns id, query, preset, visibility, created_by, created_at');
+my $token = $got->[0][1];
+is($redis->hash("${P}job:$id")->{status}, 'processing', 'claimed: processing');
+is($redis->cmd('ZSCORE', "${P}processing", $id), 7000, 'lease until now+5s');
+is_deeply(claim(3000), [], 'a claimed job is not claimed twice');
+
+is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 9000,
+                      "${P}job:", $id, $token), [$id], 'heartbeat renews');
+is($redis->cmd('ZSCORE', "${P}processing", $id), 9000, 'lease renewed');
+is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 99999,
+                      "${P}job:", $id, 'stale'), [], 'a stale token is not renewed');
+
+$got = claim(9500);
+is(scalar @$got, 1, 'expired lease: the job is claimed again');
+isnt($got->[0][1], $token, 'with a new token');
+is($redis->hash("${P}job:$id")->{stalls}, 1, 'one stall counted');
+$got = claim(20000);
+is($redis->hash("${P}job:$id")->{stalls}, 2, 'two stalls');
+is(scalar @$got, 1, 'claimed a third time');
+$got = claim(40000);
+is_deeply($got, [], 'past the stall limit: not claimed again');
+my $h = $redis->hash("${P}job:$id");
+is($h->{status}, 'failed', 'past the stall limit: failed');
+like($h->{error}, qr/stalled/, 'the error says it stalled');
+is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
+
+# create: backpressure and all-or-nothing
+$redis->cmd('FLUSHALL');
+my @create = ($lua{create}, 3, "${P}queue", "${P}job:a", "${P}job:b", 1, 'v1', 1,
+              map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
+eval { $redis->cmd('EVAL', @create) };
+like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
+is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
+$create[7] = 0;
+is($redis->cmd('EVAL', @create), 2, 'create two jobs');
+eval { $redis->cmd('EVAL', @create) };
+like($@ // '', qr/EXISTS/, 'an existing id: EXISTS');
+is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');
+
+done();
