@@ -84,7 +84,16 @@ run() {
     local port=${CLOCKCHAIN_PORT:-8080}
     local dir="$ROOT/run"
     local prefix="$dir/nginx"
-    local redis_pid= nginx_pid=
+    local redis_pid= nginx_pid= flash_pid=
+
+    stop() {
+        trap - INT TERM EXIT
+        [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+        [ -n "$flash_pid" ] && kill -TERM "$flash_pid" 2>/dev/null && wait "$flash_pid" 2>/dev/null
+        [ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+        say "build.sh: stopped"
+    }
+    trap stop INT TERM EXIT
 
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/temp" "$dir/redis"
     chmod 700 "$dir"
@@ -106,6 +115,24 @@ run() {
             sleep 0.1
         done
     fi
+
+    # Flash: the real one when FLASH_URL is given, else the local stand-in
+    local flash_url=${FLASH_URL:-} flash_key=${FLASH_SERVICE_KEY:-}
+    if [ -z "$flash_url" ]; then
+        local fport
+        fport=$(free_port)
+        flash_key=${flash_key:-$(random_key)}
+        python3 "$ROOT/t/flash/standin.py" --port "$fport" \
+            --delay "${FLASH_DELAY:-5}" --key "$flash_key" \
+            --log "$dir/flash.log" >/dev/null &
+        flash_pid=$!
+        flash_url="http://127.0.0.1:$fport"
+        say "build.sh: no FLASH_URL given: using the local Flash stand-in at $flash_url (${FLASH_DELAY:-5} s a scene)"
+    elif [ -z "$flash_key" ]; then
+        say "build.sh: FLASH_URL needs FLASH_SERVICE_KEY"
+        exit 1
+    fi
+    (umask 077; printf '%s\n' "$flash_key" >"$prefix/conf/flash.key")
 
     local service_key=${SERVICE_API_KEY:-}
     local admin_key=${ADMIN_API_KEY:-}
@@ -138,6 +165,8 @@ http {
 
     clockchain_zone clockchain:16m;
     clockchain_redis $redis_conf;
+    clockchain_flash_url $flash_url;
+    clockchain_flash_key_file flash.key;
 
     server {
         listen 127.0.0.1:$port;
@@ -152,13 +181,6 @@ http {
 }
 CONF
 
-    stop() {
-        trap - INT TERM EXIT
-        [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-        [ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
-        say "build.sh: stopped"
-    }
-    trap stop INT TERM EXIT
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -g 'daemon off;' &
