@@ -396,9 +396,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
         return;
     }
 
-    if (reply && reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "FULL", 4) == 0)
-    {
+    if (ngx_http_clockchain_redis_script_error(reply, "FULL")) {
         /* backpressure: nothing was created */
 
         if (ngx_http_clockchain_add_header(r, "Retry-After",
@@ -417,8 +415,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
         return;
     }
 
-    if (reply && reply->type == REDIS_REPLY_ERROR
-        && ngx_strncmp(reply->str, "EXISTS", 6) == 0
+    if (ngx_http_clockchain_redis_script_error(reply, "EXISTS")
         && ++ctx->tries < NGX_HTTP_CLOCKCHAIN_CREATE_TRIES)
     {
         /* a drawn id is taken: draw all again, nothing was written */

@@ -481,6 +481,33 @@ ngx_http_clockchain_redis_eval(ngx_uint_t script,
 }
 
 
+/*
+ * Whether reply is the error a script raised with redis.error_reply(code):
+ * Redis 7 sends such errors as "ERR <code>", older ones as "<code>".
+ */
+
+ngx_uint_t
+ngx_http_clockchain_redis_script_error(redisReply *reply, const char *code)
+{
+    size_t   len;
+    char    *p;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    p = reply->str;
+
+    if (ngx_strncmp(p, "ERR ", 4) == 0) {
+        p += 4;
+    }
+
+    len = ngx_strlen(code);
+
+    return ngx_strncmp(p, code, len) == 0 && (p[len] == '\0' || p[len] == ' ');
+}
+
+
 void
 ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op)
 {

@@ -45,6 +45,8 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_eval(
     void *data, int nkeys, int argc, const char **argv,
     const size_t *argvlen);
 void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
+ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
+    const char *code);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_ */

@@ -561,9 +561,7 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                        "clockchain: job %s %s", run->id,
                        run->error ? "failed" : "completed");
 
-    } else if (reply && reply->type == REDIS_REPLY_ERROR
-               && ngx_strncmp(reply->str, "FENCED", 6) == 0)
-    {
+    } else if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: the outcome of job %s was refused: its "
                       "lease expired and it was claimed again", run->id);
