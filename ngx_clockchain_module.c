@@ -36,6 +36,12 @@ static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_flash_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_retry_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_retry_backoff(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_circuit_breaker(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
@@ -63,6 +69,11 @@ static ngx_conf_num_bounds_t  ngx_http_clockchain_max_calls_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_clockchain_edges_max_bounds = {
     ngx_conf_check_num_bounds, 0, 1000
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_clockchain_attempts_bounds = {
+    ngx_conf_check_num_bounds, 1, 100
 };
 
 
@@ -150,6 +161,41 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_clockchain_main_conf_t, job_max_stalls),
+      NULL },
+
+    { ngx_string("clockchain_flash_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, flash_attempts),
+      &ngx_http_clockchain_attempts_bounds },
+
+    { ngx_string("clockchain_flash_retry_status"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_clockchain_retry_status,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_flash_retry_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_clockchain_retry_backoff,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_flash_circuit_breaker"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_clockchain_circuit_breaker,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("clockchain_drain_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_main_conf_t, drain_timeout),
       NULL },
 
     { ngx_string("clockchain_max_pending"),
@@ -291,6 +337,13 @@ ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
     mcf->job_lease = NGX_CONF_UNSET_MSEC;
     mcf->job_max_stalls = NGX_CONF_UNSET_UINT;
     mcf->max_pending = NGX_CONF_UNSET_UINT;
+    mcf->flash_attempts = NGX_CONF_UNSET_UINT;
+    mcf->flash_retry_status = NGX_CONF_UNSET_PTR;
+    mcf->flash_backoff = NGX_CONF_UNSET_MSEC;
+    mcf->flash_backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->breaker_failures = NGX_CONF_UNSET_UINT;
+    mcf->breaker_pause = NGX_CONF_UNSET_MSEC;
+    mcf->drain_timeout = NGX_CONF_UNSET_MSEC;
 
     return mcf;
 }
@@ -300,6 +353,10 @@ static char *
 ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    ngx_uint_t   i, *status;
+
+    static const ngx_uint_t  retry[] = { 408, 429, 500, 502, 503, 504 };
 
     ngx_conf_init_value(mcf->redis_db, 0);
     ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
@@ -312,6 +369,29 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->job_lease, 60000);
     ngx_conf_init_uint_value(mcf->job_max_stalls, 2);
     ngx_conf_init_uint_value(mcf->max_pending, 10000);
+    ngx_conf_init_uint_value(mcf->flash_attempts, 5);
+    ngx_conf_init_msec_value(mcf->flash_backoff, 2000);
+    ngx_conf_init_msec_value(mcf->flash_backoff_max, 60000);
+    ngx_conf_init_uint_value(mcf->breaker_failures, 10);
+    ngx_conf_init_msec_value(mcf->breaker_pause, 30000);
+    ngx_conf_init_msec_value(mcf->drain_timeout, 30000);
+
+    if (mcf->flash_retry_status == NGX_CONF_UNSET_PTR) {
+        mcf->flash_retry_status = ngx_array_create(cf->pool, 6,
+                                                   sizeof(ngx_uint_t));
+        if (mcf->flash_retry_status == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < sizeof(retry) / sizeof(retry[0]); i++) {
+            status = ngx_array_push(mcf->flash_retry_status);
+            if (status == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *status = retry[i];
+        }
+    }
 
     if (mcf->job_lease < 1000) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -703,6 +783,164 @@ ngx_http_clockchain_flash_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mcf->flash_key = key;
 
     return NGX_CONF_OK;
+}
+
+
+/* clockchain_flash_retry_status code ...; */
+
+static char *
+ngx_http_clockchain_retry_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i, *status;
+
+    if (mcf->flash_retry_status != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    mcf->flash_retry_status = ngx_array_create(cf->pool, cf->args->nelts,
+                                               sizeof(ngx_uint_t));
+    if (mcf->flash_retry_status == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (cf->args->nelts == 2 && ngx_strcmp(value[i].data, "off") == 0) {
+            break;
+        }
+
+        n = ngx_atoi(value[i].data, value[i].len);
+
+        if (n < 400 || n > 599) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid status \"%V\": 400 to 599, or "
+                               "\"off\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        status = ngx_array_push(mcf->flash_retry_status);
+        if (status == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *status = n;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* clockchain_flash_retry_backoff base [max]; */
+
+static char *
+ngx_http_clockchain_retry_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   base, max;
+
+    if (mcf->flash_backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    base = ngx_parse_time(&value[1], 0);
+
+    if (base == (ngx_msec_t) NGX_ERROR || base == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid backoff \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    max = 60000;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+
+        if (max == (ngx_msec_t) NGX_ERROR || max < base) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid maximum backoff \"%V\": it must be "
+                               "at least the base", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    mcf->flash_backoff = base;
+    mcf->flash_backoff_max = ngx_max(max, base);
+
+    return NGX_CONF_OK;
+}
+
+
+/* clockchain_flash_circuit_breaker [failures=N] [pause=time]; */
+
+static char *
+ngx_http_clockchain_circuit_breaker(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_msec_t   pause;
+
+    if (mcf->breaker_failures != NGX_CONF_UNSET_UINT
+        || mcf->breaker_pause != NGX_CONF_UNSET_MSEC)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "failures=", 9) == 0) {
+            n = ngx_atoi(value[i].data + 9, value[i].len - 9);
+
+            if (n < 1) {
+                goto invalid;
+            }
+
+            mcf->breaker_failures = n;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "pause=", 6) == 0) {
+            s.data = value[i].data + 6;
+            s.len = value[i].len - 6;
+
+            pause = ngx_parse_time(&s, 0);
+
+            if (pause == (ngx_msec_t) NGX_ERROR || pause == 0) {
+                goto invalid;
+            }
+
+            mcf->breaker_pause = pause;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
 }
 
 

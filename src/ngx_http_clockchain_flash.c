@@ -452,6 +452,7 @@ ngx_http_clockchain_flash_check(void)
 {
     int                                msgs;
     CURL                              *easy;
+    curl_off_t                         retry_after;
     CURLMsg                           *msg;
     ngx_http_clockchain_flash_t       *fl = &ngx_http_clockchain_flash;
     ngx_http_clockchain_flash_call_t  *call;
@@ -468,6 +469,14 @@ ngx_http_clockchain_flash_check(void)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &call);
         curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &call->status);
         call->result = msg->data.result;
+
+        call->retry_after = -1;
+
+        if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after)
+            == CURLE_OK && retry_after > 0)
+        {
+            call->retry_after = (long) ngx_min(retry_after, 3600);
+        }
 
         curl_multi_remove_handle(fl->multi, easy);
         fl->in_flight--;

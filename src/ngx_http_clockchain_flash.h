@@ -33,6 +33,7 @@ struct ngx_http_clockchain_flash_call_s {
     size_t                                cap;
 
     long                                  status;
+    long                                  retry_after;  /* s, -1: none */
     CURLcode                              result;
     char                                  errbuf[CURL_ERROR_SIZE];
     unsigned                              too_large:1;

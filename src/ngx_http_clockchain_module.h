@@ -44,6 +44,13 @@ typedef struct {
     ngx_uint_t                    edges_max;
     ngx_msec_t                    job_lease;
     ngx_uint_t                    job_max_stalls;
+    ngx_uint_t                    flash_attempts;
+    ngx_array_t                  *flash_retry_status;  /* of ngx_uint_t */
+    ngx_msec_t                    flash_backoff;
+    ngx_msec_t                    flash_backoff_max;
+    ngx_uint_t                    breaker_failures;
+    ngx_msec_t                    breaker_pause;
+    ngx_msec_t                    drain_timeout;
 
     ngx_uint_t                    max_pending;
 

@@ -78,6 +78,8 @@ static void ngx_http_clockchain_redis_setup_reply(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_redis_script_reply(void *data,
     redisReply *reply);
+static void ngx_http_clockchain_redis_policy_reply(void *data,
+    redisReply *reply);
 static void ngx_http_clockchain_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_add_read(void *data);
@@ -94,7 +96,8 @@ static const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_claim,
     ngx_http_clockchain_lua_heartbeat,
     ngx_http_clockchain_lua_complete,
-    ngx_http_clockchain_lua_fail
+    ngx_http_clockchain_lua_fail,
+    ngx_http_clockchain_lua_requeue
 };
 
 
@@ -263,6 +266,17 @@ ngx_http_clockchain_redis_connect(void)
                             ngx_http_clockchain_redis_script_reply,
                             (void *) (uintptr_t) i, 3, argv, argvlen);
     }
+
+    argv[0] = "CONFIG";
+    argvlen[0] = 6;
+    argv[1] = "GET";
+    argvlen[1] = 3;
+    argv[2] = "maxmemory-policy";
+    argvlen[2] = sizeof("maxmemory-policy") - 1;
+
+    (void) ngx_http_clockchain_redis_command(
+                        ngx_http_clockchain_redis_policy_reply, NULL,
+                        3, argv, argvlen);
 
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
@@ -648,6 +662,37 @@ ngx_http_clockchain_redis_script_reply(void *data, redisReply *reply)
     ngx_memcpy(rd->sha[i], reply->str, 40);
     rd->sha[i][40] = '\0';
     rd->sha_known[i] = 1;
+}
+
+
+/*
+ * Jobs have no TTL while they run: a policy that evicts could drop them,
+ * which is the one way Redis itself loses acknowledged jobs.  Said once a
+ * worker; a server that forbids CONFIG is not second-guessed.
+ */
+
+static void
+ngx_http_clockchain_redis_policy_reply(void *data, redisReply *reply)
+{
+    static ngx_uint_t  warned;
+
+    if (warned || reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    warned = 1;
+
+    if (ngx_strcmp(reply->element[1]->str, "noeviction") != 0) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_clockchain_redis.log, 0,
+                      "clockchain: redis at \"%V\" has maxmemory-policy "
+                      "\"%s\", which can evict job keys under memory "
+                      "pressure; set it to \"noeviction\"",
+                      &ngx_http_clockchain_redis.mcf->redis_addr,
+                      reply->element[1]->str);
+    }
 }
 
 

@@ -22,7 +22,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_HEARTBEAT  2
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE   3
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL       4
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           5
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE    5
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           6
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

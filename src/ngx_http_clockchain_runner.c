@@ -8,9 +8,16 @@
  * The runner: one worker of each nginx holds the runner role (a lease in
  * the shared zone) and advances jobs.  It claims runnable jobs from Redis
  * (claim.lua), calls Flash for each (many calls in flight), turns the
- * scene into a graph node, and commits the outcome (complete.lua or
- * fail.lua), fenced by the claim's token.  While calls run, their job
- * leases are renewed (heartbeat.lua).
+ * scene into a graph node, and commits the outcome: complete.lua, fail.lua
+ * or, for an attempt to be retried, requeue.lua, each fenced by the
+ * claim's token.  While calls run, their job leases are renewed
+ * (heartbeat.lua).
+ *
+ * A worker leaving after a reload or a graceful stop keeps a drain window:
+ * calls that finish in it commit, the rest are handed back to the queue.
+ * A commit that Redis could not take is kept and sent again when Redis is
+ * back.  Flash answering 401/402, or failing call after call, pauses the
+ * claiming instead of failing the backlog.
  */
 
 
@@ -24,12 +31,18 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_flash.h"
 #include "ngx_http_clockchain_scene.h"
+#include "ngx_http_clockchain_runner.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_TICK          100
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
+
+#define NGX_HTTP_CLOCKCHAIN_CALLING       0
+#define NGX_HTTP_CLOCKCHAIN_COMPLETE      1
+#define NGX_HTTP_CLOCKCHAIN_FAIL          2
+#define NGX_HTTP_CLOCKCHAIN_REQUEUE       3
 
 
 /* one claimed job, from the claim to its commit */
@@ -46,9 +59,17 @@ typedef struct {
     char                              *preset;
     char                              *visibility;
     char                              *created_by;
+
+    ngx_uint_t                         attempts;    /* made, this one too */
+    ngx_uint_t                         outcome;
     char                              *path;
+    char                              *node;
     char                              *error;
-    ngx_uint_t                         committing;
+    ngx_msec_t                         delay;       /* requeue: run after */
+    unsigned                           count:1;     /* requeue: an attempt */
+
+    unsigned                           committing:1;
+    unsigned                           commit_wait:1;
 } ngx_http_clockchain_run_t;
 
 
@@ -56,10 +77,14 @@ typedef struct {
     ngx_http_clockchain_main_conf_t   *mcf;
     ngx_log_t                         *log;
     ngx_event_t                        tick;
+    ngx_event_t                        drain;
     ngx_msec_t                         last_beat;
+    ngx_msec_t                         pause_until;
+    ngx_uint_t                         failures;    /* in a row */
     ngx_uint_t                         generation;
     ngx_uint_t                         holder;
     ngx_uint_t                         claiming;
+    ngx_uint_t                         draining;
     ngx_queue_t                        runs;
     ngx_uint_t                         nruns;
     u_char                             name[NGX_MAXHOSTNAMELEN + NGX_INT_T_LEN];
@@ -69,6 +94,7 @@ typedef struct {
 
 
 static void ngx_http_clockchain_runner_tick(ngx_event_t *ev);
+static void ngx_http_clockchain_runner_drain_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_runner_claim(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_claimed(void *data,
@@ -79,8 +105,13 @@ static void ngx_http_clockchain_runner_called(
     ngx_http_clockchain_flash_call_t *call);
 static void ngx_http_clockchain_runner_outcome(
     ngx_http_clockchain_run_t *run);
-static void ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run,
-    const char *node);
+static ngx_uint_t ngx_http_clockchain_runner_retryable(
+    ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
+    const char *why);
+static void ngx_http_clockchain_runner_handback(
+    ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_runner_heartbeat(
@@ -121,6 +152,15 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
     rn->tick.data = rn;
     rn->tick.cancelable = 1;
 
+    /*
+     * Not cancelable, and armed while calls are in flight: it keeps a
+     * worker that is asked to leave alive for the drain window, and ends
+     * that window.
+     */
+    rn->drain.handler = ngx_http_clockchain_runner_drain_handler;
+    rn->drain.log = cycle->log;
+    rn->drain.data = rn;
+
     ngx_add_timer(&rn->tick, NGX_HTTP_CLOCKCHAIN_TICK);
 
     return NGX_OK;
@@ -147,9 +187,13 @@ ngx_http_clockchain_runner_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&rn->tick);
     }
 
+    if (rn->drain.timer_set) {
+        ngx_del_timer(&rn->drain);
+    }
+
     /*
-     * Calls still in flight are abandoned: their leases expire and the
-     * jobs run again on the next holder.
+     * What is still here was not handed back (a fast stop, or Redis away):
+     * the leases expire and the jobs run again on the next holder.
      */
 
     while (!ngx_queue_empty(&rn->runs)) {
@@ -167,46 +211,114 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
 {
     ngx_http_clockchain_runner_t *rn = ev->data;
 
-    ngx_int_t  rc;
+    ngx_int_t                   rc;
+    ngx_queue_t                *q;
+    ngx_http_clockchain_run_t  *run;
 
-    if (rn->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+    if (rn->exiting || ngx_terminate) {
+        return;
+    }
+
+    if ((ngx_exiting || ngx_quit) && !rn->draining) {
+        rn->draining = 1;
+
         if (rn->holder) {
             ngx_http_clockchain_shm_runner_release(rn->mcf->shm_zone,
                                                    ngx_pid);
             rn->holder = 0;
         }
 
-        return;
+        if (rn->nruns) {
+            ngx_log_error(NGX_LOG_NOTICE, rn->log, 0,
+                          "clockchain: draining %ui job(s) for up to %M ms",
+                          rn->nruns, rn->mcf->drain_timeout);
+
+            if (rn->drain.timer_set) {
+                ngx_del_timer(&rn->drain);
+            }
+
+            ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
+        }
     }
 
-    rc = ngx_http_clockchain_shm_runner_lease(rn->mcf->shm_zone, ngx_pid,
-                                              NGX_HTTP_CLOCKCHAIN_ROLE_TTL,
-                                              &rn->generation);
+    if (!rn->draining) {
+        rc = ngx_http_clockchain_shm_runner_lease(rn->mcf->shm_zone, ngx_pid,
+                                                  NGX_HTTP_CLOCKCHAIN_ROLE_TTL,
+                                                  &rn->generation);
 
-    if (rc == NGX_OK && !rn->holder) {
-        ngx_log_error(NGX_LOG_NOTICE, rn->log, 0,
-                      "clockchain: this worker runs jobs now "
-                      "(generation %ui)", rn->generation);
-        rn->holder = 1;
+        if (rc == NGX_OK && !rn->holder) {
+            ngx_log_error(NGX_LOG_NOTICE, rn->log, 0,
+                          "clockchain: this worker runs jobs now "
+                          "(generation %ui)", rn->generation);
+            rn->holder = 1;
 
-    } else if (rc != NGX_OK && rn->holder) {
-        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
-                      "clockchain: this worker lost the runner role, "
-                      "it claims no more jobs");
-        rn->holder = 0;
+        } else if (rc != NGX_OK && rn->holder) {
+            ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                          "clockchain: this worker lost the runner role, "
+                          "it claims no more jobs");
+            rn->holder = 0;
+        }
     }
 
-    if (rn->holder) {
-        if (rn->nruns
-            && ngx_current_msec - rn->last_beat >= rn->mcf->job_lease / 3)
-        {
+    if (rn->nruns && ngx_http_clockchain_redis_available()) {
+
+        if (ngx_current_msec - rn->last_beat >= rn->mcf->job_lease / 3) {
             ngx_http_clockchain_runner_heartbeat(rn);
         }
 
+        /* commits that Redis could not take, once more */
+
+        for (q = ngx_queue_head(&rn->runs);
+             q != ngx_queue_sentinel(&rn->runs);
+             q = ngx_queue_next(q))
+        {
+            run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
+
+            if (run->commit_wait && !run->committing) {
+                ngx_http_clockchain_runner_commit(run);
+            }
+        }
+    }
+
+    if (rn->holder) {
         ngx_http_clockchain_runner_claim(rn);
     }
 
     ngx_add_timer(&rn->tick, NGX_HTTP_CLOCKCHAIN_TICK);
+}
+
+
+static void
+ngx_http_clockchain_runner_drain_handler(ngx_event_t *ev)
+{
+    ngx_http_clockchain_runner_t *rn = ev->data;
+
+    ngx_queue_t                *q, *next;
+    ngx_http_clockchain_run_t  *run;
+
+    if (!rn->draining) {
+        /* not leaving: the guard is only renewed */
+        ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
+        return;
+    }
+
+    /* the window is over: hand back what is still calling Flash */
+
+    for (q = ngx_queue_head(&rn->runs);
+         q != ngx_queue_sentinel(&rn->runs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
+
+        if (run->outcome == NGX_HTTP_CLOCKCHAIN_CALLING) {
+            ngx_log_error(NGX_LOG_NOTICE, rn->log, 0,
+                          "clockchain: handing job %s back to the queue",
+                          run->id);
+            ngx_http_clockchain_flash_free(&run->call);
+            ngx_http_clockchain_runner_handback(run);
+        }
+    }
 }
 
 
@@ -224,7 +336,13 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     size_t                             argvlen[10];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
-    if (rn->claiming || !ngx_http_clockchain_redis_available()) {
+    if (rn->claiming || rn->draining
+        || !ngx_http_clockchain_redis_available())
+    {
+        return;
+    }
+
+    if ((ngx_msec_int_t) (rn->pause_until - ngx_current_msec) > 0) {
         return;
     }
 
@@ -298,7 +416,7 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         ngx_http_clockchain_runner_start(rn, reply->element[i]);
     }
 
-    if (reply->elements && !rn->exiting && rn->holder) {
+    if (reply->elements && !rn->draining && rn->holder) {
         /* more may be waiting: claim again without waiting for a tick */
         ngx_http_clockchain_runner_claim(rn);
     }
@@ -309,11 +427,12 @@ static void
 ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     redisReply *job)
 {
+    ngx_int_t                   n;
     ngx_uint_t                  i;
     redisReply                **f;
     ngx_http_clockchain_run_t  *run;
 
-    if (job->type != REDIS_REPLY_ARRAY || job->elements != 7) {
+    if (job->type != REDIS_REPLY_ARRAY || job->elements != 8) {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: unexpected claim reply");
         return;
@@ -321,7 +440,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
 
     f = job->element;
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < 8; i++) {
         if (f[i]->type != REDIS_REPLY_STRING) {
             ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                           "clockchain: claimed job has missing fields");
@@ -329,9 +448,12 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
         }
     }
 
+    n = ngx_atoi((u_char *) f[7]->str, f[7]->len);
+
     if (f[0]->len != NGX_HTTP_CLOCKCHAIN_ID_LEN
         || f[1]->len >= NGX_HTTP_CLOCKCHAIN_TOKEN_LEN
-        || f[6]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN)
+        || f[6]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN
+        || n == NGX_ERROR)
     {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: claimed job is malformed");
@@ -347,6 +469,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     ngx_memcpy(run->token, f[1]->str, f[1]->len);
     ngx_memcpy(run->created_at, f[6]->str, NGX_HTTP_CLOCKCHAIN_TIME_LEN);
 
+    run->attempts = n + 1;
     run->query = ngx_http_clockchain_strdup(f[2]->str, f[2]->len);
     run->query_len = f[2]->len;
     run->preset = ngx_http_clockchain_strdup(f[3]->str, f[3]->len);
@@ -356,15 +479,26 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     ngx_queue_insert_tail(&rn->runs, &run->queue);
     rn->nruns++;
 
+    if (!rn->drain.timer_set) {
+        ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
+    }
+
     if (run->query == NULL || run->preset == NULL || run->visibility == NULL
         || run->created_by == NULL)
     {
-        ngx_http_clockchain_runner_free(run);
+        ngx_http_clockchain_runner_handback(run);
         return;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rn->log, 0,
-                   "clockchain: calling flash for job %s", run->id);
+    if (rn->draining || ngx_exiting || ngx_quit) {
+        /* claimed just as this worker was asked to leave */
+        ngx_http_clockchain_runner_handback(run);
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rn->log, 0,
+                   "clockchain: calling flash for job %s, attempt %ui",
+                   run->id, run->attempts);
 
     ngx_http_clockchain_runner_cache(run, NGX_HTTP_CLOCKCHAIN_PROCESSING);
 
@@ -375,11 +509,8 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
                                         run->query_len, run->preset)
         != NGX_OK)
     {
-        run->error = ngx_http_clockchain_strdup(
-                         "Flash API error: the call could not be started",
-                         sizeof("Flash API error: the call could not be "
-                                "started") - 1);
-        ngx_http_clockchain_runner_commit(run, NULL);
+        ngx_http_clockchain_flash_free(&run->call);
+        ngx_http_clockchain_runner_handback(run);
     }
 }
 
@@ -392,10 +523,9 @@ ngx_http_clockchain_runner_called(ngx_http_clockchain_flash_call_t *call)
     ngx_http_clockchain_runner_outcome(run);
 
     /* the answer can be large: free it before the commit round trip */
+    ngx_http_clockchain_flash_free(&run->call);
 
-    if (run->call.body) {
-        ngx_http_clockchain_flash_free(&run->call);
-    }
+    ngx_http_clockchain_runner_commit(run);
 }
 
 
@@ -403,27 +533,28 @@ static void
 ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
 {
     int                                rc;
-    char                              *node, err[1024];
-    size_t                             len;
+    char                               err[1024];
+    ngx_msec_t                         delay, cap;
+    ngx_uint_t                         retry;
     ngx_http_clockchain_scene_in_t     in;
     ngx_http_clockchain_runner_t      *rn = &ngx_http_clockchain_runner;
+    ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     ngx_http_clockchain_iso_now(run->completed_at);
 
     err[0] = '\0';
-    node = NULL;
 
     if (run->call.too_large
         || run->call.result == CURLE_FILESIZE_EXCEEDED)
     {
         ngx_snprintf((u_char *) err, sizeof(err),
                      "Flash API error: the response is larger than "
-                     "%uz bytes%Z", rn->mcf->flash_max_response);
+                     "%uz bytes%Z", mcf->flash_max_response);
 
     } else if (run->call.result == CURLE_OPERATION_TIMEDOUT) {
         ngx_snprintf((u_char *) err, sizeof(err),
                      "Flash API timeout: no complete answer within %M ms%Z",
-                     rn->mcf->flash_timeout);
+                     mcf->flash_timeout);
 
     } else if (run->call.result == CURLE_COULDNT_CONNECT
                || run->call.result == CURLE_COULDNT_RESOLVE_HOST
@@ -457,91 +588,248 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
 
         rc = ngx_http_clockchain_scene_to_node(
                                run->call.body ? (char *) run->call.body : "",
-                               run->call.len, &in, &run->path, &node,
+                               run->call.len, &in, &run->path, &run->node,
                                err, sizeof(err));
+
+        if (rc == 1) {
+            rn->failures = 0;
+            run->outcome = NGX_HTTP_CLOCKCHAIN_COMPLETE;
+            return;
+        }
 
         if (rc < 0) {
             ngx_snprintf((u_char *) err, sizeof(err),
                          "Graph indexing error: out of memory%Z");
-
-        } else if (rc == 1) {
-            ngx_http_clockchain_runner_commit(run, node);
-            free(node);
-            return;
         }
     }
 
-    len = ngx_strlen(err);
+    run->error = ngx_http_clockchain_strdup(err, ngx_strlen(err));
 
-    run->error = ngx_http_clockchain_strdup(err, len);
+    if (run->call.status == 401 || run->call.status == 402) {
+        /*
+         * A bad key or no credits: every job would fail the same way.
+         * This one waits, as the backlog does, and counts no attempt.
+         */
+        ngx_http_clockchain_runner_pause(rn, err);
+
+        run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
+        run->count = 0;
+        run->attempts--;
+        run->delay = mcf->breaker_pause;
+        return;
+    }
+
+    retry = ngx_http_clockchain_runner_retryable(run);
+
+    if (retry && ++rn->failures >= mcf->breaker_failures) {
+        ngx_http_clockchain_runner_pause(rn, err);
+        rn->failures = 0;
+    }
+
+    if (retry && run->attempts < mcf->flash_attempts) {
+
+        /* exponential backoff with jitter: between half and all of it */
+
+        cap = mcf->flash_backoff;
+
+        while (cap < mcf->flash_backoff_max && cap < (1u << 30)
+               && (ngx_uint_t) (cap / mcf->flash_backoff)
+                  < (1u << (run->attempts - 1)))
+        {
+            cap *= 2;
+        }
+
+        cap = ngx_min(cap, mcf->flash_backoff_max);
+        delay = cap / 2 + ngx_random() % (cap / 2 + 1);
+
+        if (run->call.retry_after > 0) {
+            delay = ngx_max(delay, (ngx_msec_t) run->call.retry_after * 1000);
+        }
+
+        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                      "clockchain: job %s attempt %ui of %ui failed: %s; "
+                      "retrying in %M ms", run->id, run->attempts,
+                      mcf->flash_attempts, err, delay);
+
+        run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
+        run->count = 1;
+        run->delay = delay;
+        return;
+    }
 
     ngx_log_error(NGX_LOG_WARN, rn->log, 0,
-                  "clockchain: job %s failed: %s", run->id,
-                  run->error ? run->error : "");
+                  "clockchain: job %s failed after %ui attempt(s): %s",
+                  run->id, run->attempts, err);
 
-    ngx_http_clockchain_runner_commit(run, NULL);
+    run->outcome = NGX_HTTP_CLOCKCHAIN_FAIL;
+}
+
+
+/* timeouts, connection errors and the configured statuses are retried */
+
+static ngx_uint_t
+ngx_http_clockchain_runner_retryable(ngx_http_clockchain_run_t *run)
+{
+    ngx_uint_t                        i, *status;
+    ngx_http_clockchain_runner_t     *rn = &ngx_http_clockchain_runner;
+
+    if (run->call.too_large
+        || run->call.result == CURLE_FILESIZE_EXCEEDED)
+    {
+        return 0;
+    }
+
+    if (run->call.result != CURLE_OK) {
+        return 1;
+    }
+
+    if (run->call.status == 200) {
+        /* an answer that is not a usable scene is not retried */
+        return 0;
+    }
+
+    status = rn->mcf->flash_retry_status->elts;
+
+    for (i = 0; i < rn->mcf->flash_retry_status->nelts; i++) {
+        if (status[i] == (ngx_uint_t) run->call.status) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
 static void
-ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run,
-    const char *node)
+ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
+    const char *why)
+{
+    if ((ngx_msec_int_t) (rn->pause_until - ngx_current_msec) > 0) {
+        return;
+    }
+
+    rn->pause_until = ngx_current_msec + rn->mcf->breaker_pause;
+
+    ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                  "clockchain: circuit breaker open, no jobs are claimed "
+                  "for %M ms (they stay pending): %s",
+                  rn->mcf->breaker_pause, why);
+}
+
+
+/* back to the queue at once, no attempt counted */
+
+static void
+ngx_http_clockchain_runner_handback(ngx_http_clockchain_run_t *run)
+{
+    run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
+    run->count = 0;
+    run->attempts--;
+    run->delay = 0;
+
+    ngx_http_clockchain_runner_commit(run);
+}
+
+
+static void
+ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
 {
     u_char                           job[256], processing[256], prefix[256];
-    u_char                           cap[NGX_INT_T_LEN];
-    const char                      *argv[9];
-    size_t                           argvlen[9];
-    ngx_uint_t                       argc, script;
+    u_char                           queue[256], cap[NGX_INT_T_LEN];
+    u_char                           attempts[NGX_INT_T_LEN];
+    u_char                           at[NGX_INT64_LEN];
+    const char                      *argv[10];
+    size_t                           argvlen[10];
+    ngx_uint_t                       argc, script, nkeys;
+    ngx_time_t                      *tp;
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
-    run->committing = 1;
+    run->commit_wait = 0;
 
     argv[0] = (char *) job;
     argvlen[0] = ngx_http_clockchain_runner_key(job, mcf, "job:", run->id);
     argv[1] = (char *) processing;
     argvlen[1] = ngx_http_clockchain_runner_key(processing, mcf,
                                                 "processing", NULL);
-    argv[2] = run->token;
-    argvlen[2] = ngx_strlen(run->token);
-    argv[3] = run->id;
-    argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-    argv[4] = run->completed_at;
-    argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    nkeys = 2;
 
-    if (node) {
+    switch (run->outcome) {
+
+    case NGX_HTTP_CLOCKCHAIN_COMPLETE:
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE;
+        argv[2] = run->token;
+        argvlen[2] = ngx_strlen(run->token);
+        argv[3] = run->id;
+        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[4] = run->completed_at;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
         argv[5] = run->path;
         argvlen[5] = ngx_strlen(run->path);
-        argv[6] = node;
-        argvlen[6] = ngx_strlen(node);
+        argv[6] = run->node;
+        argvlen[6] = ngx_strlen(run->node);
         argv[7] = (char *) prefix;
         argvlen[7] = ngx_http_clockchain_runner_key(prefix, mcf, "", NULL);
         argv[8] = (char *) cap;
         argvlen[8] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
-        argc = 9;
+        argv[9] = (char *) attempts;
+        argvlen[9] = ngx_sprintf(attempts, "%ui", run->attempts) - attempts;
+        argc = 10;
+        break;
 
-    } else {
+    case NGX_HTTP_CLOCKCHAIN_FAIL:
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL;
+        argv[2] = run->token;
+        argvlen[2] = ngx_strlen(run->token);
+        argv[3] = run->id;
+        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[4] = run->completed_at;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
         argv[5] = run->error ? run->error : "Job failed";
         argvlen[5] = ngx_strlen(argv[5]);
-        argc = 6;
+        argv[6] = (char *) attempts;
+        argvlen[6] = ngx_sprintf(attempts, "%ui", run->attempts) - attempts;
+        argc = 7;
+        break;
+
+    default: /* NGX_HTTP_CLOCKCHAIN_REQUEUE */
+        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE;
+        tp = ngx_timeofday();
+        argv[2] = (char *) queue;
+        argvlen[2] = ngx_http_clockchain_runner_key(queue, mcf, "queue",
+                                                    NULL);
+        argv[3] = run->token;
+        argvlen[3] = ngx_strlen(run->token);
+        argv[4] = run->id;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[5] = (char *) at;
+        argvlen[5] = ngx_sprintf(at, "%T%03M",
+                                 tp->sec + (time_t) (run->delay / 1000),
+                                 tp->msec)
+                     - at;
+        argv[6] = (char *) attempts;
+        argvlen[6] = run->count
+                     ? (size_t) (ngx_sprintf(attempts, "%ui", run->attempts)
+                                 - attempts)
+                     : 0;
+        argv[7] = run->error ? run->error : "";
+        argvlen[7] = ngx_strlen(argv[7]);
+        nkeys = 3;
+        argc = 8;
+        break;
     }
 
     if (ngx_http_clockchain_redis_eval(script,
                                        ngx_http_clockchain_runner_committed,
-                                       run, 2, argc, argv, argvlen)
+                                       run, nkeys, argc, argv, argvlen)
         == NULL)
     {
-        /*
-         * Redis is away: the job keeps its lease until it expires, then
-         * runs again (at least once, never lost).
-         */
-        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
-                      "clockchain: could not commit job %s: redis is not "
-                      "available, it will run again", run->id);
-        ngx_http_clockchain_runner_free(run);
+        /* Redis is away: the tick sends it again when it is back */
+        run->commit_wait = 1;
+        return;
     }
+
+    run->committing = 1;
 }
 
 
@@ -552,14 +840,15 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        ngx_http_clockchain_runner_cache(run, run->error
-                                         ? NGX_HTTP_CLOCKCHAIN_FAILED
-                                         : NGX_HTTP_CLOCKCHAIN_COMPLETED);
+    run->committing = 0;
 
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rn->log, 0,
-                       "clockchain: job %s %s", run->id,
-                       run->error ? "failed" : "completed");
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        ngx_http_clockchain_runner_cache(run,
+                   run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                   ? NGX_HTTP_CLOCKCHAIN_COMPLETED
+                   : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
+                   ? NGX_HTTP_CLOCKCHAIN_FAILED
+                   : NGX_HTTP_CLOCKCHAIN_PENDING);
 
     } else if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
@@ -568,11 +857,14 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 
     } else {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
-                      "clockchain: could not commit job %s: %s, it will "
-                      "run again", run->id,
+                      "clockchain: could not commit job %s: %s; trying "
+                      "again", run->id,
                       reply == NULL ? "redis is not available"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                       : "unexpected reply");
+
+        run->commit_wait = 1;
+        return;
     }
 
     ngx_http_clockchain_runner_free(run);
@@ -681,9 +973,15 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
     ngx_queue_remove(&run->queue);
     rn->nruns--;
 
+    if (rn->nruns == 0 && rn->drain.timer_set) {
+        /* nothing left to drain: a leaving worker may go now */
+        ngx_del_timer(&rn->drain);
+    }
+
     ngx_http_clockchain_flash_free(&run->call);
 
     free(run->path);
+    free(run->node);
     ngx_free(run->query);
     ngx_free(run->preset);
     ngx_free(run->visibility);

@@ -51,7 +51,7 @@ sub complete {
     return $redis->cmd('EVAL', $lua{complete}, 2, "${P}job:$id",
                        "${P}processing", $token, $id,
                        '2026-01-01T00:01:00.000000Z', $path, $node, $P,
-                       $cap // 20);
+                       $cap // 20, 1);
 }
 
 sub edges { $redis->hash("${P}edges:$_[0]") }
@@ -155,10 +155,10 @@ ok(!$redis->cmd('EXISTS', "${P}node:$pf"), 'fenced: no node written');
 is($redis->hash("${P}job:$jf")->{status}, 'processing', 'fenced: job as it was');
 
 eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
-                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x') };
+                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1) };
 like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
 is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
-               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom'), 1,
+               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1), 1,
    'fail with the current token');
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');
 eval { complete($jf, '7', $pf, $nf) };
@@ -184,9 +184,10 @@ sub claim {
 is_deeply(claim(500), [], 'nothing runnable before its run-at time');
 my $got = claim(2000);
 is(scalar @$got, 1, 'claimed one job');
-is_deeply([ @{ $got->[0] }[0, 2 .. 6] ],
-          [ $id, 'q', 'hd', 'public', 'u', '2026-01-01T00:00:00.000000Z' ],
-          'claim returns id, query, preset, visibility, created_by, created_at');
+is_deeply([ @{ $got->[0] }[0, 2 .. 7] ],
+          [ $id, 'q', 'hd', 'public', 'u', '2026-01-01T00:00:00.000000Z', 0 ],
+          'claim returns id, query, preset, visibility, created_by, '
+          . 'created_at, attempts');
 my $token = $got->[0][1];
 is($redis->hash("${P}job:$id")->{status}, 'processing', 'claimed: processing');
 is($redis->cmd('ZSCORE', "${P}processing", $id), 7000, 'lease until now+5s');

@@ -13,7 +13,7 @@
 -- ARGV[7]  the time of day as ISO 8601, for jobs failed here
 --
 -- Returns { {id, token, query, preset, visibility, created_by,
---            created_at}, ... }.
+--            created_at, attempts made before}, ... }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
 local now = tonumber(ARGV[1])
@@ -51,7 +51,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', KEYS[1], id)
 
     local f = redis.call('HMGET', key, 'status', 'query', 'preset',
-                         'visibility', 'created_by', 'created_at')
+                         'visibility', 'created_by', 'created_at', 'attempts')
 
     if f[1] == 'pending' then
         local token = redis.call('INCR', KEYS[3])
@@ -59,7 +59,8 @@ for _, id in ipairs(ids) do
                    'runner', ARGV[5])
         redis.call('HINCRBY', key, 'claims', 1)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
-        out[#out + 1] = { id, tostring(token), f[2], f[3], f[4], f[5], f[6] }
+        out[#out + 1] = { id, tostring(token), f[2], f[3], f[4], f[5], f[6],
+                          f[7] or '0' }
     end
 end
 

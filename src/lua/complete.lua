@@ -10,6 +10,7 @@
 -- ARGV[5]  the node, a JSON object (see ngx_http_clockchain_scene.c)
 -- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
 -- ARGV[7]  the most edges of one type from one new node
+-- ARGV[8]  attempts made, recorded with the job
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
@@ -208,7 +209,7 @@ end
 -- the job
 
 redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
-           'completed_at', ARGV[3])
+           'completed_at', ARGV[3], 'attempts', ARGV[8])
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('ZREM', KEYS[2], ARGV[2])
 

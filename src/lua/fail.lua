@@ -6,6 +6,7 @@
 -- ARGV[2]  job id
 -- ARGV[3]  completed_at
 -- ARGV[4]  error message
+-- ARGV[5]  attempts made, recorded with the job
 --
 -- Returns 1, or an error FENCED when the claim is no longer current.
 
@@ -16,7 +17,7 @@ then
 end
 
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
-           'completed_at', ARGV[3])
+           'completed_at', ARGV[3], 'attempts', ARGV[5])
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('ZREM', KEYS[2], ARGV[2])
 

@@ -1,0 +1,37 @@
+-- Put a claimed job back in the queue, fenced by the claim's token: after a
+-- failed attempt that will be retried (the job reads "pending" meanwhile),
+-- or when its runner hands it back (a worker leaving after a reload, a
+-- paused circuit breaker).
+--
+-- KEYS[1]  the job hash
+-- KEYS[2]  the processing set
+-- KEYS[3]  the run queue
+-- ARGV[1]  fencing token
+-- ARGV[2]  job id
+-- ARGV[3]  run at, ms since the epoch
+-- ARGV[4]  attempts made so far (recorded), or "" to leave them
+-- ARGV[5]  the last attempt's error, or "" for none
+--
+-- Returns 1, or an error FENCED when the claim is no longer current.
+
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
+   or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
+then
+    return redis.error_reply('FENCED')
+end
+
+redis.call('HSET', KEYS[1], 'status', 'pending')
+redis.call('HDEL', KEYS[1], 'token')
+
+if ARGV[4] ~= '' then
+    redis.call('HSET', KEYS[1], 'attempts', ARGV[4])
+end
+
+if ARGV[5] ~= '' then
+    redis.call('HSET', KEYS[1], 'last_error', ARGV[5])
+end
+
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+
+return 1
