@@ -18,7 +18,7 @@ sub script {
     return <$fh>;
 }
 
-my %lua = map { $_ => script($_) } qw(create claim complete fail heartbeat);
+my %lua = map { $_ => script($_) } qw(create claim complete fail heartbeat requeue);
 my $json = JSON::PP->new->canonical;
 my $n = 0;
 
@@ -212,6 +212,27 @@ my $h = $redis->hash("${P}job:$id");
 is($h->{status}, 'failed', 'past the stall limit: failed');
 like($h->{error}, qr/stalled/, 'the error says it stalled');
 is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
+
+# requeue: fenced, back to pending at its run-at time, attempts recorded
+
+$redis->cmd('FLUSHALL');
+$redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '5');
+$redis->cmd('ZADD', "${P}processing", 1, $id);
+my @rq = ($lua{requeue}, 3, "${P}job:$id", "${P}processing", "${P}queue");
+eval { $redis->cmd('EVAL', @rq, '4', $id, 5000, 2, 'boom') };
+like($@ // '', qr/FENCED/, 'requeue with a stale token: FENCED');
+is($redis->cmd('EVAL', @rq, '5', $id, 5000, 2, 'Flash API error: 500'), 1,
+   'requeue with the current token');
+$h = $redis->hash("${P}job:$id");
+is($h->{status}, 'pending', 'requeued: pending');
+is($h->{attempts}, 2, 'requeued: attempts recorded');
+is($h->{last_error}, 'Flash API error: 500', 'requeued: last error recorded');
+ok(!exists $h->{token}, 'requeued: token cleared');
+is($redis->cmd('ZSCORE', "${P}queue", $id), 5000, 'requeued: run at 5000');
+is($redis->cmd('ZSCORE', "${P}processing", $id), undef, 'requeued: not processing');
+$redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '6');
+$redis->cmd('EVAL', @rq, '6', $id, 6000, '', '');
+is($redis->hash("${P}job:$id")->{attempts}, 2, 'a hand-back leaves attempts alone');
 
 # create: backpressure and all-or-nothing
 $redis->cmd('FLUSHALL');

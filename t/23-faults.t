@@ -1,0 +1,312 @@
+# Nothing lost: the fault suite. Each case asserts the final state of every
+# job it made: crashes, reloads, stops, Redis restarts, a hanging or failing
+# Flash, a job that kills its runner, a fleet member killed halfway, and a
+# Flash out of credits. (A runner resumed after losing its lease, case 9 of
+# the issue, is in t/21-runner-role.t; hostile answers, case 11, in
+# t/20-runner.t.)
+use strict;
+use warnings;
+use Test::More;
+use Time::HiRes qw(time sleep);
+use POSIX qw(WNOHANG);
+use Clockchain::Test;
+
+my $flash = start_flash(delay => 0.2, key => 'fk');
+my @skip;    # nginx whose error.log a case checked itself
+
+sub conf {
+    my (%o) = @_;
+    return base_http(http => <<"CONF" . ($o{http} // ''));
+    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
+    clockchain_flash_key fk;
+    clockchain_flash_timeout @{[ $o{timeout} // '10s' ]};
+    clockchain_flash_attempts 3;
+    clockchain_flash_retry_backoff 200ms 1s;
+    clockchain_flash_circuit_breaker failures=1000 pause=1s;
+    clockchain_job_lease 2s;
+    clockchain_drain_timeout @{[ $o{drain} // '10s' ]};
+    clockchain_max_pending 0;
+CONF
+}
+
+sub holders {
+    my ($ng) = @_;
+    return $ng->error_log =~ /(\d+)#\d+: clockchain: this worker runs jobs now/g;
+}
+
+sub status { $_[0]->hash($JOB_PREFIX . $_[1])->{status} // '' }
+
+sub create_many {
+    my ($ng, $n, $query) = @_;
+    my @ids;
+    while (@ids < $n) {
+        my $k = $n - @ids > 100 ? 100 : $n - @ids;
+        my $res = bulk($ng, { queries => [ map { { query => "$query " . (@ids + $_) } }
+                                           1 .. $k ] });
+        die "bulk: $res->{status} $res->{content}\n" unless $res->{status} == 200;
+        push @ids, map { $_->{job_id} } @{ json_body($res) };
+    }
+    return @ids;
+}
+
+sub all_status {
+    my ($redis, $want, $secs, @ids) = @_;
+    my @left;
+    wait_for($secs, sub {
+        @left = grep { status($redis, $_) ne $want } @ids;
+        return !@left;
+    });
+    return scalar @left;
+}
+
+sub calls { my $c = $flash->calls->{by_job}; map { $c->{$_} // 0 } @_ }
+
+# ---------------------------------------------------------------------------
+# 1. kill -9 the runner worker mid-call: the job completes once, on the next
+#    holder
+
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf());
+    wait_for(5, sub { holders($ng) });
+    my ($holder) = holders($ng);
+    my $j = created_ok(generate($ng, { query => 'crash probe [flash:delay=1.5]' }),
+                       '1: create');
+    ok(wait_for(5, sub { status($redis, $j->{job_id}) eq 'processing' }),
+       '1: processing');
+    kill 'KILL', $holder;
+    is(all_status($redis, 'completed', 15, $j->{job_id}), 0,
+       '1: completed after its runner was killed');
+    my $h = $redis->hash($JOB_PREFIX . $j->{job_id});
+    is($h->{stalls}, 1, '1: one stall');
+    my @h = holders($ng);
+    isnt($h[-1], $holder, '1: on the next holder');
+    is((calls($j->{job_id}))[0], 2, '1: Flash called twice (the killed call, the rerun)');
+    my $done = wait_job($ng, $j->{job_id}, 5);
+    is($done->{path}, $h->{path}, '1: GET shows the one outcome');
+    $ng->stop;
+    my @bad = grep { /\[(alert|emerg|crit)\]/ && !/exited on signal 9/ }
+              split /\n/, $ng->error_log;
+    ok(!@bad, '1: no unexpected alert') or diag(join "\n", @bad);
+    push @skip, $ng;
+}
+
+# ---------------------------------------------------------------------------
+# 2. HUP with 50 jobs in flight, calls shorter than the drain window: all
+#    complete, none is called twice
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf());
+    my @ids = create_many($ng, 50, 'reload probe [flash:delay=2]');
+    ok(wait_for(10, sub { $flash->calls->{in_flight} >= 50 }),
+       '2: 50 calls in flight');
+    $ng->reload;
+    is(all_status($redis, 'completed', 20, @ids), 0, '2: all 50 completed');
+    is_deeply([ calls(@ids) ], [ (1) x 50 ], '2: each called exactly once');
+    like($ng->error_log, qr/draining 50 job\(s\)/, '2: the old worker drained');
+    is($redis->cmd('ZCARD', 'clockchain:{cc}:v1:processing'), 0,
+       '2: nothing left processing');
+}
+
+# a reload with calls longer than the window hands the rest back at once
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => conf(drain => '1s'));
+    my @ids = create_many($ng, 5, 'handback probe [flash:delay=3]');
+    ok(wait_for(10, sub { $flash->calls->{in_flight} >= 5 }), '2b: 5 in flight');
+    my $t0 = time;
+    $ng->reload;
+    ok(wait_for(10, sub { $ng->old_workers_gone }), '2b: old workers left');
+    cmp_ok(time - $t0, '<', 3, '2b: within the 1 s window, not the 3 s calls');
+    is(all_status($redis, 'completed', 20, @ids), 0, '2b: all completed');
+    is_deeply([ map { $redis->hash($JOB_PREFIX . $_)->{stalls} // 0 } @ids ],
+              [ (0) x 5 ], '2b: handed back, not left to expire');
+    like($ng->error_log, qr/handing job \S+ back to the queue/, '2b: logged');
+}
+
+# ---------------------------------------------------------------------------
+# 3. nginx -s stop with jobs pending and processing, then start: all complete
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => conf(http => "    clockchain_flash_max_calls 5;\n"));
+    my @ids = create_many($ng, 20, 'stop probe [flash:delay=1]');
+    ok(wait_for(5, sub { $flash->calls->{in_flight} >= 5 }), '3: 5 in flight');
+    system(nginx_bin(), '-p', $ng->prefix . '/', '-c', 'conf/nginx.conf',
+           '-s', 'stop');
+    ok(wait_for(10, sub { !$ng->running }), '3: nginx stopped (fast)');
+    my @pending = grep { status($redis, $_) eq 'pending' } @ids;
+    my @processing = grep { status($redis, $_) eq 'processing' } @ids;
+    ok(@pending && @processing, sprintf '3: %d pending and %d processing at the stop',
+       scalar @pending, scalar @processing);
+    $ng->start;
+    is(all_status($redis, 'completed', 30, @ids), 0, '3: all 20 completed after the start');
+}
+
+# ---------------------------------------------------------------------------
+# 4. Redis stopped and started again while jobs are queued and in flight
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => conf(http => "    clockchain_flash_max_calls 10;\n"));
+    my @ids = create_many($ng, 30, 'redis probe [flash:delay=1]');
+    ok(wait_for(5, sub { $flash->calls->{in_flight} >= 10 }), '4: 10 in flight');
+    $redis->stop;
+    sleep 1.5;
+    $redis->start;
+    is(all_status($redis, 'completed', 40, @ids), 0,
+       '4: all 30 completed after Redis came back');
+    ok(!(grep { $_ > 2 } calls(@ids)), '4: no job called more than twice');
+
+# ---------------------------------------------------------------------------
+# 5. Redis down during POST: 503, and no half-created job appears later
+
+    my $before = job_count($redis);
+    $redis->stop;
+    my $res = generate($ng, { query => 'created while redis is down' });
+    is($res->{status}, 503, '5: POST while Redis is down: 503');
+    ok($res->{headers}{'retry-after'}, '5: with Retry-After');
+    $redis->start;
+    wait_for(10, sub { generate($ng, { query => 'redis is back' })->{status} == 200 });
+    is(job_count($redis), $before + 1, '5: only the job created after the restart');
+}
+
+# ---------------------------------------------------------------------------
+# 6-8. retries
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf(timeout => '1s'));
+
+    my $hang = created_ok(generate($ng, { query => 'hang probe [flash:hang]' }),
+                          '6: create');
+    my $r429 = created_ok(generate($ng, { query => 'rate probe [flash:fail429=1]' }),
+                          '7: create');
+    my $r500 = created_ok(generate($ng, { query => 'error probe [flash:fail=2]' }),
+                          '8: create');
+
+    # between attempts (here 1 s, Retry-After) the job reads pending
+    ok(wait_for(5, sub {
+        my $j = json_body(get_job($ng, $r429->{job_id}));
+        $j && $j->{status} eq 'pending' && $flash->calls->{by_job}{ $r429->{job_id} }
+    }), '7: pending while it waits to retry');
+
+    my $j6 = wait_job($ng, $hang->{job_id}, 20) // {};
+    is($j6->{status}, 'failed', '6: a hanging Flash fails the job');
+    like($j6->{error} // '', qr/^Flash API timeout: /, '6: with a timeout message');
+    is((calls($hang->{job_id}))[0], 3, '6: after 3 attempts');
+    is($redis->hash($JOB_PREFIX . $hang->{job_id})->{attempts}, 3,
+       '6: attempts recorded in Redis');
+
+    my $j7 = wait_job($ng, $r429->{job_id}, 20) // {};
+    is($j7->{status}, 'completed', '7: 429 then success: completed');
+    my $c7 = $flash->calls_for($r429->{job_id});
+    is(scalar @$c7, 2, '7: two calls');
+    cmp_ok($c7->[1]{t} - $c7->[0]{t}, '>=', 0.95,
+           "7: Retry-After: 1 was honoured (backoff alone is 0.1-0.2 s)");
+
+    my $j8 = wait_job($ng, $r500->{job_id}, 20) // {};
+    is($j8->{status}, 'completed', '8: 500 twice then success: completed');
+    my $h8 = $redis->hash($JOB_PREFIX . $r500->{job_id});
+    is($h8->{attempts}, 3, '8: 3 attempts recorded');
+    like($h8->{last_error} // '', qr/^Flash API error: 500 /, '8: last error recorded');
+    is_deeply([sort keys %$j8],
+              [sort qw(job_id status path error created_at completed_at)],
+              '8: attempts are not in the job object');
+    like($ng->error_log, qr/job \Q$r500->{job_id}\E attempt 1 of 3 failed: Flash API error: 500/,
+         '8: attempts logged');
+
+    # 4xx other than 429 fail at once
+    my $r422 = created_ok(generate($ng, { query => 'bad probe [flash:422]' }), '422: create');
+    is((wait_job($ng, $r422->{job_id}, 10) // {})->{status}, 'failed', '422: failed');
+    is((calls($r422->{job_id}))[0], 1, '422: not retried');
+}
+
+# ---------------------------------------------------------------------------
+# 10. a job that kills its runner every time fails after the stall limit
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf());
+    my $j = created_ok(generate($ng, { query => 'killer probe [flash:delay=30]' }),
+                       '10: create');
+    my $kills = 0;
+    wait_for(40, sub {
+        my $s = status($redis, $j->{job_id});
+        return 1 if $s eq 'failed' || $s eq 'completed';
+        my $in = $flash->calls->{by_job}{ $j->{job_id} } // 0;
+        if ($s eq 'processing' && $in > $kills) {
+            my @h = holders($ng);
+            kill 'KILL', $h[-1];
+            $kills++;
+        }
+        return 0;
+    });
+    my $h = $redis->hash($JOB_PREFIX . $j->{job_id});
+    is($h->{status}, 'failed', "10: failed after $kills runner deaths");
+    like($h->{error} // '', qr/^Job stalled: its runner stopped 3 times/,
+         '10: the error says so');
+    is($kills, 3, '10: claimed three times (the stall limit is 2)');
+    $ng->stop;
+    push @skip, $ng;
+}
+
+# ---------------------------------------------------------------------------
+# 12. two nginx on one Redis, 500 jobs, one killed -9 halfway: every job
+#     completes; only calls in flight on the killed one run twice
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $c = conf(http => "    clockchain_flash_max_calls 32;\n");
+    my $a = start_nginx(redis => $redis, conf => $c);
+    my $b = start_nginx(redis => $redis, conf => $c);
+    my @ids = (create_many($a, 250, 'fleet probe a [flash:delay=0.3]'),
+               create_many($b, 250, 'fleet probe b [flash:delay=0.3]'));
+    ok(wait_for(30, sub {
+        (grep { status($redis, $_) eq 'completed' } @ids) >= 150
+    }), '12: a third done');
+    kill 'KILL', $a->master_pid, $a->worker_pids;
+    ok(wait_for(5, sub { !$a->running }), '12: nginx A killed');
+    is(all_status($redis, 'completed', 60, @ids), 0, '12: all 500 completed');
+    my @n = calls(@ids);
+    is(scalar(grep { $_ == 0 } @n), 0, '12: every job was called');
+    my $twice = grep { $_ == 2 } @n;
+    cmp_ok($twice, '<=', 32, "12: $twice ran twice, at most A's 32 calls in flight");
+    is(scalar(grep { $_ > 2 } @n), 0, '12: none ran three times');
+    push @skip, $a;
+}
+
+# ---------------------------------------------------------------------------
+# 13. Flash answers 402 for a while: the backlog waits, then completes
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf());
+    $flash->mode(default => '402');
+    my @ids = create_many($ng, 10, 'credit probe');
+    ok(wait_for(5, sub { $ng->error_log =~ /circuit breaker open/ }),
+       '13: the circuit breaker opened');
+    like($ng->error_log, qr/402 Payment Required/, '13: error.log says why');
+    sleep 1;
+    is(scalar(grep { status($redis, $_) eq 'failed' } @ids), 0,
+       '13: no job failed for the 402');
+    my $calls402 = $flash->calls->{total};
+    cmp_ok($calls402, '<', 30, "13: the paused runner did not hammer Flash ($calls402 calls)");
+    $flash->mode(default => undef);
+    is(all_status($redis, 'completed', 20, @ids), 0, '13: all 10 completed once Flash took them');
+    is(scalar(grep { status($redis, $_) eq 'failed' } @ids), 0, '13: none failed');
+}
+
+done(skip_log => \@skip);
