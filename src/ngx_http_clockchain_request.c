@@ -1,0 +1,527 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * What every clockchain handler does with a request: keys, headers, the
+ * body, the request's context, and JSON answers.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_request.h"
+
+
+static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
+    ngx_str_t *given);
+static void ngx_http_clockchain_ctx_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_clockchain_read_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char       *p;
+    size_t        len;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_set(body, "");
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    body->data = p;
+    body->len = len;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            /* a body past client_body_buffer_size was spooled to disk */
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/* NGX_DECLINED: the keys are good; anything else was answered */
+
+ngx_int_t
+ngx_http_clockchain_auth(ngx_http_request_t *r, ngx_uint_t admin)
+{
+    ngx_int_t                        n;
+    ngx_str_t                        given;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    if (llcf->service_keys == NULL || llcf->service_keys->nelts == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "clockchain: no service key is configured for "
+                      "this location");
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "Job manager not available");
+    }
+
+    n = ngx_http_clockchain_header(r, "X-Service-Key", &given);
+
+    if (n > 1) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-Service-Key: the header is given more than once");
+    }
+
+    if (n == 0 || !ngx_http_clockchain_key_match(llcf->service_keys, &given))
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_UNAUTHORIZED,
+                                         "Missing or invalid service key");
+    }
+
+    if (!admin) {
+        return NGX_DECLINED;
+    }
+
+    n = ngx_http_clockchain_header(r, "X-Admin-Key", &given);
+
+    if (n != 1 || llcf->admin_keys == NULL
+        || !ngx_http_clockchain_key_match(llcf->admin_keys, &given))
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_FORBIDDEN,
+                                         "Admin key required");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * Constant time in the given key's content: every configured key is
+ * compared in full, and no comparison stops at the first difference.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_key_match(ngx_array_t *keys, ngx_str_t *given)
+{
+    u_char      diff;
+    ngx_str_t  *key;
+    ngx_uint_t  i, j, match;
+
+    key = keys->elts;
+    match = 0;
+
+    for (i = 0; i < keys->nelts; i++) {
+        diff = (key[i].len != given->len);
+
+        for (j = 0; j < key[i].len; j++) {
+            diff |= key[i].data[j] ^ (j < given->len ? given->data[j] : 0);
+        }
+
+        match |= (diff == 0);
+    }
+
+    return match;
+}
+
+
+/* returns how many times the header was given; value is the first */
+
+ngx_int_t
+ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    size_t            len;
+    ngx_int_t         n;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(name);
+    n = 0;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (n++ == 0) {
+                *value = h[i].value;
+            }
+        }
+    }
+
+    return n;
+}
+
+
+ngx_int_t
+ngx_http_clockchain_json_content_type(ngx_http_request_t *r)
+{
+    u_char  *p, *last;
+
+    if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.content_type->value.data;
+    last = p + r->headers_in.content_type->value.len;
+
+    /* "application/json", optionally followed by parameters */
+
+    if ((size_t) (last - p) < sizeof("application/json") - 1
+        || ngx_strncasecmp(p, (u_char *) "application/json",
+                           sizeof("application/json") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p += sizeof("application/json") - 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    return (p == last || *p == ';') ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_http_clockchain_ctx_t *
+ngx_http_clockchain_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_clockchain_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_clockchain_ctx_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_clockchain_module);
+
+    return ctx;
+}
+
+
+static void
+ngx_http_clockchain_ctx_cleanup(void *data)
+{
+    ngx_http_clockchain_ctx_t  *ctx = data;
+
+    /* the request is going away before Redis answered */
+
+    if (ctx->op) {
+        ngx_http_clockchain_redis_cancel(ctx->op);
+        ctx->op = NULL;
+    }
+}
+
+
+void
+ngx_http_clockchain_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char   *p, *data;
+    size_t    len, n;
+    va_list   args;
+    u_char    detail[NGX_HTTP_CLOCKCHAIN_ERR_LEN + 64];
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(detail, detail + sizeof(detail), fmt, args);
+    va_end(args);
+
+    n = p - detail;
+
+    len = sizeof("{\"detail\":}") - 1
+          + ngx_http_clockchain_json_string_len((char *) detail, n);
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(data, "{\"detail\":", sizeof("{\"detail\":") - 1);
+    p = (u_char *) ngx_http_clockchain_json_string((char *) p,
+                                                   (char *) detail, n);
+    *p++ = '}';
+
+    return ngx_http_clockchain_send(r, status, data, p - data);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_clockchain_add_header(r, "Cache-Control", "no-store")
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = data;
+    b->last = data + len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_add_header(ngx_http_request_t *r, const char *name,
+    const char *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
+
+    return NGX_OK;
+}
+
+
+void *
+ngx_http_clockchain_palloc(void *ctx, size_t size)
+{
+    return ngx_palloc(ctx, size);
+}
+
+
+/* "<prefix>{cc}:v1:job:<id>", or the run queue when id is NULL */
+
+ngx_str_t *
+ngx_http_clockchain_job_key(ngx_pool_t *pool,
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *id)
+{
+    u_char     *p;
+    ngx_str_t  *key;
+
+    key = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    key->data = ngx_pnalloc(pool, mcf->redis_prefix.len
+                                  + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
+                                           ":queue")
+                                  + NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    if (key->data == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(key->data, mcf->redis_prefix.data, mcf->redis_prefix.len);
+
+    if (id == NULL) {
+        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue",
+                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue")
+                       - 1);
+
+    } else {
+        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:",
+                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:")
+                       - 1);
+        p = ngx_cpymem(p, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    }
+
+    key->len = p - key->data;
+
+    return key;
+}
+
+
+/*
+ * X-User-Id, when given: 1 to 255 printable characters without spaces.
+ * NGX_OK with user set (empty when absent), or the status answered.
+ */
+
+ngx_int_t
+ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
+{
+    ngx_int_t   n;
+    ngx_uint_t  i;
+
+    n = ngx_http_clockchain_header(r, "X-User-Id", user);
+
+    if (n > 1) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-User-Id: the header is given more than once");
+    }
+
+    if (n == 0) {
+        ngx_str_null(user);
+        return NGX_OK;
+    }
+
+    if (user->len == 0 || user->len > NGX_HTTP_CLOCKCHAIN_USER_MAX) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-User-Id: must be 1 to %d characters",
+                   NGX_HTTP_CLOCKCHAIN_USER_MAX);
+    }
+
+    for (i = 0; i < user->len; i++) {
+        if (user->data[i] < 0x21 || user->data[i] > 0x7e) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                       "X-User-Id: only printable ASCII without spaces "
+                       "is allowed");
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* 503 with Retry-After: the request cannot be honoured safely now */
+
+ngx_int_t
+ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
+{
+    if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                       NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "%s",
+                                     detail);
+}
+
+
+/* "<prefix>{cc}:v1:<kind><name>" */
+
+ngx_str_t *
+ngx_http_clockchain_key(ngx_pool_t *pool, ngx_http_clockchain_main_conf_t *mcf,
+    const char *kind, u_char *name, size_t len)
+{
+    ngx_str_t  *key;
+
+    key = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (key == NULL) {
+        return NULL;
+    }
+
+    key->len = mcf->redis_prefix.len + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
+                                              ":") - 1
+               + ngx_strlen(kind) + len;
+
+    key->data = ngx_pnalloc(pool, key->len);
+    if (key->data == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(key->data, "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":%s%*s",
+                &mcf->redis_prefix, kind, len, name);
+
+    return key;
+}

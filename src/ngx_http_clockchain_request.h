@@ -1,0 +1,65 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+#ifndef _NGX_HTTP_CLOCKCHAIN_REQUEST_H_INCLUDED_
+#define _NGX_HTTP_CLOCKCHAIN_REQUEST_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_redis.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_USER_MAX       255
+
+
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_http_clockchain_redis_op_t   *op;
+
+    ngx_http_clockchain_job_req_t    *reqs;
+    ngx_http_clockchain_job_t        *jobs;
+    ngx_uint_t                        njobs;
+    ngx_uint_t                        tries;
+    ngx_str_t                         created_by;
+
+    ngx_http_clockchain_job_t         cached;
+    u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
+
+    unsigned                          bulk:1;
+    unsigned                          has_cached:1;
+} ngx_http_clockchain_ctx_t;
+
+
+ngx_http_clockchain_ctx_t *ngx_http_clockchain_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_auth(ngx_http_request_t *r, ngx_uint_t admin);
+ngx_int_t ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_clockchain_json_content_type(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_read_body(ngx_http_request_t *r,
+    ngx_str_t *body);
+void ngx_http_clockchain_finalize(ngx_http_request_t *r, ngx_int_t rc);
+ngx_int_t ngx_http_clockchain_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...);
+ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
+    const char *name, const char *value);
+ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
+void *ngx_http_clockchain_palloc(void *ctx, size_t size);
+ngx_int_t ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
+ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
+    const char *detail);
+ngx_str_t *ngx_http_clockchain_key(ngx_pool_t *pool,
+    ngx_http_clockchain_main_conf_t *mcf, const char *kind, u_char *name,
+    size_t len);
+
+
+#endif /* _NGX_HTTP_CLOCKCHAIN_REQUEST_H_INCLUDED_ */
