@@ -153,6 +153,40 @@ done:
 }
 
 
+/* {"visibility": "public" | "private"}, the field and the body optional */
+
+int
+ngx_http_clockchain_parse_publish(const char *body, size_t len,
+    const char **visibility, char *err, size_t errlen)
+{
+    json_t  *root;
+
+    *visibility = "public";
+
+    if (len == 0) {
+        return 1;
+    }
+
+    root = ngx_http_clockchain_load(body, len, err, errlen);
+    if (root == NULL) {
+        return 0;
+    }
+
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "Request body must be a JSON object");
+        json_decref(root);
+        return 0;
+    }
+
+    *visibility = ngx_http_clockchain_choice(root, "visibility",
+                                             ngx_http_clockchain_visibilities,
+                                             "public", "", err, errlen);
+    json_decref(root);
+
+    return *visibility != NULL;
+}
+
+
 static json_t *
 ngx_http_clockchain_load(const char *body, size_t len, char *err,
     size_t errlen)
@@ -328,6 +362,125 @@ ngx_http_clockchain_valid_id(const char *id, size_t len)
     }
 
     return id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b';
+}
+
+
+/*
+ * A canonical graph path, as the runner builds it:
+ * /{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/{slug}, the year an
+ * integer (negative for BCE), the month a lowercase English name, DD 01-31,
+ * HHMM a time of day, and four segments of 1 to 100 of [a-z0-9_-].
+ * Only such a path ever becomes part of a Redis key.
+ */
+
+int
+ngx_http_clockchain_valid_path(const char *path, size_t len)
+{
+    size_t       i, n, seg;
+    const char  *p, *end, *s;
+
+    static const char *const  months[] = {
+        "january", "february", "march", "april", "may", "june", "july",
+        "august", "september", "october", "november", "december", NULL
+    };
+
+    if (len < 2 || len > NGX_HTTP_CLOCKCHAIN_PATH_LEN || path[0] != '/') {
+        return 0;
+    }
+
+    p = path + 1;
+    end = path + len;
+
+    for (seg = 0; seg < 8; seg++) {
+        s = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        n = (size_t) (p - s);
+
+        if (n == 0 || (seg < 7 && p == end) || (seg == 7 && p != end)) {
+            return 0;
+        }
+
+        switch (seg) {
+
+        case 0: /* year */
+            i = (s[0] == '-') ? 1 : 0;
+
+            if (n == i || n - i > 12 || (s[i] == '0' && n - i > 1)
+                || (i && s[i] == '0'))
+            {
+                return 0;
+            }
+
+            for ( /* void */ ; i < n; i++) {
+                if (s[i] < '0' || s[i] > '9') {
+                    return 0;
+                }
+            }
+
+            break;
+
+        case 1: /* month */
+            for (i = 0; months[i]; i++) {
+                if (strlen(months[i]) == n && memcmp(months[i], s, n) == 0) {
+                    break;
+                }
+            }
+
+            if (months[i] == NULL) {
+                return 0;
+            }
+
+            break;
+
+        case 2: /* DD */
+            if (n != 2 || s[0] < '0' || s[0] > '3' || s[1] < '0' || s[1] > '9'
+                || (s[0] == '0' && s[1] == '0')
+                || (s[0] == '3' && s[1] > '1'))
+            {
+                return 0;
+            }
+
+            break;
+
+        case 3: /* HHMM */
+            if (n != 4) {
+                return 0;
+            }
+
+            for (i = 0; i < 4; i++) {
+                if (s[i] < '0' || s[i] > '9') {
+                    return 0;
+                }
+            }
+
+            if ((s[0] - '0') * 10 + (s[1] - '0') > 23 || s[2] > '5') {
+                return 0;
+            }
+
+            break;
+
+        default: /* country, region, city, slug */
+            if (n > 100) {
+                return 0;
+            }
+
+            for (i = 0; i < n; i++) {
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')
+                      || s[i] == '-' || s[i] == '_'))
+                {
+                    return 0;
+                }
+            }
+        }
+
+        p++;
+    }
+
+    return 1;
 }
 
 

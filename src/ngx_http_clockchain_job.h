@@ -24,6 +24,7 @@
 #define NGX_HTTP_CLOCKCHAIN_QUERY_MIN     3
 #define NGX_HTTP_CLOCKCHAIN_QUERY_MAX     500  /* characters, after trimming */
 #define NGX_HTTP_CLOCKCHAIN_ERR_LEN       256
+#define NGX_HTTP_CLOCKCHAIN_PATH_LEN      512  /* a canonical path, at most */
 
 #define NGX_HTTP_CLOCKCHAIN_PENDING       0
 #define NGX_HTTP_CLOCKCHAIN_PROCESSING    1
@@ -72,7 +73,11 @@ int ngx_http_clockchain_parse_bulk(const char *body, size_t len, size_t max,
     ngx_http_clockchain_job_req_t **reqs, ngx_http_clockchain_alloc_pt alloc,
     void *ctx, char *err, size_t errlen);
 
+int ngx_http_clockchain_parse_publish(const char *body, size_t len,
+    const char **visibility, char *err, size_t errlen);
+
 int ngx_http_clockchain_valid_id(const char *id, size_t len);
+int ngx_http_clockchain_valid_path(const char *path, size_t len);
 int ngx_http_clockchain_uuid4(char *out);
 void ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec);
 void ngx_http_clockchain_iso_now(char *out);

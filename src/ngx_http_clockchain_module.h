@@ -72,6 +72,7 @@ extern ngx_module_t  ngx_http_clockchain_module;
 ngx_int_t ngx_http_clockchain_generate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_bulk_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_jobs_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_moments_handler(ngx_http_request_t *r);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_ */

@@ -97,7 +97,9 @@ static const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_heartbeat,
     ngx_http_clockchain_lua_complete,
     ngx_http_clockchain_lua_fail,
-    ngx_http_clockchain_lua_requeue
+    ngx_http_clockchain_lua_requeue,
+    ngx_http_clockchain_lua_moment,
+    ngx_http_clockchain_lua_publish
 };
 
 

@@ -23,7 +23,9 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE   3
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL       4
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE    5
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           6
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT     6
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH    7
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           8
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

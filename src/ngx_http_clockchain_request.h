@@ -32,6 +32,9 @@ typedef struct {
     ngx_http_clockchain_job_t         cached;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
 
+    ngx_str_t                         path;        /* a moment's */
+    const char                       *visibility;
+
     unsigned                          bulk:1;
     unsigned                          has_cached:1;
 } ngx_http_clockchain_ctx_t;

@@ -287,6 +287,65 @@ test_parse(void)
 }
 
 
+static void
+test_paths(void)
+{
+    size_t  i;
+    char    name[700], long_seg[200];
+
+    static const struct {
+        const char  *path;
+        int          ok;
+    } cases[] = {
+        { "/1776/july/04/1200/united-states/pennsylvania/philadelphia/"
+          "signing-declaration-independence-3f4a", 1 },
+        { "/-44/march/15/1800/italia/rome/theatre-of-pompey/ides-ee6c", 1 },
+        { "/0/january/01/0000/unknown/unknown/unknown/unknown", 1 },
+        { "/1776/july/04/1200/a/b/c/d/", 0 },
+        { "/1776/july/04/1200/a/b/c", 0 },
+        { "/1776/july/04/1200/a/b/c/d/e", 0 },
+        { "1776/july/04/1200/a/b/c/d", 0 },
+        { "/1776/July/04/1200/a/b/c/d", 0 },
+        { "/1776/7/04/1200/a/b/c/d", 0 },
+        { "/1776/july/4/1200/a/b/c/d", 0 },
+        { "/1776/july/00/1200/a/b/c/d", 0 },
+        { "/1776/july/32/1200/a/b/c/d", 0 },
+        { "/1776/july/04/2400/a/b/c/d", 0 },
+        { "/1776/july/04/1260/a/b/c/d", 0 },
+        { "/01776/july/04/1200/a/b/c/d", 0 },
+        { "/-0/july/04/1200/a/b/c/d", 0 },
+        { "/-/july/04/1200/a/b/c/d", 0 },
+        { "/1776/july/04/1200/a/../c/d", 0 },
+        { "/1776/july/04/1200/a/./c/d", 0 },
+        { "/1776/july/04/1200/a//c/d", 0 },
+        { "/1776/july/04/1200/a/b/c/D", 0 },
+        { "/1776/july/04/1200/a/b/c/*", 0 },
+        { "/1776/july/04/1200/a/b/c/d%2e", 0 },
+        { "/1776/july/04/1200/a/b/c/d e", 0 },
+        { "/1776/july/04/1200/a/b/c/\xc3\xa9", 0 },
+        { "", 0 },
+        { "/", 0 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(name, sizeof(name), "path %s is %s", cases[i].path,
+                 cases[i].ok ? "canonical" : "refused");
+        ok(ngx_http_clockchain_valid_path(cases[i].path, strlen(cases[i].path))
+           == cases[i].ok, name);
+    }
+
+    memset(long_seg, 'a', 101);
+    long_seg[101] = '\0';
+    snprintf(name, sizeof(name), "/1/july/04/1200/a/b/c/%s", long_seg);
+    ok(!ngx_http_clockchain_valid_path(name, strlen(name)),
+       "a segment of 101 bytes is refused");
+    long_seg[100] = '\0';
+    snprintf(name, sizeof(name), "/1/july/04/1200/a/b/c/%s", long_seg);
+    ok(ngx_http_clockchain_valid_path(name, strlen(name)),
+       "a segment of 100 bytes is canonical");
+}
+
+
 int
 main(void)
 {
@@ -295,6 +354,7 @@ main(void)
     test_json_string();
     test_job_json();
     test_parse();
+    test_paths();
 
     printf("1..%d\n", tests);
 

@@ -1,0 +1,72 @@
+-- Read a graph node with its edges, as a requester may see them.
+--
+-- KEYS[1]  the node hash
+-- KEYS[2]  the node's edge hash
+-- ARGV[1]  the node's path
+-- ARGV[2]  the requester (X-User-Id), or "" for none
+-- ARGV[3]  graph key prefix ("<prefix>{cc}:v1:")
+-- ARGV[4]  the most edges to return
+--
+-- A node is visible when it is public, was created by "system", or was
+-- created by the requester. Returns false for a node that is absent or not
+-- visible (both answer 404), else { node as HGETALL, edges }, each edge
+-- { type, weight, theme, direction, other path, other name }; edges to
+-- nodes the requester may not see are left out.
+
+local function visible(visibility, by)
+    return visibility == 'public' or by == 'system'
+           or (ARGV[2] ~= '' and by == ARGV[2])
+end
+
+local node = redis.call('HGETALL', KEYS[1])
+
+if #node == 0 then
+    return false
+end
+
+local f = {}
+for i = 1, #node, 2 do
+    f[node[i]] = node[i + 1]
+end
+
+if not visible(f.visibility, f.created_by) then
+    return false
+end
+
+local path = ARGV[1]
+local max = tonumber(ARGV[4])
+local reverse = { precedes = 'follows', follows = 'precedes' }
+local out = {}
+local seen = {}
+
+local function add(e, direction, other, name)
+    out[#out + 1] = { e.type, tostring(e.weight), e.theme or '', direction,
+                      other, name or '' }
+end
+
+local edges = redis.call('HGETALL', KEYS[2])
+
+for i = 1, #edges, 2 do
+    if #out >= max then
+        break
+    end
+
+    local e = cjson.decode(edges[i + 1])
+    local other = e.target
+
+    local o = redis.call('HMGET', ARGV[3] .. 'node:' .. other,
+                         'visibility', 'created_by', 'name')
+
+    if o[1] and visible(o[1], o[2]) then
+        add(e, 'outgoing', other, o[3])
+
+        -- the edge the other node holds towards this one
+        local back = redis.call('HGET', ARGV[3] .. 'edges:' .. other,
+                                (reverse[e.type] or e.type) .. '|' .. path)
+        if back and #out < max then
+            add(cjson.decode(back), 'incoming', other, o[3])
+        end
+    end
+end
+
+return { node, out }

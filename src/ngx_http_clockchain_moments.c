@@ -1,0 +1,515 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * GET {location}{path}: the graph node at a canonical path, with its edges,
+ * as the requester may see it (moment.lua).
+ * POST {location}{path}/publish: set its visibility (publish.lua).
+ * The path is checked to be canonical before it becomes part of any key.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_request.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN  1000
+
+
+static ngx_int_t ngx_http_clockchain_moment_path(ngx_http_request_t *r,
+    ngx_str_t *path, ngx_uint_t *publish);
+static ngx_int_t ngx_http_clockchain_moment_read(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
+static void ngx_http_clockchain_moment_read_done(void *data,
+    redisReply *reply);
+static json_t *ngx_http_clockchain_moment_json(redisReply *node,
+    redisReply *edges);
+static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
+static void ngx_http_clockchain_publish_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r,
+    json_t *json);
+
+
+ngx_int_t
+ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   path;
+    ngx_uint_t                  publish;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    rc = ngx_http_clockchain_moment_path(r, &path, &publish);
+
+    if (publish && r->method != NGX_HTTP_POST) {
+        if (ngx_http_clockchain_add_header(r, "Allow", "POST") != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "Method Not Allowed");
+    }
+
+    if (!publish && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "Method Not Allowed");
+    }
+
+    rc = ngx_http_clockchain_auth(r, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (path.data == NULL) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Not a canonical moment path: expected "
+                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
+                   "{slug}");
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_clockchain_user(r, &ctx->created_by);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->path = path;
+
+    if (!publish) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_clockchain_moment_read(r, ctx);
+    }
+
+    if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
+        && ngx_http_clockchain_json_content_type(r) != NGX_OK)
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                   "Content-Type must be application/json: send the body "
+                   "as JSON with \"Content-Type: application/json\"");
+    }
+
+    if (r->headers_in.content_length_n > 4096) {
+        return ngx_http_clockchain_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   "Request body too large: the limit is 4096 bytes");
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_clockchain_publish_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The canonical path is the URI after the location's prefix, with its
+ * leading slash, and without "/publish" for a publish request;
+ * path->data is NULL when it is not canonical.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_uint_t *publish)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    len = r->uri.len;
+
+    if (len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+        len -= clcf->name.len;
+
+        /* the location's trailing slash is the path's leading one */
+        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+            p--;
+            len++;
+        }
+    }
+
+    *publish = 0;
+
+    if (len > sizeof("/publish") - 1
+        && ngx_strncmp(p + len - (sizeof("/publish") - 1), "/publish",
+                       sizeof("/publish") - 1) == 0)
+    {
+        *publish = 1;
+        len -= sizeof("/publish") - 1;
+    }
+
+    if (!ngx_http_clockchain_valid_path((char *) p, len)) {
+        ngx_str_null(path);
+        return NGX_DECLINED;
+    }
+
+    path->data = p;
+    path->len = len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_moment_read(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    u_char                           *p, max[NGX_INT_T_LEN];
+    ngx_str_t                        *node, *edges, *prefix;
+    const char                       *argv[6];
+    size_t                            argvlen[6];
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    node = ngx_http_clockchain_key(r->pool, mcf, "node:", ctx->path.data,
+                                   ctx->path.len);
+    edges = ngx_http_clockchain_key(r->pool, mcf, "edges:", ctx->path.data,
+                                    ctx->path.len);
+    prefix = ngx_http_clockchain_key(r->pool, mcf, "", NULL, 0);
+
+    if (node == NULL || edges == NULL || prefix == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    argv[0] = (char *) node->data;
+    argvlen[0] = node->len;
+    argv[1] = (char *) edges->data;
+    argvlen[1] = edges->len;
+    argv[2] = (char *) ctx->path.data;
+    argvlen[2] = ctx->path.len;
+    argv[3] = ctx->created_by.len ? (char *) ctx->created_by.data : "";
+    argvlen[3] = ctx->created_by.len;
+    argv[4] = (char *) prefix->data;
+    argvlen[4] = prefix->len;
+
+    p = ngx_sprintf(max, "%d", NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN);
+    argv[5] = (char *) max;
+    argvlen[5] = p - max;
+
+    ctx->op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT,
+                                         ngx_http_clockchain_moment_read_done,
+                                         ctx, 2, 6, argv, argvlen);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    json_t              *json;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: reading a moment failed: %s",
+                          reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        /* absent, or not visible to this requester: the same answer */
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_NOT_FOUND, "Moment not found"));
+        return;
+    }
+
+    json = (reply->elements == 2)
+           ? ngx_http_clockchain_moment_json(reply->element[0],
+                                             reply->element[1])
+           : NULL;
+
+    if (json == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+}
+
+
+static json_t *
+ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
+{
+    size_t        i;
+    json_t       *obj, *list, *edge, *v;
+    redisReply  **f, **e;
+
+    static const char  *integers[] = {
+        "year", "month_num", "day", "layer", NULL
+    };
+
+    if (node->type != REDIS_REPLY_ARRAY || edges->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    obj = json_object();
+    if (obj == NULL) {
+        return NULL;
+    }
+
+    f = node->element;
+
+    for (i = 0; i + 1 < node->elements; i += 2) {
+        const char  **n;
+
+        if (f[i]->type != REDIS_REPLY_STRING
+            || f[i + 1]->type != REDIS_REPLY_STRING
+            || ngx_strcmp(f[i]->str, "sort_key") == 0)
+        {
+            continue;
+        }
+
+        v = NULL;
+
+        for (n = integers; *n; n++) {
+            if (ngx_strcmp(f[i]->str, *n) == 0) {
+                v = json_integer(strtoll(f[i + 1]->str, NULL, 10));
+                break;
+            }
+        }
+
+        if (v == NULL
+            && (ngx_strcmp(f[i]->str, "tags") == 0
+                || ngx_strcmp(f[i]->str, "figures") == 0))
+        {
+            v = json_loadb(f[i + 1]->str, f[i + 1]->len, 0, NULL);
+
+            if (v && !json_is_array(v)) {
+                json_decref(v);
+                v = NULL;
+            }
+        }
+
+        if (v == NULL) {
+            v = json_stringn(f[i + 1]->str, f[i + 1]->len);
+        }
+
+        if (v == NULL) {
+            /* not UTF-8: not written by us, not passed on */
+            v = json_null();
+        }
+
+        json_object_set_new(obj, f[i]->str, v);
+    }
+
+    list = json_array();
+    json_object_set_new(obj, "edges", list);
+
+    for (i = 0; i < edges->elements; i++) {
+        if (edges->element[i]->type != REDIS_REPLY_ARRAY
+            || edges->element[i]->elements != 6)
+        {
+            continue;
+        }
+
+        e = edges->element[i]->element;
+
+        edge = json_pack("{s:s%,s:f,s:o,s:s%,s:s%,s:s%}",
+                         "type", e[0]->str, e[0]->len,
+                         "weight", strtod(e[1]->str, NULL),
+                         "theme", e[2]->len
+                                  ? json_stringn(e[2]->str, e[2]->len)
+                                  : json_null(),
+                         "direction", e[3]->str, e[3]->len,
+                         "path", e[4]->str, e[4]->len,
+                         "name", e[5]->str, e[5]->len);
+        if (edge) {
+            json_array_append_new(list, edge);
+        }
+    }
+
+    return obj;
+}
+
+
+static void
+ngx_http_clockchain_publish_body(ngx_http_request_t *r)
+{
+    char                              err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
+    char                              now[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    ngx_str_t                         body, *node;
+    const char                       *visibility, *argv[4];
+    size_t                            argvlen[4];
+    ngx_http_clockchain_ctx_t        *ctx;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (ngx_http_clockchain_read_body(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (body.len > 4096) {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "Request body too large: the limit is "
+                                  "4096 bytes"));
+        return;
+    }
+
+    if (!ngx_http_clockchain_parse_publish((char *) body.data, body.len,
+                                           &visibility, err, sizeof(err)))
+    {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_BAD_REQUEST, "%s", err));
+        return;
+    }
+
+    ctx->visibility = visibility;
+
+    node = ngx_http_clockchain_key(r->pool, mcf, "node:", ctx->path.data,
+                                   ctx->path.len);
+    if (node == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_clockchain_iso_now(now);
+
+    argv[0] = (char *) node->data;
+    argvlen[0] = node->len;
+    argv[1] = ctx->created_by.len ? (char *) ctx->created_by.data : "";
+    argvlen[1] = ctx->created_by.len;
+    argv[2] = visibility;
+    argvlen[2] = ngx_strlen(visibility);
+    argv[3] = now;
+    argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    ctx->op = ngx_http_clockchain_redis_eval(
+                                        NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
+                                        ngx_http_clockchain_publish_done,
+                                        ctx, 1, 4, argv, argvlen);
+    if (ctx->op == NULL) {
+        ngx_http_finalize_request(r, ngx_http_clockchain_unavailable(r,
+                                  "Graph store unavailable: Redis cannot be "
+                                  "reached, retry later"));
+    }
+
+    /* else the reply finalizes the request */
+}
+
+
+static void
+ngx_http_clockchain_publish_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    json_t              *json;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: publishing a moment failed: %s",
+                          reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: the moment "
+                                     "was not changed, retry later"));
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_STRING) {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_NOT_FOUND, "Moment not found"));
+        return;
+    }
+
+    json = json_pack("{s:s%,s:s}", "path", ctx->path.data, ctx->path.len,
+                     "visibility", ctx->visibility);
+    if (json == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+}
+
+
+/* sends the JSON and frees it */
+
+static ngx_int_t
+ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
+{
+    u_char  *p;
+    char    *text;
+    size_t   len;
+
+    text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    free(text);
+
+    return ngx_http_clockchain_send(r, NGX_HTTP_OK, p, len);
+}

@@ -1,0 +1,184 @@
+# GET /api/moments/{path} and POST /api/moments/{path}/publish: the node
+# with its edges both ways, visibility rules for private nodes and their
+# edges, publishing, 404 / 400, and paths that try to escape.
+use strict;
+use warnings;
+use Test::More;
+use Clockchain::Test;
+
+my $redis = start_redis();
+my $flash = start_flash(delay => 0, key => 'fk');
+my $ng = start_nginx(redis => $redis, conf => base_http(
+    http => <<"CONF",
+    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
+    clockchain_flash_key fk;
+CONF
+    locations => <<'CONF'));
+        location /api/moments/    { clockchain_moments; }
+        location /api/v1/moments/ { clockchain_moments; }
+CONF
+
+sub moment {
+    my ($path, %o) = @_;
+    return http(GET => $ng->url(($o{prefix} // '/api/moments') . $path),
+                headers => { 'X-Service-Key' => 'test-key-1',
+                             %{ $o{headers} // {} } });
+}
+
+sub publish {
+    my ($path, $body, %o) = @_;
+    return http(POST => $ng->url("/api/moments$path/publish"),
+                (defined $body ? (json => $body) : ()),
+                headers => { 'X-Service-Key' => 'test-key-1',
+                             %{ $o{headers} // {} } });
+}
+
+sub make {
+    my ($query, %o) = @_;
+    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
+                                headers => $o{headers} // {}),
+                       "create '$query'") or return;
+    my $done = wait_job($ng, $j->{job_id}, 15) // {};
+    is($done->{status}, 'completed', "'$query' completed");
+    return $done->{path};
+}
+
+# a system node, and two private nodes of alice sharing a time or place
+# with it (the stand-in gives related scenes to these queries)
+my $sys = make('edge probe 1');
+my @alice = map { make("edge probe $_", headers => { 'X-User-Id' => 'alice' }) } 2 .. 8;
+
+my $res = moment($sys);
+is($res->{status}, 200, 'GET a system node: 200');
+like($res->{headers}{'content-type'}, qr{^application/json}, 'JSON');
+my $m = json_body($res);
+is($m->{path}, $sys, 'path');
+for my $k (qw(name year month month_num day time country region city slug
+              visibility created_by tags figures one_liner layer type
+              generation_id created_at edges)) {
+    ok(exists $m->{$k}, "node has $k");
+}
+ok(!exists $m->{sort_key}, 'internal sort_key is not shown');
+like($m->{year}, qr/^-?\d+$/, 'year is a number');
+ok(ref $m->{tags} eq 'ARRAY' && ref $m->{figures} eq 'ARRAY',
+   'tags and figures are lists');
+is(ref $m->{edges}, 'ARRAY', 'edges is a list');
+is($m->{created_by}, 'system', 'created_by system');
+
+# the same path under /api/v1/moments/
+is(moment($sys, prefix => '/api/v1/moments')->{status}, 200, 'v1 location');
+
+# edges, seen by alice: every edge has its fields; both directions
+my $as_alice = json_body(moment($sys, headers => { 'X-User-Id' => 'alice' }));
+my $as_bob = json_body(moment($sys, headers => { 'X-User-Id' => 'bob' }));
+my $anon = json_body(moment($sys));
+my @ea = @{ $as_alice->{edges} // [] };
+ok(@ea > 0, 'alice sees edges of the system node (' . scalar(@ea) . ')');
+my $bad = 0;
+for my $e (@ea) {
+    $bad++ unless defined $e->{type} && defined $e->{weight}
+        && exists $e->{theme} && defined $e->{path} && defined $e->{name}
+        && ($e->{direction} // '') =~ /^(outgoing|incoming)$/;
+}
+is($bad, 0, 'every edge has type, weight, theme, direction, path, name');
+my %dir = map { $_->{direction} => 1 } @ea;
+ok($dir{outgoing} && $dir{incoming}, 'edges in both directions');
+
+my %private = map { $_ => 1 } grep { defined } @alice;
+my @leak = grep { $private{ $_->{path} } } @{ $as_bob->{edges} // [] }, @{ $anon->{edges} // [] };
+is(scalar @leak, 0, "edges to alice's private nodes are hidden from others");
+ok((grep { $private{ $_->{path} } } @ea), 'alice sees the edges to her nodes');
+
+# private nodes: only their creator sees them
+my $p = $alice[0];
+is(moment($p, headers => { 'X-User-Id' => 'alice' })->{status}, 200,
+   "alice sees her private node");
+is_error(moment($p, headers => { 'X-User-Id' => 'bob' }), 404,
+         'Moment not found', "bob gets 404 for alice's private node");
+is_error(moment($p), 404, 'Moment not found',
+         'no X-User-Id: 404 for a private node');
+
+# publishing follows the same rule
+is_error(publish($p, { visibility => 'public' }, headers => { 'X-User-Id' => 'bob' }),
+         404, 'Moment not found', 'bob cannot publish it');
+is($redis->hash("clockchain:{cc}:v1:node:$p")->{visibility}, 'private',
+   'still private');
+$res = publish($p, { visibility => 'public' }, headers => { 'X-User-Id' => 'alice' });
+is($res->{status}, 200, 'alice publishes it');
+is_deeply(json_body($res), { path => $p, visibility => 'public' },
+          'answer {path, visibility}');
+my $node = $redis->hash("clockchain:{cc}:v1:node:$p");
+like($node->{published_at} // '', $TS_RE, 'published_at set');
+is(moment($p, headers => { 'X-User-Id' => 'bob' })->{status}, 200,
+   'now bob sees it');
+is(json_body(moment($p))->{published_at}, $node->{published_at},
+   'published_at is shown');
+
+$res = publish($p, undef, headers => { 'X-User-Id' => 'alice' });
+is($res->{status}, 200, 'publish without a body');
+is(json_body($res)->{visibility}, 'public', 'defaults to public');
+is($redis->hash("clockchain:{cc}:v1:node:$p")->{published_at},
+   $node->{published_at}, 'published_at kept when it was public already');
+
+$res = publish($p, { visibility => 'private' }, headers => { 'X-User-Id' => 'alice' });
+is_deeply(json_body($res), { path => $p, visibility => 'private' },
+          'alice makes it private again');
+is(moment($p, headers => { 'X-User-Id' => 'bob' })->{status}, 404,
+   'bob no longer sees it');
+
+is_error(publish($p, { visibility => 'secret' }, headers => { 'X-User-Id' => 'alice' }),
+         400, qr/visibility/, 'bad visibility: 400 naming it');
+is_error(publish($p, [1], headers => { 'X-User-Id' => 'alice' }),
+         400, qr/object/, 'a non-object body: 400');
+is_error(http(POST => $ng->url("/api/moments$p/publish"), body => 'x=1',
+              headers => { 'X-Service-Key' => 'test-key-1',
+                           'Content-Type' => 'application/x-www-form-urlencoded' }),
+         415, qr{application/json}, 'form body: 415');
+is_error(publish($sys, undef, headers => { 'X-Service-Key' => 'nope' }),
+         401, undef, 'publish with a wrong key: 401');
+
+# absent, wrong method, not canonical
+my $absent = '/1999/january/01/1200/nowhere/nowhere/nowhere/nothing-0000';
+is_error(moment($absent), 404, 'Moment not found', 'absent path: 404');
+is_error(publish($absent, {}), 404, 'Moment not found', 'publish absent: 404');
+$res = http(DELETE => $ng->url("/api/moments$sys"),
+            headers => { 'X-Service-Key' => 'test-key-1' });
+is($res->{status}, 405, 'DELETE: 405');
+is($res->{headers}{allow}, 'GET, HEAD', 'Allow: GET, HEAD');
+$res = http(GET => $ng->url("/api/moments$sys/publish"),
+            headers => { 'X-Service-Key' => 'test-key-1' });
+is($res->{status}, 405, 'GET .../publish: 405');
+is($res->{headers}{allow}, 'POST', 'Allow: POST');
+is_error(moment($sys, headers => { 'X-Service-Key' => 'wrong' }), 401, undef,
+         'wrong key: 401');
+
+my $before = $redis->cmd('DBSIZE');
+for my $bad (
+    '/1776/july/04/1200/a/b/c',                 # too short
+    '/1776/july/04/1200/a/b/c/d/e',             # too long
+    '/1776/July/04/1200/a/b/c/d',               # uppercase
+    '/1776/july/4/1200/a/b/c/d',
+    '/1776/july/04/1200/a/b/c/*',
+    '/1776/july/04/1200/a/b/c/' . ('x' x 101),
+    '/1776/july/04/1200/a/b/c/%2e%2e',
+    '/1776/july/04/1200/a/%2e%2e/c/d',
+    '/1776/july/04/1200/a/b/c/d%20e',
+    '/1776/july/04/1200/a/b/c/d%00',
+    '/' . ('9' x 600),
+) {
+    $res = moment($bad);
+    ok($res->{status} == 400 || $res->{status} == 404,
+       "not canonical '$bad': 400 (or nginx's own 400/404)")
+        or diag("$res->{status} $res->{content}");
+    if ($res->{status} == 400 && ($res->{headers}{'content-type'} // '') =~ /json/) {
+        like(json_body($res)->{detail}, qr/canonical/, "  detail says why");
+    }
+}
+is_error(moment('/1776/july/04/1200/a/b/c/*'), 400, qr/canonical/,
+         'a * in the path: 400 from the module');
+is($redis->cmd('DBSIZE'), $before, 'no key was made from those paths');
+# nginx resolves .. before any module runs: it can never reach another key
+$res = moment('/1776/july/04/1200/a/b/../../../../../../jobs/x');
+isnt($res->{status}, 200, '.. segments never reach a node');
+
+done();
