@@ -26,6 +26,9 @@
 
 #define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
 
+/* how long an Idempotency-Key is remembered, seconds */
+#define NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL  "86400"
+
 
 static ngx_int_t ngx_http_clockchain_create(ngx_http_request_t *r,
     ngx_uint_t bulk);
@@ -33,6 +36,10 @@ static void ngx_http_clockchain_create_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_create_done(void *data, redisReply *reply);
+static const char *ngx_http_clockchain_pcopy(ngx_pool_t *pool,
+    const char *s, size_t len);
+static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
 static void ngx_http_clockchain_fetch_done(void *data, redisReply *reply);
@@ -57,8 +64,9 @@ ngx_http_clockchain_bulk_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
 {
-    ngx_int_t                        rc;
-    ngx_str_t                        user;
+    ngx_int_t                        rc, n;
+    ngx_str_t                        user, idempotency;
+    ngx_uint_t                       i;
     ngx_http_clockchain_ctx_t       *ctx;
     ngx_http_clockchain_loc_conf_t  *llcf;
 
@@ -100,6 +108,32 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
         ngx_str_set(&user, "system");
     }
 
+    n = ngx_http_clockchain_header(r, "Idempotency-Key", &idempotency);
+
+    if (n > 1) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Idempotency-Key: the header is given more than once");
+    }
+
+    if (n == 1) {
+        for (i = 0; i < idempotency.len; i++) {
+            if (idempotency.data[i] < 0x20 || idempotency.data[i] > 0x7e) {
+                break;
+            }
+        }
+
+        if (idempotency.len == 0 || idempotency.len > 255
+            || i < idempotency.len)
+        {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                       "Idempotency-Key: must be 1 to 255 printable "
+                       "characters");
+        }
+
+    } else {
+        ngx_str_null(&idempotency);
+    }
+
     ctx = ngx_http_clockchain_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -107,6 +141,7 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
 
     ctx->bulk = bulk;
     ctx->created_by = user;
+    ctx->idempotency = idempotency;
 
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_clockchain_create_body);
@@ -138,6 +173,8 @@ ngx_http_clockchain_create_body(ngx_http_request_t *r)
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ctx->body = body;
 
     /* a chunked body has no Content-Length to check up front */
 
@@ -198,7 +235,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
     int                               argc, nkeys;
-    u_char                           *p, *ids;
+    u_char                           *p, *ids, *material;
     size_t                           *argvlen;
     ngx_str_t                        *key;
     ngx_uint_t                        i, k, a;
@@ -209,8 +246,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    nkeys = (int) ctx->njobs + 1;
-    argc = nkeys + 3 + 6 * (int) ctx->njobs;
+    nkeys = (int) ctx->njobs + 1 + (ctx->idempotency.len ? 1 : 0);
+    argc = nkeys + 5 + 6 * (int) ctx->njobs;
 
     argv = ngx_palloc(r->pool, argc * sizeof(char *));
     argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
@@ -227,8 +264,20 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argvlen[0] = key->len;
 
     k = 1;
-    a = nkeys + 3;
+    a = nkeys + 5;
     p = ids;
+
+    if (ctx->idempotency.len) {
+        key = ngx_http_clockchain_key(r->pool, mcf, "idem:",
+                                      ctx->idempotency.data,
+                                      ctx->idempotency.len);
+        if (key == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[k] = (char *) key->data;
+        argvlen[k++] = key->len;
+    }
 
     for (i = 0; i < ctx->njobs; i++) {
         job = &ctx->jobs[i];
@@ -281,6 +330,29 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argv[nkeys + 2] = (char *) p;
     argvlen[nkeys + 2] = ngx_sprintf(p, "%ui", mcf->max_pending) - p;
 
+    /* the same key is the same request when all of this is the same */
+
+    if (ctx->idempotency.len) {
+        material = ngx_pnalloc(r->pool, sizeof("bulk\n\n") + ctx->created_by.len
+                                        + ctx->body.len);
+        if (material == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        argv[nkeys + 3] = (char *) material;
+        argvlen[nkeys + 3] = ngx_sprintf(material, "%s\n%V\n%V",
+                                         ctx->bulk ? "bulk" : "generate",
+                                         &ctx->created_by, &ctx->body)
+                             - material;
+
+    } else {
+        argv[nkeys + 3] = "";
+        argvlen[nkeys + 3] = 0;
+    }
+
+    argv[nkeys + 4] = NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL;
+    argvlen[nkeys + 4] = sizeof(NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL) - 1;
+
     ctx->op = ngx_http_clockchain_redis_eval(
                                     NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
                                     ngx_http_clockchain_create_done, ctx,
@@ -332,6 +404,21 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY) {
+        /* the Idempotency-Key was seen with this request: the same jobs */
+        rc = ngx_http_clockchain_replay(r, ctx, reply);
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    if (ngx_http_clockchain_redis_script_error(reply, "CONFLICT")) {
+        rc = ngx_http_clockchain_error(r, NGX_HTTP_CONFLICT,
+                                       "Idempotency-Key was already used "
+                                       "with a different request");
         ngx_http_clockchain_finalize(r, rc);
         return;
     }
@@ -391,6 +478,104 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                    "Job store unavailable: the job was not "
                                    "created, retry later");
     ngx_http_clockchain_finalize(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_replay(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, redisReply *reply)
+{
+    size_t                      i, n;
+    redisReply                **f;
+    ngx_http_clockchain_job_t  *job;
+
+    n = reply->elements - 1;
+
+    if (n == 0 || n > ctx->njobs) {
+        goto malformed;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (reply->element[i + 1]->type != REDIS_REPLY_ARRAY
+            || reply->element[i + 1]->elements != 6)
+        {
+            goto malformed;
+        }
+
+        f = reply->element[i + 1]->element;
+        job = &ctx->jobs[i];
+
+        if (f[0]->len != NGX_HTTP_CLOCKCHAIN_ID_LEN
+            || f[4]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN
+            || (f[5]->len && f[5]->len != NGX_HTTP_CLOCKCHAIN_TIME_LEN))
+        {
+            goto malformed;
+        }
+
+        job->status = ngx_http_clockchain_status_parse(f[1]->str, f[1]->len);
+
+        if (job->status == NGX_HTTP_CLOCKCHAIN_UNKNOWN) {
+            goto malformed;
+        }
+
+        /* the reply is freed after this: copy what the answer needs */
+
+        job->id = ngx_http_clockchain_pcopy(r->pool, f[0]->str, f[0]->len);
+        job->created_at = ngx_http_clockchain_pcopy(r->pool, f[4]->str,
+                                                    f[4]->len);
+        job->completed_at = f[5]->len
+                            ? ngx_http_clockchain_pcopy(r->pool, f[5]->str,
+                                                        f[5]->len)
+                            : NULL;
+        job->path = NULL;
+        job->error = NULL;
+
+        if (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED && f[2]->len) {
+            job->path = ngx_http_clockchain_pcopy(r->pool, f[2]->str,
+                                                  f[2]->len);
+            job->path_len = f[2]->len;
+        }
+
+        if (job->status == NGX_HTTP_CLOCKCHAIN_FAILED && f[3]->len) {
+            job->error = ngx_http_clockchain_pcopy(r->pool, f[3]->str,
+                                                   f[3]->len);
+            job->error_len = f[3]->len;
+        }
+
+        if (job->id == NULL || job->created_at == NULL
+            || (f[5]->len && job->completed_at == NULL)
+            || (job->path_len && job->path == NULL)
+            || (job->error_len && job->error == NULL))
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_clockchain_send_jobs(r, ctx->jobs, n, ctx->bulk);
+
+malformed:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "clockchain: the jobs of an idempotency key are missing "
+                  "or malformed in redis");
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+static const char *
+ngx_http_clockchain_pcopy(ngx_pool_t *pool, const char *s, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, s, len);
+
+    return (const char *) p;
 }
 
 

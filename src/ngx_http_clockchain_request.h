@@ -28,6 +28,8 @@ typedef struct {
     ngx_uint_t                        njobs;
     ngx_uint_t                        tries;
     ngx_str_t                         created_by;
+    ngx_str_t                         idempotency;
+    ngx_str_t                         body;
 
     ngx_http_clockchain_job_t         cached;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];

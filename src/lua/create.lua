@@ -1,31 +1,68 @@
--- Create one or more jobs, all or none.
+-- Create one or more jobs, all or none, optionally under an idempotency key.
 --
 -- KEYS[1]      the run queue (sorted set: job id scored by run-at ms)
--- KEYS[2..]    one job hash per job
+-- KEYS[2]      the idempotency key's hash, when ARGV[4] is not ""
+-- KEYS[2|3..]  one job hash per job
 -- ARGV[1]      run-at, ms since the epoch
 -- ARGV[2]      key schema version
 -- ARGV[3]      the most jobs the queue may hold (0: no limit)
--- ARGV[4..]    per job: id, created_at, query, preset, visibility, created_by
+-- ARGV[4]      with an idempotency key, what makes two requests the same
+--              (endpoint, creator and body; stored as its SHA1), else ""
+-- ARGV[5]      how long the idempotency key holds, seconds
+-- ARGV[6..]    per job: id, created_at, query, preset, visibility, created_by
 --
--- Returns the number of jobs created, an error FULL when the queue has no
--- room for them all, or an error naming an id that exists already (the
--- caller draws new ids and tries again). Nothing is written on an error.
+-- Returns the number of jobs created; or, when the idempotency key was
+-- used before with the same fingerprint, { "REPLAY", {id, status, path,
+-- error, created_at, completed_at}, ... } for the jobs it created then.
+-- Errors: CONFLICT (the key was used with another request), FULL (the
+-- queue has no room for them all), EXISTS <key> (a drawn id is taken: the
+-- caller draws new ids). Nothing is written on an error.
 
+local first = 2
+local idem = nil
+local fingerprint = nil
+
+if ARGV[4] ~= '' then
+    idem = KEYS[2]
+    first = 3
+    fingerprint = redis.sha1hex(ARGV[4])
+
+    local used = redis.call('HMGET', idem, 'fingerprint', 'jobs')
+
+    if used[1] then
+        if used[1] ~= fingerprint then
+            return redis.error_reply('CONFLICT')
+        end
+
+        local out = { 'REPLAY' }
+        for id in string.gmatch(used[2], '[^,]+') do
+            local f = redis.call('HMGET', KEYS[1]:gsub('queue$', 'job:') .. id,
+                                 'status', 'path', 'error', 'created_at',
+                                 'completed_at')
+            out[#out + 1] = { id, f[1] or '', f[2] or '', f[3] or '',
+                              f[4] or '', f[5] or '' }
+        end
+        return out
+    end
+end
+
+local count = #KEYS - first + 1
 local max = tonumber(ARGV[3])
 
-if max > 0 and redis.call('ZCARD', KEYS[1]) + #KEYS - 1 > max then
+if max > 0 and redis.call('ZCARD', KEYS[1]) + count > max then
     return redis.error_reply('FULL')
 end
 
-for i = 2, #KEYS do
+for i = first, #KEYS do
     if redis.call('EXISTS', KEYS[i]) == 1 then
         return redis.error_reply('EXISTS ' .. KEYS[i])
     end
 end
 
-local n = 4
+local n = 6
+local ids = {}
 
-for i = 2, #KEYS do
+for i = first, #KEYS do
     redis.call('HSET', KEYS[i],
                'id', ARGV[n],
                'status', 'pending',
@@ -36,7 +73,14 @@ for i = 2, #KEYS do
                'created_by', ARGV[n + 5],
                'schema', ARGV[2])
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[n])
+    ids[#ids + 1] = ARGV[n]
     n = n + 6
 end
 
-return #KEYS - 1
+if idem then
+    redis.call('HSET', idem, 'fingerprint', fingerprint,
+               'jobs', table.concat(ids, ','))
+    redis.call('EXPIRE', idem, tonumber(ARGV[5]))
+end
+
+return count
