@@ -18,6 +18,7 @@
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_runner.h"
+#include "ngx_http_clockchain_events.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
@@ -247,6 +248,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       offsetof(ngx_http_clockchain_loc_conf_t, bulk_max),
       &ngx_http_clockchain_bulk_max_bounds },
 
+    { ngx_string("clockchain_wait_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, wait_max),
+      NULL },
+
     { ngx_string("clockchain_generate"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
@@ -454,6 +462,7 @@ ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf)
     llcf->admin_keys = NGX_CONF_UNSET_PTR;
     llcf->max_body_size = NGX_CONF_UNSET_SIZE;
     llcf->bulk_max = NGX_CONF_UNSET_UINT;
+    llcf->wait_max = NGX_CONF_UNSET_MSEC;
 
     return llcf;
 }
@@ -472,6 +481,7 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_body_size, prev->max_body_size,
                               256 * 1024);
     ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
+    ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
 
     return NGX_CONF_OK;
 }
@@ -1196,6 +1206,10 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_clockchain_events_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->flash_url.len) {
         return ngx_http_clockchain_runner_init_process(cycle, mcf);
     }
@@ -1218,5 +1232,6 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
 
     /* the runner first: its commits go through the redis connection */
     ngx_http_clockchain_runner_exit_process(cycle);
+    ngx_http_clockchain_events_exit_process(cycle);
     ngx_http_clockchain_redis_exit_process(cycle);
 }

@@ -19,10 +19,8 @@
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_events.h"
 
-
-/* how long a cached non-terminal job is served without asking Redis */
-#define NGX_HTTP_CLOCKCHAIN_PENDING_VALID  1000
 
 #define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
 
@@ -42,6 +40,8 @@ static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
+static ngx_int_t ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_fetch_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
@@ -394,7 +394,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
 
         for (i = 0; i < ctx->njobs; i++) {
-            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i]);
+            /* create.lua made them at version 1 */
+            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -625,18 +626,12 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
 {
     u_char                           *id;
     size_t                            len;
-    ngx_int_t                         rc;
-    ngx_str_t                        *key;
-    ngx_msec_t                        age;
-    const char                       *argv[7];
-    size_t                            argvlen[7];
+    ngx_int_t                         rc, n;
+    ngx_str_t                         value;
+    ngx_msec_t                        timeout;
     ngx_http_clockchain_ctx_t        *ctx;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_clockchain_main_conf_t  *mcf;
-
-    static const char  *fields[] = {
-        "status", "path", "error", "created_at", "completed_at"
-    };
+    ngx_http_clockchain_loc_conf_t   *llcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
@@ -678,7 +673,7 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
                                          "Job not found");
     }
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
 
     ctx = ngx_http_clockchain_ctx(r);
     if (ctx == NULL) {
@@ -687,18 +682,88 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
 
     ngx_memcpy(ctx->id, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
+    /* ?wait=N: answer when the job is finished, or after N seconds */
+
+    if (ngx_http_arg(r, (u_char *) "wait", 4, &value) == NGX_OK) {
+        n = ngx_atoi(value.data, value.len);
+
+        if (n == NGX_ERROR) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                       "wait: must be a whole number of seconds");
+        }
+
+        if (n > 0) {
+            timeout = (ngx_msec_t) ngx_min(n, 86400) * 1000;
+
+            if (ngx_http_clockchain_events_wait(ctx,
+                                         ngx_min(timeout, llcf->wait_max))
+                != NGX_OK)
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+    }
+
+    rc = ngx_http_clockchain_job_lookup(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_clockchain_events_unwait(ctx);
+        ctx->waiting = 0;
+        return rc;
+    }
+
+    /* a client that goes away while it waits is noticed and cleaned up */
+    r->read_event_handler = ngx_http_test_reading;
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Answers from the zone when it can be trusted, else asks Redis: a
+ * finished job always, an unfinished one only while this worker hears
+ * every change (subscribed, and cached since it last subscribed).
+ * NGX_DONE: waiting, for Redis or for the job to finish.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                        *key;
+    const char                       *argv[8];
+    size_t                            argvlen[8];
+    ngx_http_clockchain_shm_meta_t    meta;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    static const char  *fields[] = {
+        "status", "path", "error", "created_at", "completed_at", "version"
+    };
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
     rc = ngx_http_clockchain_shm_get(mcf->shm_zone, ctx->id, r->pool,
-                                     &ctx->cached, &age);
+                                     &ctx->cached, &meta);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc == NGX_OK) {
-        ctx->has_cached = 1;
+    ctx->has_cached = (rc == NGX_OK);
 
-        if (ngx_http_clockchain_is_terminal(ctx->cached.status)
-            || age < NGX_HTTP_CLOCKCHAIN_PENDING_VALID)
-        {
+    if (rc == NGX_OK) {
+        if (ngx_http_clockchain_is_terminal(ctx->cached.status)) {
+            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        }
+
+        if (meta.fresh && ngx_http_clockchain_events_subscribed()) {
+            if (ctx->waiting) {
+                /* its change will be heard */
+                return NGX_DONE;
+            }
+
             return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
         }
     }
@@ -713,22 +778,45 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
     argv[1] = (char *) key->data;
     argvlen[1] = key->len;
 
-    for (rc = 0; rc < 5; rc++) {
+    for (rc = 0; rc < 6; rc++) {
         argv[rc + 2] = fields[rc];
         argvlen[rc + 2] = ngx_strlen(fields[rc]);
     }
 
     ctx->op = ngx_http_clockchain_redis_command(
                                             ngx_http_clockchain_fetch_done,
-                                            ctx, 7, argv, argvlen);
+                                            ctx, 8, argv, argvlen);
 
     if (ctx->op == NULL) {
         return ngx_http_clockchain_fetch_failed(r, ctx);
     }
 
-    r->main->count++;
-
     return NGX_DONE;
+}
+
+
+/* a waiting request: its job finished, its time ran out, or nginx leaves */
+
+void
+ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->waiting = 0;
+
+    if (ctx->op) {
+        /* the answer on its way may predate the change: read once more */
+        ctx->woken = 1;
+        return;
+    }
+
+    rc = ngx_http_clockchain_job_lookup(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_clockchain_finalize(r, rc);
+    }
 }
 
 
@@ -739,7 +827,8 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 
     ngx_int_t                         rc;
     ngx_uint_t                        i;
-    redisReply                       *f[5];
+    uint64_t                          version;
+    redisReply                       *f[6];
     ngx_http_request_t               *r;
     ngx_http_clockchain_job_t         job;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -750,7 +839,7 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 5)
+        || reply->elements != 6)
     {
         if (reply) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -760,12 +849,11 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                           ? reply->str : "unexpected reply");
         }
 
-        ngx_http_clockchain_finalize(r,
-                                     ngx_http_clockchain_fetch_failed(r, ctx));
-        return;
+        rc = ngx_http_clockchain_fetch_failed(r, ctx);
+        goto done;
     }
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 6; i++) {
         f[i] = reply->element[i];
 
         if (f[i]->type != REDIS_REPLY_STRING) {
@@ -774,15 +862,9 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     }
 
     if (f[0] == NULL) {
-        if (ctx->has_cached) {
-            /* Redis is the system of record */
-            ngx_http_clockchain_shm_delete(mcf->shm_zone, ctx->id);
-        }
-
         rc = ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
                                        "Job not found");
-        ngx_http_clockchain_finalize(r, rc);
-        return;
+        goto done;
     }
 
     ngx_memzero(&job, sizeof(ngx_http_clockchain_job_t));
@@ -797,16 +879,18 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "clockchain: job %*s in redis is malformed",
                       (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->id);
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
+
+    version = f[5] ? strtoull(f[5]->str, NULL, 10) : 0;
 
     /* the reply is freed when this returns: copy what the answer needs */
 
     job.created_at = ngx_pnalloc(r->pool, 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN);
     if (job.created_at == NULL) {
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
 
     ngx_memcpy((char *) job.created_at, f[3]->str,
@@ -828,9 +912,35 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
         job.error_len = f[2]->len;
     }
 
-    ngx_http_clockchain_shm_put(mcf->shm_zone, &job);
+    ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version);
+
+    if (!ngx_http_clockchain_is_terminal(job.status)) {
+
+        if (ctx->waiting) {
+            /* not finished yet: the change will wake it */
+            return;
+        }
+
+        if (ctx->woken) {
+            ctx->woken = 0;
+
+            rc = ngx_http_clockchain_job_lookup(r, ctx);
+
+            if (rc == NGX_DONE) {
+                return;
+            }
+
+            goto done;
+        }
+    }
 
     rc = ngx_http_clockchain_send_jobs(r, &job, 1, 0);
+
+done:
+
+    ngx_http_clockchain_events_unwait(ctx);
+    ctx->waiting = 0;
+
     ngx_http_clockchain_finalize(r, rc);
 }
 

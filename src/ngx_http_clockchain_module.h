@@ -63,6 +63,7 @@ typedef struct {
     ngx_array_t                  *admin_keys;     /* of ngx_str_t */
     size_t                        max_body_size;
     ngx_uint_t                    bulk_max;
+    ngx_msec_t                    wait_max;
 } ngx_http_clockchain_loc_conf_t;
 
 

@@ -199,26 +199,13 @@ ngx_http_clockchain_redis_connect(void)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
-    if (c == NULL) {
+    if (ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK) {
         redisAsyncFree(ac);
         ngx_http_clockchain_redis_lost();
         return;
     }
 
-    c->data = ac;
-    c->log = rd->log;
-    c->read->handler = ngx_http_clockchain_redis_read_handler;
-    c->write->handler = ngx_http_clockchain_redis_write_handler;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_clockchain_redis_add_read;
-    ac->ev.delRead = ngx_http_clockchain_redis_del_read;
-    ac->ev.addWrite = ngx_http_clockchain_redis_add_write;
-    ac->ev.delWrite = ngx_http_clockchain_redis_del_write;
-    ac->ev.cleanup = ngx_http_clockchain_redis_cleanup;
+    c = ac->ev.data;
 
     redisAsyncSetConnectCallback(ac, ngx_http_clockchain_redis_connected);
     redisAsyncSetDisconnectCallback(ac,
@@ -695,6 +682,39 @@ ngx_http_clockchain_redis_policy_reply(void *data, redisReply *reply)
                       &ngx_http_clockchain_redis.mcf->redis_addr,
                       reply->element[1]->str);
     }
+}
+
+
+/*
+ * Drives a hiredis context from nginx's event loop: an nginx connection
+ * for its socket, and the hooks hiredis calls to watch it.
+ */
+
+ngx_int_t
+ngx_http_clockchain_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
+{
+    ngx_connection_t  *c;
+
+    c = ngx_get_connection(ac->c.fd, log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = ac;
+    c->log = log;
+    c->read->handler = ngx_http_clockchain_redis_read_handler;
+    c->write->handler = ngx_http_clockchain_redis_write_handler;
+    c->read->log = log;
+    c->write->log = log;
+
+    ac->ev.data = c;
+    ac->ev.addRead = ngx_http_clockchain_redis_add_read;
+    ac->ev.delRead = ngx_http_clockchain_redis_del_read;
+    ac->ev.addWrite = ngx_http_clockchain_redis_add_write;
+    ac->ev.delWrite = ngx_http_clockchain_redis_del_write;
+    ac->ev.cleanup = ngx_http_clockchain_redis_cleanup;
+
+    return NGX_OK;
 }
 
 

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/async.h>
 
 #include "ngx_http_clockchain_module.h"
 
@@ -50,6 +51,8 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_eval(
 void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
 ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
     const char *code);
+ngx_int_t ngx_http_clockchain_redis_attach(redisAsyncContext *ac,
+    ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_ */

@@ -17,6 +17,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_events.h"
 
 
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
@@ -271,6 +272,8 @@ ngx_http_clockchain_ctx_cleanup(void *data)
         ngx_http_clockchain_redis_cancel(ctx->op);
         ctx->op = NULL;
     }
+
+    ngx_http_clockchain_events_unwait(ctx);
 }
 
 

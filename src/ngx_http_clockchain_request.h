@@ -37,8 +37,15 @@ typedef struct {
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
+    /* GET ?wait=N */
+    ngx_event_t                       wait_timer;
+    ngx_queue_t                       wait_queue;
+    void                             *wait_group;
+
     unsigned                          bulk:1;
     unsigned                          has_cached:1;
+    unsigned                          waiting:1;
+    unsigned                          woken:1;
 } ngx_http_clockchain_ctx_t;
 
 

@@ -32,6 +32,7 @@
 #include "ngx_http_clockchain_flash.h"
 #include "ngx_http_clockchain_scene.h"
 #include "ngx_http_clockchain_runner.h"
+#include "ngx_http_clockchain_events.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_TICK          100
@@ -61,6 +62,7 @@ typedef struct {
     char                              *created_by;
 
     ngx_uint_t                         attempts;    /* made, this one too */
+    uint64_t                           version;     /* the job's, in Redis */
     ngx_uint_t                         outcome;
     char                              *path;
     char                              *node;
@@ -89,6 +91,8 @@ typedef struct {
     ngx_uint_t                         nruns;
     u_char                             name[NGX_MAXHOSTNAMELEN + NGX_INT_T_LEN];
     size_t                             name_len;
+    u_char                             channel[256];
+    size_t                             channel_len;
     ngx_uint_t                         exiting;
 } ngx_http_clockchain_runner_t;
 
@@ -142,6 +146,8 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
 
     rn->name_len = ngx_snprintf(rn->name, sizeof(rn->name), "%V:%P",
                                 &cycle->hostname, ngx_pid) - rn->name;
+    rn->channel_len = ngx_http_clockchain_events_channel(mcf, rn->channel,
+                                                         sizeof(rn->channel));
 
     if (ngx_http_clockchain_flash_init(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
@@ -332,8 +338,8 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     ngx_uint_t                         room;
     ngx_time_t                        *tp;
-    const char                        *argv[10];
-    size_t                             argvlen[10];
+    const char                        *argv[11];
+    size_t                             argvlen[11];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     if (rn->claiming || rn->draining
@@ -380,10 +386,12 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     argvlen[8] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
     argv[9] = iso;
     argvlen[9] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[10] = (char *) rn->channel;
+    argvlen[10] = rn->channel_len;
 
     if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                        ngx_http_clockchain_runner_claimed,
-                                       rn, 3, 10, argv, argvlen)
+                                       rn, 3, 11, argv, argvlen)
         != NULL)
     {
         rn->claiming = 1;
@@ -432,7 +440,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     redisReply                **f;
     ngx_http_clockchain_run_t  *run;
 
-    if (job->type != REDIS_REPLY_ARRAY || job->elements != 8) {
+    if (job->type != REDIS_REPLY_ARRAY || job->elements != 9) {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: unexpected claim reply");
         return;
@@ -440,7 +448,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
 
     f = job->element;
 
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 9; i++) {
         if (f[i]->type != REDIS_REPLY_STRING) {
             ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                           "clockchain: claimed job has missing fields");
@@ -470,6 +478,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     ngx_memcpy(run->created_at, f[6]->str, NGX_HTTP_CLOCKCHAIN_TIME_LEN);
 
     run->attempts = n + 1;
+    run->version = strtoull(f[8]->str, NULL, 10);
     run->query = ngx_http_clockchain_strdup(f[2]->str, f[2]->len);
     run->query_len = f[2]->len;
     run->preset = ngx_http_clockchain_strdup(f[3]->str, f[3]->len);
@@ -738,8 +747,8 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     u_char                           queue[256], cap[NGX_INT_T_LEN];
     u_char                           attempts[NGX_INT_T_LEN];
     u_char                           at[NGX_INT64_LEN];
-    const char                      *argv[10];
-    size_t                           argvlen[10];
+    const char                      *argv[11];
+    size_t                           argvlen[11];
     ngx_uint_t                       argc, script, nkeys;
     ngx_time_t                      *tp;
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
@@ -819,6 +828,10 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
         break;
     }
 
+    /* every script publishes the change on the events channel */
+    argv[argc] = (char *) rn->channel;
+    argvlen[argc++] = rn->channel_len;
+
     if (ngx_http_clockchain_redis_eval(script,
                                        ngx_http_clockchain_runner_committed,
                                        run, nkeys, argc, argv, argvlen)
@@ -843,6 +856,8 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     run->committing = 0;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        run->version = (uint64_t) reply->integer;
+
         ngx_http_clockchain_runner_cache(run,
                    run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
                    ? NGX_HTTP_CLOCKCHAIN_COMPLETED
@@ -961,7 +976,7 @@ ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
         job.error_len = ngx_strlen(run->error);
     }
 
-    ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job);
+    ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version);
 }
 
 

@@ -27,6 +27,9 @@ typedef struct {
     ngx_rbtree_node_t            node;
     ngx_queue_t                  queue;
     ngx_msec_t                   updated;
+    uint64_t                     version;    /* the job's, in Redis */
+    uint32_t                     epoch;
+    u_char                       stale;      /* changed since: a miss */
     u_short                      path_len;
     u_short                      error_len;
     u_char                       status;
@@ -43,6 +46,9 @@ typedef struct {
     ngx_rbtree_node_t            sentinel;
     ngx_queue_t                  lru;
     ngx_atomic_t                 jobs;
+
+    /* bumped when a worker (re)subscribes to the events channel */
+    uint32_t                     epoch;
 
     /* the runner role: one worker of this nginx holds it */
     ngx_pid_t                    runner_pid;
@@ -66,6 +72,8 @@ static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_lookup(
     ngx_http_clockchain_shm_ctx_t *ctx, const u_char *id, uint32_t hash);
 static void ngx_http_clockchain_shm_free_node(
     ngx_http_clockchain_shm_ctx_t *ctx, ngx_http_clockchain_shm_node_t *cn);
+static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_alloc(
+    ngx_shm_zone_t *shm_zone, size_t size);
 
 
 ngx_shm_zone_t *
@@ -230,7 +238,8 @@ ngx_http_clockchain_shm_lookup(ngx_http_clockchain_shm_ctx_t *ctx,
 
 ngx_int_t
 ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
-    ngx_pool_t *pool, ngx_http_clockchain_job_t *job, ngx_msec_t *age)
+    ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
+    ngx_http_clockchain_shm_meta_t *meta)
 {
     u_char                          *p;
     size_t                           size;
@@ -245,7 +254,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
 
-    if (cn == NULL) {
+    if (cn == NULL || cn->stale) {
         ngx_shmtx_unlock(&ctx->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -287,7 +296,9 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     job->error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? (char *) p
                                                               : NULL;
 
-    *age = ngx_current_msec - cn->updated;
+    meta->age = ngx_current_msec - cn->updated;
+    meta->version = cn->version;
+    meta->fresh = (cn->epoch == ctx->sh->epoch);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 
@@ -295,14 +306,17 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 }
 
 
+/*
+ * Caches a job as Redis had it at version (0: not known).  An entry of a
+ * newer version wins, and a finished job never goes back.
+ */
+
 void
 ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
-    const ngx_http_clockchain_job_t *job)
+    const ngx_http_clockchain_job_t *job, uint64_t version)
 {
     size_t                           size, path_len, error_len;
     uint32_t                         hash;
-    ngx_uint_t                       i;
-    ngx_queue_t                     *q;
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn;
 
@@ -326,7 +340,16 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
 
     if (cn) {
-        if (ngx_http_clockchain_is_terminal(cn->status)
+        if (cn->version > version
+            || (!cn->stale && cn->version == version
+                && ngx_http_clockchain_is_terminal(cn->status)))
+        {
+            /* what is cached is newer, or the same and final */
+            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            return;
+        }
+
+        if (!cn->stale && ngx_http_clockchain_is_terminal(cn->status)
             && !ngx_http_clockchain_is_terminal(job->status))
         {
             /* a job never goes back from a terminal state */
@@ -337,32 +360,23 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
         ngx_http_clockchain_shm_free_node(ctx, cn);
     }
 
-    for (i = 0; /* void */ ; i++) {
-        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+    cn = ngx_http_clockchain_shm_alloc(shm_zone, size);
 
-        if (cn != NULL) {
-            break;
-        }
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
 
-        if (i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT
-            || ngx_queue_empty(&ctx->sh->lru))
-        {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "clockchain zone \"%V\" is full, job %*s "
-                          "not cached", &shm_zone->shm.name,
-                          (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, job->id);
-            return;
-        }
-
-        q = ngx_queue_last(&ctx->sh->lru);
-        ngx_http_clockchain_shm_free_node(ctx,
-                ngx_queue_data(q, ngx_http_clockchain_shm_node_t, queue));
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "clockchain zone \"%V\" is full, job %*s not cached",
+                      &shm_zone->shm.name,
+                      (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, job->id);
+        return;
     }
 
     cn->node.key = hash;
     cn->updated = ngx_current_msec;
+    cn->version = version;
+    cn->epoch = ctx->sh->epoch;
+    cn->stale = 0;
     cn->status = (u_char) job->status;
     cn->path_len = (u_short) path_len;
     cn->error_len = (u_short) error_len;
@@ -390,6 +404,108 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
     ctx->sh->jobs++;
 
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/* with the mutex held: a full zone gives up its least recently used jobs */
+
+static ngx_http_clockchain_shm_node_t *
+ngx_http_clockchain_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size)
+{
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+
+    for (i = 0; /* void */ ; i++) {
+        cn = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (cn != NULL || i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT
+            || ngx_queue_empty(&ctx->sh->lru))
+        {
+            return cn;
+        }
+
+        q = ngx_queue_last(&ctx->sh->lru);
+        ngx_http_clockchain_shm_free_node(ctx,
+                ngx_queue_data(q, ngx_http_clockchain_shm_node_t, queue));
+    }
+}
+
+
+/*
+ * A job changed to version somewhere in the fleet: what is cached of an
+ * older version is no longer served, and an answer that Redis gave before
+ * the change cannot be cached afterwards (the marker holds the version).
+ */
+
+void
+ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
+    uint64_t version)
+{
+    uint32_t                         hash;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
+
+    if (cn) {
+        if (cn->version < version) {
+            cn->version = version;
+            cn->stale = 1;
+        }
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    cn = ngx_http_clockchain_shm_alloc(shm_zone,
+                               offsetof(ngx_http_clockchain_shm_node_t, data));
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return;
+    }
+
+    ngx_memzero(cn, offsetof(ngx_http_clockchain_shm_node_t, data));
+
+    cn->node.key = hash;
+    cn->updated = ngx_current_msec;
+    cn->version = version;
+    cn->epoch = ctx->sh->epoch;
+    cn->stale = 1;
+    cn->status = NGX_HTTP_CLOCKCHAIN_UNKNOWN;
+    ngx_memcpy(cn->id, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    ngx_rbtree_insert(&ctx->sh->rbtree, &cn->node);
+    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    ctx->sh->jobs++;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * A worker (re)subscribed to the events channel: changes may have been
+ * missed, so unfinished jobs cached before now are asked of Redis again.
+ */
+
+void
+ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ctx->sh->epoch++;
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 

@@ -14,13 +14,23 @@
 #include "ngx_http_clockchain_job.h"
 
 
+typedef struct {
+    ngx_msec_t                   age;        /* since it was cached */
+    uint64_t                     version;
+    ngx_uint_t                   fresh;      /* cached in this epoch */
+} ngx_http_clockchain_shm_meta_t;
+
+
 ngx_shm_zone_t *ngx_http_clockchain_shm_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
 ngx_int_t ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
-    ngx_msec_t *age);
+    ngx_http_clockchain_shm_meta_t *meta);
 void ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
-    const ngx_http_clockchain_job_t *job);
+    const ngx_http_clockchain_job_t *job, uint64_t version);
+void ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
+    uint64_t version);
+void ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone);
 void ngx_http_clockchain_shm_delete(ngx_shm_zone_t *shm_zone,
     const u_char *id);
 ngx_int_t ngx_http_clockchain_shm_runner_lease(ngx_shm_zone_t *shm_zone,

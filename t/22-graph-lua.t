@@ -51,7 +51,7 @@ sub complete {
     return $redis->cmd('EVAL', $lua{complete}, 2, "${P}job:$id",
                        "${P}processing", $token, $id,
                        '2026-01-01T00:01:00.000000Z', $path, $node, $P,
-                       $cap // 20, 1);
+                       $cap // 20, 1, "${P}events");
 }
 
 sub edges { $redis->hash("${P}edges:$_[0]") }
@@ -62,7 +62,7 @@ my ($pa, $na) = node(year => 1776, month => 7, day => 4, country => 'us',
                      slug => 'a', figures => ['John Adams', 'Thomas Jefferson'],
                      tags => ['independence', 'law']);
 my $ja = claimed_job();
-is(complete($ja, '7', $pa, $na), 1, 'first node: completed');
+is(complete($ja, '7', $pa, $na), 1, 'first node: completed, version 1');
 my $job = $redis->hash("${P}job:$ja");
 is($job->{status}, 'completed', 'job completed');
 is($job->{path}, $pa, 'job path');
@@ -155,11 +155,11 @@ ok(!$redis->cmd('EXISTS', "${P}node:$pf"), 'fenced: no node written');
 is($redis->hash("${P}job:$jf")->{status}, 'processing', 'fenced: job as it was');
 
 eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
-                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1) };
+                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1, "${P}events") };
 like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
 is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
-               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1), 1,
-   'fail with the current token');
+               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
+               "${P}events"), 1, 'fail with the current token: version 1');
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');
 eval { complete($jf, '7', $pf, $nf) };
 like($@ // '', qr/FENCED/, 'a failed job cannot complete afterwards');
@@ -178,7 +178,7 @@ sub claim {
     my ($now) = @_;
     return $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
                        "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
-                       '2026-01-01T00:02:00.000000Z');
+                       '2026-01-01T00:02:00.000000Z', "${P}events");
 }
 
 is_deeply(claim(500), [], 'nothing runnable before its run-at time');
@@ -219,10 +219,10 @@ $redis->cmd('FLUSHALL');
 $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '5');
 $redis->cmd('ZADD', "${P}processing", 1, $id);
 my @rq = ($lua{requeue}, 3, "${P}job:$id", "${P}processing", "${P}queue");
-eval { $redis->cmd('EVAL', @rq, '4', $id, 5000, 2, 'boom') };
+eval { $redis->cmd('EVAL', @rq, '4', $id, 5000, 2, 'boom', "${P}events") };
 like($@ // '', qr/FENCED/, 'requeue with a stale token: FENCED');
-is($redis->cmd('EVAL', @rq, '5', $id, 5000, 2, 'Flash API error: 500'), 1,
-   'requeue with the current token');
+is($redis->cmd('EVAL', @rq, '5', $id, 5000, 2, 'Flash API error: 500',
+               "${P}events"), 1, 'requeue with the current token: version 1');
 $h = $redis->hash("${P}job:$id");
 is($h->{status}, 'pending', 'requeued: pending');
 is($h->{attempts}, 2, 'requeued: attempts recorded');
@@ -231,7 +231,7 @@ ok(!exists $h->{token}, 'requeued: token cleared');
 is($redis->cmd('ZSCORE', "${P}queue", $id), 5000, 'requeued: run at 5000');
 is($redis->cmd('ZSCORE', "${P}processing", $id), undef, 'requeued: not processing');
 $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '6');
-$redis->cmd('EVAL', @rq, '6', $id, 6000, '', '');
+$redis->cmd('EVAL', @rq, '6', $id, 6000, '', '', "${P}events");
 is($redis->hash("${P}job:$id")->{attempts}, 2, 'a hand-back leaves attempts alone');
 
 # create: backpressure and all-or-nothing

@@ -11,12 +11,20 @@
 -- ARGV[5]  the runner's name (host:pid), for operators
 -- ARGV[6]  how many expired leases a job survives before it fails
 -- ARGV[7]  the time of day as ISO 8601, for jobs failed here
+-- ARGV[8]  the events channel: every change is published there as
+--          "<id> <status> <version>"
 --
 -- Returns { {id, token, query, preset, visibility, created_by,
---            created_at, attempts made before}, ... }.
+--            created_at, attempts made before, version}, ... }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
 local now = tonumber(ARGV[1])
+
+local function changed(key, id, status)
+    local v = redis.call('HINCRBY', key, 'version', 1)
+    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v)
+    return v
+end
 
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,
                            'LIMIT', 0, 100)
@@ -34,10 +42,12 @@ for _, id in ipairs(expired) do
                                 .. ' times while processing it',
                        'completed_at', ARGV[7])
             redis.call('HDEL', key, 'token')
+            changed(key, id, 'failed')
         else
             redis.call('HSET', key, 'status', 'pending')
             redis.call('HDEL', key, 'token')
             redis.call('ZADD', KEYS[1], now, id)
+            changed(key, id, 'pending')
         end
     end
 end
@@ -59,8 +69,9 @@ for _, id in ipairs(ids) do
                    'runner', ARGV[5])
         redis.call('HINCRBY', key, 'claims', 1)
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+        local v = changed(key, id, 'processing')
         out[#out + 1] = { id, tostring(token), f[2], f[3], f[4], f[5], f[6],
-                          f[7] or '0' }
+                          f[7] or '0', tostring(v) }
     end
 end
 

@@ -11,12 +11,14 @@
 -- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
 -- ARGV[7]  the most edges of one type from one new node
 -- ARGV[8]  attempts made, recorded with the job
+-- ARGV[9]  the events channel
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
 -- idx:loc:<country>/<region>/<city>, idx:fig:<name>, idx:tag:<tag>
 -- (sorted sets of paths by sort key), all under the {cc} hash tag.
--- Returns 1, or an error FENCED when the claim is no longer current.
+-- Returns the job's new version, or an error FENCED when the claim is no
+-- longer current.
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
@@ -213,4 +215,7 @@ redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('ZREM', KEYS[2], ARGV[2])
 
-return 1
+local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', ARGV[9], ARGV[2] .. ' completed ' .. v)
+
+return v

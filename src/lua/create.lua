@@ -71,7 +71,8 @@ for i = first, #KEYS do
                'preset', ARGV[n + 3],
                'visibility', ARGV[n + 4],
                'created_by', ARGV[n + 5],
-               'schema', ARGV[2])
+               'schema', ARGV[2],
+               'version', 1)
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[n])
     ids[#ids + 1] = ARGV[n]
     n = n + 6

@@ -7,8 +7,10 @@
 -- ARGV[3]  completed_at
 -- ARGV[4]  error message
 -- ARGV[5]  attempts made, recorded with the job
+-- ARGV[6]  the events channel
 --
--- Returns 1, or an error FENCED when the claim is no longer current.
+-- Returns the job's new version, or an error FENCED when the claim is no
+-- longer current.
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
@@ -21,4 +23,7 @@ redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('ZREM', KEYS[2], ARGV[2])
 
-return 1
+local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', ARGV[6], ARGV[2] .. ' failed ' .. v)
+
+return v

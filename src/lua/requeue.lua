@@ -11,8 +11,10 @@
 -- ARGV[3]  run at, ms since the epoch
 -- ARGV[4]  attempts made so far (recorded), or "" to leave them
 -- ARGV[5]  the last attempt's error, or "" for none
+-- ARGV[6]  the events channel
 --
--- Returns 1, or an error FENCED when the claim is no longer current.
+-- Returns the job's new version, or an error FENCED when the claim is no
+-- longer current.
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
@@ -34,4 +36,7 @@ end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 
-return 1
+local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PUBLISH', ARGV[6], ARGV[2] .. ' pending ' .. v)
+
+return v

@@ -1,0 +1,616 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * Every change of a job is published by the Lua script that makes it, on
+ * "<prefix>{cc}:v1:events" as "<id> <status> <version>".  Each worker
+ * subscribes on a connection of its own: a change marks what the shared
+ * zone holds of the job as outdated (so no nginx of the fleet serves an
+ * old state), and a change to a final state wakes the requests of this
+ * worker that wait for that job (GET /api/jobs/{id}?wait=N).
+ *
+ * A waiting request costs its connection and one timer; the waiters are
+ * found by job id in an rbtree.  One more timer, not cancelable, runs
+ * while anyone waits, so that a worker asked to leave answers its waiters
+ * at once instead of leaving their connections behind.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+#include <ngx_http.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_events.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN  50
+#define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MAX  2000
+#define NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD        250
+
+
+typedef struct {
+    ngx_rbtree_node_t                  node;       /* key: crc32 of the id */
+    u_char                             id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
+    ngx_queue_t                        waiters;    /* of contexts */
+} ngx_http_clockchain_wait_group_t;
+
+
+typedef struct {
+    redisAsyncContext                 *ac;
+    ngx_uint_t                         subscribed;
+    ngx_event_t                        reconnect;
+    ngx_msec_t                         backoff;
+    ngx_http_clockchain_main_conf_t   *mcf;
+    ngx_log_t                         *log;
+    u_char                             channel[256];
+    size_t                             channel_len;
+
+    ngx_rbtree_t                       groups;
+    ngx_rbtree_node_t                  sentinel;
+    ngx_uint_t                         nwaiters;
+    ngx_event_t                        guard;
+
+    ngx_uint_t                         exiting;
+} ngx_http_clockchain_events_t;
+
+
+static void ngx_http_clockchain_events_connect(void);
+static void ngx_http_clockchain_events_lost(void);
+static void ngx_http_clockchain_events_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_events_connected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_clockchain_events_disconnected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_clockchain_events_auth_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_clockchain_events_message(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_clockchain_events_change(u_char *p, size_t len);
+static ngx_http_clockchain_wait_group_t *ngx_http_clockchain_events_group(
+    const u_char *id, uint32_t hash);
+static void ngx_http_clockchain_events_wake_group(
+    ngx_http_clockchain_wait_group_t *g);
+static void ngx_http_clockchain_events_timeout(ngx_event_t *ev);
+static void ngx_http_clockchain_events_guard(ngx_event_t *ev);
+static void ngx_http_clockchain_events_rbtree_insert_value(
+    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
+    ngx_rbtree_node_t *sentinel);
+
+
+static ngx_http_clockchain_events_t  ngx_http_clockchain_events;
+
+
+ngx_int_t
+ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf)
+{
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    ngx_memzero(ev, sizeof(ngx_http_clockchain_events_t));
+
+    ev->mcf = mcf;
+    ev->log = cycle->log;
+    ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
+    ev->channel_len = ngx_http_clockchain_events_channel(mcf, ev->channel,
+                                                         sizeof(ev->channel));
+
+    ngx_rbtree_init(&ev->groups, &ev->sentinel,
+                    ngx_http_clockchain_events_rbtree_insert_value);
+
+    ev->reconnect.handler = ngx_http_clockchain_events_reconnect_handler;
+    ev->reconnect.log = cycle->log;
+    ev->reconnect.data = ev;
+    ev->reconnect.cancelable = 1;
+
+    ev->guard.handler = ngx_http_clockchain_events_guard;
+    ev->guard.log = cycle->log;
+    ev->guard.data = ev;
+
+    ngx_http_clockchain_events_connect();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_events_exit_process(ngx_cycle_t *cycle)
+{
+    redisAsyncContext             *ac;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (ev->mcf == NULL) {
+        return;
+    }
+
+    ev->exiting = 1;
+
+    if (ev->reconnect.timer_set) {
+        ngx_del_timer(&ev->reconnect);
+    }
+
+    if (ev->guard.timer_set) {
+        ngx_del_timer(&ev->guard);
+    }
+
+    if (ev->ac) {
+        ac = ev->ac;
+        ev->ac = NULL;
+        redisAsyncFree(ac);
+    }
+}
+
+
+ngx_uint_t
+ngx_http_clockchain_events_subscribed(void)
+{
+    return ngx_http_clockchain_events.subscribed;
+}
+
+
+size_t
+ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
+    u_char *buf, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_snprintf(buf, len - 1,
+                     "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events",
+                     &mcf->redis_prefix);
+    *p = '\0';
+
+    return p - buf;
+}
+
+
+static void
+ngx_http_clockchain_events_connect(void)
+{
+    redisAsyncContext             *ac;
+    const char                    *argv[2];
+    size_t                         argvlen[2];
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (ev->mcf->redis_unix) {
+        ac = redisAsyncConnectUnix((char *) ev->mcf->redis_unix);
+
+    } else {
+        ac = redisAsyncConnect((char *) ev->mcf->redis_host,
+                               (int) ev->mcf->redis_port);
+    }
+
+    if (ac == NULL || ac->err) {
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_clockchain_events_lost();
+        return;
+    }
+
+    if (ngx_http_clockchain_redis_attach(ac, ev->log) != NGX_OK) {
+        redisAsyncFree(ac);
+        ngx_http_clockchain_events_lost();
+        return;
+    }
+
+    redisAsyncSetConnectCallback(ac, ngx_http_clockchain_events_connected);
+    redisAsyncSetDisconnectCallback(ac,
+                                    ngx_http_clockchain_events_disconnected);
+
+    ev->ac = ac;
+
+    if (ev->mcf->redis_password.len) {
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) ev->mcf->redis_password.data;
+        argvlen[1] = ev->mcf->redis_password.len;
+
+        (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_auth_reply,
+                                     NULL, 2, argv, argvlen);
+    }
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = sizeof("SUBSCRIBE") - 1;
+    argv[1] = (char *) ev->channel;
+    argvlen[1] = ev->channel_len;
+
+    (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
+                                 NULL, 2, argv, argvlen);
+}
+
+
+static void
+ngx_http_clockchain_events_lost(void)
+{
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    ev->ac = NULL;
+    ev->subscribed = 0;
+
+    if (ev->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (!ev->reconnect.timer_set) {
+        ngx_add_timer(&ev->reconnect, ev->backoff);
+        ev->backoff = ngx_min(ev->backoff * 2,
+                              NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MAX);
+    }
+}
+
+
+static void
+ngx_http_clockchain_events_reconnect_handler(ngx_event_t *rev)
+{
+    ngx_http_clockchain_events_t  *ev = rev->data;
+
+    if (ev->exiting || ngx_exiting || ev->ac) {
+        return;
+    }
+
+    ngx_http_clockchain_events_connect();
+}
+
+
+static void
+ngx_http_clockchain_events_connected(const redisAsyncContext *ac, int status)
+{
+    if (status != REDIS_OK) {
+        /* hiredis frees the context when this returns */
+        ngx_http_clockchain_events_lost();
+    }
+}
+
+
+static void
+ngx_http_clockchain_events_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (!ev->exiting && ev->subscribed) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "clockchain: lost the events subscription, cached "
+                      "jobs are checked with redis until it is back");
+    }
+
+    ngx_http_clockchain_events_lost();
+}
+
+
+static void
+ngx_http_clockchain_events_auth_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply  *reply = r;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_clockchain_events.log, 0,
+                      "clockchain: redis AUTH failed for the events "
+                      "subscription: %s", reply->str);
+    }
+}
+
+
+static void
+ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                    *reply = r;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (reply == NULL || ev->exiting) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "clockchain: SUBSCRIBE failed: %s", reply->str);
+        }
+
+        return;
+    }
+
+    if (ngx_strcmp(reply->element[0]->str, "subscribe") == 0) {
+        ev->subscribed = 1;
+        ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
+
+        /* changes made while nobody listened: ask Redis again */
+        ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
+
+        ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                      "clockchain: subscribed to \"%s\"", ev->channel);
+        return;
+    }
+
+    if (ngx_strcmp(reply->element[0]->str, "message") == 0
+        && reply->element[2]->type == REDIS_REPLY_STRING)
+    {
+        ngx_http_clockchain_events_change((u_char *) reply->element[2]->str,
+                                          reply->element[2]->len);
+    }
+}
+
+
+/* "<id> <status> <version>" */
+
+static void
+ngx_http_clockchain_events_change(u_char *p, size_t len)
+{
+    u_char                            *s, *last;
+    uint32_t                           hash;
+    uint64_t                           version;
+    ngx_uint_t                         status;
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+
+    last = p + len;
+
+    if (len < NGX_HTTP_CLOCKCHAIN_ID_LEN + 4
+        || !ngx_http_clockchain_valid_id((char *) p,
+                                         NGX_HTTP_CLOCKCHAIN_ID_LEN)
+        || p[NGX_HTTP_CLOCKCHAIN_ID_LEN] != ' ')
+    {
+        goto invalid;
+    }
+
+    s = p + NGX_HTTP_CLOCKCHAIN_ID_LEN + 1;
+    p = ngx_strlchr(s, last, ' ');
+
+    if (p == NULL) {
+        goto invalid;
+    }
+
+    status = ngx_http_clockchain_status_parse((char *) s, p - s);
+
+    version = 0;
+
+    for (p++; p < last; p++) {
+        if (*p < '0' || *p > '9' || version > 1000000000000000ULL) {
+            goto invalid;
+        }
+
+        version = version * 10 + (*p - '0');
+    }
+
+    if (status == NGX_HTTP_CLOCKCHAIN_UNKNOWN || version == 0) {
+        goto invalid;
+    }
+
+    p = last - len;
+
+    ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, p, version);
+
+    if (!ngx_http_clockchain_is_terminal(status)) {
+        return;
+    }
+
+    hash = ngx_crc32_short(p, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    g = ngx_http_clockchain_events_group(p, hash);
+
+    if (g) {
+        ngx_http_clockchain_events_wake_group(g);
+    }
+
+    return;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "clockchain: ignored a malformed event \"%*s\"",
+                  ngx_min(len, 128), last - len);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_events_wait(ngx_http_clockchain_ctx_t *ctx,
+    ngx_msec_t timeout)
+{
+    uint32_t                           hash;
+    ngx_http_request_t                *r;
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+
+    r = ctx->request;
+    hash = ngx_crc32_short(ctx->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    g = ngx_http_clockchain_events_group(ctx->id, hash);
+
+    if (g == NULL) {
+        g = ngx_alloc(sizeof(ngx_http_clockchain_wait_group_t),
+                      r->connection->log);
+        if (g == NULL) {
+            return NGX_ERROR;
+        }
+
+        g->node.key = hash;
+        ngx_memcpy(g->id, ctx->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+        ngx_queue_init(&g->waiters);
+
+        ngx_rbtree_insert(&ev->groups, &g->node);
+    }
+
+    ngx_queue_insert_tail(&g->waiters, &ctx->wait_queue);
+    ctx->wait_group = g;
+    ctx->waiting = 1;
+
+    ctx->wait_timer.handler = ngx_http_clockchain_events_timeout;
+    ctx->wait_timer.data = ctx;
+    ctx->wait_timer.log = r->connection->log;
+    ctx->wait_timer.cancelable = 1;
+
+    ngx_add_timer(&ctx->wait_timer, timeout);
+
+    if (ev->nwaiters++ == 0 && !ev->guard.timer_set) {
+        ngx_add_timer(&ev->guard, NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_events_unwait(ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+
+    if (ctx->wait_timer.timer_set) {
+        ngx_del_timer(&ctx->wait_timer);
+    }
+
+    g = ctx->wait_group;
+
+    if (g == NULL) {
+        return;
+    }
+
+    ctx->wait_group = NULL;
+    ngx_queue_remove(&ctx->wait_queue);
+
+    if (ngx_queue_empty(&g->waiters)) {
+        ngx_rbtree_delete(&ev->groups, &g->node);
+        ngx_free(g);
+    }
+
+    if (--ev->nwaiters == 0 && ev->guard.timer_set) {
+        ngx_del_timer(&ev->guard);
+    }
+}
+
+
+static ngx_http_clockchain_wait_group_t *
+ngx_http_clockchain_events_group(const u_char *id, uint32_t hash)
+{
+    ngx_int_t                          rc;
+    ngx_rbtree_node_t                 *node, *sentinel;
+    ngx_http_clockchain_wait_group_t  *g;
+
+    node = ngx_http_clockchain_events.groups.root;
+    sentinel = ngx_http_clockchain_events.groups.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        g = (ngx_http_clockchain_wait_group_t *) node;
+        rc = ngx_memcmp(id, g->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+        if (rc == 0) {
+            return g;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_clockchain_events_wake_group(ngx_http_clockchain_wait_group_t *g)
+{
+    ngx_uint_t                  last;
+    ngx_queue_t                *q;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    /* each wake takes its request off the group; the last one frees it */
+
+    do {
+        q = ngx_queue_head(&g->waiters);
+        last = (ngx_queue_next(q) == ngx_queue_sentinel(&g->waiters));
+        ctx = ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue);
+
+        ngx_http_clockchain_events_unwait(ctx);
+        ngx_http_clockchain_jobs_wake(ctx);
+
+    } while (!last);
+}
+
+
+static void
+ngx_http_clockchain_events_timeout(ngx_event_t *wev)
+{
+    ngx_http_clockchain_ctx_t  *ctx = wev->data;
+
+    ngx_http_clockchain_events_unwait(ctx);
+    ngx_http_clockchain_jobs_wake(ctx);
+}
+
+
+static void
+ngx_http_clockchain_events_guard(ngx_event_t *gev)
+{
+    ngx_queue_t                       *q;
+    ngx_rbtree_node_t                 *node;
+    ngx_http_clockchain_ctx_t         *ctx;
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = gev->data;
+
+    if (!(ngx_exiting || ngx_quit || ngx_terminate)) {
+        ngx_add_timer(&ev->guard, NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD);
+        return;
+    }
+
+    /* this worker is leaving: everyone waiting gets the state there is */
+
+    while (ev->groups.root != ev->groups.sentinel) {
+        node = ngx_rbtree_min(ev->groups.root, ev->groups.sentinel);
+        g = (ngx_http_clockchain_wait_group_t *) node;
+
+        q = ngx_queue_head(&g->waiters);
+        ctx = ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue);
+
+        ngx_http_clockchain_events_unwait(ctx);
+        ngx_http_clockchain_jobs_wake(ctx);
+    }
+}
+
+
+static void
+ngx_http_clockchain_events_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t                 **p;
+    ngx_http_clockchain_wait_group_t   *g, *gt;
+
+    for ( ;; ) {
+
+        if (node->key != temp->key) {
+            p = (node->key < temp->key) ? &temp->left : &temp->right;
+
+        } else {
+            g = (ngx_http_clockchain_wait_group_t *) node;
+            gt = (ngx_http_clockchain_wait_group_t *) temp;
+
+            p = (ngx_memcmp(g->id, gt->id, NGX_HTTP_CLOCKCHAIN_ID_LEN) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}

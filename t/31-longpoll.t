@@ -1,0 +1,227 @@
+# GET /api/jobs/{id}?wait=N: answers when the job finishes, on any nginx of
+# the fleet, or with its current state when N runs out; plain GETs on other
+# nginx see changes at once; 1000 waiting clients; clients that leave;
+# waiters during a reload.
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+use Clockchain::Test;
+
+my $redis = start_redis();
+my $flash = start_flash(delay => 0, key => 'fk');
+
+my $runner = <<"CONF";
+    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
+    clockchain_flash_key fk;
+CONF
+
+my $a = start_nginx(redis => $redis, conf => base_http(http => $runner));
+my $b = start_nginx(redis => $redis, conf => base_http());
+my $c = start_nginx(redis => $redis,
+                    conf => base_http(server => 'clockchain_wait_max 2s;'));
+
+sub parse_ts {
+    my ($ts) = @_;
+    return unless $ts && $ts =~ /^(\d+)-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d+)Z$/;
+    require Time::Local;
+    return Time::Local::timegm($6, $5, $4, $3, $2 - 1, $1) + "0.$7";
+}
+
+# a GET in a child process; returns a reader for (arrival time, status, body)
+sub background_get {
+    my ($ng, $path) = @_;
+    pipe(my $r, my $w) or die;
+    my $pid = fork // die;
+    if ($pid == 0) {
+        close $r;
+        my $res = HTTP::Tiny->new(timeout => 30)->get($ng->url($path),
+            { headers => { 'X-Service-Key' => 'test-key-1' } });
+        my $t = time;
+        print {$w} JSON::PP->new->encode([ $t, $res->{status}, $res->{content} ]);
+        close $w;
+        POSIX::_exit(0);
+    }
+    close $w;
+    return sub {
+        local $/;
+        my $out = <$r>;
+        waitpid($pid, 0);
+        return @{ JSON::PP->new->decode($out) };
+    };
+}
+
+# ---------------------------------------------------------------------------
+# created on A, waited for on B and C, finished by A's runner
+
+my $job = created_ok(generate($a, { query => 'wait probe [flash:delay=1.5]' }),
+                     'create on A');
+my $id = $job->{job_id};
+my $t0 = time;
+my $on_b = background_get($b, "/api/jobs/$id?wait=20");
+my $on_c = background_get($c, "/api/jobs/$id?wait=20");
+my $on_a = background_get($a, "/api/jobs/$id?wait=20");
+
+for my $w ([ 'A', $on_a ], [ 'B', $on_b ], [ 'C', $on_c ]) {
+    my ($t, $status, $body) = $w->[1]->();
+    is($status, 200, "$w->[0]: 200");
+    my $j = eval { JSON::PP->new->decode($body) } // {};
+    is($j->{status}, 'completed', "$w->[0]: answered with the finished job");
+    my $done = parse_ts($j->{completed_at});
+    ok($done, "$w->[0]: completed_at");
+    my $lag = $t - ($done // 0);
+    cmp_ok($lag, '<', 1, sprintf "$w->[0]: answered %.0f ms after the change", $lag * 1000);
+    cmp_ok($t - $t0, '>', 1, "$w->[0]: it did wait for the job");
+}
+
+# ---------------------------------------------------------------------------
+# plain GETs on B see A's changes without delay
+
+my $j2 = created_ok(generate($a, { query => 'fresh probe [flash:delay=1]' }), 'create 2');
+my $seen_processing = 0;
+my ($first_done, $done_at);
+wait_for(10, sub {
+    my $res = get_job($b, $j2->{job_id});
+    my $j = json_body($res) // {};
+    $seen_processing ||= ($j->{status} // '') eq 'processing';
+    if (($j->{status} // '') eq 'completed') {
+        $first_done = time;
+        $done_at = parse_ts($j->{completed_at});
+        return 1;
+    }
+    sleep 0.01;
+    return 0;
+});
+ok($seen_processing, 'B saw the job processing');
+ok($first_done, 'B saw it completed');
+cmp_ok(($first_done // 99) - ($done_at // 0), '<', 0.5,
+       sprintf 'B saw the completion %.0f ms after it happened',
+       (($first_done // 0) - ($done_at // 0)) * 1000);
+
+# ---------------------------------------------------------------------------
+# N runs out: the current state; the cap; a finished job at once; errors
+
+my $slow = created_ok(generate($a, { query => 'slow probe [flash:delay=6]' }), 'slow job');
+my $t = time;
+my $res = get_job($b, "$slow->{job_id}?wait=1");
+my $took = time - $t;
+is($res->{status}, 200, 'wait=1 on a slow job: 200');
+like(json_body($res)->{status}, qr/^(pending|processing)$/, 'with the current state');
+ok($took >= 0.9 && $took < 3, sprintf 'after about 1 s (%.2f s)', $took);
+
+$t = time;
+$res = get_job($c, "$slow->{job_id}?wait=60");
+$took = time - $t;
+ok($took >= 1.9 && $took < 4, sprintf 'wait=60 is capped by clockchain_wait_max 2s (%.2f s)', $took);
+
+$t = time;
+$res = get_job($b, "$id?wait=30");
+ok(time - $t < 0.5, 'a finished job answers at once');
+is(json_body($res)->{status}, 'completed', '... finished');
+
+$t = time;
+is_error(get_job($b, '8b0f2c1e-3a4d-4e5f-9a6b-7c8d9e0f1a2b?wait=30'), 404,
+         'Job not found', 'unknown id with wait: 404');
+ok(time - $t < 0.5, '... at once');
+is_error(get_job($b, "$id?wait=abc"), 400, qr/wait/, 'wait=abc: 400');
+is_error(get_job($b, "$id?wait=-1"), 400, qr/wait/, 'wait=-1: 400');
+is(get_job($b, "$slow->{job_id}?wait=0")->{status}, 200, 'wait=0 is a plain GET');
+
+# ---------------------------------------------------------------------------
+# 1000 waiting clients on one nginx: their memory, and all of them answered
+
+sub rss_kb {
+    my @pids = @_;
+    my $kb = 0;
+    for my $pid (@pids) {
+        open my $fh, '<', "/proc/$pid/status" or next;
+        while (<$fh>) { $kb += $1 if /^VmRSS:\s+(\d+)/ }
+    }
+    return $kb;
+}
+
+sub cpu_ticks {
+    my $t = 0;
+    for my $pid (@_) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my @f = split ' ', scalar <$fh>;
+        $t += $f[13] + $f[14];
+    }
+    return $t;
+}
+
+my $many = created_ok(generate($a, { query => 'crowd probe [flash:delay=4]' }), 'crowd job');
+my @workers = $b->worker_pids;
+my $rss0 = rss_kb(@workers);
+my $cpu0 = cpu_ticks(@workers);
+my $sel = IO::Select->new;
+my %buf;
+for (1 .. 1000) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $b->port,
+                                  Proto => 'tcp') or last;
+    print {$s} "GET /api/jobs/$many->{job_id}?wait=20 HTTP/1.1\r\nHost: x\r\n"
+        . "X-Service-Key: test-key-1\r\nConnection: close\r\n\r\n";
+    $sel->add($s);
+    $buf{$s} = '';
+}
+is($sel->count, 1000, '1000 clients wait');
+sleep 1;
+my $rss1 = rss_kb(@workers);
+my $cpu1 = cpu_ticks(@workers);
+note(sprintf 'workers of B: RSS %d kB -> %d kB with 1000 waiting (%.1f kB '
+     . 'a client), CPU %d ticks in 1 s of waiting', $rss0, $rss1,
+     ($rss1 - $rss0) / 1000, $cpu1 - $cpu0);
+cmp_ok($cpu1 - $cpu0, '<', 50, 'waiting costs no CPU (no busy loop)');
+my $answered = 0;
+my $completed = 0;
+my $end = time + 20;
+while ($sel->count && time < $end) {
+    for my $s ($sel->can_read(1)) {
+        my $n = sysread($s, $buf{$s}, 65536, length $buf{$s});
+        next if $n;
+        $answered++;
+        $completed++ if $buf{$s} =~ /"status":"completed"/;
+        $sel->remove($s);
+        close $s;
+    }
+}
+is($answered, 1000, 'all 1000 were answered');
+is($completed, 1000, 'all with the finished job');
+
+# ---------------------------------------------------------------------------
+# clients that leave while they wait are cleaned up
+
+my $left = created_ok(generate($a, { query => 'leave probe [flash:delay=2]' }), 'leave job');
+my @gone;
+for (1 .. 50) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $b->port,
+                                  Proto => 'tcp') or last;
+    print {$s} "GET /api/jobs/$left->{job_id}?wait=20 HTTP/1.1\r\nHost: x\r\n"
+        . "X-Service-Key: test-key-1\r\n\r\n";
+    push @gone, $s;
+}
+sleep 0.3;
+close $_ for @gone;
+my $stay = background_get($b, "/api/jobs/$left->{job_id}?wait=20");
+my (undef, $st, $body) = $stay->();
+is($st, 200, 'a client that stayed is answered');
+like($body, qr/"status":"completed"/, '... with the finished job');
+ok(wait_for(5, sub { $b->access_log =~ /" 499 / }),
+   'the clients that left were finalized (499 in the access log)');
+
+# ---------------------------------------------------------------------------
+# waiters during a reload are answered, not dropped
+
+my $rl = created_ok(generate($a, { query => 'reload probe [flash:delay=5]' }), 'reload job');
+my $w1 = background_get($b, "/api/jobs/$rl->{job_id}?wait=20");
+sleep 0.5;
+$t = time;
+$b->reload;
+my ($tw, $sw, $bw) = $w1->();
+is($sw, 200, 'a waiter during a reload gets a 200');
+like($bw, qr/"status":"(pending|processing|completed)"/, '... with the job');
+ok($tw - $t < 5, sprintf '... without waiting for the job (%.2f s)', $tw - $t);
+
+done();
