@@ -16,6 +16,7 @@ my $flash = start_flash(delay => 0, key => 'fk');
 my $runner = <<"CONF";
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
+    clockchain_drain_timeout 1s;
 CONF
 
 my $a = start_nginx(redis => $redis, conf => base_http(http => $runner));
@@ -210,6 +211,21 @@ is($st, 200, 'a client that stayed is answered');
 like($body, qr/"status":"completed"/, '... with the finished job');
 ok(wait_for(5, sub { $b->access_log =~ /" 499 / }),
    'the clients that left were finalized (499 in the access log)');
+
+# ---------------------------------------------------------------------------
+# the subscription drops: what changed meanwhile is not served from the zone
+
+my $sd = created_ok(generate($a, { query => 'drop probe [flash:delay=30]' }), 'drop job');
+ok(wait_for(5, sub { (json_body(get_job($b, $sd->{job_id})) // {})->{status} eq 'processing' }),
+   'B has the job processing (cached)');
+$redis->cmd('CLIENT', 'KILL', 'TYPE', 'pubsub');
+# a change that no subscriber hears
+$redis->cmd('HSET', $JOB_PREFIX . $sd->{job_id}, 'status', 'failed',
+            'error', 'changed unheard', 'completed_at', '2026-01-01T00:00:00.000000Z');
+$redis->cmd('HINCRBY', $JOB_PREFIX . $sd->{job_id}, 'version', 1);
+ok(wait_for(5, sub { (json_body(get_job($b, $sd->{job_id})) // {})->{status} eq 'failed' }),
+   'after the resubscription B serves the change, not its cached state');
+like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
 
 # ---------------------------------------------------------------------------
 # waiters during a reload are answered, not dropped
