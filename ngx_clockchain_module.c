@@ -43,6 +43,8 @@ static char *ngx_http_clockchain_retry_backoff(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_circuit_breaker(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_retention(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
@@ -192,6 +194,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       NULL },
 
+    { ngx_string("clockchain_job_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_clockchain_retention,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("clockchain_drain_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -276,6 +285,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_jobs_handler },
 
+    { ngx_string("clockchain_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_metrics_handler },
+
     { ngx_string("clockchain_moments"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
@@ -288,7 +304,7 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_clockchain_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_clockchain_add_variables,     /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_clockchain_create_main_conf,  /* create main configuration */
@@ -359,6 +375,8 @@ ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
     mcf->breaker_failures = NGX_CONF_UNSET_UINT;
     mcf->breaker_pause = NGX_CONF_UNSET_MSEC;
     mcf->drain_timeout = NGX_CONF_UNSET_MSEC;
+    mcf->keep_completed = NGX_CONF_UNSET;
+    mcf->keep_failed = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -390,6 +408,8 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->breaker_failures, 10);
     ngx_conf_init_msec_value(mcf->breaker_pause, 30000);
     ngx_conf_init_msec_value(mcf->drain_timeout, 30000);
+    ngx_conf_init_value(mcf->keep_completed, 7 * 86400);
+    ngx_conf_init_value(mcf->keep_failed, 30 * 86400);
 
     if (mcf->flash_retry_status == NGX_CONF_UNSET_PTR) {
         mcf->flash_retry_status = ngx_array_create(cf->pool, 6,
@@ -961,6 +981,61 @@ invalid:
 }
 
 
+/* clockchain_job_retention [completed=time] [failed=time]; */
+
+static char *
+ngx_http_clockchain_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    time_t       t, *keep;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (mcf->keep_completed != NGX_CONF_UNSET
+        || mcf->keep_failed != NGX_CONF_UNSET)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "completed=", 10) == 0) {
+            s.data = value[i].data + 10;
+            s.len = value[i].len - 10;
+            keep = &mcf->keep_completed;
+
+        } else if (ngx_strncmp(value[i].data, "failed=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+            keep = &mcf->keep_failed;
+
+        } else {
+            goto invalid;
+        }
+
+        t = ngx_parse_time(&s, 1);
+
+        if (t == (time_t) NGX_ERROR || t < 1) {
+            goto invalid;
+        }
+
+        *keep = t;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 /* clockchain_service_key key ...; and clockchain_admin_key key ...; */
 
 static char *
@@ -1201,6 +1276,8 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
     if (mcf == NULL || !mcf->enabled) {
         return NGX_OK;
     }
+
+    ngx_http_clockchain_stats = ngx_http_clockchain_shm_stats(mcf->shm_zone);
 
     if (ngx_http_clockchain_redis_init_process(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;

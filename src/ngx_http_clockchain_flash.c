@@ -190,6 +190,7 @@ ngx_http_clockchain_flash_start(ngx_http_clockchain_flash_call_t *call,
     }
 
     fl->in_flight++;
+    call->started = ngx_current_msec;
 
     return NGX_OK;
 }
@@ -480,6 +481,8 @@ ngx_http_clockchain_flash_check(void)
 
         curl_multi_remove_handle(fl->multi, easy);
         fl->in_flight--;
+
+        ngx_http_clockchain_count_flash(ngx_current_msec - call->started);
 
         /* the handler owns the call from here, and may start new ones */
         call->done(call);

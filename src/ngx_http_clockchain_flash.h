@@ -38,6 +38,7 @@ struct ngx_http_clockchain_flash_call_s {
     char                                  errbuf[CURL_ERROR_SIZE];
     unsigned                              too_large:1;
 
+    ngx_msec_t                            started;
     ngx_http_clockchain_flash_done_pt     done;
     void                                 *data;
 };

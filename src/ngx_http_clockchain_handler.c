@@ -393,9 +393,14 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
 
+        if (ngx_http_clockchain_stats) {
+            (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->created,
+                                        ctx->njobs);
+        }
+
         for (i = 0; i < ctx->njobs; i++) {
             /* create.lua made them at version 1 */
-            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1);
+            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -584,9 +589,37 @@ static ngx_int_t
 ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array)
 {
-    u_char      *data, *p;
-    size_t       len;
-    ngx_uint_t   i;
+    u_char                     *data, *p;
+    size_t                      len;
+    ngx_uint_t                  i;
+    const char                 *status;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    /* what the access log shows: the job(s), and the state answered */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ctx && n) {
+        ctx->log_id.data = ngx_pnalloc(r->pool,
+                                       n * (NGX_HTTP_CLOCKCHAIN_ID_LEN + 1));
+        if (ctx->log_id.data) {
+            p = ctx->log_id.data;
+
+            for (i = 0; i < n; i++) {
+                if (i) {
+                    *p++ = ',';
+                }
+
+                p = ngx_cpymem(p, jobs[i].id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+            }
+
+            ctx->log_id.len = p - ctx->log_id.data;
+        }
+
+        status = ngx_http_clockchain_status_name(jobs[0].status);
+        ctx->log_status.data = (u_char *) status;
+        ctx->log_status.len = ngx_strlen(status);
+    }
 
     len = array ? n + 1 : 0;
 
@@ -912,7 +945,8 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
         job.error_len = f[2]->len;
     }
 
-    ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version);
+    ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version,
+                                ngx_http_clockchain_job_expire(mcf, &job));
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
 

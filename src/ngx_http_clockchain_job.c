@@ -552,6 +552,36 @@ ngx_http_clockchain_iso_now(char *out)
 }
 
 
+/* seconds since the epoch of an ISO time as iso_time writes it, or -1 */
+
+int64_t
+ngx_http_clockchain_iso_parse(const char *s)
+{
+    int        i;
+    struct tm  tm;
+
+    static const char  shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+
+    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_TIME_LEN; i++) {
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != shape[i]) {
+            return -1;
+        }
+    }
+
+    memset(&tm, 0, sizeof(struct tm));
+
+    tm.tm_year = (s[0] - '0') * 1000 + (s[1] - '0') * 100
+                 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
+    tm.tm_mon = (s[5] - '0') * 10 + (s[6] - '0') - 1;
+    tm.tm_mday = (s[8] - '0') * 10 + (s[9] - '0');
+    tm.tm_hour = (s[11] - '0') * 10 + (s[12] - '0');
+    tm.tm_min = (s[14] - '0') * 10 + (s[15] - '0');
+    tm.tm_sec = (s[17] - '0') * 10 + (s[18] - '0');
+
+    return (int64_t) timegm(&tm);
+}
+
+
 const char *
 ngx_http_clockchain_status_name(unsigned status)
 {

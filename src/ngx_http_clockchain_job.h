@@ -81,6 +81,7 @@ int ngx_http_clockchain_valid_path(const char *path, size_t len);
 int ngx_http_clockchain_uuid4(char *out);
 void ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec);
 void ngx_http_clockchain_iso_now(char *out);
+int64_t ngx_http_clockchain_iso_parse(const char *s);
 
 const char *ngx_http_clockchain_status_name(unsigned status);
 unsigned ngx_http_clockchain_status_parse(const char *s, size_t len);

@@ -36,6 +36,7 @@ struct ngx_http_clockchain_redis_op_s {
     void                                  *data;
     ngx_int_t                              script;     /* -1: no script */
     ngx_uint_t                             resent;     /* NOSCRIPT retry */
+    ngx_msec_t                             sent;       /* us, monotonic */
     int                                    argc;       /* EVAL's arguments */
     const char                           **argv;
     size_t                                *argvlen;
@@ -90,6 +91,19 @@ static void ngx_http_clockchain_redis_cleanup(void *data);
 
 
 static ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
+
+
+/* a round trip is well under a millisecond: ngx_current_msec is too coarse */
+
+static ngx_msec_t
+ngx_http_clockchain_redis_now_us(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (ngx_msec_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_create,
@@ -558,6 +572,7 @@ ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
     }
 
     rd->pending++;
+    op->sent = ngx_http_clockchain_redis_now_us();
 
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
@@ -576,6 +591,11 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
     ngx_http_clockchain_redis_t     *rd = &ngx_http_clockchain_redis;
 
     rd->pending--;
+
+    if (reply) {
+        ngx_http_clockchain_count_redis(ngx_http_clockchain_redis_now_us()
+                                        - op->sent);
+    }
 
     /* progress: the timeout counts from the last reply */
 

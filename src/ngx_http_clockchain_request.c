@@ -329,6 +329,15 @@ ngx_int_t
 ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len)
 {
+    return ngx_http_clockchain_send_type(r, status, data, len,
+                                         "application/json");
+}
+
+
+ngx_int_t
+ngx_http_clockchain_send_type(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len, const char *type)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -336,7 +345,8 @@ ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -498,6 +508,34 @@ ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
 
     return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "%s",
                                      detail);
+}
+
+
+/*
+ * When the zone lets a job go: a finished job expires from Redis a set time
+ * after it finished (complete.lua, fail.lua), and from the zone with it.
+ */
+
+time_t
+ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_job_t *job)
+{
+    int64_t  t;
+
+    if (!ngx_http_clockchain_is_terminal(job->status)
+        || job->completed_at == NULL)
+    {
+        return 0;
+    }
+
+    t = ngx_http_clockchain_iso_parse(job->completed_at);
+
+    if (t < 0) {
+        return 0;
+    }
+
+    return (time_t) t + (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED
+                         ? mcf->keep_completed : mcf->keep_failed);
 }
 
 

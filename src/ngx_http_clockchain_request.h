@@ -31,6 +31,10 @@ typedef struct {
     ngx_str_t                         idempotency;
     ngx_str_t                         body;
 
+    /* for $clockchain_job_id and $clockchain_job_status */
+    ngx_str_t                         log_id;
+    ngx_str_t                         log_status;
+
     ngx_http_clockchain_job_t         cached;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
 
@@ -61,12 +65,16 @@ ngx_int_t ngx_http_clockchain_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
+ngx_int_t ngx_http_clockchain_send_type(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *data, size_t len, const char *type);
 ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
 ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
     ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
 void *ngx_http_clockchain_palloc(void *ctx, size_t size);
 ngx_int_t ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
+time_t ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_job_t *job);
 ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
     const char *detail);
 ngx_str_t *ngx_http_clockchain_key(ngx_pool_t *pool,

@@ -33,6 +33,7 @@
 #include "ngx_http_clockchain_scene.h"
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_request.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_TICK          100
@@ -113,6 +114,10 @@ static ngx_uint_t ngx_http_clockchain_runner_retryable(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
     const char *why);
+static void ngx_http_clockchain_runner_retried(ngx_uint_t reason);
+static void ngx_http_clockchain_runner_gauges(
+    ngx_http_clockchain_runner_t *rn);
+static void ngx_http_clockchain_runner_gauge(void *data, redisReply *reply);
 static void ngx_http_clockchain_runner_handback(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run);
@@ -288,6 +293,10 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
 
     if (rn->holder) {
         ngx_http_clockchain_runner_claim(rn);
+
+        if (ngx_http_clockchain_redis_available()) {
+            ngx_http_clockchain_runner_gauges(rn);
+        }
     }
 
     ngx_add_timer(&rn->tick, NGX_HTTP_CLOCKCHAIN_TICK);
@@ -338,8 +347,9 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     ngx_uint_t                         room;
     ngx_time_t                        *tp;
-    const char                        *argv[11];
-    size_t                             argvlen[11];
+    u_char                             keep[NGX_TIME_T_LEN];
+    const char                        *argv[12];
+    size_t                             argvlen[12];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     if (rn->claiming || rn->draining
@@ -388,10 +398,12 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     argvlen[9] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
     argv[10] = (char *) rn->channel;
     argvlen[10] = rn->channel_len;
+    argv[11] = (char *) keep;
+    argvlen[11] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
 
     if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                        ngx_http_clockchain_runner_claimed,
-                                       rn, 3, 11, argv, argvlen)
+                                       rn, 3, 12, argv, argvlen)
         != NULL)
     {
         rn->claiming = 1;
@@ -487,6 +499,10 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
 
     ngx_queue_insert_tail(&rn->runs, &run->queue);
     rn->nruns++;
+
+    if (ngx_http_clockchain_stats) {
+        ngx_http_clockchain_stats->in_flight = rn->nruns;
+    }
 
     if (!rn->drain.timer_set) {
         ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
@@ -620,6 +636,7 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
          * This one waits, as the backlog does, and counts no attempt.
          */
         ngx_http_clockchain_runner_pause(rn, err);
+        ngx_http_clockchain_runner_retried(NGX_HTTP_CLOCKCHAIN_RETRY_PAUSED);
 
         run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
         run->count = 0;
@@ -659,6 +676,13 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
                       "clockchain: job %s attempt %ui of %ui failed: %s; "
                       "retrying in %M ms", run->id, run->attempts,
                       mcf->flash_attempts, err, delay);
+
+        ngx_http_clockchain_runner_retried(
+                    run->call.result == CURLE_OPERATION_TIMEDOUT
+                    ? NGX_HTTP_CLOCKCHAIN_RETRY_TIMEOUT
+                    : run->call.result != CURLE_OK
+                    ? NGX_HTTP_CLOCKCHAIN_RETRY_CONNECTION
+                    : NGX_HTTP_CLOCKCHAIN_RETRY_STATUS);
 
         run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
         run->count = 1;
@@ -726,6 +750,62 @@ ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
 }
 
 
+static void
+ngx_http_clockchain_runner_retried(ngx_uint_t reason)
+{
+    if (ngx_http_clockchain_stats) {
+        (void) ngx_atomic_fetch_add(
+                              &ngx_http_clockchain_stats->retried[reason], 1);
+    }
+}
+
+
+/* the queue's numbers for /metrics, once a second, by the runner */
+
+static void
+ngx_http_clockchain_runner_gauges(ngx_http_clockchain_runner_t *rn)
+{
+    u_char       key[256];
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    if (ngx_http_clockchain_stats == NULL
+        || (ngx_atomic_uint_t) ngx_time()
+           == ngx_http_clockchain_stats->queue_updated)
+    {
+        return;
+    }
+
+    ngx_http_clockchain_stats->queue_updated = ngx_time();
+
+    argv[0] = "ZCARD";
+    argvlen[0] = 5;
+    argv[1] = (char *) key;
+
+    argvlen[1] = ngx_http_clockchain_runner_key(key, rn->mcf, "queue", NULL);
+    (void) ngx_http_clockchain_redis_command(ngx_http_clockchain_runner_gauge,
+                                   (void *) &ngx_http_clockchain_stats->pending,
+                                   2, argv, argvlen);
+
+    argvlen[1] = ngx_http_clockchain_runner_key(key, rn->mcf, "processing",
+                                                NULL);
+    (void) ngx_http_clockchain_redis_command(ngx_http_clockchain_runner_gauge,
+                                (void *) &ngx_http_clockchain_stats->processing,
+                                2, argv, argvlen);
+}
+
+
+static void
+ngx_http_clockchain_runner_gauge(void *data, redisReply *reply)
+{
+    ngx_atomic_t  *gauge = data;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        *gauge = (ngx_atomic_uint_t) reply->integer;
+    }
+}
+
+
 /* back to the queue at once, no attempt counted */
 
 static void
@@ -747,8 +827,9 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     u_char                           queue[256], cap[NGX_INT_T_LEN];
     u_char                           attempts[NGX_INT_T_LEN];
     u_char                           at[NGX_INT64_LEN];
-    const char                      *argv[11];
-    size_t                           argvlen[11];
+    u_char                           keep[NGX_TIME_T_LEN];
+    const char                      *argv[12];
+    size_t                           argvlen[12];
     ngx_uint_t                       argc, script, nkeys;
     ngx_time_t                      *tp;
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
@@ -832,6 +913,15 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     argv[argc] = (char *) rn->channel;
     argvlen[argc++] = rn->channel_len;
 
+    if (script != NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE) {
+        /* a finished job is kept this long, then Redis lets it go */
+        argv[argc] = (char *) keep;
+        argvlen[argc++] = ngx_sprintf(keep, "%T",
+                                 script == NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE
+                                 ? mcf->keep_completed : mcf->keep_failed)
+                          - keep;
+    }
+
     if (ngx_http_clockchain_redis_eval(script,
                                        ngx_http_clockchain_runner_committed,
                                        run, nkeys, argc, argv, argvlen)
@@ -857,6 +947,15 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
         run->version = (uint64_t) reply->integer;
+
+        if (ngx_http_clockchain_stats
+            && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
+        {
+            (void) ngx_atomic_fetch_add(
+                           run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                           ? &ngx_http_clockchain_stats->completed
+                           : &ngx_http_clockchain_stats->failed, 1);
+        }
 
         ngx_http_clockchain_runner_cache(run,
                    run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
@@ -976,7 +1075,8 @@ ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
         job.error_len = ngx_strlen(run->error);
     }
 
-    ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version);
+    ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version,
+                                ngx_http_clockchain_job_expire(rn->mcf, &job));
 }
 
 
@@ -987,6 +1087,10 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
 
     ngx_queue_remove(&run->queue);
     rn->nruns--;
+
+    if (ngx_http_clockchain_stats) {
+        ngx_http_clockchain_stats->in_flight = rn->nruns;
+    }
 
     if (rn->nruns == 0 && rn->drain.timer_set) {
         /* nothing left to drain: a leaving worker may go now */

@@ -28,6 +28,7 @@ typedef struct {
     ngx_queue_t                  queue;
     ngx_msec_t                   updated;
     uint64_t                     version;    /* the job's, in Redis */
+    time_t                       expire;     /* as in Redis; 0: never */
     uint32_t                     epoch;
     u_char                       stale;      /* changed since: a miss */
     u_short                      path_len;
@@ -49,6 +50,8 @@ typedef struct {
 
     /* bumped when a worker (re)subscribes to the events channel */
     uint32_t                     epoch;
+
+    ngx_http_clockchain_stats_t  stats;
 
     /* the runner role: one worker of this nginx holds it */
     ngx_pid_t                    runner_pid;
@@ -137,6 +140,8 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     ctx->shpool->data = ctx->sh;
+
+    ngx_memzero(ctx->sh, sizeof(ngx_http_clockchain_shm_sh_t));
 
     ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
                     ngx_http_clockchain_shm_rbtree_insert_value);
@@ -259,6 +264,13 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
         return NGX_DECLINED;
     }
 
+    if (cn->expire && cn->expire <= ngx_time()) {
+        /* Redis has let the finished job go: so does the zone */
+        ngx_http_clockchain_shm_free_node(ctx, cn);
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
 
@@ -313,7 +325,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
 void
 ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
-    const ngx_http_clockchain_job_t *job, uint64_t version)
+    const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire)
 {
     size_t                           size, path_len, error_len;
     uint32_t                         hash;
@@ -375,6 +387,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn->node.key = hash;
     cn->updated = ngx_current_msec;
     cn->version = version;
+    cn->expire = expire;
     cn->epoch = ctx->sh->epoch;
     cn->stale = 0;
     cn->status = (u_char) job->status;
@@ -549,6 +562,34 @@ ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
  * every change of holder bumps the generation, so a holder that wakes up
  * after losing the role sees that it is no longer its own.
  */
+
+ngx_http_clockchain_stats_t *
+ngx_http_clockchain_shm_stats(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_clockchain_shm_ctx_t  *ctx = shm_zone->data;
+
+    return &ctx->sh->stats;
+}
+
+
+/* jobs cached, pages of the zone in all and free, the runner's pid */
+
+void
+ngx_http_clockchain_shm_usage(ngx_shm_zone_t *shm_zone, ngx_uint_t *jobs,
+    ngx_uint_t *pages, ngx_uint_t *free, ngx_pid_t *runner)
+{
+    ngx_http_clockchain_shm_ctx_t  *ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    *jobs = ctx->sh->jobs;
+    *pages = (ctx->shpool->end - ctx->shpool->start) / ngx_pagesize;
+    *free = ctx->shpool->pfree;
+    *runner = ctx->sh->runner_pid;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
 
 ngx_int_t
 ngx_http_clockchain_shm_runner_lease(ngx_shm_zone_t *shm_zone, ngx_pid_t pid,

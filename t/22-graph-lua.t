@@ -51,7 +51,7 @@ sub complete {
     return $redis->cmd('EVAL', $lua{complete}, 2, "${P}job:$id",
                        "${P}processing", $token, $id,
                        '2026-01-01T00:01:00.000000Z', $path, $node, $P,
-                       $cap // 20, 1, "${P}events");
+                       $cap // 20, 1, "${P}events", 600);
 }
 
 sub edges { $redis->hash("${P}edges:$_[0]") }
@@ -67,6 +67,9 @@ my $job = $redis->hash("${P}job:$ja");
 is($job->{status}, 'completed', 'job completed');
 is($job->{path}, $pa, 'job path');
 ok(!exists $job->{token}, 'token cleared');
+my $cttl = $redis->cmd('TTL', "${P}job:$ja");
+ok($cttl > 590 && $cttl <= 600, "a completed job is kept for its retention ($cttl s)");
+is($redis->cmd('TTL', "${P}node:$pa"), -1, 'the node never expires');
 is($redis->cmd('ZSCORE', "${P}processing", $ja), undef, 'not processing');
 my $node = $redis->hash("${P}node:$pa");
 is($node->{year}, 1776, 'node year');
@@ -155,11 +158,13 @@ ok(!$redis->cmd('EXISTS', "${P}node:$pf"), 'fenced: no node written');
 is($redis->hash("${P}job:$jf")->{status}, 'processing', 'fenced: job as it was');
 
 eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
-                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1, "${P}events") };
+                   '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1, "${P}events", 900) };
 like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
 is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
                '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
-               "${P}events"), 1, 'fail with the current token: version 1');
+               "${P}events", 900), 1, 'fail with the current token: version 1');
+my $fttl = $redis->cmd('TTL', "${P}job:$jf");
+ok($fttl > 890 && $fttl <= 900, "a failed job is kept for its retention ($fttl s)");
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');
 eval { complete($jf, '7', $pf, $nf) };
 like($@ // '', qr/FENCED/, 'a failed job cannot complete afterwards');
@@ -178,7 +183,7 @@ sub claim {
     my ($now) = @_;
     return $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
                        "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
-                       '2026-01-01T00:02:00.000000Z', "${P}events");
+                       '2026-01-01T00:02:00.000000Z', "${P}events", 900);
 }
 
 is_deeply(claim(500), [], 'nothing runnable before its run-at time');
@@ -212,6 +217,8 @@ my $h = $redis->hash("${P}job:$id");
 is($h->{status}, 'failed', 'past the stall limit: failed');
 like($h->{error}, qr/stalled/, 'the error says it stalled');
 is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
+my $sttl = $redis->cmd('TTL', "${P}job:$id");
+ok($sttl > 890 && $sttl <= 900, "a stalled-out job is kept as failed ($sttl s)");
 
 # requeue: fenced, back to pending at its run-at time, attempts recorded
 

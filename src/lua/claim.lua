@@ -13,6 +13,7 @@
 -- ARGV[7]  the time of day as ISO 8601, for jobs failed here
 -- ARGV[8]  the events channel: every change is published there as
 --          "<id> <status> <version>"
+-- ARGV[9]  how long a failed job is kept, seconds
 --
 -- Returns { {id, token, query, preset, visibility, created_by,
 --            created_at, attempts made before, version}, ... }.
@@ -42,6 +43,7 @@ for _, id in ipairs(expired) do
                                 .. ' times while processing it',
                        'completed_at', ARGV[7])
             redis.call('HDEL', key, 'token')
+            redis.call('EXPIRE', key, tonumber(ARGV[9]))
             changed(key, id, 'failed')
         else
             redis.call('HSET', key, 'status', 'pending')

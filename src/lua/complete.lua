@@ -12,6 +12,7 @@
 -- ARGV[7]  the most edges of one type from one new node
 -- ARGV[8]  attempts made, recorded with the job
 -- ARGV[9]  the events channel
+-- ARGV[10] how long the finished job is kept, seconds (the node stays)
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
@@ -213,6 +214,7 @@ end
 redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
            'completed_at', ARGV[3], 'attempts', ARGV[8])
 redis.call('HDEL', KEYS[1], 'token')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)

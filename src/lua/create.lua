@@ -39,10 +39,18 @@ if ARGV[4] ~= '' then
             local f = redis.call('HMGET', KEYS[1]:gsub('queue$', 'job:') .. id,
                                  'status', 'path', 'error', 'created_at',
                                  'completed_at')
-            out[#out + 1] = { id, f[1] or '', f[2] or '', f[3] or '',
-                              f[4] or '', f[5] or '' }
+            if not f[1] then
+                -- its jobs expired: the key is as good as new
+                out = nil
+                break
+            end
+            out[#out + 1] = { id, f[1], f[2] or '', f[3] or '', f[4] or '',
+                              f[5] or '' }
         end
-        return out
+        if out then
+            return out
+        end
+        redis.call('DEL', idem)
     end
 end
 

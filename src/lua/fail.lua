@@ -8,6 +8,7 @@
 -- ARGV[4]  error message
 -- ARGV[5]  attempts made, recorded with the job
 -- ARGV[6]  the events channel
+-- ARGV[7]  how long the failed job is kept, seconds
 --
 -- Returns the job's new version, or an error FENCED when the claim is no
 -- longer current.
@@ -21,6 +22,7 @@ end
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
            'completed_at', ARGV[3], 'attempts', ARGV[5])
 redis.call('HDEL', KEYS[1], 'token')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)

@@ -106,6 +106,11 @@ test_time(void)
     ok(memcmp(t, "1970-01-01T00:00:00.000007Z", 27) == 0,
        "iso time pads microseconds");
 
+    ok(ngx_http_clockchain_iso_parse("2026-03-06T14:32:18.123456Z")
+       == 1772807538, "iso time parses back");
+    ok(ngx_http_clockchain_iso_parse("2026-03-06 14:32:18.123456Z") == -1,
+       "a malformed iso time is refused");
+
     ngx_http_clockchain_iso_now(t);
     ok(matches("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
                "\\.[0-9]{6}Z$", t, 27), "iso now has the format");
