@@ -17,7 +17,7 @@ MODULE="$BUILD/ngx_http_clockchain_module.so"
 NGX_SRC=/usr/share/nginx/src
 
 PACKAGES=(nginx nginx-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev
-          libutf8proc-dev redis-server build-essential perl curl python3)
+          libutf8proc-dev redis-server redis-sentinel build-essential perl curl python3)
 
 say() { printf '%s\n' "$*" >&2; }
 

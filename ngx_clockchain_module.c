@@ -33,6 +33,8 @@ static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_clockchain_hostport(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_clockchain_addr_t *addr);
 static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_flash_key(ngx_conf_t *cf,
@@ -573,12 +575,11 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_clockchain_main_conf_t  *mcf = conf;
 
-    u_char      *p, text[NGX_SOCKADDR_STRLEN];
-    size_t       len;
-    ngx_str_t   *value, s, file, content;
-    ngx_int_t    n;
-    ngx_url_t    u;
-    ngx_uint_t   i;
+    u_char                      *p, *last, *comma;
+    ngx_str_t                   *value, s, file, content;
+    ngx_int_t                    n;
+    ngx_uint_t                   i;
+    ngx_http_clockchain_addr_t   addr, *sentinel;
 
     if (mcf->redis_addr.len) {
         return "is duplicate";
@@ -587,7 +588,49 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     mcf->redis_addr = value[1];
 
-    if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
+
+        /* sentinel=host:port[,host:port...] master=name */
+
+        mcf->sentinels = ngx_array_create(cf->pool, 3,
+                                          sizeof(ngx_http_clockchain_addr_t));
+        if (mcf->sentinels == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = value[1].data + 9;
+        last = value[1].data + value[1].len;
+
+        while (p < last) {
+            comma = ngx_strlchr(p, last, ',');
+
+            if (comma == NULL) {
+                comma = last;
+            }
+
+            s.data = p;
+            s.len = comma - p;
+
+            if (ngx_http_clockchain_hostport(cf, &s, &addr) != NGX_CONF_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            sentinel = ngx_array_push(mcf->sentinels);
+            if (sentinel == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            *sentinel = addr;
+            p = comma + 1;
+        }
+
+        if (mcf->sentinels->nelts == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid sentinel list \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+    } else if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
         s.data = value[1].data + 5;
         s.len = value[1].len - 5;
 
@@ -609,39 +652,41 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_cpystrn(mcf->redis_unix, s.data, s.len + 1);
 
     } else {
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        /* resolved here, once: hiredis would resolve with a blocking call */
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis address \"%V\"%s%s", &value[1],
-                               u.err ? ": " : "", u.err ? u.err : "");
+        if (ngx_http_clockchain_hostport(cf, &value[1], &addr)
+            != NGX_CONF_OK)
+        {
             return NGX_CONF_ERROR;
         }
 
-        if (u.naddrs == 0 || u.uri.len) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis address \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
-                            NGX_SOCKADDR_STRLEN, 0);
-
-        mcf->redis_host = ngx_pnalloc(cf->pool, len + 1);
-        if (mcf->redis_host == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(mcf->redis_host, text, len + 1);
-        mcf->redis_port = u.port;
+        mcf->redis_host = addr.host;
+        mcf->redis_port = addr.port;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "master=", 7) == 0
+            && mcf->sentinels)
+        {
+            mcf->sentinel_master.data = value[i].data + 7;
+            mcf->sentinel_master.len = value[i].len - 7;
+
+            if (mcf->sentinel_master.len == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
+
+            if (n == NGX_ERROR || n > 100) {
+                goto invalid;
+            }
+
+            mcf->redis_wait = n;
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             n = ngx_atoi(value[i].data + 3, value[i].len - 3);
@@ -1025,6 +1070,13 @@ ngx_http_clockchain_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         *keep = t;
     }
 
+    if (mcf->sentinels && mcf->sentinel_master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" needs \"master=\" naming the "
+                           "monitored master");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 
 invalid:
@@ -1033,6 +1085,52 @@ invalid:
                        "invalid parameter \"%V\"", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * host:port, resolved here, once: hiredis would resolve with a blocking
+ * call inside the worker.
+ */
+
+static char *
+ngx_http_clockchain_hostport(ngx_conf_t *cf, ngx_str_t *url,
+    ngx_http_clockchain_addr_t *addr)
+{
+    size_t     len;
+    ngx_url_t  u;
+    u_char     text[NGX_SOCKADDR_STRLEN];
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = *url;
+    u.default_port = 6379;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis address \"%V\"%s%s", url,
+                           u.err ? ": " : "", u.err ? u.err : "");
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.naddrs == 0 || u.uri.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid redis address \"%V\"", url);
+        return NGX_CONF_ERROR;
+    }
+
+    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
+                        NGX_SOCKADDR_STRLEN, 0);
+
+    addr->host = ngx_pnalloc(cf->pool, len + 1);
+    if (addr->host == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(addr->host, text, len + 1);
+    addr->port = u.port;
+
+    return NGX_CONF_OK;
 }
 
 

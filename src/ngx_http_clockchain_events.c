@@ -173,6 +173,8 @@ ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
 static void
 ngx_http_clockchain_events_connect(void)
 {
+    u_char                        *host;
+    ngx_int_t                      port;
     redisAsyncContext             *ac;
     const char                    *argv[2];
     size_t                         argvlen[2];
@@ -181,9 +183,13 @@ ngx_http_clockchain_events_connect(void)
     if (ev->mcf->redis_unix) {
         ac = redisAsyncConnectUnix((char *) ev->mcf->redis_unix);
 
+    } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
+        ac = redisAsyncConnect((char *) host, (int) port);
+
     } else {
-        ac = redisAsyncConnect((char *) ev->mcf->redis_host,
-                               (int) ev->mcf->redis_port);
+        /* the master is not known yet: Sentinel is being asked */
+        ngx_http_clockchain_events_lost();
+        return;
     }
 
     if (ac == NULL || ac->err) {

@@ -36,6 +36,9 @@ static ngx_int_t ngx_http_clockchain_create_send(ngx_http_request_t *r,
 static void ngx_http_clockchain_create_done(void *data, redisReply *reply);
 static const char *ngx_http_clockchain_pcopy(ngx_pool_t *pool,
     const char *s, size_t len);
+static ngx_int_t ngx_http_clockchain_create_wait(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
+static void ngx_http_clockchain_create_waited(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
@@ -408,6 +411,17 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                        ctx->njobs, (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN,
                        ctx->jobs[0].id);
 
+        if (mcf->redis_wait) {
+            /* answer once enough replicas have the jobs too */
+            rc = ngx_http_clockchain_create_wait(r, ctx);
+
+            if (rc != NGX_DONE) {
+                ngx_http_clockchain_finalize(r, rc);
+            }
+
+            return;
+        }
+
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
         ngx_http_clockchain_finalize(r, rc);
@@ -484,6 +498,84 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                    "Job store unavailable: the job was not "
                                    "created, retry later");
     ngx_http_clockchain_finalize(r, rc);
+}
+
+
+/*
+ * WAIT: with Sentinel, a job acknowledged by the master alone can be lost
+ * in a failover; clockchain_redis wait=N answers only once N replicas have
+ * it, and 503 otherwise (a retry with the same Idempotency-Key is safe).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_create_wait(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    u_char                            *p, n[NGX_INT_T_LEN];
+    u_char                             ms[NGX_INT_T_LEN];
+    const char                        *argv[3];
+    size_t                             argvlen[3];
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    p = ngx_sprintf(n, "%ui", mcf->redis_wait);
+    argv[1] = (char *) n;
+    argvlen[1] = p - n;
+    p = ngx_sprintf(ms, "%M", mcf->redis_timeout / 2);
+    argv[2] = (char *) ms;
+    argvlen[2] = p - ms;
+
+    ctx->op = ngx_http_clockchain_redis_command(
+                                        ngx_http_clockchain_create_waited,
+                                        ctx, 3, argv, argvlen);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
+                                               "the job could not be "
+                                               "replicated, retry later");
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_clockchain_create_waited(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_int_t                         rc;
+    ngx_http_request_t               *r;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER
+        && (ngx_uint_t) reply->integer >= mcf->redis_wait)
+    {
+        rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
+                                           ctx->bulk);
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "clockchain: %ui replica(s) did not confirm job %*s in "
+                  "time (WAIT answered %s)", mcf->redis_wait,
+                  (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->jobs[0].id,
+                  reply == NULL ? "nothing"
+                  : reply->type == REDIS_REPLY_INTEGER ? "too few"
+                  : "an error");
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                 "Job store unavailable: the job was not "
+                                 "confirmed by a replica, retry later "
+                                 "(with the same Idempotency-Key)"));
 }
 
 

@@ -49,6 +49,12 @@ typedef struct {
 
 
 typedef struct {
+    u_char                       *host;           /* NUL-terminated IP */
+    ngx_int_t                     port;
+} ngx_http_clockchain_addr_t;
+
+
+typedef struct {
     ngx_shm_zone_t               *shm_zone;
 
     /* Redis: an IP literal with port, or a unix socket path */
@@ -60,6 +66,9 @@ typedef struct {
     ngx_str_t                     redis_password;
     ngx_str_t                     redis_prefix;
     ngx_msec_t                    redis_timeout;
+    ngx_array_t                  *sentinels;      /* of addr_t, or NULL */
+    ngx_str_t                     sentinel_master;
+    ngx_uint_t                    redis_wait;     /* replicas for a POST */
 
     /* the runner: on when flash_url is set */
     ngx_str_t                     flash_url;

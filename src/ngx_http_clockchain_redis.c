@@ -56,10 +56,25 @@ typedef struct {
     ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
     ngx_uint_t                             failures;   /* connects in a row */
     ngx_uint_t                             exiting;
+
+    /* with Sentinel: the master it named last */
+    redisAsyncContext                     *sentinel;
+    ngx_uint_t                             next_sentinel;
+    ngx_uint_t                             discovered;
+    u_char                                 master[NGX_SOCKADDR_STRLEN];
+    ngx_int_t                              master_port;
+    ngx_uint_t                             leaving;    /* READONLY seen */
 } ngx_http_clockchain_redis_t;
 
 
 static void ngx_http_clockchain_redis_connect(void);
+static void ngx_http_clockchain_redis_discover(void);
+static void ngx_http_clockchain_redis_discovered(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_clockchain_redis_sentinel_connected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_clockchain_redis_role_reply(void *data,
+    redisReply *reply);
 static void ngx_http_clockchain_redis_lost(void);
 static ngx_uint_t ngx_http_clockchain_redis_level(void);
 static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
@@ -159,6 +174,11 @@ ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle)
         ngx_del_timer(&rd->reconnect);
     }
 
+    if (rd->sentinel) {
+        redisAsyncFree(rd->sentinel);
+        rd->sentinel = NULL;
+    }
+
     if (rd->ac) {
         redisAsyncFree(rd->ac);
         rd->ac = NULL;
@@ -189,8 +209,21 @@ ngx_http_clockchain_redis_connect(void)
     size_t                        argvlen[3];
     u_char                        db[NGX_INT_T_LEN];
 
+    if (rd->mcf->sentinels && !rd->discovered) {
+        /* ask a Sentinel where the master is first */
+        ngx_http_clockchain_redis_discover();
+        return;
+    }
+
+    rd->leaving = 0;
+
     if (rd->mcf->redis_unix) {
         ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
+
+    } else if (rd->mcf->sentinels) {
+        /* ask again on the next connect: a failover moves the master */
+        rd->discovered = 0;
+        ac = redisAsyncConnect((char *) rd->master, (int) rd->master_port);
 
     } else {
         ac = redisAsyncConnect((char *) rd->mcf->redis_host,
@@ -270,6 +303,16 @@ ngx_http_clockchain_redis_connect(void)
                             (void *) (uintptr_t) i, 3, argv, argvlen);
     }
 
+    if (rd->mcf->sentinels) {
+        /* a master Sentinel named may have been demoted since */
+        argv[0] = "ROLE";
+        argvlen[0] = 4;
+
+        (void) ngx_http_clockchain_redis_command(
+                            ngx_http_clockchain_redis_role_reply, NULL,
+                            1, argv, argvlen);
+    }
+
     argv[0] = "CONFIG";
     argvlen[0] = 6;
     argv[1] = "GET";
@@ -284,6 +327,194 @@ ngx_http_clockchain_redis_connect(void)
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
     }
+}
+
+
+/* SENTINEL get-master-addr-by-name, from the Sentinels in turn */
+
+static void
+ngx_http_clockchain_redis_discover(void)
+{
+    redisAsyncContext            *ac;
+    ngx_http_clockchain_addr_t   *sentinel;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+    const char                   *argv[3];
+    size_t                        argvlen[3];
+
+    sentinel = rd->mcf->sentinels->elts;
+    sentinel += rd->next_sentinel++ % rd->mcf->sentinels->nelts;
+
+    ac = redisAsyncConnect((char *) sentinel->host, (int) sentinel->port);
+
+    if (ac == NULL || ac->err
+        || ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK)
+    {
+        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+                      "clockchain: could not reach sentinel %s:%i",
+                      sentinel->host, sentinel->port);
+        if (ac) {
+            redisAsyncFree(ac);
+        }
+
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    redisAsyncSetConnectCallback(ac,
+                                 ngx_http_clockchain_redis_sentinel_connected);
+
+    argv[0] = "SENTINEL";
+    argvlen[0] = 8;
+    argv[1] = "get-master-addr-by-name";
+    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
+    argv[2] = (char *) rd->mcf->sentinel_master.data;
+    argvlen[2] = rd->mcf->sentinel_master.len;
+
+    if (redisAsyncCommandArgv(ac, ngx_http_clockchain_redis_discovered, NULL,
+                              3, argv, argvlen)
+        != REDIS_OK)
+    {
+        redisAsyncFree(ac);
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    rd->sentinel = ac;
+    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING;
+
+    if (!rd->timeout.timer_set) {
+        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_sentinel_connected(const redisAsyncContext *ac,
+    int status)
+{
+    if (status != REDIS_OK) {
+        ngx_log_error(ngx_http_clockchain_redis_level(),
+                      ngx_http_clockchain_redis.log, 0,
+                      "clockchain: could not connect to a sentinel: %s",
+                      ac->errstr);
+        /* the pending request gets a NULL reply, which moves on */
+    }
+}
+
+
+static void
+ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    size_t                        len;
+    ngx_int_t                     port;
+    redisReply                   *reply = r;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (rd->sentinel != ac) {
+        return;
+    }
+
+    rd->sentinel = NULL;
+
+    if (rd->timeout.timer_set) {
+        ngx_del_timer(&rd->timeout);
+    }
+
+    if (reply == NULL) {
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    /* done with this Sentinel: closed once this callback returns */
+    redisAsyncDisconnect(ac);
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len >= NGX_SOCKADDR_STRLEN)
+    {
+        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+                      "clockchain: a sentinel does not know master \"%V\"",
+                      &rd->mcf->sentinel_master);
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    port = ngx_atoi((u_char *) reply->element[1]->str,
+                    reply->element[1]->len);
+
+    if (port < 1 || port > 65535) {
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
+
+    len = reply->element[0]->len;
+
+    if (len != ngx_strlen(rd->master)
+        || ngx_strncmp(rd->master, reply->element[0]->str, len) != 0
+        || port != rd->master_port)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "clockchain: sentinel names %*s:%i as master \"%V\"",
+                      len, reply->element[0]->str, port,
+                      &rd->mcf->sentinel_master);
+    }
+
+    ngx_memcpy(rd->master, reply->element[0]->str, len);
+    rd->master[len] = '\0';
+    rd->master_port = port;
+    rd->discovered = 1;
+
+    ngx_http_clockchain_redis_connect();
+}
+
+
+static void
+ngx_http_clockchain_redis_role_reply(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements == 0
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || ngx_strcmp(reply->element[0]->str, "master") == 0)
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "clockchain: %s:%i is no longer a master, asking the "
+                  "sentinels again", rd->master, rd->master_port);
+
+    if (rd->ac && !rd->leaving) {
+        rd->leaving = 1;
+        redisAsyncDisconnect(rd->ac);
+    }
+}
+
+
+/* where the master is now: for the events subscription */
+
+ngx_int_t
+ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (rd->mcf->sentinels == NULL) {
+        *host = rd->mcf->redis_host;
+        *port = rd->mcf->redis_port;
+        return NGX_OK;
+    }
+
+    if (rd->master_port == 0) {
+        return NGX_DECLINED;
+    }
+
+    *host = rd->master;
+    *port = rd->master_port;
+
+    return NGX_OK;
 }
 
 
@@ -328,7 +559,7 @@ ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev)
 {
     ngx_http_clockchain_redis_t  *rd = ev->data;
 
-    if (rd->exiting || ngx_exiting || rd->ac) {
+    if (rd->exiting || ngx_exiting || rd->ac || rd->sentinel) {
         return;
     }
 
@@ -342,6 +573,17 @@ ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
     ngx_http_clockchain_redis_t  *rd = ev->data;
 
     redisAsyncContext  *ac;
+
+    if (rd->sentinel) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "clockchain: a sentinel did not answer in %M ms",
+                      rd->mcf->redis_timeout);
+        ac = rd->sentinel;
+        rd->sentinel = NULL;
+        redisAsyncFree(ac);
+        ngx_http_clockchain_redis_lost();
+        return;
+    }
 
     if (rd->ac == NULL) {
         return;
@@ -607,6 +849,17 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
         && rd->ac && reply)
     {
         ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+    }
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "READONLY", 8) == 0
+        && rd->ac && !rd->leaving)
+    {
+        /* a failover demoted this server: find the new master */
+        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                      "clockchain: redis answered READONLY, reconnecting");
+        rd->leaving = 1;
+        redisAsyncDisconnect(rd->ac);
     }
 
     if (reply && reply->type == REDIS_REPLY_ERROR && op->script >= 0

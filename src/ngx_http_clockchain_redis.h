@@ -53,6 +53,7 @@ ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
     const char *code);
 ngx_int_t ngx_http_clockchain_redis_attach(redisAsyncContext *ac,
     ngx_log_t *log);
+ngx_int_t ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REDIS_H_INCLUDED_ */

@@ -450,6 +450,7 @@ sub start {
         '--save', '', '--appendonly', 'yes', '--dir', $self->{dir},
         '--daemonize', 'no', '--logfile', '');
     push @args, '--requirepass', $self->{password} if defined $self->{password};
+    push @args, @{ $self->{opt}{args} // [] };
     push @args, '--unixsocket', $self->{unixsocket}, '--unixsocketperm', '777'
         if $self->{unixsocket};
     my $log = "$self->{dir}/redis.log";
