@@ -76,12 +76,7 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
 
     if (r->method != NGX_HTTP_POST) {
-        if (ngx_http_clockchain_add_header(r, "Allow", "POST") != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "Method Not Allowed");
+        return ngx_http_clockchain_not_allowed(r, "POST");
     }
 
     rc = ngx_http_clockchain_auth(r, bulk);
@@ -362,16 +357,9 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
                                     nkeys, argc, argv, argvlen);
 
     if (ctx->op == NULL) {
-        if (ngx_http_clockchain_add_header(r, "Retry-After",
-                                           NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                   "Job store unavailable: Redis cannot be reached, "
-                   "retry later");
+        return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
     }
 
     /* the reply finalizes the request */
@@ -486,17 +474,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                                        : "unexpected reply");
     }
 
-    if (ngx_http_clockchain_add_header(r, "Retry-After",
-                                       NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
-        != NGX_OK)
-    {
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   "Job store unavailable: the job was not "
-                                   "created, retry later");
+    rc = ngx_http_clockchain_unavailable(r, "Job store unavailable: the job "
+                                         "was not created, retry later");
     ngx_http_clockchain_finalize(r, rc);
 }
 
@@ -759,14 +738,7 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
     ngx_http_clockchain_loc_conf_t   *llcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "Method Not Allowed");
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
 
     rc = ngx_http_clockchain_auth(r, 0);
@@ -1080,16 +1052,8 @@ ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
         return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
     }
 
-    if (ngx_http_clockchain_add_header(r, "Retry-After",
-                                       NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "Job store unavailable: Redis cannot "
-                                     "be reached, retry later");
+    return ngx_http_clockchain_unavailable(r, "Job store unavailable: Redis "
+                                           "cannot be reached, retry later");
 }
 
 

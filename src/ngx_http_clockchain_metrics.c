@@ -132,14 +132,7 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
     u_char                            name[64];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "Method Not Allowed");
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
 
     rc = ngx_http_discard_request_body(r);

@@ -51,23 +51,11 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
     rc = ngx_http_clockchain_moment_path(r, &path, &publish);
 
     if (publish && r->method != NGX_HTTP_POST) {
-        if (ngx_http_clockchain_add_header(r, "Allow", "POST") != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "Method Not Allowed");
+        return ngx_http_clockchain_not_allowed(r, "POST");
     }
 
     if (!publish && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_clockchain_add_header(r, "Allow", "GET, HEAD")
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "Method Not Allowed");
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
 
     rc = ngx_http_clockchain_auth(r, 0);

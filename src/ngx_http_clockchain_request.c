@@ -494,6 +494,20 @@ ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
 }
 
 
+/* 405 with the methods the location answers */
+
+ngx_int_t
+ngx_http_clockchain_not_allowed(ngx_http_request_t *r, const char *allow)
+{
+    if (ngx_http_clockchain_add_header(r, "Allow", allow) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_clockchain_error(r, NGX_HTTP_NOT_ALLOWED,
+                                     "Method Not Allowed");
+}
+
+
 /* 503 with Retry-After: the request cannot be honoured safely now */
 
 ngx_int_t

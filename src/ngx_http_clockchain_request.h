@@ -77,6 +77,8 @@ time_t ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
     const ngx_http_clockchain_job_t *job);
 ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
     const char *detail);
+ngx_int_t ngx_http_clockchain_not_allowed(ngx_http_request_t *r,
+    const char *allow);
 ngx_str_t *ngx_http_clockchain_key(ngx_pool_t *pool,
     ngx_http_clockchain_main_conf_t *mcf, const char *kind, u_char *name,
     size_t len);
