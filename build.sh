@@ -180,6 +180,13 @@ http {
         location = /api/generate      { clockchain_generate; }
         location = /api/bulk-generate { clockchain_bulk_generate; }
         location /api/jobs/           { clockchain_jobs; }
+        location /api/moments/        { clockchain_moments; }
+
+        location = /metrics {
+            clockchain_metrics;
+            allow 127.0.0.1;
+            deny all;
+        }
     }
 }
 CONF
