@@ -759,6 +759,13 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         goto invalid;
     }
 
+    if (mcf->sentinels && mcf->sentinel_master.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"sentinel=\" needs \"master=\" naming the "
+                           "monitored master");
+        return NGX_CONF_ERROR;
+    }
+
     return NGX_CONF_OK;
 
 invalid:
@@ -1068,13 +1075,6 @@ ngx_http_clockchain_retention(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         *keep = t;
-    }
-
-    if (mcf->sentinels && mcf->sentinel_master.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sentinel=\" needs \"master=\" naming the "
-                           "monitored master");
-        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

@@ -161,9 +161,19 @@ ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
 {
     u_char  *p;
 
-    p = ngx_snprintf(buf, len - 1,
-                     "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events",
-                     &mcf->redis_prefix);
+    /* pub/sub ignores databases: two of them on one server must not mix */
+
+    if (mcf->redis_db) {
+        p = ngx_snprintf(buf, len - 1,
+                         "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events:db%i",
+                         &mcf->redis_prefix, mcf->redis_db);
+
+    } else {
+        p = ngx_snprintf(buf, len - 1,
+                         "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events",
+                         &mcf->redis_prefix);
+    }
+
     *p = '\0';
 
     return p - buf;

@@ -76,7 +76,8 @@ static void ngx_http_clockchain_redis_sentinel_connected(
 static void ngx_http_clockchain_redis_role_reply(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_redis_lost(void);
-static ngx_uint_t ngx_http_clockchain_redis_level(void);
+static void ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...);
 static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_connected(const redisAsyncContext *ac,
@@ -90,6 +91,7 @@ static ngx_int_t ngx_http_clockchain_redis_send_eval(
     ngx_http_clockchain_redis_op_t *op);
 static void ngx_http_clockchain_redis_reply(redisAsyncContext *ac,
     void *r, void *privdata);
+static void ngx_http_clockchain_redis_load_script(ngx_uint_t i);
 static void ngx_http_clockchain_redis_setup_reply(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_redis_script_reply(void *data,
@@ -238,7 +240,7 @@ ngx_http_clockchain_redis_connect(void)
     }
 
     if (ac->err) {
-        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+        ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
                       &rd->mcf->redis_addr, ac->errstr);
         redisAsyncFree(ac);
@@ -290,17 +292,7 @@ ngx_http_clockchain_redis_connect(void)
 
     for (i = 0; i < NGX_HTTP_CLOCKCHAIN_SCRIPTS; i++) {
         rd->sha_known[i] = 0;
-
-        argv[0] = "SCRIPT";
-        argvlen[0] = 6;
-        argv[1] = "LOAD";
-        argvlen[1] = 4;
-        argv[2] = ngx_http_clockchain_scripts[i];
-        argvlen[2] = ngx_strlen(ngx_http_clockchain_scripts[i]);
-
-        (void) ngx_http_clockchain_redis_command(
-                            ngx_http_clockchain_redis_script_reply,
-                            (void *) (uintptr_t) i, 3, argv, argvlen);
+        ngx_http_clockchain_redis_load_script(i);
     }
 
     if (rd->mcf->sentinels) {
@@ -349,7 +341,7 @@ ngx_http_clockchain_redis_discover(void)
     if (ac == NULL || ac->err
         || ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK)
     {
-        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+        ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not reach sentinel %s:%i",
                       sentinel->host, sentinel->port);
         if (ac) {
@@ -393,7 +385,7 @@ ngx_http_clockchain_redis_sentinel_connected(const redisAsyncContext *ac,
     int status)
 {
     if (status != REDIS_OK) {
-        ngx_log_error(ngx_http_clockchain_redis_level(),
+        ngx_http_clockchain_redis_log(
                       ngx_http_clockchain_redis.log, 0,
                       "clockchain: could not connect to a sentinel: %s",
                       ac->errstr);
@@ -434,7 +426,7 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
         || reply->element[1]->type != REDIS_REPLY_STRING
         || reply->element[0]->len >= NGX_SOCKADDR_STRLEN)
     {
-        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+        ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: a sentinel does not know master \"%V\"",
                       &rd->mcf->sentinel_master);
         ngx_http_clockchain_redis_lost();
@@ -518,13 +510,27 @@ ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
 }
 
 
-/* an outage is logged as an error once, then every 30 attempts */
+/*
+ * An outage is logged as an error once, then every 30 attempts.  The level
+ * is drawn once, before ngx_log_error(), which evaluates it twice.
+ */
 
-static ngx_uint_t
-ngx_http_clockchain_redis_level(void)
+static void
+ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
+    const char *fmt, ...)
 {
-    return (ngx_http_clockchain_redis.failures++ % 30 == 0) ? NGX_LOG_ERR
-                                                           : NGX_LOG_INFO;
+    u_char      *p, msg[NGX_MAX_ERROR_STR];
+    va_list      args;
+    ngx_uint_t   level;
+
+    level = (ngx_http_clockchain_redis.failures++ % 30 == 0) ? NGX_LOG_ERR
+                                                            : NGX_LOG_INFO;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    va_end(args);
+
+    ngx_log_error(level, log, err, "%*s", p - msg, msg);
 }
 
 
@@ -610,7 +616,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     if (status != REDIS_OK) {
-        ngx_log_error(ngx_http_clockchain_redis_level(), rd->log, 0,
+        ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
                       &rd->mcf->redis_addr, ac->errstr);
 
@@ -874,6 +880,8 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
         rd->sha_known[op->script] = 0;
         op->resent = 1;
 
+        ngx_http_clockchain_redis_load_script(op->script);
+
         if (ngx_http_clockchain_redis_send_eval(op) == NGX_OK) {
             return;
         }
@@ -886,6 +894,27 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
     }
 
     ngx_free(op);
+}
+
+
+/* SCRIPT LOAD: later calls of the script send its SHA1 only */
+
+static void
+ngx_http_clockchain_redis_load_script(ngx_uint_t i)
+{
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    argv[0] = "SCRIPT";
+    argvlen[0] = 6;
+    argv[1] = "LOAD";
+    argvlen[1] = 4;
+    argv[2] = ngx_http_clockchain_scripts[i];
+    argvlen[2] = ngx_strlen(ngx_http_clockchain_scripts[i]);
+
+    (void) ngx_http_clockchain_redis_command(
+                            ngx_http_clockchain_redis_script_reply,
+                            (void *) (uintptr_t) i, 3, argv, argvlen);
 }
 
 

@@ -217,8 +217,30 @@ sub is_unavailable {
     is_unavailable(generate($ng, { query => 'Nginx started without Redis' }),
                    'redis down at start: POST -> 503', retry_after => 1);
     is_unavailable(get_job($ng, $UNKNOWN), 'redis down at start: GET -> 503');
+    like($ng->error_log, qr/\[error\] .*clockchain: could not connect to redis/,
+         'redis down at start: error.log says so at [error]');
     $redis->start;
     recovers($ng, 10, 4, 'redis started after nginx');
+}
+
+# ---------------------------------------------------------------------------
+# F. SCRIPT FLUSH: the scripts are sent again, then by their SHA1 again
+{
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => base_http());
+    created_ok(generate($ng, { query => 'Before the flush' }), 'flush: a job before');
+    $redis->cmd('SCRIPT', 'FLUSH');
+    my %ok;
+    for my $i (1 .. 6) {
+        my $res = generate($ng, { query => "After the flush $i" });
+        $ok{ $res->{status} }++;
+    }
+    is_deeply(\%ok, { 200 => 6 }, 'flush: every POST after it succeeds');
+    my ($before) = $redis->cmd('INFO', 'commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
+    created_ok(generate($ng, { query => 'Later' }), 'flush: a later job');
+    my ($after) = $redis->cmd('INFO', 'commandstats') =~ /cmdstat_evalsha:calls=(\d+)/;
+    is($after - $before, 1, 'flush: later calls use EVALSHA again (the script was loaded anew)');
+    like($ng->error_log, qr/lost its script cache/, 'flush: logged');
 }
 
 done();
