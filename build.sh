@@ -3,6 +3,7 @@
 # ./build.sh          build ngx_http_clockchain_module.so against Debian's nginx
 # ./build.sh run      build, then run Redis + nginx with the module (foreground)
 # ./build.sh test     build, then run the whole test suite
+# ./build.sh test asan  the same against an ASan+UBSan build (docs/hardening.md)
 # ./build.sh deb       build the Debian package, lintian it, run deb-test
 # ./build.sh deb-test  install the .deb into this machine's nginx, try it,
 #                      purge it (changes the system: not part of test)
@@ -15,6 +16,9 @@ ROOT=$(cd "$(dirname "$0")" && pwd)
 BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
 MODULE="$BUILD/ngx_http_clockchain_module.so"
 NGX_SRC=/usr/share/nginx/src
+
+# extra nginx configure arguments (the asan variant sets them)
+CONF_EXTRA=()
 
 PACKAGES=(nginx nginx-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev
           libutf8proc-dev redis-server redis-sentinel build-essential perl curl python3)
@@ -61,7 +65,7 @@ build() {
             cd "$src"
             # shellcheck disable=SC1091
             . ./conf_flags
-            ./configure "${NGX_CONF_FLAGS[@]}" \
+            ./configure "${NGX_CONF_FLAGS[@]}" "${CONF_EXTRA[@]}" \
                 --add-dynamic-module="$ROOT" \
                 --builddir="$BUILD" >"$BUILD/configure.log" 2>&1
         ) || { cat "$BUILD/configure.log" >&2; exit 1; }
@@ -565,11 +569,73 @@ run_tests() {
     CLOCKCHAIN_MODULE="$MODULE" prove -I t/lib -r --timer t/
 }
 
+# The module with AddressSanitizer + UndefinedBehaviorSanitizer, in its own
+# build dir, and the whole suite against it.  Debian's nginx is not
+# instrumented: the sanitizer runtime is preloaded into each nginx the
+# harness starts (through NGINX_BIN, so perl, redis and python stay as they
+# are); the workers are forked from that master and inherit it.  clang, not
+# gcc: gcc splits ASan and UBSan into two runtimes and, with both loaded,
+# UBSan's reports ignore log_path and vanish into nginx's error.log; clang's
+# ASan runtime carries UBSan.  Any report fails the run (docs/hardening.md).
+SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+LLVM_BIN=/usr/lib/llvm-14/bin
+
+run_tests_asan() {
+    BUILD="$BUILD/asan"
+    MODULE="$BUILD/ngx_http_clockchain_module.so"
+    # private aliases: the generated ngx_modules[] of the module must not
+    # have its redzone laid over nginx's own ngx_modules[] (same name)
+    CONF_EXTRA=(--with-cc=clang
+                --with-cc-opt="$SAN_FLAGS -g -mllvm -asan-use-private-alias=1"
+                --with-ld-opt="$SAN_FLAGS")
+    PACKAGES+=(clang libclang-rt-14-dev)
+    build
+    cd "$ROOT"
+
+    local logs="$BUILD/sanitizer-logs" rt
+    rm -rf "$logs"
+    mkdir -p "$logs"
+    chmod 1777 "$logs"    # workers run as nobody
+
+    rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
+    [ -f "$rt" ] || { say "build.sh: no $rt (libclang-rt-14-dev)"; exit 1; }
+    clang -shared -fPIC -O2 -Wall -Werror -o "$BUILD/nodlclose.so" \
+        "$ROOT/t/asan/nodlclose.c"
+    cat >"$BUILD/nginx" <<WRAP
+#!/bin/sh
+LD_PRELOAD="$rt $BUILD/nodlclose.so\${LD_PRELOAD:+ \$LD_PRELOAD}" exec /usr/sbin/nginx "\$@"
+WRAP
+    chmod 755 "$BUILD/nginx"
+
+    # the C unit tests built with the same sanitizers
+    cat >"$BUILD/cc" <<WRAP
+#!/bin/sh
+exec clang $SAN_FLAGS "\$@"
+WRAP
+    chmod 755 "$BUILD/cc"
+
+    local rc=0
+    # one log_path for both (UBSan's, parsed last, wins); options already
+    # in the environment are appended: they win
+    # nginx has no frame pointers: unwind with DWARF at malloc, so that a
+    # leak the module caused through an nginx function shows the module
+    ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:log_path=$logs/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+    LSAN_OPTIONS="suppressions=$ROOT/t/asan/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
+    UBSAN_OPTIONS="print_stacktrace=1:suppressions=$ROOT/t/asan/ubsan.supp:log_path=$logs/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+    ASAN_SYMBOLIZER_PATH="$LLVM_BIN/llvm-symbolizer" \
+    NGINX_BIN="$BUILD/nginx" CC="$BUILD/cc" CLOCKCHAIN_MODULE="$MODULE" \
+        prove -I t/lib -r --timer "${@:-t/}" || rc=$?
+
+    perl t/asan/check-logs.pl "$logs" >&2 || rc=1
+    return $rc
+}
+
 case "${1:-build}" in
     build) build ;;
     run) run ;;
-    test) run_tests ;;
+    test) if [ "${2:-}" = asan ]; then run_tests_asan "${@:3}"; else run_tests; fi ;;
+    asan) run_tests_asan "${@:2}" ;;
     deb) deb_build; deb_test ;;
     deb-test) deb_test ;;
-    *) say "usage: $0 [build|run|test|deb|deb-test]"; exit 2 ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|deb|deb-test]"; exit 2 ;;
 esac
