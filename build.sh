@@ -652,7 +652,7 @@ WRAP
 # built with clang: each runs for $1 seconds (60) from its committed seeds;
 # what it finds goes to build/fuzz/corpus/ (not to the repo) and a crash
 # to build/fuzz/TARGET-crash-*.  ./build.sh fuzz 60 scene runs one target.
-FUZZ_TARGETS=(generate bulk scene id_json)
+FUZZ_TARGETS=(generate bulk scene id_json path)
 
 fuzz() {
     local secs=${1:-60} dir="$BUILD/fuzz" t rc=0
@@ -673,7 +673,9 @@ fuzz() {
     for t in "${targets[@]}"; do
         local args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
                     -print_final_stats=1)
-        [ "$t" = id_json ] || args+=(-dict="$ROOT/t/fuzz/json.dict")
+        case $t in
+            generate|bulk|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+        esac
         mkdir -p "$dir/corpus/$t"
         say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"
         if "$dir/fuzz_$t" "${args[@]}" "$dir/corpus/$t" \

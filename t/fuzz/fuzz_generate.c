@@ -12,7 +12,9 @@
  * preset and visibility) and must be a JSON object for jansson too; a
  * refused one a NUL-terminated message.  The body is parsed twice, the
  * second time with a short error buffer of exact size: the verdict must not
- * change and nothing may be written past it.
+ * change and nothing may be written past it.  The same bytes go to the
+ * publish body parser (ngx_http_clockchain_parse_publish): 0 or 1, a
+ * known visibility, or a NUL-terminated message within its buffer.
  */
 
 
@@ -62,6 +64,34 @@ fz_parse(const uint8_t *data, size_t size, size_t errlen)
 }
 
 
+static void
+fz_publish(const uint8_t *data, size_t size, size_t errlen)
+{
+    int          rc;
+    char        *err;
+    const char  *visibility;
+
+    err = malloc(errlen);
+    fz_assert(err != NULL);
+
+    rc = ngx_http_clockchain_parse_publish((const char *) data, size,
+                                           &visibility, err, errlen);
+
+    fz_assert(rc == 0 || rc == 1);
+
+    if (rc == 1) {
+        fz_assert(visibility != NULL);
+        fz_assert(strcmp(visibility, "public") == 0
+                  || strcmp(visibility, "private") == 0);
+
+    } else {
+        fz_check_err(err, errlen);
+    }
+
+    free(err);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -70,6 +100,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = fz_parse(data, size, NGX_HTTP_CLOCKCHAIN_ERR_LEN);
 
     fz_assert(fz_parse(data, size, 1 + size % 40) == rc);
+
+    fz_publish(data, size, NGX_HTTP_CLOCKCHAIN_ERR_LEN);
+    fz_publish(data, size, 1 + size % 40);
 
     return 0;
 }

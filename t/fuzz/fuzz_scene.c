@@ -15,8 +15,8 @@
  *
  * On every successful scene the safe-path rules hold: the path matches
  * ^/-?[0-9]+/[a-z]+/[0-9]{2}/[0-9]{4}(/[a-z0-9_-]+){4}$, has no "..", no
- * segment longer than 100 bytes, and the node is a JSON object (jansson)
- * whose "path" is the path.  A failed scene gives a NUL-terminated valid
+ * segment longer than 100 bytes, ngx_http_clockchain_valid_path() accepts
+ * it, and the node is a JSON object (jansson) whose "path" is the path.  A failed scene gives a NUL-terminated valid
  * UTF-8 message.  flash_error() writes valid UTF-8, NUL-terminated, within
  * outlen, for a status, an outlen and a body taken from the input.
  */
@@ -56,6 +56,9 @@ fz_check_path(const char *path)
     fz_assert(regexec(&fz_path_re, path, 0, NULL, 0) == 0);
     fz_assert(strstr(path, "..") == NULL);
     fz_assert(strlen(path) < NGX_HTTP_CLOCKCHAIN_PATH_MAX);
+
+    /* what the runner writes, GET /api/moments/{path} must accept */
+    fz_assert(ngx_http_clockchain_valid_path(path, strlen(path)));
 
     for (p = path + 1; ; p = slash + 1) {
         slash = strchr(p, '/');
