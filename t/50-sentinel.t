@@ -38,7 +38,7 @@ for my $i (1 .. 3) {
     if ($pid == 0) {
         open STDOUT, '>', "$dir/log";
         open STDERR, '>&', \*STDOUT;
-        exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf";
+        { exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf" }
         POSIX::_exit(127);
     }
     push @sentinels, { pid => $pid, port => $port, dir => $dir };
