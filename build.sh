@@ -593,10 +593,15 @@ run_tests_asan() {
     build
     cd "$ROOT"
 
-    local logs="$BUILD/sanitizer-logs" rt
-    rm -rf "$logs"
-    mkdir -p "$logs"
-    chmod 1777 "$logs"    # workers run as nobody
+    # workers run as nobody: they write their reports, and LSan reads its
+    # suppressions at their exit, in a directory they can reach wherever
+    # the tree is
+    local run logs rt
+    run=$(mktemp -d "${TMPDIR:-/tmp}/clockchain-asan.XXXXXX")
+    logs="$run/logs"
+    mkdir -m 1777 "$logs"
+    chmod 755 "$run"
+    install -m 644 "$ROOT/t/asan/lsan.supp" "$ROOT/t/asan/ubsan.supp" "$run/"
 
     rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
     [ -f "$rt" ] || { say "build.sh: no $rt (libclang-rt-14-dev)"; exit 1; }
@@ -620,8 +625,8 @@ WRAP
     # pointers: unwind with DWARF at malloc, so that a leak the module
     # caused through an nginx function shows the module's frames.
     export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:log_path=$logs/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-    export LSAN_OPTIONS="suppressions=$ROOT/t/asan/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-    export UBSAN_OPTIONS="print_stacktrace=1:suppressions=$ROOT/t/asan/ubsan.supp:log_path=$logs/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+    export LSAN_OPTIONS="suppressions=$run/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    export UBSAN_OPTIONS="print_stacktrace=1:suppressions=$run/ubsan.supp:log_path=$logs/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
     export ASAN_SYMBOLIZER_PATH="$LLVM_BIN/llvm-symbolizer"
     export NGINX_BIN="$BUILD/nginx" CC="$BUILD/cc" CLOCKCHAIN_MODULE="$MODULE"
 
@@ -644,7 +649,12 @@ WRAP
         fi
     fi
 
-    perl t/asan/check-logs.pl "$logs" >&2 || rc=1
+    if perl t/asan/check-logs.pl "$logs" >&2; then
+        rm -rf "$run"
+    else
+        rc=1
+        say "build.sh: the sanitizer logs are kept in $logs"
+    fi
     return $rc
 }
 
