@@ -72,8 +72,9 @@ sub calls { my $c = $flash->calls->{by_job}; map { $c->{$_} // 0 } @_ }
     my ($holder) = holders($ng);
     my $j = created_ok(generate($ng, { query => 'crash probe [flash:delay=1.5]' }),
                        '1: create');
-    ok(wait_for(5, sub { status($redis, $j->{job_id}) eq 'processing' }),
-       '1: processing');
+    ok(wait_for(5, sub { status($redis, $j->{job_id}) eq 'processing'
+                         && (calls($j->{job_id}))[0] >= 1 }),
+       '1: processing, its call at Flash');
     kill 'KILL', $holder;
     is(all_status($redis, 'completed', 15, $j->{job_id}), 0,
        '1: completed after its runner was killed');
