@@ -8,6 +8,8 @@
 # ./build.sh deb       build the Debian package, lintian it, run deb-test
 # ./build.sh deb-test  install the .deb into this machine's nginx, try it,
 #                      purge it (changes the system: not part of test)
+# ./build.sh bench [n]  build, then the benchmarks (t/bench/bench.pl): a table,
+#                      and docs/benchmarks.md; minutes, not part of test
 #
 # Installs what it needs with apt when it is missing.
 
@@ -564,6 +566,19 @@ print(" ".join("" if j.get(k) is None else str(j[k]) for k in sys.argv[2:]))
 PY
 }
 
+# The benchmarks of issue 7 (t/bench/bench.pl): ratios against nginx's own
+# limit measured side by side in one run, a table on stdout and the measured
+# part of docs/benchmarks.md rewritten.  Needs wrk (and perf with
+# BENCH_PERF=1).  ./build.sh bench 1 5 runs only those measures and leaves
+# the docs alone.
+bench() {
+    PACKAGES+=(wrk)
+    [ -z "${BENCH_PERF:-}" ] || PACKAGES+=(linux-perf)
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/bench/bench.pl "$@"
+}
+
 run_tests() {
     build
     cd "$ROOT"
@@ -708,5 +723,6 @@ case "${1:-build}" in
     fuzz) fuzz "${@:2}" ;;
     deb) deb_build; deb_test ;;
     deb-test) deb_test ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test]"; exit 2 ;;
+    bench) bench "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]]"; exit 2 ;;
 esac
