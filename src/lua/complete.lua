@@ -61,6 +61,16 @@ end
 
 redis.call('HSET', nkey, unpack(fields))
 
+-- nearer in time first; the same distance in path order, so it is stable
+
+local function by_distance(a, b)
+    local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
+    if da == db then
+        return a[1] < b[1]
+    end
+    return da < db
+end
+
 -- nearest members of an index by time, self excluded
 
 local function nearest(key, lo, hi, n)
@@ -79,13 +89,7 @@ local function nearest(key, lo, hi, n)
             end
         end
     end
-    table.sort(found, function(a, b)
-        local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
-        if da == db then
-            return a[1] < b[1]
-        end
-        return da < db
-    end)
+    table.sort(found, by_distance)
     local out = {}
     for i = 1, math.min(n, #found) do
         out[i] = found[i]
@@ -170,13 +174,7 @@ local function shared(kind, names, etype, weight)
             end
         end
     end
-    table.sort(order, function(a, b)
-        local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
-        if da == db then
-            return a[1] < b[1]
-        end
-        return da < db
-    end)
+    table.sort(order, by_distance)
     for i = 1, math.min(cap, #order) do
         local other = order[i][1]
         local common = {}
