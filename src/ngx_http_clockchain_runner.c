@@ -41,6 +41,15 @@
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
 
+/*
+ * Outcomes sent to Redis and not yet answered.  Flash answers arrive in
+ * bursts; sent all at once, the last of a burst would wait behind all the
+ * others, and so would the claims and the readers' HMGETs that queue
+ * behind them.  The rest wait here, and completed_at is stamped when an
+ * outcome is sent, not when Flash answered.
+ */
+#define NGX_HTTP_CLOCKCHAIN_COMMIT_MAX    16
+
 #define NGX_HTTP_CLOCKCHAIN_CALLING       0
 #define NGX_HTTP_CLOCKCHAIN_COMPLETE      1
 #define NGX_HTTP_CLOCKCHAIN_FAIL          2
@@ -71,8 +80,10 @@ typedef struct {
     ngx_msec_t                         delay;       /* requeue: run after */
     unsigned                           count:1;     /* requeue: an attempt */
 
+    ngx_queue_t                        wait;        /* in rn->commits */
     unsigned                           committing:1;
     unsigned                           commit_wait:1;
+    unsigned                           stamped:1;
 } ngx_http_clockchain_run_t;
 
 
@@ -90,6 +101,8 @@ typedef struct {
     ngx_uint_t                         draining;
     ngx_queue_t                        runs;
     ngx_uint_t                         nruns;
+    ngx_queue_t                        commits;     /* waiting to be sent */
+    ngx_uint_t                         ncommits;    /* sent, unanswered */
     u_char                             name[NGX_MAXHOSTNAMELEN + NGX_INT_T_LEN];
     size_t                             name_len;
     u_char                             channel[256];
@@ -120,7 +133,11 @@ static void ngx_http_clockchain_runner_gauges(
 static void ngx_http_clockchain_runner_gauge(void *data, redisReply *reply);
 static void ngx_http_clockchain_runner_handback(
     ngx_http_clockchain_run_t *run);
-static void ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_settle(ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_commits(
+    ngx_http_clockchain_runner_t *rn);
+static ngx_int_t ngx_http_clockchain_runner_commit(
+    ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_runner_heartbeat(
@@ -148,6 +165,7 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
     rn->mcf = mcf;
     rn->log = cycle->log;
     ngx_queue_init(&rn->runs);
+    ngx_queue_init(&rn->commits);
 
     rn->name_len = ngx_snprintf(rn->name, sizeof(rn->name), "%V:%P",
                                 &cycle->hostname, ngx_pid) - rn->name;
@@ -222,9 +240,7 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
 {
     ngx_http_clockchain_runner_t *rn = ev->data;
 
-    ngx_int_t                   rc;
-    ngx_queue_t                *q;
-    ngx_http_clockchain_run_t  *run;
+    ngx_int_t  rc;
 
     if (rn->exiting || ngx_terminate) {
         return;
@@ -277,18 +293,8 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
             ngx_http_clockchain_runner_heartbeat(rn);
         }
 
-        /* commits that Redis could not take, once more */
-
-        for (q = ngx_queue_head(&rn->runs);
-             q != ngx_queue_sentinel(&rn->runs);
-             q = ngx_queue_next(q))
-        {
-            run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
-
-            if (run->commit_wait && !run->committing) {
-                ngx_http_clockchain_runner_commit(run);
-            }
-        }
+        /* outcomes that Redis could not take, once more */
+        ngx_http_clockchain_runner_commits(rn);
     }
 
     if (rn->holder) {
@@ -550,7 +556,7 @@ ngx_http_clockchain_runner_called(ngx_http_clockchain_flash_call_t *call)
     /* the answer can be large: free it before the commit round trip */
     ngx_http_clockchain_flash_free(&run->call);
 
-    ngx_http_clockchain_runner_commit(run);
+    ngx_http_clockchain_runner_settle(run);
 }
 
 
@@ -816,11 +822,45 @@ ngx_http_clockchain_runner_handback(ngx_http_clockchain_run_t *run)
     run->attempts--;
     run->delay = 0;
 
-    ngx_http_clockchain_runner_commit(run);
+    ngx_http_clockchain_runner_settle(run);
+}
+
+
+/* an outcome goes to Redis now, or waits for room in the window */
+
+static void
+ngx_http_clockchain_runner_settle(ngx_http_clockchain_run_t *run)
+{
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    ngx_queue_insert_tail(&rn->commits, &run->wait);
+    run->commit_wait = 1;
+
+    ngx_http_clockchain_runner_commits(rn);
 }
 
 
 static void
+ngx_http_clockchain_runner_commits(ngx_http_clockchain_runner_t *rn)
+{
+    ngx_queue_t                *q;
+    ngx_http_clockchain_run_t  *run;
+
+    while (rn->ncommits < NGX_HTTP_CLOCKCHAIN_COMMIT_MAX
+           && !ngx_queue_empty(&rn->commits))
+    {
+        q = ngx_queue_head(&rn->commits);
+        run = ngx_queue_data(q, ngx_http_clockchain_run_t, wait);
+
+        if (ngx_http_clockchain_runner_commit(run) != NGX_OK) {
+            /* Redis is away: the tick tries again when it is back */
+            return;
+        }
+    }
+}
+
+
+static ngx_int_t
 ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
 {
     u_char                           job[256], processing[256], prefix[256];
@@ -835,7 +875,11 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
-    run->commit_wait = 0;
+    if (!run->stamped && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
+        /* the job becomes completed or failed now, in one script */
+        ngx_http_clockchain_iso_now(run->completed_at);
+        run->stamped = 1;
+    }
 
     argv[0] = (char *) job;
     argvlen[0] = ngx_http_clockchain_runner_key(job, mcf, "job:", run->id);
@@ -927,12 +971,15 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
                                        run, nkeys, argc, argv, argvlen)
         == NULL)
     {
-        /* Redis is away: the tick sends it again when it is back */
-        run->commit_wait = 1;
-        return;
+        return NGX_AGAIN;
     }
 
+    ngx_queue_remove(&run->wait);
+    run->commit_wait = 0;
     run->committing = 1;
+    rn->ncommits++;
+
+    return NGX_OK;
 }
 
 
@@ -944,6 +991,7 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
+    rn->ncommits--;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
         run->version = (uint64_t) reply->integer;
@@ -977,11 +1025,14 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
                       : "unexpected reply");
 
+        ngx_queue_insert_tail(&rn->commits, &run->wait);
         run->commit_wait = 1;
         return;
     }
 
     ngx_http_clockchain_runner_free(run);
+
+    ngx_http_clockchain_runner_commits(rn);
 
     if (!rn->exiting && rn->holder) {
         ngx_http_clockchain_runner_claim(rn);
@@ -1087,6 +1138,10 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
 
     ngx_queue_remove(&run->queue);
     rn->nruns--;
+
+    if (run->commit_wait) {
+        ngx_queue_remove(&run->wait);
+    }
 
     if (ngx_http_clockchain_stats) {
         ngx_http_clockchain_stats->in_flight = rn->nruns;
