@@ -6,11 +6,14 @@
 
 /*
  * Every change of a job is published by the Lua script that makes it, on
- * "<prefix>{cc}:v1:events" as "<id> <status> <version>".  Each worker
- * subscribes on a connection of its own: a change marks what the shared
- * zone holds of the job as outdated (so no nginx of the fleet serves an
- * old state), and a change to a final state wakes the requests of this
- * worker that wait for that job (GET /api/jobs/{id}?wait=N).
+ * "<prefix>{cc}:v1:events" as "<id> <status> <version>"; a change to a
+ * final state carries the rest of the job too, as "<id> <status> <version>
+ * <created_at> <completed_at> <path or error>".  Each worker subscribes on
+ * a connection of its own: a change marks what the shared zone holds of
+ * the job as outdated (so no nginx of the fleet serves an old state), a
+ * final state is cached as it is (so no one asks Redis for it again), and
+ * it wakes the requests of this worker that wait for that job
+ * (GET /api/jobs/{id}?wait=N).
  *
  * A waiting request costs its connection and one timer; the waiters are
  * found by job id in an rbtree.  One more timer, not cancelable, runs
@@ -364,13 +367,15 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
 static void
 ngx_http_clockchain_events_change(u_char *p, size_t len)
 {
-    u_char                            *s, *last;
+    u_char                            *s, *last, *id;
     uint32_t                           hash;
     uint64_t                           version;
     ngx_uint_t                         status;
+    ngx_http_clockchain_job_t          job;
     ngx_http_clockchain_wait_group_t  *g;
     ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
 
+    id = p;
     last = p + len;
 
     if (len < NGX_HTTP_CLOCKCHAIN_ID_LEN + 4
@@ -392,7 +397,7 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
 
     version = 0;
 
-    for (p++; p < last; p++) {
+    for (p++; p < last && *p != ' '; p++) {
         if (*p < '0' || *p > '9' || version > 1000000000000000ULL) {
             goto invalid;
         }
@@ -404,16 +409,58 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
         goto invalid;
     }
 
-    p = last - len;
+    if (p == last || !ngx_http_clockchain_is_terminal(status)) {
+        ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, id, version);
 
-    ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, p, version);
+        if (!ngx_http_clockchain_is_terminal(status)) {
+            return;
+        }
 
-    if (!ngx_http_clockchain_is_terminal(status)) {
-        return;
+    } else {
+        /* " <created_at> <completed_at> <path or error>" */
+
+        if (last - p < 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1
+            || p[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1] != ' '
+            || p[2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)] != ' ')
+        {
+            goto invalid;
+        }
+
+        ngx_memzero(&job, sizeof(ngx_http_clockchain_job_t));
+
+        job.id = (char *) id;
+        job.status = status;
+        job.created_at = (char *) p + 1;
+        job.completed_at = (char *) p + NGX_HTTP_CLOCKCHAIN_TIME_LEN + 2;
+
+        p += 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1;
+
+        if (ngx_http_clockchain_iso_parse(job.created_at) < 0
+            || ngx_http_clockchain_iso_parse(job.completed_at) < 0)
+        {
+            goto invalid;
+        }
+
+        if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
+            if (!ngx_http_clockchain_valid_path((char *) p, last - p)) {
+                goto invalid;
+            }
+
+            job.path = (char *) p;
+            job.path_len = last - p;
+
+        } else {
+            job.error = (char *) p;
+            job.error_len = last - p;
+        }
+
+        ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
+                                    ngx_http_clockchain_job_expire(ev->mcf,
+                                                                   &job));
     }
 
-    hash = ngx_crc32_short(p, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-    g = ngx_http_clockchain_events_group(p, hash);
+    hash = ngx_crc32_short(id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    g = ngx_http_clockchain_events_group(id, hash);
 
     if (g) {
         ngx_http_clockchain_events_wake_group(g);

@@ -552,7 +552,10 @@ ngx_http_clockchain_iso_now(char *out)
 }
 
 
-/* seconds since the epoch of an ISO time as iso_time writes it, or -1 */
+/*
+ * Seconds since the epoch of an ISO time as iso_time writes it, or -1 for
+ * anything else, a month 13 too.
+ */
 
 int64_t
 ngx_http_clockchain_iso_parse(const char *s)
@@ -577,6 +580,12 @@ ngx_http_clockchain_iso_parse(const char *s)
     tm.tm_hour = (s[11] - '0') * 10 + (s[12] - '0');
     tm.tm_min = (s[14] - '0') * 10 + (s[15] - '0');
     tm.tm_sec = (s[17] - '0') * 10 + (s[18] - '0');
+
+    if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31
+        || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+    {
+        return -1;
+    }
 
     return (int64_t) timegm(&tm);
 }

@@ -62,7 +62,24 @@ my ($pa, $na) = node(year => 1776, month => 7, day => 4, country => 'us',
                      slug => 'a', figures => ['John Adams', 'Thomas Jefferson'],
                      tags => ['independence', 'law']);
 my $ja = claimed_job();
+# every nginx hears the change on the events channel, with the final state
+my $sub = bless { %$redis, sock => undef }, ref $redis;
+$sub->cmd('SUBSCRIBE', "${P}events");
+sub next_event {            # the next event of job $id
+    my ($id) = @_;
+    local $SIG{ALRM} = sub { die "no event of $id in 5 s\n" };
+    alarm 5;
+    while (1) {
+        my $m = Clockchain::Test::Redis::_read_reply($sub->{sock});
+        next unless index($m->[2], "$id ") == 0;
+        alarm 0;
+        return $m->[2];
+    }
+}
 is(complete($ja, '7', $pa, $na), 1, 'first node: completed, version 1');
+is(next_event($ja), "$ja completed 1 2026-01-01T00:00:00.000000Z "
+                 . "2026-01-01T00:01:00.000000Z $pa",
+   'completed: the event carries created_at, completed_at and the path');
 my $job = $redis->hash("${P}job:$ja");
 is($job->{status}, 'completed', 'job completed');
 is($job->{path}, $pa, 'job path');
@@ -163,6 +180,9 @@ like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
 is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
                '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
                "${P}events", 900), 1, 'fail with the current token: version 1');
+is(next_event($jf), "$jf failed 1 2026-01-01T00:00:00.000000Z "
+                 . "2026-01-01T00:01:00.000000Z boom",
+   'failed: the event carries created_at, completed_at and the error');
 my $fttl = $redis->cmd('TTL', "${P}job:$jf");
 ok($fttl > 890 && $fttl <= 900, "a failed job is kept for its retention ($fttl s)");
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');

@@ -7,6 +7,7 @@ use warnings;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
+use JSON::PP;
 use Time::HiRes qw(time sleep);
 use Clockchain::Test;
 
@@ -226,6 +227,72 @@ $redis->cmd('HINCRBY', $JOB_PREFIX . $sd->{job_id}, 'version', 1);
 ok(wait_for(5, sub { (json_body(get_job($b, $sd->{job_id})) // {})->{status} eq 'failed' }),
    'after the resubscription B serves the change, not its cached state');
 like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
+
+# ---------------------------------------------------------------------------
+# a final state travels with its event: the waiter is answered from it, and
+# Redis is not asked again (the hash here says otherwise on purpose)
+
+{
+    my $EVENTS = 'clockchain:{cc}:v1:events';
+    my $id = '6f9d2c1e-4b7a-4c3d-9e8f-0a1b2c3d4e5f';
+    # recent: a finished job older than clockchain_keep_completed is let go
+    my @t = gmtime(time - 60);
+    my $created = sprintf '%04d-%02d-%02dT%02d:%02d:%02d.000000Z',
+                          $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0];
+    (my $done_at = $created) =~ s/\.000000Z$/.500000Z/;
+    my $path = '/1969/july/20/2017/united-states/florida/cape-canaveral/apollo-11-landing-3f4a';
+    $redis->cmd('HSET', $JOB_PREFIX . $id, 'status', 'pending',
+                'created_at', $created, 'version', 1);
+
+    my $w = background_get($b, "/api/jobs/$id?wait=10");
+    sleep 0.5;
+    cmp_ok($redis->cmd('PUBLISH', $EVENTS,
+                       "$id completed 7 $created $done_at $path"), '>=', 3,
+           'the event reached the three nginx');
+    my ($tw, $st, $body) = $w->();
+    is($st, 200, 'event with the state: the waiter gets a 200');
+    my $j = eval { JSON::PP::decode_json($body) } // {};
+    is($j->{status}, 'completed', '... completed, as the event said');
+    is($j->{path}, $path, '... with the path from the event');
+    is($j->{completed_at}, $done_at, '... and its completed_at');
+    is($j->{created_at}, $created, '... and its created_at');
+    is($redis->hash($JOB_PREFIX . $id)->{status}, 'pending',
+       '(Redis still says pending: the answer did not come from there)');
+    is((json_body(get_job($b, $id)) // {})->{path}, $path,
+       'a plain GET on B is served the same state from the zone');
+
+    # a failed state with an error of several words
+    my $id2 = '7a0e3d2f-5c8b-4d4e-8f90-1b2c3d4e5f60';
+    $redis->cmd('HSET', $JOB_PREFIX . $id2, 'status', 'pending',
+                'created_at', $created, 'version', 1);
+    $w = background_get($b, "/api/jobs/$id2?wait=10");
+    sleep 0.5;
+    $redis->cmd('PUBLISH', $EVENTS,
+                "$id2 failed 4 $created $done_at Flash API error: 500 went wrong");
+    ($tw, $st, $body) = $w->();
+    $j = eval { JSON::PP::decode_json($body) } // {};
+    is($j->{status}, 'failed', 'a failed event: the waiter gets failed');
+    is($j->{error}, 'Flash API error: 500 went wrong', '... with the whole error');
+    ok(!defined $j->{path}, '... and no path');
+
+    # malformed final states are refused as a whole, not half-applied
+    my $id3 = '8b1f4e30-6d9c-4e5f-9a01-2c3d4e5f6071';
+    $redis->cmd('HSET', $JOB_PREFIX . $id3, 'status', 'pending',
+                'created_at', $created, 'version', 1);
+    for my $bad ("$id3 completed 9 $created $done_at ../../etc/passwd",
+                 "$id3 completed 9 2026-13-01T00:00:00.000000Z $done_at $path",
+                 "$id3 completed 9 $created",
+                 "$id3 completed 9 ${created}x$done_at $path",
+                 "$id3 completed 9x $created $done_at $path") {
+        $redis->cmd('PUBLISH', $EVENTS, $bad);
+    }
+    sleep 0.3;
+    my $g = json_body(get_job($b, $id3)) // {};
+    is($g->{status}, 'pending', 'malformed final events change nothing');
+    like($b->error_log, qr/ignored a malformed event "\Q$id3\E completed 9 \Q$created $done_at\E \.\.\/\.\.\/etc\/passwd"/,
+         '... and are logged');
+    $redis->cmd('DEL', map { $JOB_PREFIX . $_ } $id, $id2, $id3);
+}
 
 # ---------------------------------------------------------------------------
 # waiters during a reload are answered, not dropped

@@ -216,6 +216,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('PUBLISH', ARGV[9], ARGV[2] .. ' completed ' .. v)
+-- the final state travels with the event: no instance asks for it again
+local created_at = redis.call('HGET', KEYS[1], 'created_at')
+local event = ARGV[2] .. ' completed ' .. v
+if created_at and #created_at == #ARGV[3] then
+    event = event .. ' ' .. created_at .. ' ' .. ARGV[3] .. ' ' .. path
+end
+redis.call('PUBLISH', ARGV[9], event)
 
 return v

@@ -26,6 +26,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('PUBLISH', ARGV[6], ARGV[2] .. ' failed ' .. v)
+-- the final state travels with the event: no instance asks for it again
+local created_at = redis.call('HGET', KEYS[1], 'created_at')
+local event = ARGV[2] .. ' failed ' .. v
+if created_at and #created_at == #ARGV[3] then
+    event = event .. ' ' .. created_at .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]
+end
+redis.call('PUBLISH', ARGV[6], event)
 
 return v

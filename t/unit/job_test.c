@@ -110,6 +110,11 @@ test_time(void)
        == 1772807538, "iso time parses back");
     ok(ngx_http_clockchain_iso_parse("2026-03-06 14:32:18.123456Z") == -1,
        "a malformed iso time is refused");
+    ok(ngx_http_clockchain_iso_parse("2026-13-06T14:32:18.123456Z") == -1
+       && ngx_http_clockchain_iso_parse("2026-03-00T14:32:18.123456Z") == -1
+       && ngx_http_clockchain_iso_parse("2026-03-06T24:32:18.123456Z") == -1
+       && ngx_http_clockchain_iso_parse("2026-03-06T14:60:18.123456Z") == -1,
+       "an iso time out of range is refused");
 
     ngx_http_clockchain_iso_now(t);
     ok(matches("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
