@@ -1368,6 +1368,9 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* no random bytes of the parent's: job ids must differ per worker */
+    ngx_http_clockchain_random_reset();
+
     mcf = ngx_http_cycle_get_module_main_conf(cycle,
                                               ngx_http_clockchain_module);
 

@@ -484,27 +484,74 @@ ngx_http_clockchain_valid_path(const char *path, size_t len)
 }
 
 
+/*
+ * The kernel's CSPRNG, drawn a page at a time: ids must not be guessable
+ * from pid or time, and one getrandom() per id was 4% of a POST.  A forked
+ * process must not reuse its parent's bytes: ngx_http_clockchain_random_reset()
+ * is called when a worker starts.
+ */
+
+static unsigned char  ngx_http_clockchain_random[4096];
+static size_t         ngx_http_clockchain_random_left;
+
+
+void
+ngx_http_clockchain_random_reset(void)
+{
+    memset(ngx_http_clockchain_random, 0, sizeof(ngx_http_clockchain_random));
+    ngx_http_clockchain_random_left = 0;
+}
+
+
+static int
+ngx_http_clockchain_random_bytes(unsigned char *out, size_t len)
+{
+    size_t          n;
+    ssize_t         got;
+    unsigned char  *start;
+
+    if (ngx_http_clockchain_random_left < len) {
+
+        for (n = 0; n < sizeof(ngx_http_clockchain_random); n += (size_t) got)
+        {
+            got = getrandom(ngx_http_clockchain_random + n,
+                            sizeof(ngx_http_clockchain_random) - n, 0);
+
+            if (got < 0) {
+                if (errno == EINTR) {
+                    got = 0;
+                    continue;
+                }
+
+                return -1;
+            }
+        }
+
+        ngx_http_clockchain_random_left = sizeof(ngx_http_clockchain_random);
+    }
+
+    start = ngx_http_clockchain_random + sizeof(ngx_http_clockchain_random)
+            - ngx_http_clockchain_random_left;
+
+    memcpy(out, start, len);
+
+    /* bytes handed out are not kept around */
+    memset(start, 0, len);
+    ngx_http_clockchain_random_left -= len;
+
+    return 0;
+}
+
+
 int
 ngx_http_clockchain_uuid4(char *out)
 {
     size_t          i, n;
-    ssize_t         got;
     unsigned char   b[16];
     static const char  hex[] = "0123456789abcdef";
 
-    /* the kernel's CSPRNG: ids must not be guessable from pid or time */
-
-    for (n = 0; n < sizeof(b); n += (size_t) got) {
-        got = getrandom(b + n, sizeof(b) - n, 0);
-
-        if (got < 0) {
-            if (errno == EINTR) {
-                got = 0;
-                continue;
-            }
-
-            return -1;
-        }
+    if (ngx_http_clockchain_random_bytes(b, sizeof(b)) != 0) {
+        return -1;
     }
 
     b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);
@@ -674,6 +721,15 @@ ngx_http_clockchain_utf8_seq(const unsigned char *s, size_t len)
  * whatever Flash or Redis handed us, the output is valid JSON.
  */
 
+/* printable ASCII but '"' and '\\': copied into a JSON string as it is */
+
+static inline int
+ngx_http_clockchain_json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
+
 size_t
 ngx_http_clockchain_json_string_len(const char *s, size_t len)
 {
@@ -685,7 +741,12 @@ ngx_http_clockchain_json_string_len(const char *s, size_t len)
     size = 2;
 
     while (p < end) {
-        if (*p == '"' || *p == '\\') {
+        if (ngx_http_clockchain_json_plain(*p)) {
+            /* ids, paths, times and most errors are only this */
+            size++;
+            p++;
+
+        } else if (*p == '"' || *p == '\\') {
             size += 2;
             p++;
 
@@ -724,7 +785,10 @@ ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
     *dst++ = '"';
 
     while (p < end) {
-        if (*p == '"' || *p == '\\') {
+        if (ngx_http_clockchain_json_plain(*p)) {
+            *dst++ = (char) *p++;
+
+        } else if (*p == '"' || *p == '\\') {
             *dst++ = '\\';
             *dst++ = (char) *p++;
 

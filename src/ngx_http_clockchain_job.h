@@ -79,6 +79,7 @@ int ngx_http_clockchain_parse_publish(const char *body, size_t len,
 int ngx_http_clockchain_valid_id(const char *id, size_t len);
 int ngx_http_clockchain_valid_path(const char *path, size_t len);
 int ngx_http_clockchain_uuid4(char *out);
+void ngx_http_clockchain_random_reset(void);
 void ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec);
 void ngx_http_clockchain_iso_now(char *out);
 int64_t ngx_http_clockchain_iso_parse(const char *s);

@@ -54,11 +54,18 @@ matches(const char *re, const char *s, size_t len)
 }
 
 
+static int
+cmp36(const void *a, const void *b)
+{
+    return memcmp(a, b, 36);
+}
+
+
 static void
 test_ids(void)
 {
-    int   i, all_ok;
-    char  a[36], b[36];
+    int    i, all_ok;
+    char   a[36], b[36], *ids;
 
     ok(ngx_http_clockchain_valid_id("a3d8f7e2-4c1b-4a9e-8f2d-1e3c5b7a9d0f",
                                     36), "seed's id is valid");
@@ -90,6 +97,32 @@ test_ids(void)
     ngx_http_clockchain_uuid4(a);
     ngx_http_clockchain_uuid4(b);
     ok(memcmp(a, b, 36) != 0, "two drawn ids differ");
+
+    /* ids come from a buffer of 256: across several refills, none repeats */
+
+    ids = malloc(1000 * 36);
+    all_ok = (ids != NULL);
+
+    for (i = 0; all_ok && i < 1000; i++) {
+        if (i == 500) {
+            ngx_http_clockchain_random_reset();   /* as a new worker */
+        }
+
+        all_ok = (ngx_http_clockchain_uuid4(ids + i * 36) == 0);
+    }
+
+    if (all_ok) {
+        qsort(ids, 1000, 36, cmp36);
+
+        for (i = 1; i < 1000; i++) {
+            if (memcmp(ids + (i - 1) * 36, ids + i * 36, 36) == 0) {
+                all_ok = 0;
+            }
+        }
+    }
+
+    ok(all_ok, "1000 ids over four refills and a reset are distinct");
+    free(ids);
 }
 
 
