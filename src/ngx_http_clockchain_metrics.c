@@ -164,6 +164,10 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
         "jobs_completed", st->completed);
     ngx_http_clockchain_metric(&o, "clockchain_jobs_failed_total", "counter",
         "Jobs failed by this nginx's runner.", "jobs_failed", st->failed);
+    ngx_http_clockchain_metric(&o, "clockchain_jobs_stalled_total", "counter",
+        "Expired job leases (a runner died or hung) that this nginx's runner "
+        "put back in the queue or failed past the stall limit.",
+        "jobs_stalled", st->stalled);
 
     for (i = 0; i < NGX_HTTP_CLOCKCHAIN_RETRY_REASONS; i++) {
         if (o.prometheus) {

@@ -36,6 +36,7 @@ typedef struct {
     ngx_atomic_t                  created;
     ngx_atomic_t                  completed;
     ngx_atomic_t                  failed;
+    ngx_atomic_t                  stalled;        /* expired leases */
     ngx_atomic_t                  retried[NGX_HTTP_CLOCKCHAIN_RETRY_REASONS];
     ngx_atomic_t                  pending;        /* from Redis */
     ngx_atomic_t                  processing;     /* from Redis */

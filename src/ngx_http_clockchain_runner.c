@@ -422,7 +422,8 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
 {
     ngx_http_clockchain_runner_t *rn = data;
 
-    size_t  i;
+    size_t       i;
+    redisReply  *jobs;
 
     rn->claiming = 0;
 
@@ -430,7 +431,11 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_INTEGER
+        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+    {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: claiming jobs failed: %s",
                       reply->type == REDIS_REPLY_ERROR ? reply->str
@@ -438,11 +443,24 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         return;
     }
 
-    for (i = 0; i < reply->elements; i++) {
-        ngx_http_clockchain_runner_start(rn, reply->element[i]);
+    if (ngx_http_clockchain_stats
+        && (reply->element[1]->integer > 0 || reply->element[2]->integer > 0))
+    {
+        /* leases that ran out: their runners died or hung */
+        (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->stalled,
+                                    reply->element[1]->integer
+                                    + reply->element[2]->integer);
+        (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->failed,
+                                    reply->element[2]->integer);
     }
 
-    if (reply->elements && !rn->draining && rn->holder) {
+    jobs = reply->element[0];
+
+    for (i = 0; i < jobs->elements; i++) {
+        ngx_http_clockchain_runner_start(rn, jobs->element[i]);
+    }
+
+    if (jobs->elements && !rn->draining && rn->holder) {
         /* more may be waiting: claim again without waiting for a tick */
         ngx_http_clockchain_runner_claim(rn);
     }

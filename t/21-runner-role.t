@@ -14,7 +14,8 @@ my $flash = start_flash(delay => 0.3, key => 'fk');
 
 sub runner_http {
     my (%o) = @_;
-    return base_http(http => <<"CONF" . ($o{http} // ''));
+    return base_http(locations => 'location = /metrics { clockchain_metrics; }',
+                     http => <<"CONF" . ($o{http} // ''));
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
     clockchain_flash_timeout 10s;
@@ -88,6 +89,8 @@ ok(wait_for(15, sub {
 }), 'sigstop: the job completed on the new holder');
 my $h1 = $redis->hash($JOB_PREFIX . $slow->{job_id});
 is($h1->{stalls}, 1, 'sigstop: one stall recorded');
+is((json_body(http(GET => $ng->url('/metrics'))) // {})->{jobs_stalled}, 1,
+   'sigstop: /metrics counts the expired lease');
 kill 'CONT', $holder;
 ok(wait_for(5, sub {
     $ng->error_log =~ /$holder#\d+: clockchain: this worker lost the runner role/

@@ -65,7 +65,7 @@ my $ja = claimed_job();
 # every nginx hears the change on the events channel, with the final state
 my $sub = bless { %$redis, sock => undef }, ref $redis;
 $sub->cmd('SUBSCRIBE', "${P}events");
-sub next_event {            # the next event of job $id
+sub next_event {            # the next event that starts with "$id "
     my ($id) = @_;
     local $SIG{ALRM} = sub { die "no event of $id in 5 s\n" };
     alarm 5;
@@ -199,11 +199,14 @@ $redis->cmd('HSET', "${P}job:$id", 'status', 'pending', 'query', 'q',
             'created_at', '2026-01-01T00:00:00.000000Z');
 $redis->cmd('ZADD', "${P}queue", 1000, $id);
 
+my @stalls;   # what each claim reported: [put back, failed]
 sub claim {
     my ($now) = @_;
-    return $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
-                       "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
-                       '2026-01-01T00:02:00.000000Z', "${P}events", 900);
+    my $r = $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
+                        "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
+                        '2026-01-01T00:02:00.000000Z', "${P}events", 900);
+    @stalls = @$r[1, 2];
+    return $r->[0];
 }
 
 is_deeply(claim(500), [], 'nothing runnable before its run-at time');
@@ -226,6 +229,7 @@ is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 99999,
 
 $got = claim(9500);
 is(scalar @$got, 1, 'expired lease: the job is claimed again');
+is_deeply(\@stalls, [1, 0], 'the claim reports one expired lease put back');
 isnt($got->[0][1], $token, 'with a new token');
 is($redis->hash("${P}job:$id")->{stalls}, 1, 'one stall counted');
 $got = claim(20000);
@@ -233,6 +237,11 @@ is($redis->hash("${P}job:$id")->{stalls}, 2, 'two stalls');
 is(scalar @$got, 1, 'claimed a third time');
 $got = claim(40000);
 is_deeply($got, [], 'past the stall limit: not claimed again');
+is_deeply(\@stalls, [0, 1], 'the claim reports one job failed for stalling');
+is(next_event("$id failed"),
+   "$id failed 6 2026-01-01T00:00:00.000000Z 2026-01-01T00:02:00.000000Z "
+   . "Job stalled: its runner stopped 3 times while processing it",
+   'the stalled-out failure is published with its final state');
 my $h = $redis->hash("${P}job:$id");
 is($h->{status}, 'failed', 'past the stall limit: failed');
 like($h->{error}, qr/stalled/, 'the error says it stalled');

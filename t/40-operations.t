@@ -51,6 +51,7 @@ my $m = json_body($res) // {};
 is($m->{jobs_created}, 4, 'jobs_created 4');
 is($m->{jobs_completed}, 3, 'jobs_completed 3');
 is($m->{jobs_failed}, 1, 'jobs_failed 1');
+is($m->{jobs_stalled}, 0, 'jobs_stalled 0: no lease ran out');
 is($m->{jobs_retried_status}, 1, 'one retry for a status');
 is($m->{jobs_retried_timeout}, 0, 'no retry for a timeout');
 is($m->{jobs_pending}, 0, 'jobs_pending 0');

@@ -15,17 +15,21 @@
 --          "<id> <status> <version>"
 -- ARGV[9]  how long a failed job is kept, seconds
 --
--- Returns { {id, token, query, preset, visibility, created_by,
---            created_at, attempts made before, version}, ... }.
+-- Returns { { {id, token, query, preset, visibility, created_by,
+--              created_at, attempts made before, version}, ... },
+--           expired leases put back, jobs failed past the stall limit }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
 local now = tonumber(ARGV[1])
 
-local function changed(key, id, status)
+local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
-    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v)
+    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v
+                                  .. (final or ''))
     return v
 end
+
+local requeued, stalled_out = 0, 0
 
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,
                            'LIMIT', 0, 100)
@@ -38,18 +42,27 @@ for _, id in ipairs(expired) do
         local stalls = redis.call('HINCRBY', key, 'stalls', 1)
 
         if stalls > tonumber(ARGV[6]) then
-            redis.call('HSET', key, 'status', 'failed',
-                       'error', 'Job stalled: its runner stopped ' .. stalls
-                                .. ' times while processing it',
+            local err = 'Job stalled: its runner stopped ' .. stalls
+                        .. ' times while processing it'
+            redis.call('HSET', key, 'status', 'failed', 'error', err,
                        'completed_at', ARGV[7])
             redis.call('HDEL', key, 'token')
             redis.call('EXPIRE', key, tonumber(ARGV[9]))
-            changed(key, id, 'failed')
+
+            -- the final state travels with the event, as in fail.lua
+            local created_at = redis.call('HGET', key, 'created_at')
+            local final
+            if created_at and #created_at == #ARGV[7] then
+                final = ' ' .. created_at .. ' ' .. ARGV[7] .. ' ' .. err
+            end
+            changed(key, id, 'failed', final)
+            stalled_out = stalled_out + 1
         else
             redis.call('HSET', key, 'status', 'pending')
             redis.call('HDEL', key, 'token')
             redis.call('ZADD', KEYS[1], now, id)
             changed(key, id, 'pending')
+            requeued = requeued + 1
         end
     end
 end
@@ -77,4 +90,4 @@ for _, id in ipairs(ids) do
     end
 end
 
-return out
+return { out, requeued, stalled_out }
