@@ -50,6 +50,7 @@ typedef struct {
     redisAsyncContext                 *ac;
     ngx_uint_t                         subscribed;
     ngx_event_t                        reconnect;
+    ngx_event_t                        deadline;   /* for the SUBSCRIBE */
     ngx_msec_t                         backoff;
     ngx_http_clockchain_main_conf_t   *mcf;
     ngx_log_t                         *log;
@@ -68,6 +69,7 @@ typedef struct {
 static void ngx_http_clockchain_events_connect(void);
 static void ngx_http_clockchain_events_lost(void);
 static void ngx_http_clockchain_events_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_clockchain_events_deadline_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_clockchain_events_disconnected(
@@ -113,6 +115,11 @@ ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ev->reconnect.data = ev;
     ev->reconnect.cancelable = 1;
 
+    ev->deadline.handler = ngx_http_clockchain_events_deadline_handler;
+    ev->deadline.log = cycle->log;
+    ev->deadline.data = ev;
+    ev->deadline.cancelable = 1;
+
     ev->guard.handler = ngx_http_clockchain_events_guard;
     ev->guard.log = cycle->log;
     ev->guard.data = ev;
@@ -141,6 +148,10 @@ ngx_http_clockchain_events_exit_process(ngx_cycle_t *cycle)
 
     if (ev->guard.timer_set) {
         ngx_del_timer(&ev->guard);
+    }
+
+    if (ev->deadline.timer_set) {
+        ngx_del_timer(&ev->deadline);
     }
 
     if (ev->ac) {
@@ -243,6 +254,13 @@ ngx_http_clockchain_events_connect(void)
 
     (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
                                  NULL, 2, argv, argvlen);
+
+    /* a Redis that takes the connection but never answers is let go */
+    if (ev->deadline.timer_set) {
+        ngx_del_timer(&ev->deadline);
+    }
+
+    ngx_add_timer(&ev->deadline, ev->mcf->redis_timeout);
 }
 
 
@@ -276,6 +294,29 @@ ngx_http_clockchain_events_reconnect_handler(ngx_event_t *rev)
     }
 
     ngx_http_clockchain_events_connect();
+}
+
+
+static void
+ngx_http_clockchain_events_deadline_handler(ngx_event_t *dev)
+{
+    ngx_http_clockchain_events_t  *ev = dev->data;
+
+    redisAsyncContext  *ac;
+
+    if (ev->exiting || ev->subscribed || ev->ac == NULL) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "clockchain: redis did not confirm the events subscription "
+                  "in %M ms, connecting again", ev->mcf->redis_timeout);
+
+    ac = ev->ac;
+    ev->ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_clockchain_events_lost();
 }
 
 
@@ -344,6 +385,10 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
     if (ngx_strcmp(reply->element[0]->str, "subscribe") == 0) {
         ev->subscribed = 1;
         ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
+
+        if (ev->deadline.timer_set) {
+            ngx_del_timer(&ev->deadline);
+        }
 
         /* changes made while nobody listened: ask Redis again */
         ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);

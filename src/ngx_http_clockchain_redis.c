@@ -995,11 +995,36 @@ ngx_http_clockchain_redis_policy_reply(void *data, redisReply *reply)
 ngx_int_t
 ngx_http_clockchain_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
 {
+    int                value;
     ngx_connection_t  *c;
 
     c = ngx_get_connection(ac->c.fd, log);
     if (c == NULL) {
         return NGX_ERROR;
+    }
+
+    if (ac->c.connection_type == REDIS_CONN_TCP) {
+        /*
+         * A Redis that vanished without a FIN (a dead host, a NAT or
+         * firewall that forgot the flow) leaves an idle connection, such
+         * as the events subscription, open forever: the kernel probes it
+         * after 15 s idle and gives up 3 probes of 5 s later.
+         */
+
+        value = 1;
+        (void) setsockopt(ac->c.fd, SOL_SOCKET, SO_KEEPALIVE,
+                          (const void *) &value, sizeof(int));
+#if (NGX_HAVE_KEEPALIVE_TUNABLE)
+        value = 15;
+        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPIDLE,
+                          (const void *) &value, sizeof(int));
+        value = 5;
+        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPINTVL,
+                          (const void *) &value, sizeof(int));
+        value = 3;
+        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPCNT,
+                          (const void *) &value, sizeof(int));
+#endif
     }
 
     c->data = ac;

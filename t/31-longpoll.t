@@ -295,6 +295,53 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
 }
 
 # ---------------------------------------------------------------------------
+# a Redis that takes the connection but does not answer: the subscription is
+# not waited for forever, and comes up once Redis answers again
+
+{
+    my $subscribers = sub {
+        scalar grep { /sub=1/ } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
+    };
+    my $before = $subscribers->();
+    kill 'STOP', $redis->pid;
+    my $d = start_nginx(redis => $redis,
+                        conf => base_http(redis_args => ' timeout=1s'));
+    my $seen = wait_for(6, sub {
+        $d->error_log =~ /redis did not confirm the events subscription in 1000 ms, connecting again/
+    });
+    kill 'CONT', $redis->pid;
+    ok($seen, 'a silent Redis: the subscription attempt is given up and logged');
+    my $workers = () = $d->worker_pids;
+    ok(wait_for(10, sub { $subscribers->() == $before + $workers }),
+       "once Redis answers, each of the $workers workers subscribes again");
+
+    # every connection nginx holds to Redis has TCP keepalive on (timer 02
+    # in /proc/net/tcp): a Redis gone without a FIN is noticed
+    my $mine = sprintf '%04X', $redis->{sock}->sockport;
+    my $rport = sprintf '%04X', $redis->port;
+    my ($all, $kept) = (0, 0);
+    open my $tcp, '<', '/proc/net/tcp' or die $!;
+    while (<$tcp>) {
+        my @f = split;
+        next unless ($f[2] // '') =~ /^0100007F:$rport$/ && $f[3] eq '01';
+        next if $f[1] =~ /:$mine$/;
+        $all++;
+        $kept++ if $f[5] =~ /^02:/;
+    }
+    cmp_ok($all, '>=', 2 * $workers, "nginx's connections to Redis ($all)");
+    is($kept, $all, '... all with TCP keepalive');
+
+    my $j = created_ok(generate($a, { query => 'after the silence [flash:delay=1]' }),
+                       'a job after Redis answers again');
+    ok(wait_for(10, sub {
+        my $w = background_get($d, "/api/jobs/$j->{job_id}?wait=5");
+        my (undef, $st, $body) = $w->();
+        $st == 200 && $body =~ /"status":"completed"/;
+    }), 'the new subscription wakes a waiter on that nginx');
+    $d->stop;
+}
+
+# ---------------------------------------------------------------------------
 # waiters during a reload are answered, not dropped
 
 my $rl = created_ok(generate($a, { query => 'reload probe [flash:delay=5]' }), 'reload job');
