@@ -70,6 +70,7 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
     ngx_int_t                        rc, n;
     ngx_str_t                        user, idempotency;
     ngx_uint_t                       i;
+    const char                      *detail;
     ngx_http_clockchain_ctx_t       *ctx;
     ngx_http_clockchain_loc_conf_t  *llcf;
 
@@ -97,9 +98,10 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
                    llcf->max_body_size);
     }
 
-    rc = ngx_http_clockchain_user(r, &user);
-    if (rc != NGX_OK) {
-        return rc;
+    detail = ngx_http_clockchain_user(r, &user);
+    if (detail) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
     }
 
     if (user.len == 0) {

@@ -46,6 +46,7 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
     ngx_int_t                   rc;
     ngx_str_t                   path;
     ngx_uint_t                  publish;
+    const char                 *detail;
     ngx_http_clockchain_ctx_t  *ctx;
 
     rc = ngx_http_clockchain_moment_path(r, &path, &publish);
@@ -75,9 +76,10 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (rc != NGX_OK) {
-        return rc;
+    detail = ngx_http_clockchain_user(r, &ctx->created_by);
+    if (detail) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
     }
 
     ctx->path = path;

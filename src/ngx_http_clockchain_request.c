@@ -123,7 +123,13 @@ ngx_http_clockchain_auth(ngx_http_request_t *r, ngx_uint_t admin)
 
     n = ngx_http_clockchain_header(r, "X-Admin-Key", &given);
 
-    if (n != 1 || llcf->admin_keys == NULL
+    if (n > 1) {
+        /* as for every header: which of two would a proxy have checked? */
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "X-Admin-Key: the header is given more than once");
+    }
+
+    if (n == 0 || llcf->admin_keys == NULL
         || !ngx_http_clockchain_key_match(llcf->admin_keys, &given))
     {
         return ngx_http_clockchain_error(r, NGX_HTTP_FORBIDDEN,
@@ -209,9 +215,18 @@ ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
 ngx_int_t
 ngx_http_clockchain_json_content_type(ngx_http_request_t *r)
 {
-    u_char  *p, *last;
+    u_char     *p, *last;
+    ngx_str_t   value;
 
     if (r->headers_in.content_type == NULL) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * nginx keeps the first of two; a proxy in front may have read the
+     * other: a body of two types is not JSON
+     */
+    if (ngx_http_clockchain_header(r, "Content-Type", &value) != 1) {
         return NGX_DECLINED;
     }
 
@@ -461,7 +476,13 @@ ngx_http_clockchain_job_key(ngx_pool_t *pool,
  * NGX_OK with user set (empty when absent), or the status answered.
  */
 
-ngx_int_t
+/*
+ * X-User-Id, if any (else an empty user): NULL, or what is wrong with it
+ * for a 400.  The caller answers: an answer sent from here returned NGX_OK,
+ * which read as "valid" and made a second answer.
+ */
+
+const char *
 ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
 {
     ngx_int_t   n;
@@ -469,31 +490,28 @@ ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
 
     n = ngx_http_clockchain_header(r, "X-User-Id", user);
 
-    if (n > 1) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "X-User-Id: the header is given more than once");
-    }
-
     if (n == 0) {
         ngx_str_null(user);
-        return NGX_OK;
+        return NULL;
+    }
+
+    if (n > 1) {
+        return "X-User-Id: the header is given more than once";
     }
 
     if (user->len == 0 || user->len > NGX_HTTP_CLOCKCHAIN_USER_MAX) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "X-User-Id: must be 1 to %d characters",
-                   NGX_HTTP_CLOCKCHAIN_USER_MAX);
+        return "X-User-Id: must be 1 to "
+               ngx_value(NGX_HTTP_CLOCKCHAIN_USER_MAX) " characters";
     }
 
     for (i = 0; i < user->len; i++) {
         if (user->data[i] < 0x21 || user->data[i] > 0x7e) {
-            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                       "X-User-Id: only printable ASCII without spaces "
-                       "is allowed");
+            return "X-User-Id: only printable ASCII without spaces is "
+                   "allowed";
         }
     }
 
-    return NGX_OK;
+    return NULL;
 }
 
 

@@ -72,7 +72,7 @@ ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
 ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
     ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
 void *ngx_http_clockchain_palloc(void *ctx, size_t size);
-ngx_int_t ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
+const char *ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
 time_t ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
     const ngx_http_clockchain_job_t *job);
 ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
