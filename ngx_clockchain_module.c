@@ -354,6 +354,7 @@ ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
      *     mcf->redis_host = NULL;
      *     mcf->redis_unix = NULL;
      *     mcf->redis_password = { 0, NULL };
+     *     mcf->sentinel_password = { 0, NULL };
      *     mcf->redis_prefix = { 0, NULL };
      *     mcf->enabled = 0;
      */
@@ -728,9 +729,15 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-            file.data = value[i].data + 14;
-            file.len = value[i].len - 14;
+        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0
+            || (ngx_strncmp(value[i].data, "sentinel_password_file=", 23)
+                == 0 && mcf->sentinels))
+        {
+            /* Sentinels may have a password of their own (requirepass) */
+            n = (value[i].data[0] == 's') ? 23 : 14;
+
+            file.data = value[i].data + n;
+            file.len = value[i].len - n;
 
             if (ngx_http_clockchain_read_conf_file(cf, &file, &content)
                 != NGX_OK)
@@ -752,7 +759,13 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
-            mcf->redis_password = content;
+            if (n == 23) {
+                mcf->sentinel_password = content;
+
+            } else {
+                mcf->redis_password = content;
+            }
+
             continue;
         }
 

@@ -65,6 +65,7 @@ typedef struct {
     u_char                       *redis_unix;     /* NUL-terminated */
     ngx_int_t                     redis_db;
     ngx_str_t                     redis_password;
+    ngx_str_t                     sentinel_password;
     ngx_str_t                     redis_prefix;
     ngx_msec_t                    redis_timeout;
     ngx_array_t                  *sentinels;      /* of addr_t, or NULL */

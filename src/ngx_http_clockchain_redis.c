@@ -355,6 +355,16 @@ ngx_http_clockchain_redis_discover(void)
     redisAsyncSetConnectCallback(ac,
                                  ngx_http_clockchain_redis_sentinel_connected);
 
+    if (rd->mcf->sentinel_password.len) {
+        /* a refused password shows as NOAUTH in the answer below */
+        argv[0] = "AUTH";
+        argvlen[0] = 4;
+        argv[1] = (char *) rd->mcf->sentinel_password.data;
+        argvlen[1] = rd->mcf->sentinel_password.len;
+
+        (void) redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, argvlen);
+    }
+
     argv[0] = "SENTINEL";
     argvlen[0] = 8;
     argv[1] = "get-master-addr-by-name";
@@ -426,9 +436,17 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
         || reply->element[1]->type != REDIS_REPLY_STRING
         || reply->element[0]->len >= NGX_SOCKADDR_STRLEN)
     {
-        ngx_http_clockchain_redis_log(rd->log, 0,
+        if (reply->type == REDIS_REPLY_ERROR) {
+            ngx_http_clockchain_redis_log(rd->log, 0,
+                      "clockchain: a sentinel refused to name master \"%V\": "
+                      "%s", &rd->mcf->sentinel_master, reply->str);
+
+        } else {
+            ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: a sentinel does not know master \"%V\"",
                       &rd->mcf->sentinel_master);
+        }
+
         ngx_http_clockchain_redis_lost();
         return;
     }

@@ -140,4 +140,61 @@ $ng->stop;
 kill 'TERM', map { $_->{pid} } @sentinels;
 waitpid($_->{pid}, 0) for @sentinels;
 @sentinels = ();
+
+# ---------------------------------------------------------------------------
+# a Sentinel with a password of its own (requirepass): sentinel_password_file=
+
+{
+    my $p2 = start_redis();
+    my $dir = tempdir('cc-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $port = do {
+        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0');
+        my $p = $s->sockport; close $s; $p
+    };
+    open my $fh, '>', "$dir/sentinel.conf" or die;
+    print {$fh} "port $port\nbind 127.0.0.1\ndir $dir\nrequirepass s3cret-sentinel\n"
+        . "sentinel monitor cc2 127.0.0.1 " . $p2->port . " 1\n";
+    close $fh;
+    my $pid = fork // die;
+    if ($pid == 0) {
+        open STDOUT, '>', "$dir/log";
+        open STDERR, '>&', \*STDOUT;
+        { exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf" }
+        POSIX::_exit(127);
+    }
+    push @sentinels, { pid => $pid, port => $port, dir => $dir };
+    ok(wait_for(10, sub {
+        `redis-cli -h 127.0.0.1 -p $port --no-auth-warning -a s3cret-sentinel SENTINEL get-master-addr-by-name cc2 2>/dev/null` =~ /\d/
+    }), 'a sentinel with requirepass knows master cc2');
+    like(sentinel_cmd($port, 'SENTINEL', 'get-master-addr-by-name', 'cc2'),
+         qr/NOAUTH/, '... and refuses to name it without the password');
+
+    my $conf = sub {
+        my ($pass) = @_;
+        my $c = base_http(redis_args => '');
+        $c =~ s{clockchain_redis 127\.0\.0\.1:%%REDIS_PORT%%;}
+               {clockchain_redis sentinel=127.0.0.1:$port master=cc2 sentinel_password_file=%%PREFIX%%/conf/sentinel.pass timeout=2s;};
+        return $c;
+    };
+    my $good = start_nginx(redis => $p2, conf => $conf->(),
+                           files => { 'conf/sentinel.pass' => "s3cret-sentinel\n" });
+    my $j = created_ok(generate($good, { query => 'through a sentinel with a password' }),
+                       'sentinel_password_file: the master is found, a POST lands');
+    ok($j && $p2->cmd('EXISTS', $JOB_PREFIX . $j->{job_id}), '... in the monitored master');
+
+    my $bad = start_nginx(redis => $p2, conf => $conf->(),
+                          files => { 'conf/sentinel.pass' => "wrong-password\n" });
+    is(generate($bad, { query => 'wrong sentinel password' })->{status}, 503,
+       'a wrong sentinel password: 503, nothing created');
+    ok(wait_for(5, sub { $bad->error_log =~ /a sentinel refused to name master "cc2": (WRONGPASS|NOAUTH|ERR)/ }),
+       '... and the refusal is logged');
+    unlike($bad->error_log . $good->error_log, qr/wrong-password|s3cret-sentinel/,
+           'no sentinel password in error.log');
+    $good->stop;
+    $bad->stop;
+}
+
+kill 'TERM', map { $_->{pid} } @sentinels;
+waitpid($_->{pid}, 0) for @sentinels;
+@sentinels = ();
 done();
