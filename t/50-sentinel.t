@@ -19,20 +19,17 @@ my $replica = start_redis(args => [ '--replicaof', '127.0.0.1', $primary->port ]
 ok(wait_for(10, sub { ($replica->cmd('INFO', 'replication') // '') =~ /master_link_status:up/ }),
    'the replica follows the primary');
 
-# three sentinels
+# a sentinel on a free port with these lines of configuration; its port
 my @sentinels;
-for my $i (1 .. 3) {
+sub start_sentinel {
+    my ($conf) = @_;
     my $dir = tempdir('cc-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my $port = do {
         my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0');
         my $p = $s->sockport; close $s; $p
     };
     open my $fh, '>', "$dir/sentinel.conf" or die;
-    print {$fh} "port $port\nbind 127.0.0.1\ndir $dir\n"
-        . "sentinel monitor cc 127.0.0.1 " . $primary->port . " 2\n"
-        . "sentinel down-after-milliseconds cc 1000\n"
-        . "sentinel failover-timeout cc 5000\n"
-        . "sentinel parallel-syncs cc 1\n";
+    print {$fh} "port $port\nbind 127.0.0.1\ndir $dir\n$conf";
     close $fh;
     my $pid = fork // die;
     if ($pid == 0) {
@@ -42,7 +39,14 @@ for my $i (1 .. 3) {
         POSIX::_exit(127);
     }
     push @sentinels, { pid => $pid, port => $port, dir => $dir };
+    return $port;
 }
+
+# three sentinels
+start_sentinel("sentinel monitor cc 127.0.0.1 " . $primary->port . " 2\n"
+               . "sentinel down-after-milliseconds cc 1000\n"
+               . "sentinel failover-timeout cc 5000\n"
+               . "sentinel parallel-syncs cc 1\n") for 1 .. 3;
 END { kill 'TERM', map { $_->{pid} } @sentinels if @sentinels }
 
 sub sentinel_cmd {
@@ -146,23 +150,8 @@ waitpid($_->{pid}, 0) for @sentinels;
 
 {
     my $p2 = start_redis();
-    my $dir = tempdir('cc-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    my $port = do {
-        my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0');
-        my $p = $s->sockport; close $s; $p
-    };
-    open my $fh, '>', "$dir/sentinel.conf" or die;
-    print {$fh} "port $port\nbind 127.0.0.1\ndir $dir\nrequirepass s3cret-sentinel\n"
-        . "sentinel monitor cc2 127.0.0.1 " . $p2->port . " 1\n";
-    close $fh;
-    my $pid = fork // die;
-    if ($pid == 0) {
-        open STDOUT, '>', "$dir/log";
-        open STDERR, '>&', \*STDOUT;
-        { exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf" }
-        POSIX::_exit(127);
-    }
-    push @sentinels, { pid => $pid, port => $port, dir => $dir };
+    my $port = start_sentinel("requirepass s3cret-sentinel\n"
+        . "sentinel monitor cc2 127.0.0.1 " . $p2->port . " 1\n");
     ok(wait_for(10, sub {
         `redis-cli -h 127.0.0.1 -p $port --no-auth-warning -a s3cret-sentinel SENTINEL get-master-addr-by-name cc2 2>/dev/null` =~ /\d/
     }), 'a sentinel with requirepass knows master cc2');
