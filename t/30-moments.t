@@ -181,4 +181,36 @@ is($redis->cmd('DBSIZE'), $before, 'no key was made from those paths');
 $res = moment('/1776/july/04/1200/a/b/../../../../../../jobs/x');
 isnt($res->{status}, 200, '.. segments never reach a node');
 
+# a popular node: every later node links to it, so its edge hash grows with
+# the graph; a GET shows at most 1000 edges and reads no more of the hash
+# than that takes
+{
+    my $P = 'clockchain:{cc}:v1:';
+    my $hub = '/1969/july/20/2017/united-states/florida/cape-canaveral/hub-0001';
+    $redis->cmd('EVAL', <<'LUA', 0, $P, $hub, 5000);
+local p, hub, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+redis.call('HSET', p .. 'node:' .. hub, 'name', 'hub', 'visibility', 'public',
+           'created_by', 'system', 'year', '1969', 'path', hub)
+for i = 1, n do
+    local other = '/1970/may/01/1200/a/b/c/spoke-' .. i
+    redis.call('HSET', p .. 'node:' .. other, 'name', 'spoke ' .. i,
+               'visibility', 'public', 'created_by', 'system')
+    redis.call('HSET', p .. 'edges:' .. hub, 'same_era|' .. other,
+               cjson.encode({ source = hub, target = other, type = 'same_era',
+                              weight = 0.3, created_by = 'auto' }))
+end
+LUA
+    $redis->cmd('CONFIG', 'RESETSTAT');
+    my $r = moment($hub);
+    is($r->{status}, 200, 'a node with 5000 edges: 200');
+    my $e = (json_body($r) // {})->{edges} // [];
+    is(scalar @$e, 1000, '... showing 1000 of them');
+    my ($scans) = $redis->cmd('INFO', 'commandstats') =~ /cmdstat_hscan:calls=(\d+)/;
+    ok(defined $scans && $scans >= 10 && $scans <= 15,
+       "... read a page at a time, about 1000 of 5000 fields (@{[ $scans // 'no' ]} HSCAN)");
+    $redis->cmd('EVAL', "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do "
+                . "redis.call('DEL', k) end", 0, "${P}*spoke-*");
+    $redis->cmd('DEL', "${P}node:$hub", "${P}edges:$hub");
+}
+
 done();

@@ -44,29 +44,45 @@ local function add(e, direction, other, name)
                       other, name or '' }
 end
 
-local edges = redis.call('HGETALL', KEYS[2])
+-- A node every later node links to holds an edge for each of them: read
+-- the hash a page at a time, and only as far as the answer needs, so that
+-- one GET of a popular moment never makes Redis walk all of it.
 
-for i = 1, #edges, 2 do
-    if #out >= max then
-        break
-    end
+local cursor = '0'
 
-    local e = cjson.decode(edges[i + 1])
-    local other = e.target
+repeat
+    local page = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 100)
+    cursor = page[1]
+    local edges = page[2]
 
-    local o = redis.call('HMGET', ARGV[3] .. 'node:' .. other,
-                         'visibility', 'created_by', 'name')
+    for i = 1, #edges, 2 do
+        if #out >= max then
+            break
+        end
 
-    if o[1] and visible(o[1], o[2]) then
-        add(e, 'outgoing', other, o[3])
+        -- HSCAN may return a field twice
+        if not seen[edges[i]] then
+            seen[edges[i]] = true
 
-        -- the edge the other node holds towards this one
-        local back = redis.call('HGET', ARGV[3] .. 'edges:' .. other,
-                                (reverse[e.type] or e.type) .. '|' .. path)
-        if back and #out < max then
-            add(cjson.decode(back), 'incoming', other, o[3])
+            local e = cjson.decode(edges[i + 1])
+            local other = e.target
+
+            local o = redis.call('HMGET', ARGV[3] .. 'node:' .. other,
+                                 'visibility', 'created_by', 'name')
+
+            if o[1] and visible(o[1], o[2]) then
+                add(e, 'outgoing', other, o[3])
+
+                -- the edge the other node holds towards this one
+                local back = redis.call('HGET', ARGV[3] .. 'edges:' .. other,
+                                        (reverse[e.type] or e.type) .. '|'
+                                        .. path)
+                if back and #out < max then
+                    add(cjson.decode(back), 'incoming', other, o[3])
+                end
+            end
         end
     end
-end
+until cursor == '0' or #out >= max
 
 return { node, out }
