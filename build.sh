@@ -10,6 +10,9 @@
 #                      purge it (changes the system: not part of test)
 # ./build.sh bench [n]  build, then the benchmarks (t/bench/bench.pl): a table,
 #                      and docs/benchmarks.md; minutes, not part of test
+# ./build.sh soak [m]   build, then m minutes (10) of mixed load against nginx,
+#                      the runner and a flaky Flash stand-in (t/soak/soak.pl):
+#                      a report and a PASS/FAIL verdict; not part of test
 #
 # Installs what it needs with apt when it is missing.
 
@@ -579,6 +582,17 @@ bench() {
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/bench/bench.pl "$@"
 }
 
+# The soak (t/soak/soak.pl, docs/hardening.md): m minutes (10) of mixed
+# traffic with wrk at 64 connections against nginx with the runner and a
+# slow, sometimes failing Flash stand-in; RSS and fds of each nginx
+# process sampled every 30 s; a report, and exit 1 unless it passes.
+soak() {
+    PACKAGES+=(wrk)
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/soak/soak.pl "$@"
+}
+
 run_tests() {
     build
     cd "$ROOT"
@@ -724,5 +738,6 @@ case "${1:-build}" in
     deb) deb_build; deb_test ;;
     deb-test) deb_test ;;
     bench) bench "${@:2}" ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]]"; exit 2 ;;
+    soak) soak "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]]"; exit 2 ;;
 esac
