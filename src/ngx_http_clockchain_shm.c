@@ -86,6 +86,8 @@ static void ngx_http_clockchain_shm_free_node(
     ngx_http_clockchain_shm_ctx_t *ctx, ngx_http_clockchain_shm_node_t *cn);
 static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_alloc(
     ngx_shm_zone_t *shm_zone, size_t size);
+static void ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
+    const u_char *id, uint32_t hash, uint64_t version);
 
 
 ngx_shm_zone_t *
@@ -309,7 +311,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     size_t                           size, path_len, error_len;
     uint32_t                         hash;
     ngx_http_clockchain_shm_ctx_t   *ctx;
-    ngx_http_clockchain_shm_node_t  *cn;
+    ngx_http_clockchain_shm_node_t  *cn, *old;
 
     ctx = shm_zone->data;
     hash = ngx_crc32_short((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
@@ -317,30 +319,46 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     path_len = job->path ? job->path_len : 0;
     error_len = job->error ? job->error_len : 0;
 
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
     if (path_len + error_len > NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA) {
-        /* not worth the zone: such a job is served from Redis */
-        ngx_http_clockchain_shm_delete(shm_zone, (u_char *) job->id);
+        /*
+         * not worth the zone: such a job is served from Redis, and only
+         * its version is kept, so that no older answer is cached after it
+         */
+        if (version) {
+            ngx_http_clockchain_shm_mark_locked(shm_zone, (u_char *) job->id,
+                                                hash, version);
+
+        } else {
+            /* no version to hold: what is cached goes */
+            old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id,
+                                                 hash);
+            if (old) {
+                ngx_http_clockchain_shm_free_node(ctx, old);
+            }
+        }
+
+        ngx_shmtx_unlock(&ctx->shpool->mutex);
         return;
     }
 
     size = offsetof(ngx_http_clockchain_shm_node_t, data)
            + path_len + error_len;
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
+    old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
 
-    cn = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
-
-    if (cn) {
-        if (cn->version > version
-            || (!cn->stale && cn->version == version
-                && ngx_http_clockchain_is_terminal(cn->status)))
+    if (old) {
+        if (old->version > version
+            || (!old->stale && old->version == version
+                && ngx_http_clockchain_is_terminal(old->status)))
         {
             /* what is cached is newer, or the same and final */
             ngx_shmtx_unlock(&ctx->shpool->mutex);
             return;
         }
 
-        if (!cn->stale && ngx_http_clockchain_is_terminal(cn->status)
+        if (!old->stale && ngx_http_clockchain_is_terminal(old->status)
             && !ngx_http_clockchain_is_terminal(job->status))
         {
             /* a job never goes back from a terminal state */
@@ -348,12 +366,36 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
             return;
         }
 
-        ngx_http_clockchain_shm_free_node(ctx, cn);
+        /* off the LRU while the new entry is allocated: not evicted */
+        ngx_queue_remove(&old->queue);
     }
 
     cn = ngx_http_clockchain_shm_alloc(shm_zone, size);
 
+    if (old) {
+        ngx_queue_insert_head(&ctx->sh->lru, &old->queue);
+
+        if (cn) {
+            ngx_http_clockchain_shm_free_node(ctx, old);
+
+        } else {
+            /*
+             * The zone had no room even after evicting: the old entry
+             * stays as a marker of this version, or an answer Redis gave
+             * before this change could be cached after it.
+             */
+            old->version = version;
+            old->stale = 1;
+        }
+    }
+
     if (cn == NULL) {
+        if (old == NULL) {
+            /* a marker is the smallest entry: it may still fit */
+            ngx_http_clockchain_shm_mark_locked(shm_zone, (u_char *) job->id,
+                                                hash, version);
+        }
+
         ngx_shmtx_unlock(&ctx->shpool->mutex);
 
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -436,14 +478,29 @@ void
 ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
     uint64_t version)
 {
-    uint32_t                         hash;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    ngx_http_clockchain_shm_mark_locked(shm_zone, id,
+                            ngx_crc32_short((u_char *) id,
+                                            NGX_HTTP_CLOCKCHAIN_ID_LEN),
+                            version);
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+static void
+ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
+    const u_char *id, uint32_t hash, uint64_t version)
+{
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn;
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
 
     cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
 
@@ -453,14 +510,12 @@ ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
             cn->stale = 1;
         }
 
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
         return;
     }
 
     cn = ngx_http_clockchain_shm_alloc(shm_zone,
                                offsetof(ngx_http_clockchain_shm_node_t, data));
     if (cn == NULL) {
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
         return;
     }
 
@@ -475,8 +530,6 @@ ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
     ngx_memcpy(cn->id, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
     ngx_http_clockchain_shm_link(ctx, cn);
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
 
@@ -494,28 +547,6 @@ ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
     ctx->sh->epoch++;
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-}
-
-
-void
-ngx_http_clockchain_shm_delete(ngx_shm_zone_t *shm_zone, const u_char *id)
-{
-    uint32_t                         hash;
-    ngx_http_clockchain_shm_ctx_t   *ctx;
-    ngx_http_clockchain_shm_node_t  *cn;
-
-    ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
-
-    if (cn) {
-        ngx_http_clockchain_shm_free_node(ctx, cn);
-    }
-
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 

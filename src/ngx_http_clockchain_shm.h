@@ -35,8 +35,6 @@ ngx_http_clockchain_stats_t *ngx_http_clockchain_shm_stats(
     ngx_shm_zone_t *shm_zone);
 void ngx_http_clockchain_shm_usage(ngx_shm_zone_t *shm_zone, ngx_uint_t *jobs,
     ngx_uint_t *pages, ngx_uint_t *free, ngx_pid_t *runner);
-void ngx_http_clockchain_shm_delete(ngx_shm_zone_t *shm_zone,
-    const u_char *id);
 ngx_int_t ngx_http_clockchain_shm_runner_lease(ngx_shm_zone_t *shm_zone,
     ngx_pid_t pid, ngx_msec_t ttl, ngx_uint_t *generation);
 void ngx_http_clockchain_shm_runner_release(ngx_shm_zone_t *shm_zone,
