@@ -6,14 +6,16 @@
 
 /*
  * Every change of a job is published by the Lua script that makes it, on
- * "<prefix>{cc}:v1:events" as "<id> <status> <version>"; a change to a
- * final state carries the rest of the job too, as "<id> <status> <version>
- * <created_at> <completed_at> <path or error>".  Each worker subscribes on
- * a connection of its own: a change marks what the shared zone holds of
- * the job as outdated (so no nginx of the fleet serves an old state), a
- * final state is cached as it is (so no one asks Redis for it again), and
- * it wakes the requests of this worker that wait for that job
- * (GET /api/jobs/{id}?wait=N).
+ * "<prefix>{cc}:v1:events" as "<id> <status> <version>"; just before a
+ * change to a final state, the whole of it goes to "<that channel>:final"
+ * as "<id> <status> <version> <created_at> <completed_at> <path or error>"
+ * (two channels: a node of an older version reads only the first).  Each
+ * worker subscribes to both on a connection of its own: a change marks
+ * what the shared zone holds of the job as outdated (so no nginx of the
+ * fleet serves an old state), a final state is cached as it is (so no one
+ * asks Redis for it again, and the change that follows it finds the same
+ * version there), and it wakes the requests of this worker that wait for
+ * that job (GET /api/jobs/{id}?wait=N).
  *
  * A waiting request costs its connection and one timer; the waiters are
  * found by job id in an rbtree.  One more timer, not cancelable, runs
@@ -79,6 +81,8 @@ static void ngx_http_clockchain_events_auth_reply(redisAsyncContext *ac,
 static void ngx_http_clockchain_events_message(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_clockchain_events_change(u_char *p, size_t len);
+static ngx_int_t ngx_http_clockchain_events_final(u_char *id,
+    ngx_uint_t status, uint64_t version, u_char *p, u_char *last);
 static ngx_http_clockchain_wait_group_t *ngx_http_clockchain_events_group(
     const u_char *id, uint32_t hash);
 static void ngx_http_clockchain_events_wake_group(
@@ -198,10 +202,11 @@ static void
 ngx_http_clockchain_events_connect(void)
 {
     u_char                        *host;
+    u_char                         final[256 + sizeof(":final")];
     ngx_int_t                      port;
     redisAsyncContext             *ac;
-    const char                    *argv[2];
-    size_t                         argvlen[2];
+    const char                    *argv[3];
+    size_t                         argvlen[3];
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
     if (ev->mcf->redis_unix) {
@@ -247,13 +252,22 @@ ngx_http_clockchain_events_connect(void)
                                      NULL, 2, argv, argvlen);
     }
 
+    /*
+     * "<channel>" has every change as "<id> <status> <version>", as every
+     * version of the module reads it; "<channel>:final" has a final state
+     * whole, published just before the change itself
+     */
+
     argv[0] = "SUBSCRIBE";
     argvlen[0] = sizeof("SUBSCRIBE") - 1;
     argv[1] = (char *) ev->channel;
     argvlen[1] = ev->channel_len;
+    argv[2] = (char *) final;
+    argvlen[2] = ngx_sprintf(final, "%*s:final", ev->channel_len, ev->channel)
+                 - final;
 
     (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
-                                 NULL, 2, argv, argvlen);
+                                 NULL, 3, argv, argvlen);
 
     /* a Redis that takes the connection but never answers is let go */
     if (ev->deadline.timer_set) {
@@ -416,7 +430,6 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
     uint32_t                           hash;
     uint64_t                           version;
     ngx_uint_t                         status;
-    ngx_http_clockchain_job_t          job;
     ngx_http_clockchain_wait_group_t  *g;
     ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
 
@@ -454,54 +467,20 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
         goto invalid;
     }
 
-    if (p == last || !ngx_http_clockchain_is_terminal(status)) {
+    if (p < last && !ngx_http_clockchain_is_terminal(status)) {
+        goto invalid;
+    }
+
+    if (p == last
+        || ngx_http_clockchain_events_final(id, status, version, p, last)
+           != NGX_OK)
+    {
+        /* no final state, or one that is not usable: Redis will tell */
         ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, id, version);
 
         if (!ngx_http_clockchain_is_terminal(status)) {
             return;
         }
-
-    } else {
-        /* " <created_at> <completed_at> <path or error>" */
-
-        if (last - p < 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1
-            || p[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1] != ' '
-            || p[2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)] != ' ')
-        {
-            goto invalid;
-        }
-
-        ngx_memzero(&job, sizeof(ngx_http_clockchain_job_t));
-
-        job.id = (char *) id;
-        job.status = status;
-        job.created_at = (char *) p + 1;
-        job.completed_at = (char *) p + NGX_HTTP_CLOCKCHAIN_TIME_LEN + 2;
-
-        p += 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1;
-
-        if (ngx_http_clockchain_iso_parse(job.created_at) < 0
-            || ngx_http_clockchain_iso_parse(job.completed_at) < 0)
-        {
-            goto invalid;
-        }
-
-        if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
-            if (!ngx_http_clockchain_valid_path((char *) p, last - p)) {
-                goto invalid;
-            }
-
-            job.path = (char *) p;
-            job.path_len = last - p;
-
-        } else {
-            job.error = (char *) p;
-            job.error_len = last - p;
-        }
-
-        ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
-                                    ngx_http_clockchain_job_expire(ev->mcf,
-                                                                   &job));
     }
 
     hash = ngx_crc32_short(id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
@@ -518,6 +497,71 @@ invalid:
     ngx_log_error(NGX_LOG_WARN, ev->log, 0,
                   "clockchain: ignored a malformed event \"%*s\"",
                   ngx_min(len, 128), last - len);
+}
+
+
+/*
+ * " <created_at> <completed_at> <path or error>" after a final status: the
+ * job as it ended, cached as it is, with the same checks as a state read
+ * from Redis.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
+    uint64_t version, u_char *p, u_char *last)
+{
+    ngx_http_clockchain_job_t      job;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (last - p < 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1
+        || p[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1] != ' '
+        || p[2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)] != ' ')
+    {
+        goto invalid;
+    }
+
+    ngx_memzero(&job, sizeof(ngx_http_clockchain_job_t));
+
+    job.id = (char *) id;
+    job.status = status;
+    job.created_at = (char *) p + 1;
+    job.completed_at = (char *) p + NGX_HTTP_CLOCKCHAIN_TIME_LEN + 2;
+
+    if (ngx_http_clockchain_iso_parse(job.created_at) < 0
+        || ngx_http_clockchain_iso_parse(job.completed_at) < 0)
+    {
+        goto invalid;
+    }
+
+    p += 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1;
+
+    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
+        if (!ngx_http_clockchain_valid_path((char *) p, last - p)) {
+            goto invalid;
+        }
+
+        job.path = (char *) p;
+        job.path_len = last - p;
+
+    } else {
+        job.error = (char *) p;
+        job.error_len = last - p;
+    }
+
+    ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
+                                ngx_http_clockchain_job_expire(ev->mcf, &job));
+
+    return NGX_OK;
+
+invalid:
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "clockchain: ignored the final state in a malformed event "
+                  "\"%*s\", job %*s is read from redis",
+                  ngx_min((size_t) (last - id), 128), id,
+                  (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, id);
+
+    return NGX_DECLINED;
 }
 
 

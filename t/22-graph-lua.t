@@ -64,8 +64,9 @@ my ($pa, $na) = node(year => 1776, month => 7, day => 4, country => 'us',
 my $ja = claimed_job();
 # every nginx hears the change on the events channel, with the final state
 my $sub = bless { %$redis, sock => undef }, ref $redis;
-$sub->cmd('SUBSCRIBE', "${P}events");
-sub next_event {            # the next event that starts with "$id "
+$sub->cmd('SUBSCRIBE', "${P}events", "${P}events:final");
+Clockchain::Test::Redis::_read_reply($sub->{sock});   # the second confirmation
+sub next_event {            # the next event that starts with "$id ": "channel: text"
     my ($id) = @_;
     local $SIG{ALRM} = sub { die "no event of $id in 5 s\n" };
     alarm 5;
@@ -73,13 +74,16 @@ sub next_event {            # the next event that starts with "$id "
         my $m = Clockchain::Test::Redis::_read_reply($sub->{sock});
         next unless index($m->[2], "$id ") == 0;
         alarm 0;
-        return $m->[2];
+        (my $ch = $m->[1]) =~ s/^\Q$P\E//;
+        return "$ch: $m->[2]";
     }
 }
 is(complete($ja, '7', $pa, $na), 1, 'first node: completed, version 1');
-is(next_event($ja), "$ja completed 1 2026-01-01T00:00:00.000000Z "
-                 . "2026-01-01T00:01:00.000000Z $pa",
-   'completed: the event carries created_at, completed_at and the path');
+is(next_event($ja), "events:final: $ja completed 1 2026-01-01T00:00:00.000000Z "
+                   . "2026-01-01T00:01:00.000000Z $pa",
+   'completed: first the final state, with created_at, completed_at and the path');
+is(next_event($ja), "events: $ja completed 1",
+   '... then the change as every version of the module reads it');
 my $job = $redis->hash("${P}job:$ja");
 is($job->{status}, 'completed', 'job completed');
 is($job->{path}, $pa, 'job path');
@@ -180,9 +184,10 @@ like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
 is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
                '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
                "${P}events", 900), 1, 'fail with the current token: version 1');
-is(next_event($jf), "$jf failed 1 2026-01-01T00:00:00.000000Z "
-                 . "2026-01-01T00:01:00.000000Z boom",
-   'failed: the event carries created_at, completed_at and the error');
+is(next_event($jf), "events:final: $jf failed 1 2026-01-01T00:00:00.000000Z "
+                   . "2026-01-01T00:01:00.000000Z boom",
+   'failed: first the final state, with created_at, completed_at and the error');
+is(next_event($jf), "events: $jf failed 1", '... then the change');
 my $fttl = $redis->cmd('TTL', "${P}job:$jf");
 ok($fttl > 890 && $fttl <= 900, "a failed job is kept for its retention ($fttl s)");
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');
@@ -239,9 +244,10 @@ $got = claim(40000);
 is_deeply($got, [], 'past the stall limit: not claimed again');
 is_deeply(\@stalls, [0, 1], 'the claim reports one job failed for stalling');
 is(next_event("$id failed"),
-   "$id failed 6 2026-01-01T00:00:00.000000Z 2026-01-01T00:02:00.000000Z "
+   "events:final: $id failed 6 2026-01-01T00:00:00.000000Z 2026-01-01T00:02:00.000000Z "
    . "Job stalled: its runner stopped 3 times while processing it",
    'the stalled-out failure is published with its final state');
+is(next_event("$id failed"), "events: $id failed 6", '... then as a change');
 my $h = $redis->hash("${P}job:$id");
 is($h->{status}, 'failed', 'past the stall limit: failed');
 like($h->{error}, qr/stalled/, 'the error says it stalled');

@@ -246,9 +246,9 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
 
     my $w = background_get($b, "/api/jobs/$id?wait=10");
     sleep 0.5;
-    cmp_ok($redis->cmd('PUBLISH', $EVENTS,
+    cmp_ok($redis->cmd('PUBLISH', "$EVENTS:final",
                        "$id completed 7 $created $done_at $path"), '>=', 3,
-           'the event reached the three nginx');
+           'the final state reached the three nginx');
     my ($tw, $st, $body) = $w->();
     is($st, 200, 'event with the state: the waiter gets a 200');
     my $j = eval { JSON::PP::decode_json($body) } // {};
@@ -267,7 +267,7 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
                 'created_at', $created, 'version', 1);
     $w = background_get($b, "/api/jobs/$id2?wait=10");
     sleep 0.5;
-    $redis->cmd('PUBLISH', $EVENTS,
+    $redis->cmd('PUBLISH', "$EVENTS:final",
                 "$id2 failed 4 $created $done_at Flash API error: 500 went wrong");
     ($tw, $st, $body) = $w->();
     $j = eval { JSON::PP::decode_json($body) } // {};
@@ -275,7 +275,7 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
     is($j->{error}, 'Flash API error: 500 went wrong', '... with the whole error');
     ok(!defined $j->{path}, '... and no path');
 
-    # malformed final states are refused as a whole, not half-applied
+    # a malformed final state is not cached: the job is read from Redis
     my $id3 = '8b1f4e30-6d9c-4e5f-9a01-2c3d4e5f6071';
     $redis->cmd('HSET', $JOB_PREFIX . $id3, 'status', 'pending',
                 'created_at', $created, 'version', 1);
@@ -284,13 +284,15 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
                  "$id3 completed 9 $created",
                  "$id3 completed 9 ${created}x$done_at $path",
                  "$id3 completed 9x $created $done_at $path") {
-        $redis->cmd('PUBLISH', $EVENTS, $bad);
+        $redis->cmd('PUBLISH', "$EVENTS:final", $bad);
     }
     sleep 0.3;
     my $g = json_body(get_job($b, $id3)) // {};
-    is($g->{status}, 'pending', 'malformed final events change nothing');
-    like($b->error_log, qr/ignored a malformed event "\Q$id3\E completed 9 \Q$created $done_at\E \.\.\/\.\.\/etc\/passwd"/,
+    is($g->{status}, 'pending', 'malformed final states are not served');
+    like($b->error_log, qr/ignored the final state in a malformed event "\Q$id3\E completed 9 \Q$created $done_at\E \.\.\/\.\.\/etc\/passwd", job \Q$id3\E is read from redis/,
          '... and are logged');
+    like($b->error_log, qr/ignored a malformed event "\Q$id3\E completed 9x /,
+         '... a malformed version too');
     $redis->cmd('DEL', map { $JOB_PREFIX . $_ } $id, $id2, $id3);
 }
 
@@ -300,7 +302,8 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
 
 {
     my $subscribers = sub {
-        scalar grep { /sub=1/ } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
+        # each worker on both channels: the changes and the final states
+        scalar grep { /sub=2 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
     };
     my $before = $subscribers->();
     kill 'STOP', $redis->pid;

@@ -24,8 +24,11 @@ local now = tonumber(ARGV[1])
 
 local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
-    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v
-                                  .. (final or ''))
+    if final then
+        redis.call('PUBLISH', ARGV[8] .. ':final',
+                   id .. ' ' .. status .. ' ' .. v .. final)
+    end
+    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v)
     return v
 end
 
@@ -49,7 +52,7 @@ for _, id in ipairs(expired) do
             redis.call('HDEL', key, 'token')
             redis.call('EXPIRE', key, tonumber(ARGV[9]))
 
-            -- the final state travels with the event, as in fail.lua
+            -- the final state on "<channel>:final" too, as in fail.lua
             local created_at = redis.call('HGET', key, 'created_at')
             local final
             if created_at and #created_at == #ARGV[7] then

@@ -11,7 +11,7 @@
 -- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
 -- ARGV[7]  the most edges of one type from one new node
 -- ARGV[8]  attempts made, recorded with the job
--- ARGV[9]  the events channel
+-- ARGV[9]  the events channel (and "<it>:final" for the final state)
 -- ARGV[10] how long the finished job is kept, seconds (the node stays)
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
@@ -216,11 +216,13 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
--- the final state travels with the event: no instance asks for it again
-local created_at = redis.call('HGET', KEYS[1], 'created_at')
+-- the final state first, on "<channel>:final", so that no instance asks
+-- Redis for it; then the change as every version of the module reads it
 local event = ARGV[2] .. ' completed ' .. v
+local created_at = redis.call('HGET', KEYS[1], 'created_at')
 if created_at and #created_at == #ARGV[3] then
-    event = event .. ' ' .. created_at .. ' ' .. ARGV[3] .. ' ' .. path
+    redis.call('PUBLISH', ARGV[9] .. ':final', event .. ' ' .. created_at
+                                               .. ' ' .. ARGV[3] .. ' ' .. path)
 end
 redis.call('PUBLISH', ARGV[9], event)
 

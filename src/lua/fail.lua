@@ -7,7 +7,7 @@
 -- ARGV[3]  completed_at
 -- ARGV[4]  error message
 -- ARGV[5]  attempts made, recorded with the job
--- ARGV[6]  the events channel
+-- ARGV[6]  the events channel (and "<it>:final" for the final state)
 -- ARGV[7]  how long the failed job is kept, seconds
 --
 -- Returns the job's new version, or an error FENCED when the claim is no
@@ -26,11 +26,12 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
--- the final state travels with the event: no instance asks for it again
-local created_at = redis.call('HGET', KEYS[1], 'created_at')
+-- the final state first, on "<channel>:final" (see complete.lua)
 local event = ARGV[2] .. ' failed ' .. v
+local created_at = redis.call('HGET', KEYS[1], 'created_at')
 if created_at and #created_at == #ARGV[3] then
-    event = event .. ' ' .. created_at .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]
+    redis.call('PUBLISH', ARGV[6] .. ':final', event .. ' ' .. created_at
+                                               .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 end
 redis.call('PUBLISH', ARGV[6], event)
 
