@@ -487,8 +487,8 @@ ngx_http_clockchain_valid_path(const char *path, size_t len)
 /*
  * The kernel's CSPRNG, drawn a page at a time: ids must not be guessable
  * from pid or time, and one getrandom() per id was 4% of a POST.  A forked
- * process must not reuse its parent's bytes: ngx_http_clockchain_random_reset()
- * is called when a worker starts.
+ * process must not reuse its parent's bytes: a worker calls
+ * ngx_http_clockchain_random_reset() when it starts.
  */
 
 static unsigned char  ngx_http_clockchain_random[4096];
@@ -628,7 +628,7 @@ ngx_http_clockchain_iso_parse(const char *s)
     tm.tm_min = (s[14] - '0') * 10 + (s[15] - '0');
     tm.tm_sec = (s[17] - '0') * 10 + (s[18] - '0');
 
-    if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31
         || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
     {
         return -1;

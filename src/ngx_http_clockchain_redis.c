@@ -195,8 +195,10 @@ ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle)
 ngx_uint_t
 ngx_http_clockchain_redis_available(void)
 {
+    /* ac is NULL while a dropped connection's callbacks run */
     return ngx_http_clockchain_redis.state
-           == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
+           == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED
+           && ngx_http_clockchain_redis.ac != NULL;
 }
 
 

@@ -473,12 +473,8 @@ ngx_http_clockchain_job_key(ngx_pool_t *pool,
 
 /*
  * X-User-Id, when given: 1 to 255 printable characters without spaces.
- * NGX_OK with user set (empty when absent), or the status answered.
- */
-
-/*
- * X-User-Id, if any (else an empty user): NULL, or what is wrong with it
- * for a 400.  The caller answers: an answer sent from here returned NGX_OK,
+ * NULL with user set (empty when absent), or what is wrong with it for a
+ * 400.  The caller answers: an answer sent from here returned NGX_OK,
  * which read as "valid" and made a second answer.
  */
 

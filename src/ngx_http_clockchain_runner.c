@@ -44,6 +44,9 @@
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
+#define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    2000
+/* completed_at with a NUL: the scene code reads it as a C string */
+#define NGX_HTTP_CLOCKCHAIN_STAMP         (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)
 
 /*
  * Outcomes sent to Redis and not yet answered.  Flash answers arrive in
@@ -71,7 +74,7 @@ typedef struct {
     char                               id[NGX_HTTP_CLOCKCHAIN_ID_LEN + 1];
     char                               token[NGX_HTTP_CLOCKCHAIN_TOKEN_LEN];
     char                               created_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    char                               completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    char                               completed_at[NGX_HTTP_CLOCKCHAIN_STAMP];
     char                              *query;
     size_t                             query_len;
     char                              *preset;
@@ -115,7 +118,7 @@ typedef struct {
     u_char                             channel[256];
     size_t                             channel_len;
     ngx_uint_t                         exiting;
-    ngx_uint_t                         trim;        /* runs freed since */
+    ngx_msec_t                         trim;        /* last run freed, 0 */
 } ngx_http_clockchain_runner_t;
 
 
@@ -314,12 +317,15 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
     }
 
 #if (defined __GLIBC__)
-    if (rn->nruns == 0 && rn->trim) {
+    if (rn->nruns == 0 && rn->trim
+        && ngx_current_msec - rn->trim >= NGX_HTTP_CLOCKCHAIN_TRIM_QUIET)
+    {
         /*
          * A burst of runs (Flash answers up to 16 MiB each, outcomes
          * waiting for the commit window) leaves the heap at its high-water
          * mark; glibc keeps freed pages inside the heap.  Give them back
-         * once the burst is over, not while runs come and go.
+         * once the burst has been over for a while, not between the runs
+         * of a trickle.
          */
         rn->trim = 0;
         (void) malloc_trim(0);
@@ -611,6 +617,7 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     ngx_http_clockchain_iso_now(run->completed_at);
+    run->completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN] = '\0';
 
     err[0] = '\0';
 
@@ -917,7 +924,6 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     if (!run->stamped && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
         /* the job becomes completed or failed now, in one script */
         ngx_http_clockchain_iso_now(run->completed_at);
-        run->stamped = 1;
     }
 
     argv[0] = (char *) job;
@@ -1010,12 +1016,14 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
                                        run, nkeys, argc, argv, argvlen)
         == NULL)
     {
+        /* not sent: stamped again when it is */
         return NGX_AGAIN;
     }
 
     ngx_queue_remove(&run->wait);
     run->commit_wait = 0;
     run->committing = 1;
+    run->stamped = 1;
     rn->ncommits++;
 
     return NGX_OK;
@@ -1177,7 +1185,7 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
 
     ngx_queue_remove(&run->queue);
     rn->nruns--;
-    rn->trim = 1;
+    rn->trim = ngx_current_msec ? ngx_current_msec : 1;
 
     if (run->commit_wait) {
         ngx_queue_remove(&run->wait);

@@ -144,6 +144,7 @@ test_time(void)
     ok(ngx_http_clockchain_iso_parse("2026-03-06 14:32:18.123456Z") == -1,
        "a malformed iso time is refused");
     ok(ngx_http_clockchain_iso_parse("2026-13-06T14:32:18.123456Z") == -1
+       && ngx_http_clockchain_iso_parse("2026-00-06T14:32:18.123456Z") == -1
        && ngx_http_clockchain_iso_parse("2026-03-00T14:32:18.123456Z") == -1
        && ngx_http_clockchain_iso_parse("2026-03-06T24:32:18.123456Z") == -1
        && ngx_http_clockchain_iso_parse("2026-03-06T14:60:18.123456Z") == -1,
