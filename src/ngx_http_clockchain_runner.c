@@ -44,7 +44,7 @@
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
-#define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    2000
+#define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 /* completed_at with a NUL: the scene code reads it as a C string */
 #define NGX_HTTP_CLOCKCHAIN_STAMP         (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)
 
