@@ -45,6 +45,7 @@
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
+#define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
 /* completed_at with a NUL: the scene code reads it as a C string */
 #define NGX_HTTP_CLOCKCHAIN_STAMP         (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)
 
@@ -91,6 +92,8 @@ typedef struct {
     unsigned                           count:1;     /* requeue: an attempt */
 
     ngx_queue_t                        wait;        /* in rn->commits */
+    ngx_msec_t                         retry_at;    /* refused: not before */
+    ngx_uint_t                         refused;     /* in a row */
     unsigned                           committing:1;
     unsigned                           commit_wait:1;
     unsigned                           stamped:1;
@@ -104,6 +107,8 @@ typedef struct {
     ngx_event_t                        drain;
     ngx_msec_t                         last_beat;
     ngx_msec_t                         pause_until;
+    ngx_msec_t                         claim_at;    /* refused: not before */
+    ngx_uint_t                         claim_refused;
     ngx_uint_t                         failures;    /* in a row */
     ngx_uint_t                         generation;
     ngx_uint_t                         holder;
@@ -391,7 +396,9 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
         return;
     }
 
-    if ((ngx_msec_int_t) (rn->pause_until - ngx_current_msec) > 0) {
+    if ((ngx_msec_int_t) (rn->pause_until - ngx_current_msec) > 0
+        || (ngx_msec_int_t) (rn->claim_at - ngx_current_msec) > 0)
+    {
         return;
     }
 
@@ -450,6 +457,7 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
     ngx_http_clockchain_runner_t *rn = data;
 
     size_t       i;
+    ngx_msec_t   delay;
     redisReply  *jobs;
 
     rn->claiming = 0;
@@ -463,12 +471,23 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
+        /* as a refused outcome: each try waits twice as long, up to 30 s */
+        delay = ngx_min((ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK
+                        << ngx_min(rn->claim_refused, 9),
+                        NGX_HTTP_CLOCKCHAIN_REFUSED_MAX);
+        rn->claim_refused++;
+        rn->claim_at = ngx_current_msec + delay;
+
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
-                      "clockchain: claiming jobs failed: %s",
+                      "clockchain: claiming jobs failed: %s; trying again "
+                      "in %M ms",
                       reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                       : "unexpected reply");
+                                                       : "unexpected reply",
+                      delay);
         return;
     }
+
+    rn->claim_refused = 0;
 
     if (ngx_http_clockchain_stats
         && (reply->element[1]->integer > 0 || reply->element[2]->integer > 0))
@@ -889,14 +908,23 @@ ngx_http_clockchain_runner_settle(ngx_http_clockchain_run_t *run)
 static void
 ngx_http_clockchain_runner_commits(ngx_http_clockchain_runner_t *rn)
 {
-    ngx_queue_t                *q;
+    ngx_queue_t                *q, *next;
     ngx_http_clockchain_run_t  *run;
 
-    while (rn->ncommits < NGX_HTTP_CLOCKCHAIN_COMMIT_MAX
-           && !ngx_queue_empty(&rn->commits))
+    for (q = ngx_queue_head(&rn->commits);
+         q != ngx_queue_sentinel(&rn->commits)
+         && rn->ncommits < NGX_HTTP_CLOCKCHAIN_COMMIT_MAX;
+         q = next)
     {
-        q = ngx_queue_head(&rn->commits);
+        next = ngx_queue_next(q);
         run = ngx_queue_data(q, ngx_http_clockchain_run_t, wait);
+
+        if (run->retry_at
+            && (ngx_msec_int_t) (run->retry_at - ngx_current_msec) > 0)
+        {
+            /* refused by Redis a moment ago: the others go first */
+            continue;
+        }
 
         if (ngx_http_clockchain_runner_commit(run) != NGX_OK) {
             /* Redis is away: the tick tries again when it is back */
@@ -1065,12 +1093,31 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                       "lease expired and it was claimed again", run->id);
 
     } else {
+        if (reply) {
+            /*
+             * Redis answered and refused it (OOM when full, a script
+             * error): the same script again at once would be refused the
+             * same way, so each try waits twice as long, up to 30 s
+             */
+            run->refused++;
+            run->stamped = 0;
+            run->retry_at = ngx_current_msec
+                            + ngx_min((ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK
+                                      << ngx_min(run->refused - 1, 9),
+                                      NGX_HTTP_CLOCKCHAIN_REFUSED_MAX);
+            if (run->retry_at == 0) {
+                run->retry_at = 1;
+            }
+        }
+
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: could not commit job %s: %s; trying "
-                      "again", run->id,
+                      "again in %M ms", run->id,
                       reply == NULL ? "redis is not available"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : "unexpected reply");
+                      : "unexpected reply",
+                      reply ? run->retry_at - ngx_current_msec
+                            : (ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK);
 
         ngx_queue_insert_tail(&rn->commits, &run->wait);
         run->commit_wait = 1;

@@ -310,4 +310,83 @@ sub calls { my $c = $flash->calls->{by_job}; map { $c->{$_} // 0 } @_ }
     is(scalar(grep { status($redis, $_) eq 'failed' } @ids), 0, '13: none failed');
 }
 
+# ---------------------------------------------------------------------------
+# 14. Redis full (maxmemory with noeviction): POST answers 503 and creates
+#     nothing; the outcome Redis refuses is kept and sent again with a
+#     growing delay, not on every tick, and so is the claim; once Redis has
+#     room the job completes, Flash called once
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => base_http(http => <<"CONF"));
+    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
+    clockchain_flash_key fk;
+    clockchain_job_lease 60s;
+CONF
+    my $j = created_ok(generate($ng, { query => 'full probe [flash:delay=1]' }),
+                       '14: a job with a 1 s Flash call');
+    my $id = $j ? $j->{job_id} : 'none';
+    ok(wait_for(5, sub { status($redis, $id) eq 'processing' }), '14: processing');
+    is($redis->cmd('CONFIG', 'GET', 'maxmemory-policy')->[1], 'noeviction',
+       '14: (Redis evicts nothing)');
+    # a second job, due in 2 s, while Redis is full
+    my $later = '0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9';
+    my @t = gmtime;
+    $redis->cmd('HSET', $JOB_PREFIX . $later, 'status', 'pending',
+                'query', 'queued probe', 'preset', 'balanced',
+                'visibility', 'private', 'created_by', 'system',
+                'created_at', sprintf('%04d-%02d-%02dT%02d:%02d:%02d.000000Z',
+                                      $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0]),
+                'version', 1);
+    $redis->cmd('ZADD', $QUEUE_KEY, int((time + 2) * 1000), $later);
+    $redis->cmd('CONFIG', 'SET', 'maxmemory', 1);
+    my $before = job_count($redis);
+    my $res = generate($ng, { query => 'while Redis is full' });
+    is($res->{status}, 503, '14: POST while Redis is full: 503');
+    ok(defined $res->{headers}{'retry-after'}, '14: ... with Retry-After');
+    is(job_count($redis), $before, '14: ... and nothing created');
+
+    sleep 4;    # Flash answered after 1 s; its outcome is refused since
+    my $log = $ng->error_log;
+    my $tries = () = $log =~ /could not commit job \Q$id\E: OOM .*; trying again in \d+ ms/g;
+    ok($tries >= 2 && $tries <= 8,
+       "14: the refused outcome was tried again with backoff ($tries tries in ~3 s, not ~30)");
+    is(status($redis, $id), 'processing', '14: the job waits, processing');
+
+    $redis->cmd('CONFIG', 'SET', 'maxmemory', 0);
+    ok(wait_for(15, sub { status($redis, $id) eq 'completed' }),
+       '14: Redis has room again: the job completes');
+    ok(wait_for(15, sub { status($redis, $later) eq 'completed' }),
+       '14: ... and so does the one queued meanwhile');
+    is(scalar @{ $flash->calls_for($id) // [] }, 1, '14: Flash was called once');
+    created_ok(generate($ng, { query => 'after Redis had room again' }),
+               '14: POST works again');
+
+    # a Redis busy in a long script answers BUSY to every command: the
+    # claims, sent on every tick otherwise, back off the same way
+    $redis->cmd('CONFIG', 'SET', 'busy-reply-threshold', 100);
+    my $pid = fork // die;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec 'redis-cli', '-p', $redis->port, 'EVAL',
+             "local t = redis.call('TIME')[1] + 3 "
+             . "while tonumber(redis.call('TIME')[1]) < t do end", 0;
+        POSIX::_exit(127);
+    }
+    waitpid($pid, 0);
+    my $claims = () = $ng->error_log =~ /claiming jobs failed: BUSY .*; trying again in \d+ ms/g;
+    ok($claims >= 2 && $claims <= 7,
+       "14: claims refused as BUSY were tried again with backoff ($claims in ~3 s, not ~30)");
+    $redis->cmd('CONFIG', 'SET', 'busy-reply-threshold', 5000);
+    my $after = created_ok(generate($ng, { query => 'after the busy script' }),
+                           '14: after the busy script, a POST works');
+    ok($after && wait_for(15, sub { status($redis, $after->{job_id}) eq 'completed' }),
+       '14: ... and its job is claimed and completes');
+    push @skip, $ng;
+    my @bad = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $ng->error_log;
+    is(scalar @bad, 0, '14: no [alert], [emerg] or [crit]');
+}
+
 done(skip_log => \@skip);
