@@ -84,6 +84,23 @@ is(next_event($ja), "events:final: $ja completed 1 2026-01-01T00:00:00.000000Z "
    'completed: first the final state, with created_at, completed_at and the path');
 is(next_event($ja), "events: $ja completed 1",
    '... then the change as every version of the module reads it');
+
+# the same outcome again (its reply was lost, the runner sent it again):
+# acknowledged with the version it made, nothing written twice
+{
+    my $edges = $redis->cmd('HLEN', "${P}edges:$pa");
+    my $node = $redis->hash("${P}node:$pa");
+    is(complete($ja, '7', $pa, $na), 1, 'the same outcome again: version 1, not FENCED');
+    is($redis->hash("${P}job:$ja")->{version}, 1, '... the job not changed again');
+    is($redis->cmd('HLEN', "${P}edges:$pa"), $edges, '... no edge written again');
+    is_deeply($redis->hash("${P}node:$pa"), $node, '... the node as it was');
+    eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$ja", "${P}processing",
+                       '7', $ja, '2026-01-01T00:01:00.000000Z', 'x', 1,
+                       "${P}events", 900) };
+    like($@ // '', qr/FENCED/, 'another outcome with the same token: FENCED');
+    eval { complete($ja, '8', $pa, $na) };
+    like($@ // '', qr/FENCED/, 'the same outcome with another token: FENCED');
+}
 my $job = $redis->hash("${P}job:$ja");
 is($job->{status}, 'completed', 'job completed');
 is($job->{path}, $pa, 'job path');
@@ -188,6 +205,9 @@ is(next_event($jf), "events:final: $jf failed 1 2026-01-01T00:00:00.000000Z "
                    . "2026-01-01T00:01:00.000000Z boom",
    'failed: first the final state, with created_at, completed_at and the error');
 is(next_event($jf), "events: $jf failed 1", '... then the change');
+is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+               '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
+               "${P}events", 900), 1, 'the same failure again: version 1, not FENCED');
 my $fttl = $redis->cmd('TTL', "${P}job:$jf");
 ok($fttl > 890 && $fttl <= 900, "a failed job is kept for its retention ($fttl s)");
 is($redis->hash("${P}job:$jf")->{error}, 'boom', 'failed with its error');

@@ -19,11 +19,18 @@
 -- idx:loc:<country>/<region>/<city>, idx:fig:<name>, idx:tag:<tag>
 -- (sorted sets of paths by sort key), all under the {cc} hash tag.
 -- Returns the job's new version, or an error FENCED when the claim is no
--- longer current.
+-- longer current; the same outcome sent again (its reply was lost) returns
+-- the version it made, and writes nothing.  "outcome" in the job hash is
+-- "<token> completed" from then on.
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
 then
+    if redis.call('HGET', KEYS[1], 'outcome') == ARGV[1] .. ' completed' then
+        -- this very outcome, written before: its reply was lost with the
+        -- connection and the runner sent it again
+        return tonumber(redis.call('HGET', KEYS[1], 'version'))
+    end
     return redis.error_reply('FENCED')
 end
 
@@ -210,7 +217,8 @@ end
 -- the job
 
 redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
-           'completed_at', ARGV[3], 'attempts', ARGV[8])
+           'completed_at', ARGV[3], 'attempts', ARGV[8],
+           'outcome', ARGV[1] .. ' completed')
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])

@@ -11,16 +11,23 @@
 -- ARGV[7]  how long the failed job is kept, seconds
 --
 -- Returns the job's new version, or an error FENCED when the claim is no
--- longer current.
+-- longer current; the same outcome sent again (its reply was lost) returns
+-- the version it made (see complete.lua).
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
 then
+    if redis.call('HGET', KEYS[1], 'outcome') == ARGV[1] .. ' failed' then
+        -- this very outcome, written before: its reply was lost with the
+        -- connection and the runner sent it again
+        return tonumber(redis.call('HGET', KEYS[1], 'version'))
+    end
     return redis.error_reply('FENCED')
 end
 
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
-           'completed_at', ARGV[3], 'attempts', ARGV[5])
+           'completed_at', ARGV[3], 'attempts', ARGV[5],
+           'outcome', ARGV[1] .. ' failed')
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
