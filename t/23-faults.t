@@ -370,9 +370,9 @@ CONF
     if ($pid == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        exec 'redis-cli', '-p', $redis->port, 'EVAL',
-             "local t = redis.call('TIME')[1] + 3 "
-             . "while tonumber(redis.call('TIME')[1]) < t do end", 0;
+        { exec 'redis-cli', '-p', $redis->port, 'EVAL',
+               "local t = redis.call('TIME')[1] + 3 "
+               . "while tonumber(redis.call('TIME')[1]) < t do end", 0 }
         POSIX::_exit(127);
     }
     waitpid($pid, 0);
