@@ -156,6 +156,7 @@ static ngx_int_t ngx_http_clockchain_runner_commit(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
+static ngx_msec_t ngx_http_clockchain_runner_refused(ngx_uint_t *n);
 static void ngx_http_clockchain_runner_heartbeat(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
@@ -471,11 +472,7 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         || reply->element[1]->type != REDIS_REPLY_INTEGER
         || reply->element[2]->type != REDIS_REPLY_INTEGER)
     {
-        /* as a refused outcome: each try waits twice as long, up to 30 s */
-        delay = ngx_min((ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK
-                        << ngx_min(rn->claim_refused, 9),
-                        NGX_HTTP_CLOCKCHAIN_REFUSED_MAX);
-        rn->claim_refused++;
+        delay = ngx_http_clockchain_runner_refused(&rn->claim_refused);
         rn->claim_at = ngx_current_msec + delay;
 
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
@@ -1063,6 +1060,7 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 {
     ngx_http_clockchain_run_t *run = data;
 
+    ngx_msec_t                     delay;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
@@ -1093,18 +1091,15 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                       "lease expired and it was claimed again", run->id);
 
     } else {
+        /* lost with the connection: sent again once Redis is back */
+        delay = NGX_HTTP_CLOCKCHAIN_TICK;
+
         if (reply) {
-            /*
-             * Redis answered and refused it (OOM when full, a script
-             * error): the same script again at once would be refused the
-             * same way, so each try waits twice as long, up to 30 s
-             */
-            run->refused++;
+            /* refused: the script did not run, it is stamped again */
+            delay = ngx_http_clockchain_runner_refused(&run->refused);
             run->stamped = 0;
-            run->retry_at = ngx_current_msec
-                            + ngx_min((ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK
-                                      << ngx_min(run->refused - 1, 9),
-                                      NGX_HTTP_CLOCKCHAIN_REFUSED_MAX);
+            run->retry_at = ngx_current_msec + delay;
+
             if (run->retry_at == 0) {
                 run->retry_at = 1;
             }
@@ -1115,9 +1110,7 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                       "again in %M ms", run->id,
                       reply == NULL ? "redis is not available"
                       : reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : "unexpected reply",
-                      reply ? run->retry_at - ngx_current_msec
-                            : (ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK);
+                      : "unexpected reply", delay);
 
         ngx_queue_insert_tail(&rn->commits, &run->wait);
         run->commit_wait = 1;
@@ -1131,6 +1124,24 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     if (!rn->exiting && rn->holder) {
         ngx_http_clockchain_runner_claim(rn);
     }
+}
+
+
+/*
+ * What Redis refused (OOM when full, BUSY, a script error) would be refused
+ * the same way at once: each try in a row waits twice as long, from one
+ * tick up to 30 s.
+ */
+
+static ngx_msec_t
+ngx_http_clockchain_runner_refused(ngx_uint_t *n)
+{
+    ngx_msec_t  delay;
+
+    delay = (ngx_msec_t) NGX_HTTP_CLOCKCHAIN_TICK << ngx_min(*n, 9);
+    (*n)++;
+
+    return ngx_min(delay, NGX_HTTP_CLOCKCHAIN_REFUSED_MAX);
 }
 
 
