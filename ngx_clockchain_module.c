@@ -270,14 +270,14 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
       ngx_http_clockchain_generate_handler },
 
     { ngx_string("clockchain_bulk_generate"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
       ngx_http_clockchain_bulk_handler },
 
     { ngx_string("clockchain_jobs"),
@@ -298,7 +298,7 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      NGX_HTTP_CLOCKCHAIN_READS_PUBLISH,
       ngx_http_clockchain_moments_handler },
 
       ngx_null_command
@@ -497,6 +497,9 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_clockchain_loc_conf_t  *prev = parent;
     ngx_http_clockchain_loc_conf_t  *conf = child;
 
+    size_t                           max;
+    ngx_http_core_loc_conf_t        *clcf;
+
     /* keys set on a level replace, not extend, the inherited ones */
     ngx_conf_merge_ptr_value(conf->service_keys, prev->service_keys, NULL);
     ngx_conf_merge_ptr_value(conf->admin_keys, prev->admin_keys, NULL);
@@ -505,6 +508,37 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               256 * 1024);
     ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
     ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
+
+    if (conf->body_core) {
+        /*
+         * A body within clockchain_max_body_size is read into memory whole,
+         * whatever nginx's body settings: spooled to client_body_temp_path
+         * it would need a directory the workers can write, and a workers'
+         * user that cannot reach it turned legal bodies into 500s.  Core's
+         * merge has run for every location before any module's after it.
+         * The extra byte keeps a chunked body of exactly the limit from
+         * filling the buffer, which nginx takes as a reason to spool.
+         */
+
+        clcf = conf->body_core;
+
+        max = (conf->body_reader == NGX_HTTP_CLOCKCHAIN_READS_PUBLISH)
+              ? NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX : conf->max_body_size;
+
+        if (clcf->client_body_buffer_size < max + 1) {
+            clcf->client_body_buffer_size = max + 1;
+        }
+
+        clcf->client_body_in_file_only = 0;    /* off */
+
+        /* nor may nginx's own limit refuse a body the module takes */
+
+        if (clcf->client_max_body_size
+            && clcf->client_max_body_size < (off_t) max)
+        {
+            clcf->client_max_body_size = max;
+        }
+    }
 
     return NGX_CONF_OK;
 }
@@ -1352,6 +1386,8 @@ static char *
 ngx_http_clockchain_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
+    ngx_http_clockchain_loc_conf_t   *llcf = conf;
+
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_clockchain_main_conf_t  *mcf;
 
@@ -1362,6 +1398,12 @@ ngx_http_clockchain_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     clcf->handler = (ngx_http_handler_pt) cmd->post;
+
+    if (cmd->offset) {
+        /* merge_loc_conf sizes nginx's body buffer to the module's limit */
+        llcf->body_core = clcf;
+        llcf->body_reader = cmd->offset;
+    }
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_clockchain_module);
     mcf->enabled = 1;

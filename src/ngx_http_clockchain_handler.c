@@ -333,7 +333,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     /* the same key is the same request when all of this is the same */
 
     if (ctx->idempotency.len) {
-        material = ngx_pnalloc(r->pool, sizeof("bulk\n\n") + ctx->created_by.len
+        material = ngx_pnalloc(r->pool, sizeof("generate\n\n") + ctx->created_by.len
                                         + ctx->body.len);
         if (material == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;

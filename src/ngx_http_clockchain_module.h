@@ -20,6 +20,12 @@
 
 #define NGX_HTTP_CLOCKCHAIN_RETRY_AFTER   "2"
 
+/* in a handler directive's offset: the request body the handler reads */
+#define NGX_HTTP_CLOCKCHAIN_READS_BODY     1   /* clockchain_max_body_size */
+#define NGX_HTTP_CLOCKCHAIN_READS_PUBLISH  2   /* a publish body */
+
+#define NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX    4096
+
 
 /* what /metrics shows: counters and histograms in the shared zone */
 
@@ -104,6 +110,10 @@ typedef struct {
     size_t                        max_body_size;
     ngx_uint_t                    bulk_max;
     ngx_msec_t                    wait_max;
+
+    /* core's conf of a location whose handler reads a body, else NULL */
+    ngx_http_core_loc_conf_t     *body_core;
+    ngx_uint_t                    body_reader;    /* READS_BODY, ... */
 } ngx_http_clockchain_loc_conf_t;
 
 

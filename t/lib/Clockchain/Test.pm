@@ -607,6 +607,10 @@ sub _render_conf {
 daemon on;
 master_process on;
 worker_processes 2;
+EOF
+    # as a packaged nginx does: workers never run as root
+    $conf .= "user nobody nogroup;\n" if $> == 0;
+    $conf .= <<'EOF';
 error_log logs/error.log info;
 pid logs/nginx.pid;
 EOF
@@ -628,10 +632,15 @@ EOF
     return $conf;
 }
 
+# Workers run as nobody, as a packaged nginx runs them.  The prefix is 0711:
+# they can reach the temp paths the master made for them, and list nothing.
+# private => 1 makes it 0700, as a root-only directory a user might choose:
+# then a body nginx spools to client_body_temp_path fails, as it fails for
+# that user.
 sub _new_prefix {
+    my (%o) = @_;
     my $dir = tempdir('cc-nginx-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    # workers run as nobody: let them reach the temp paths in the prefix
-    chmod 0755, $dir;
+    chmod $o{private} ? 0700 : 0711, $dir;
     mkdir "$dir/$_" for qw(logs conf);
     return $dir;
 }
@@ -655,7 +664,7 @@ sub _vars {
 #             vars => {...}, module => $path_or_undef, files => {name => text})
 sub start_nginx {
     my (%o) = @_;
-    my $prefix = _new_prefix();
+    my $prefix = _new_prefix(%o);
     my @ports = _free_ports($o{ports} // 1);
     my $self = bless {
         prefix => $prefix,
@@ -676,7 +685,7 @@ sub start_nginx {
 # a config in a fresh prefix.
 sub nginx_t {
     my (%o) = @_;
-    my $prefix = _new_prefix();
+    my $prefix = _new_prefix(%o);
     for my $f (keys %{ $o{files} // {} }) {
         _spew("$prefix/$f", $o{files}{$f});
     }
@@ -848,6 +857,14 @@ sub start {
         . _tail($s->error_log) unless $ok;
     $s->{workers} = [ $s->worker_pids ];
     return $s;
+}
+
+# the user a process runs as (by name)
+sub user_of {
+    my ($pid) = @_;
+    my $st = Clockchain::Test::_slurp("/proc/$pid/status");
+    my ($uid) = $st =~ /^Uid:\s+(\d+)/m;
+    return defined $uid ? scalar getpwuid($uid) : undef;
 }
 
 sub _tail {
