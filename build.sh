@@ -95,21 +95,34 @@ run() {
     build
 
     local port=${CLOCKCHAIN_PORT:-8080}
-    local dir="$ROOT/run"
+    local dir=${CLOCKCHAIN_RUN_DIR:-$ROOT/run}
     local prefix="$dir/nginx"
-    local redis_pid= nginx_pid= flash_pid=
+
+    # globals, not locals: the EXIT trap may run after run() has returned
+    # (Ctrl-C reaches nginx too, its exit fails `wait` and set -e leaves)
+    RUN_NGINX_PID= RUN_FLASH_PID= RUN_REDIS_PID=
 
     stop() {
         trap - INT TERM EXIT
-        [ -n "$nginx_pid" ] && kill -QUIT "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
-        [ -n "$flash_pid" ] && kill -TERM "$flash_pid" 2>/dev/null && wait "$flash_pid" 2>/dev/null
-        [ -n "$redis_pid" ] && kill -TERM "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
+        local pid
+        for pid in "$RUN_NGINX_PID" "$RUN_FLASH_PID" "$RUN_REDIS_PID"; do
+            [ -n "$pid" ] || continue
+            if [ "$pid" = "$RUN_NGINX_PID" ]; then
+                kill -QUIT "$pid" 2>/dev/null || true
+            else
+                kill -TERM "$pid" 2>/dev/null || true
+            fi
+            wait "$pid" 2>/dev/null || true
+        done
         say "build.sh: stopped"
     }
     trap stop INT TERM EXIT
 
+    # 0711: the workers (user nobody) reach the temp paths nginx makes for
+    # them, and can list nothing; the keys inside stay 0600
     mkdir -p "$prefix/conf" "$prefix/logs" "$prefix/temp" "$dir/redis"
-    chmod 700 "$dir"
+    chmod 711 "$dir" "$prefix"
+    chmod 700 "$dir/redis" "$prefix/conf"
 
     local redis_conf
     if [ -n "${REDIS_URL:-}" ]; then
@@ -121,7 +134,7 @@ run() {
             --appendonly yes --appendfsync everysec --save '' \
             --maxmemory-policy noeviction \
             --daemonize no --logfile "$dir/redis/redis.log" &
-        redis_pid=$!
+        RUN_REDIS_PID=$!
         redis_conf="127.0.0.1:$rport"
         for _ in $(seq 50); do
             redis-cli -p "$rport" ping >/dev/null 2>&1 && break
@@ -138,7 +151,7 @@ run() {
         python3 "$ROOT/t/flash/standin.py" --port "$fport" \
             --delay "${FLASH_DELAY:-5}" --key "$flash_key" \
             --log "$dir/flash.log" >/dev/null &
-        flash_pid=$!
+        RUN_FLASH_PID=$!
         flash_url="http://127.0.0.1:$fport"
         say "build.sh: no FLASH_URL given: using the local Flash stand-in at $flash_url (${FLASH_DELAY:-5} s a scene)"
     elif [ -z "$flash_key" ]; then
@@ -204,7 +217,7 @@ CONF
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -g 'daemon off;' &
-    nginx_pid=$!
+    RUN_NGINX_PID=$!
 
     [ -n "$generated" ] && say "generated keys:$generated"
     cat >&2 <<MSG
@@ -217,7 +230,7 @@ Clockchain jobs API on http://127.0.0.1:$port/  (Ctrl-C stops nginx and Redis)
   curl -s http://127.0.0.1:$port/api/jobs/JOB_ID -H 'X-Service-Key: $service_key'
 
 MSG
-    wait "$nginx_pid"
+    wait "$RUN_NGINX_PID"
 }
 
 # REDIS_URL: redis://[:password@]host[:port][/db] or unix:/path/to/redis.sock
