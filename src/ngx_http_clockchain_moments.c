@@ -25,9 +25,14 @@
 
 #define NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN  1000
 
+/* what the segments after a moment's path ask for */
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_READ      0
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH   1
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN   2
+
 
 static ngx_int_t ngx_http_clockchain_moment_path(ngx_http_request_t *r,
-    ngx_str_t *path, ngx_uint_t *publish);
+    ngx_str_t *path, ngx_uint_t *action);
 static ngx_int_t ngx_http_clockchain_moment_read(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_moment_read_done(void *data,
@@ -35,6 +40,7 @@ static void ngx_http_clockchain_moment_read_done(void *data,
 static json_t *ngx_http_clockchain_moment_json(redisReply *node,
     redisReply *edges);
 static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
+
 static void ngx_http_clockchain_publish_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r,
     json_t *json);
@@ -45,23 +51,33 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
     ngx_str_t                   path;
-    ngx_uint_t                  publish;
+    ngx_uint_t                  action, publish;
     const char                 *detail;
     ngx_http_clockchain_ctx_t  *ctx;
 
-    rc = ngx_http_clockchain_moment_path(r, &path, &publish);
+    (void) ngx_http_clockchain_moment_path(r, &path, &action);
+
+    publish = (action == NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH);
 
     if (publish && r->method != NGX_HTTP_POST) {
         return ngx_http_clockchain_not_allowed(r, "POST");
     }
 
-    if (!publish && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ
+        && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+    {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
 
     rc = ngx_http_clockchain_auth(r, 0);
     if (rc != NGX_DECLINED) {
         return rc;
+    }
+
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                   "Unknown action on a moment: after the eight segments of "
+                   "its path, the only action is \"publish\"");
     }
 
     if (path.data == NULL) {
@@ -101,10 +117,11 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
                    "as JSON with \"Content-Type: application/json\"");
     }
 
-    if (r->headers_in.content_length_n > 4096) {
+    if (r->headers_in.content_length_n > NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX) {
         return ngx_http_clockchain_error(r,
                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                   "Request body too large: the limit is 4096 bytes");
+                   "Request body too large: the limit is "
+                   ngx_value(NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX) " bytes");
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -126,10 +143,11 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_uint_t *publish)
+    ngx_uint_t *action)
 {
-    u_char                    *p;
-    size_t                     len;
+    u_char                    *p, *s;
+    size_t                     len, slen, i, slash;
+    ngx_uint_t                 n;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -150,14 +168,35 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
         }
     }
 
-    *publish = 0;
+    /*
+     * One route rule for every moment route: exactly eight segments name a
+     * moment, and a ninth is an action on it.  A slug is never taken for
+     * an action, so a moment whose slug is "publish" can be read.
+     */
 
-    if (len > sizeof("/publish") - 1
-        && ngx_strncmp(p + len - (sizeof("/publish") - 1), "/publish",
-                       sizeof("/publish") - 1) == 0)
-    {
-        *publish = 1;
-        len -= sizeof("/publish") - 1;
+    *action = NGX_HTTP_CLOCKCHAIN_MOMENT_READ;
+
+    for (i = 0, n = 0, slash = len; i < len; i++) {
+        if (p[i] == '/' && ++n == 9) {
+            slash = i;
+        }
+    }
+
+    if (n == 9) {
+        i = slash;
+        s = p + i + 1;
+        slen = len - i - 1;
+
+        if (slen == sizeof("publish") - 1
+            && ngx_strncmp(s, "publish", slen) == 0)
+        {
+            *action = NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH;
+
+        } else {
+            *action = NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN;
+        }
+
+        len = i;
     }
 
     if (!ngx_http_clockchain_valid_path((char *) p, len)) {

@@ -181,6 +181,36 @@ is($redis->cmd('DBSIZE'), $before, 'no key was made from those paths');
 $res = moment('/1776/july/04/1200/a/b/../../../../../../jobs/x');
 isnt($res->{status}, 200, '.. segments never reach a node');
 
+# one route rule (issue 13, item 8): eight segments name a moment, a ninth
+# is an action on it, so a slug is never read as an action
+{
+    my $P = 'clockchain:{cc}:v1:';
+    my $pub = '/1850/march/03/0900/united-kingdom/england/london/publish';
+    $redis->cmd('HSET', "${P}node:$pub", 'name', 'A moment named publish',
+                'visibility', 'private', 'created_by', 'alice', 'year', '1850',
+                'path', $pub);
+    my $r = moment($pub, headers => { 'X-User-Id' => 'alice' });
+    is($r->{status}, 200, 'a moment whose slug is "publish": GET 200')
+        or diag($r->{content});
+    is((json_body($r) // {})->{name}, 'A moment named publish',
+       '... and it is that moment');
+    $r = publish($pub, { visibility => 'public' },
+                 headers => { 'X-User-Id' => 'alice' });
+    is($r->{status}, 200, '.../publish/publish publishes it');
+    is($redis->cmd('HGET', "${P}node:$pub", 'visibility'), 'public',
+       '... it is public');
+    $r = http(POST => $ng->url("/api/moments$pub"),
+              headers => { 'X-Service-Key' => 'test-key-1' });
+    is($r->{status}, 405, 'POST to the moment itself: 405');
+    is($r->{headers}{allow}, 'GET, HEAD', '... Allow: GET, HEAD');
+    $r = http(POST => $ng->url("/api/moments$pub/frobnicate"),
+              headers => { 'X-Service-Key' => 'test-key-1' });
+    is_error($r, 404, qr/Unknown action/, 'an unknown action: 404');
+    $r = moment("$sys/publish/extra");
+    is_error($r, 400, qr/canonical/, 'a tenth segment: not a moment, 400');
+    $redis->cmd('DEL', "${P}node:$pub");
+}
+
 # a popular node: every later node links to it, so its edge hash grows with
 # the graph; a GET shows at most 1000 edges and reads no more of the hash
 # than that takes
