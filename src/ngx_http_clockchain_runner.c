@@ -46,6 +46,9 @@
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
+
+/* a result refused this often for what it is fails its job */
+#define NGX_HTTP_CLOCKCHAIN_REFUSED_RESULT  3
 /* completed_at with a NUL: the scene code reads it as a C string */
 #define NGX_HTTP_CLOCKCHAIN_STAMP         (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)
 
@@ -94,6 +97,7 @@ typedef struct {
     ngx_queue_t                        wait;        /* in rn->commits */
     ngx_msec_t                         retry_at;    /* refused: not before */
     ngx_uint_t                         refused;     /* in a row */
+    ngx_msec_t                         refused_at;  /* the first of them */
     unsigned                           committing:1;
     unsigned                           commit_wait:1;
     unsigned                           stamped:1;
@@ -156,6 +160,8 @@ static ngx_int_t ngx_http_clockchain_runner_commit(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
+static ngx_int_t ngx_http_clockchain_runner_bound(
+    ngx_http_clockchain_run_t *run, redisReply *reply);
 static ngx_msec_t ngx_http_clockchain_runner_refused(ngx_uint_t *n);
 static void ngx_http_clockchain_runner_heartbeat(
     ngx_http_clockchain_runner_t *rn);
@@ -170,6 +176,13 @@ static char *ngx_http_clockchain_strdup(const char *s, size_t len);
 
 static ngx_http_clockchain_runner_t  ngx_http_clockchain_runner;
 
+/*
+ * Test only: with CLOCKCHAIN_FAULT_FLASH_START set in a worker's
+ * environment (nginx's "env" directive), no Flash call can start, as when
+ * curl cannot allocate; the suite checks the runner's bound on that.
+ */
+static ngx_uint_t  ngx_http_clockchain_runner_fault_start;
+
 
 ngx_int_t
 ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
@@ -182,6 +195,9 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
     rn->mcf = mcf;
     rn->log = cycle->log;
     ngx_queue_init(&rn->runs);
+
+    ngx_http_clockchain_runner_fault_start =
+                             (getenv("CLOCKCHAIN_FAULT_FLASH_START") != NULL);
     ngx_queue_init(&rn->commits);
 
     rn->name_len = ngx_snprintf(rn->name, sizeof(rn->name), "%V:%P",
@@ -597,12 +613,30 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     run->call.done = ngx_http_clockchain_runner_called;
     run->call.data = run;
 
-    if (ngx_http_clockchain_flash_start(&run->call, run->id, run->query,
-                                        run->query_len, run->preset)
-        != NGX_OK)
+    if (ngx_http_clockchain_runner_fault_start
+        || ngx_http_clockchain_flash_start(&run->call, run->id, run->query,
+                                           run->query_len, run->preset)
+           != NGX_OK)
     {
+        /*
+         * A call that cannot start is a failed attempt like a call that
+         * cannot connect: retried with backoff, failed after the last.
+         * Handed back uncounted it was claimed again at once, forever.
+         */
+
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: could not start the flash call of job %s",
+                      run->id);
+
         ngx_http_clockchain_flash_free(&run->call);
-        ngx_http_clockchain_runner_handback(run);
+        ngx_memzero(&run->call, sizeof(ngx_http_clockchain_flash_call_t));
+        run->call.data = run;
+        run->call.result = CURLE_FAILED_INIT;
+        ngx_cpystrn((u_char *) run->call.errbuf,
+                    (u_char *) "the call could not be started",
+                    sizeof(run->call.errbuf));
+
+        ngx_http_clockchain_runner_called(&run->call);
     }
 }
 
@@ -627,7 +661,7 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
     int                                rc;
     char                               err[1024];
     ngx_msec_t                         delay, cap;
-    ngx_uint_t                         retry;
+    ngx_uint_t                         retry, n;
     ngx_http_clockchain_scene_in_t     in;
     ngx_http_clockchain_runner_t      *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
@@ -726,10 +760,8 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
 
         cap = mcf->flash_backoff;
 
-        while (cap < mcf->flash_backoff_max && cap < (1u << 30)
-               && (ngx_uint_t) (cap / mcf->flash_backoff)
-                  < (1u << (run->attempts - 1)))
-        {
+        /* doubled once per attempt made before, no shift past the width */
+        for (n = 1; n < run->attempts && cap < mcf->flash_backoff_max; n++) {
             cap *= 2;
         }
 
@@ -1096,12 +1128,23 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 
         if (reply) {
             /* refused: the script did not run, it is stamped again */
+
+            if (run->refused == 0) {
+                run->refused_at = ngx_current_msec;
+            }
+
             delay = ngx_http_clockchain_runner_refused(&run->refused);
             run->stamped = 0;
             run->retry_at = ngx_current_msec + delay;
 
             if (run->retry_at == 0) {
                 run->retry_at = 1;
+            }
+
+            if (ngx_http_clockchain_runner_bound(run, reply) != NGX_OK) {
+                /* given up: the run is freed */
+                ngx_http_clockchain_runner_commits(rn);
+                return;
             }
         }
 
@@ -1124,6 +1167,87 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     if (!rn->exiting && rn->holder) {
         ngx_http_clockchain_runner_claim(rn);
     }
+}
+
+
+/*
+ * A commit Redis keeps refusing must not keep its job processing, and its
+ * call slot taken, forever.  A result Redis refuses for what it is (a script
+ * error, not a full or busy Redis) fails the job with the reason after a few
+ * tries.  Any outcome refused for a whole lease is given up: the slot is
+ * freed, the heartbeats stop, and the job is claimed again when its lease
+ * expires (and failed as stalled after clockchain_job_max_stalls).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_runner_bound(ngx_http_clockchain_run_t *run,
+    redisReply *reply)
+{
+    size_t                         len;
+    u_char                        *p, err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
+    ngx_uint_t                     i, passing;
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    /* what a Redis says while full, busy, starting or failing over */
+    static const char *const  states[] = {
+        "OOM", "BUSY", "LOADING", "READONLY", "MASTERDOWN", "NOREPLICAS",
+        "TRYAGAIN", "NOSCRIPT", NULL
+    };
+
+    passing = 0;
+
+    for (i = 0; reply->type == REDIS_REPLY_ERROR && states[i]; i++) {
+        len = ngx_strlen(states[i]);
+
+        if (ngx_strncmp(reply->str, states[i], len) == 0
+            && (reply->str[len] == ' ' || reply->str[len] == '\0'))
+        {
+            passing = 1;
+            break;
+        }
+    }
+
+    if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+        && run->refused >= NGX_HTTP_CLOCKCHAIN_REFUSED_RESULT
+        && !passing)
+    {
+        p = ngx_snprintf(err, sizeof(err) - 1,
+                         "Graph store error: the result could not be "
+                         "stored: %s",
+                         reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                          : "unexpected reply");
+        *p = '\0';
+
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: redis refused the result of job %s %ui "
+                      "times: failing the job", run->id, run->refused);
+
+        ngx_free(run->error);
+        run->error = ngx_http_clockchain_strdup((char *) err, p - err);
+        run->outcome = NGX_HTTP_CLOCKCHAIN_FAIL;
+        run->retry_at = 0;
+        run->refused = 0;
+
+        return NGX_OK;
+    }
+
+    if (run->refused > 1
+        && ngx_current_msec - run->refused_at >= rn->mcf->job_lease)
+    {
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: gave up on the outcome of job %s: redis "
+                      "refused it for %M ms (%s); the job is claimed again "
+                      "when its lease expires", run->id,
+                      ngx_current_msec - run->refused_at,
+                      reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                       : "unexpected reply");
+
+        ngx_http_clockchain_runner_free(run);
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
