@@ -67,6 +67,9 @@ typedef struct {
     ngx_pid_t                    runner_pid;
     ngx_msec_t                   runner_beat;
     ngx_uint_t                   runner_generation;
+
+    /* the test-only hook has fired (once per zone) */
+    ngx_uint_t                   debug_fired;
 } ngx_http_clockchain_shm_sh_t;
 
 
@@ -88,6 +91,28 @@ static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_alloc(
     ngx_shm_zone_t *shm_zone, size_t size);
 static void ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
     const u_char *id, uint32_t hash, uint64_t version);
+static void ngx_http_clockchain_shm_debug_count(void);
+static ngx_int_t ngx_http_clockchain_shm_debug_hook(
+    ngx_http_clockchain_shm_ctx_t *ctx);
+
+
+/*
+ * Test only (docs/hardening.md), from CLOCKCHAIN_DEBUG_CRASH_IN_ZONE in a
+ * worker's environment (nginx's "env" directive).  The first time a worker
+ * frees an entry after it has cached N jobs, the entry is out of its bucket
+ * but still on the LRU, and then
+ *   put:N     the worker kills itself (SIGKILL), holding the lock: the zone
+ *             is left as a worker killed at that instruction leaves it;
+ *   unlink:N  the worker leaves it so and goes on, as a bug would: the LRU
+ *             and the hash disagree, with no dead holder to tell.
+ * Once per zone.
+ */
+#define NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_KILL    1
+#define NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK  2
+
+static ngx_int_t   ngx_http_clockchain_shm_debug_at = -1;  /* -1: not read */
+static ngx_uint_t  ngx_http_clockchain_shm_debug_mode;
+static ngx_uint_t  ngx_http_clockchain_shm_debug_puts;
 
 
 ngx_shm_zone_t *
@@ -318,6 +343,8 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     path_len = job->path ? job->path_len : 0;
     error_len = job->error ? job->error_len : 0;
+
+    ngx_http_clockchain_shm_debug_count();
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -566,9 +593,88 @@ ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
 
     *p = cn->next;
 
+    if (ngx_http_clockchain_shm_debug_at > 0
+        && ngx_http_clockchain_shm_debug_hook(ctx) == NGX_DONE)
+    {
+        return;
+    }
+
     ngx_queue_remove(&cn->queue);
     ngx_slab_free_locked(ctx->shpool, cn);
     ctx->sh->jobs--;
+}
+
+
+static void
+ngx_http_clockchain_shm_debug_count(void)
+{
+    char  *v;
+
+    if (ngx_http_clockchain_shm_debug_at == -1) {
+        v = getenv("CLOCKCHAIN_DEBUG_CRASH_IN_ZONE");
+
+        ngx_http_clockchain_shm_debug_at = 0;
+
+        if (v && ngx_strncmp(v, "put:", 4) == 0) {
+            ngx_http_clockchain_shm_debug_mode =
+                                           NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_KILL;
+            v += 4;
+
+        } else if (v && ngx_strncmp(v, "unlink:", 7) == 0) {
+            ngx_http_clockchain_shm_debug_mode =
+                                         NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK;
+            v += 7;
+
+        } else {
+            v = NULL;
+        }
+
+        if (v) {
+            ngx_http_clockchain_shm_debug_at = ngx_atoi((u_char *) v,
+                                                        ngx_strlen(v));
+
+            if (ngx_http_clockchain_shm_debug_at == NGX_ERROR) {
+                ngx_http_clockchain_shm_debug_at = 0;
+            }
+        }
+    }
+
+    if (ngx_http_clockchain_shm_debug_at > 0) {
+        ngx_http_clockchain_shm_debug_puts++;
+    }
+}
+
+
+/* NGX_DONE: leave the entry half freed */
+
+static ngx_int_t
+ngx_http_clockchain_shm_debug_hook(ngx_http_clockchain_shm_ctx_t *ctx)
+{
+    if (ngx_http_clockchain_shm_debug_puts
+        < (ngx_uint_t) ngx_http_clockchain_shm_debug_at
+        || ctx->sh->debug_fired)
+    {
+        return NGX_OK;
+    }
+
+    ctx->sh->debug_fired = 1;
+
+    if (ngx_http_clockchain_shm_debug_mode
+        == NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "clockchain: CLOCKCHAIN_DEBUG_CRASH_IN_ZONE: an entry "
+                      "left on the LRU, out of the hash");
+        return NGX_DONE;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "clockchain: CLOCKCHAIN_DEBUG_CRASH_IN_ZONE: killing this "
+                  "worker inside the zone lock");
+
+    (void) kill(ngx_pid, SIGKILL);
+
+    return NGX_OK;
 }
 
 
