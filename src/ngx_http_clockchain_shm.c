@@ -14,6 +14,13 @@
  * down the tree was ~17 cache misses per request (12% of a POST's worker
  * time in the bench); a bucket is one or two.  The table has a bucket for
  * every 512 bytes of the zone, allocated with the zone.
+ *
+ * A worker can die while it holds the lock (a crash, the OOM killer): the
+ * master releases the lock, but the hash, the LRU or the slab pool itself
+ * may be half changed.  Every change is made with sh->dirty set to the
+ * changer's pid, and cleared only once the change is whole; the next holder
+ * that finds it set empties the zone (the jobs are all in Redis) and lays
+ * the pool out again.  A link found inconsistent on the way does the same.
  */
 
 
@@ -67,6 +74,18 @@ typedef struct {
     ngx_pid_t                    runner_pid;
     ngx_msec_t                   runner_beat;
     ngx_uint_t                   runner_generation;
+
+    /*
+     * The pid of the process changing the hash, the LRU or the pool, 0
+     * between changes: set once the lock is taken, cleared just before it
+     * is released.  Found set, it names a holder that died mid-change.
+     */
+    ngx_atomic_t                 dirty;
+    ngx_uint_t                   broken;     /* a link found inconsistent */
+    ngx_uint_t                   off;        /* could not be laid out again */
+
+    /* the test-only hook has fired (once per zone) */
+    ngx_uint_t                   debug_fired;
 } ngx_http_clockchain_shm_sh_t;
 
 
@@ -76,18 +95,56 @@ typedef struct {
 } ngx_http_clockchain_shm_ctx_t;
 
 
+/* what init_zone allocates, in this order, on an empty pool */
+typedef struct {
+    ngx_http_clockchain_shm_sh_t     *sh;
+    ngx_http_clockchain_shm_node_t  **buckets;
+    size_t                            nbuckets;
+    u_char                           *log_ctx;
+} ngx_http_clockchain_shm_layout_t;
+
+
 static ngx_int_t ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_clockchain_shm_layout_t *lo);
+static ngx_int_t ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone);
+static void ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone);
+static void ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone);
+static ngx_int_t ngx_http_clockchain_shm_linked(
+    ngx_http_clockchain_shm_ctx_t *ctx, ngx_queue_t *q);
 static void ngx_http_clockchain_shm_link(ngx_http_clockchain_shm_ctx_t *ctx,
     ngx_http_clockchain_shm_node_t *cn);
 static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_lookup(
     ngx_http_clockchain_shm_ctx_t *ctx, const u_char *id, uint32_t hash);
-static void ngx_http_clockchain_shm_free_node(
+static ngx_int_t ngx_http_clockchain_shm_free_node(
     ngx_http_clockchain_shm_ctx_t *ctx, ngx_http_clockchain_shm_node_t *cn);
 static ngx_http_clockchain_shm_node_t *ngx_http_clockchain_shm_alloc(
     ngx_shm_zone_t *shm_zone, size_t size);
 static void ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
     const u_char *id, uint32_t hash, uint64_t version);
+static void ngx_http_clockchain_shm_debug_count(void);
+static ngx_int_t ngx_http_clockchain_shm_debug_hook(
+    ngx_http_clockchain_shm_ctx_t *ctx);
+
+
+/*
+ * Test only (docs/hardening.md), from CLOCKCHAIN_DEBUG_CRASH_IN_ZONE in a
+ * worker's environment (nginx's "env" directive).  The first time a worker
+ * frees an entry after it has cached N jobs, the entry is out of its bucket
+ * but still on the LRU, and then
+ *   put:N     the worker kills itself (SIGKILL), holding the lock: the zone
+ *             is left as a worker killed at that instruction leaves it;
+ *   unlink:N  the worker leaves it so and goes on, as a bug would: the LRU
+ *             and the hash disagree, with no dead holder to tell.
+ * Once per zone.
+ */
+#define NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_KILL    1
+#define NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK  2
+
+static ngx_int_t   ngx_http_clockchain_shm_debug_at = -1;  /* -1: not read */
+static ngx_uint_t  ngx_http_clockchain_shm_debug_mode;
+static ngx_uint_t  ngx_http_clockchain_shm_debug_puts;
 
 
 ngx_shm_zone_t *
@@ -125,8 +182,8 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_clockchain_shm_ctx_t  *octx = data;
 
-    size_t                          len, n;
-    ngx_http_clockchain_shm_ctx_t  *ctx;
+    ngx_http_clockchain_shm_ctx_t     *ctx;
+    ngx_http_clockchain_shm_layout_t   lo;
 
     ctx = shm_zone->data;
 
@@ -144,15 +201,50 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_OK;
     }
 
-    ctx->sh = ngx_slab_alloc(ctx->shpool,
-                             sizeof(ngx_http_clockchain_shm_sh_t));
-    if (ctx->sh == NULL) {
+    /* nobody else sees the new zone yet: no lock */
+
+    if (ngx_http_clockchain_shm_layout(shm_zone, &lo) != NGX_OK) {
         return NGX_ERROR;
     }
 
+    ctx->sh = lo.sh;
     ctx->shpool->data = ctx->sh;
 
     ngx_memzero(ctx->sh, sizeof(ngx_http_clockchain_shm_sh_t));
+    ngx_memzero(lo.buckets,
+                lo.nbuckets * sizeof(ngx_http_clockchain_shm_node_t *));
+
+    ctx->sh->buckets = lo.buckets;
+    ctx->sh->mask = (uint32_t) (lo.nbuckets - 1);
+
+    ngx_queue_init(&ctx->sh->lru);
+    ctx->sh->jobs = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Allocates, on an empty pool, what the zone keeps for good: the shared
+ * context, the buckets and the pool's log context.  The slab allocator is
+ * deterministic, so on a pool laid out again the same calls return the
+ * same addresses: ngx_http_clockchain_shm_drop() relies on it.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
+    ngx_http_clockchain_shm_layout_t *lo)
+{
+    size_t                          len, n;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    lo->sh = ngx_slab_alloc_locked(ctx->shpool,
+                                   sizeof(ngx_http_clockchain_shm_sh_t));
+    if (lo->sh == NULL) {
+        return NGX_ERROR;
+    }
 
     for (n = 64; n < shm_zone->shm.size / NGX_HTTP_CLOCKCHAIN_SHM_BUCKET;
          n *= 2)
@@ -160,31 +252,174 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* void */
     }
 
-    ctx->sh->buckets = ngx_slab_calloc(ctx->shpool,
-                                   n * sizeof(ngx_http_clockchain_shm_node_t *));
-    if (ctx->sh->buckets == NULL) {
+    lo->nbuckets = n;
+    lo->buckets = ngx_slab_alloc_locked(ctx->shpool,
+                                  n * sizeof(ngx_http_clockchain_shm_node_t *));
+    if (lo->buckets == NULL) {
         return NGX_ERROR;
     }
-
-    ctx->sh->mask = (uint32_t) (n - 1);
-
-    ngx_queue_init(&ctx->sh->lru);
-    ctx->sh->jobs = 0;
 
     len = sizeof(" in clockchain zone \"\"") + shm_zone->shm.name.len;
 
-    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
-    if (ctx->shpool->log_ctx == NULL) {
+    lo->log_ctx = ngx_slab_alloc_locked(ctx->shpool, len);
+    if (lo->log_ctx == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_sprintf(ctx->shpool->log_ctx, " in clockchain zone \"%V\"%Z",
+    ngx_sprintf(lo->log_ctx, " in clockchain zone \"%V\"%Z",
                 &shm_zone->shm.name);
+
+    ctx->shpool->log_ctx = lo->log_ctx;
 
     /* a full zone is expected: we evict instead of logging "no memory" */
     ctx->shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * Takes the lock for a change of the hash, the LRU or the pool.  The zone
+ * is emptied first if the last change was cut short.  NGX_DECLINED: the
+ * zone is not used (ngx_http_clockchain_shm_unlock() all the same).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_clockchain_shm_sh_t   *sh;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+    sh = ctx->sh;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    if (sh->off) {
+        return NGX_DECLINED;
+    }
+
+    if (sh->dirty) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "clockchain zone \"%V\": process %P died while "
+                      "changing it, its cached jobs are dropped",
+                      &shm_zone->shm.name, (ngx_pid_t) sh->dirty);
+
+        ngx_http_clockchain_shm_drop(shm_zone);
+
+        if (sh->off) {
+            return NGX_DECLINED;
+        }
+    }
+
+    sh->dirty = (ngx_atomic_uint_t) ngx_pid;
+
+    /* set before any store of the change, in the compiler and the CPU */
+    ngx_memory_barrier();
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_clockchain_shm_sh_t   *sh;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+    sh = ctx->sh;
+
+    if (sh->broken && !sh->off) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "clockchain zone \"%V\": its LRU and its hash "
+                      "disagree, its cached jobs are dropped",
+                      &shm_zone->shm.name);
+
+        ngx_http_clockchain_shm_drop(shm_zone);
+    }
+
+    /* cleared after every store of the change */
+    ngx_memory_barrier();
+
+    sh->dirty = 0;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * With the mutex held: empties the zone.  A change cut short may have left
+ * the slab pool itself inconsistent, so the pool is laid out again from
+ * scratch and what init_zone allocated is allocated again: at the same
+ * addresses, so the pointers every process holds stay good, and sh keeps
+ * the counters, the epoch and the runner lease.  Should an address differ,
+ * the zone is left unused (every lookup a miss) rather than trusted.
+ */
+
+static void
+ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_clockchain_shm_sh_t      *sh;
+    ngx_http_clockchain_shm_ctx_t     *ctx;
+    ngx_http_clockchain_shm_layout_t   lo;
+
+    ctx = shm_zone->data;
+    sh = ctx->sh;
+
+    ngx_slab_init(ctx->shpool);
+
+    if (ngx_http_clockchain_shm_layout(shm_zone, &lo) != NGX_OK
+        || lo.sh != sh
+        || lo.buckets != sh->buckets
+        || lo.nbuckets != (size_t) sh->mask + 1)
+    {
+        sh->off = 1;
+
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "clockchain zone \"%V\" could not be laid out again, "
+                      "it is not used until nginx restarts",
+                      &shm_zone->shm.name);
+        return;
+    }
+
+    ngx_memzero(sh->buckets,
+                lo.nbuckets * sizeof(ngx_http_clockchain_shm_node_t *));
+
+    ngx_queue_init(&sh->lru);
+    sh->jobs = 0;
+    sh->broken = 0;
+
+    /* as after a resubscribe: what was read before is not trusted after */
+    sh->epoch++;
+}
+
+
+/*
+ * An LRU link as a change cut short leaves it: NULL, outside the zone, or
+ * not pointing back.  Marks the zone broken (it is emptied at unlock).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_shm_linked(ngx_http_clockchain_shm_ctx_t *ctx,
+    ngx_queue_t *q)
+{
+    u_char  *start, *end;
+
+    start = ctx->shpool->start;
+    end = ctx->shpool->end;
+
+    if ((u_char *) q >= start && (u_char *) q < end
+        && (u_char *) q->prev >= start && (u_char *) q->prev < end
+        && (u_char *) q->next >= start && (u_char *) q->next < end
+        && q->prev->next == q && q->next->prev == q)
+    {
+        return NGX_OK;
+    }
+
+    ctx->sh->broken = 1;
+
+    return NGX_ERROR;
 }
 
 
@@ -212,6 +447,11 @@ ngx_http_clockchain_shm_link(ngx_http_clockchain_shm_ctx_t *ctx,
 {
     ngx_http_clockchain_shm_node_t  **bucket;
 
+    if (ngx_http_clockchain_shm_linked(ctx, &ctx->sh->lru) != NGX_OK) {
+        /* the zone is emptied at unlock, cn with it */
+        return;
+    }
+
     bucket = &ctx->sh->buckets[cn->hash & ctx->sh->mask];
 
     cn->next = *bucket;
@@ -236,19 +476,29 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     ctx = shm_zone->data;
     hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
 
     cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
 
     if (cn == NULL || cn->stale) {
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
     }
 
     if (cn->expire && cn->expire <= ngx_time()) {
         /* Redis has let the finished job go: so does the zone */
-        ngx_http_clockchain_shm_free_node(ctx, cn);
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        (void) ngx_http_clockchain_shm_free_node(ctx, cn);
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_clockchain_shm_linked(ctx, &cn->queue) != NGX_OK
+        || ngx_http_clockchain_shm_linked(ctx, &ctx->sh->lru) != NGX_OK)
+    {
+        ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
     }
 
@@ -262,7 +512,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     p = ngx_pnalloc(pool, size);
     if (p == NULL) {
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_ERROR;
     }
 
@@ -293,7 +543,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     meta->version = cn->version;
     meta->fresh = (cn->epoch == ctx->sh->epoch);
 
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    ngx_http_clockchain_shm_unlock(shm_zone);
 
     return NGX_OK;
 }
@@ -319,7 +569,12 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     path_len = job->path ? job->path_len : 0;
     error_len = job->error ? job->error_len : 0;
 
-    ngx_shmtx_lock(&ctx->shpool->mutex);
+    ngx_http_clockchain_shm_debug_count();
+
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
 
     if (path_len + error_len > NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA) {
         /*
@@ -335,11 +590,11 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
             old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id,
                                                  hash);
             if (old) {
-                ngx_http_clockchain_shm_free_node(ctx, old);
+                (void) ngx_http_clockchain_shm_free_node(ctx, old);
             }
         }
 
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_clockchain_shm_unlock(shm_zone);
         return;
     }
 
@@ -354,7 +609,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
                 && ngx_http_clockchain_is_terminal(old->status)))
         {
             /* what is cached is newer, or the same and final */
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            ngx_http_clockchain_shm_unlock(shm_zone);
             return;
         }
 
@@ -362,7 +617,12 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
             && !ngx_http_clockchain_is_terminal(job->status))
         {
             /* a job never goes back from a terminal state */
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
+            ngx_http_clockchain_shm_unlock(shm_zone);
+            return;
+        }
+
+        if (ngx_http_clockchain_shm_linked(ctx, &old->queue) != NGX_OK) {
+            ngx_http_clockchain_shm_unlock(shm_zone);
             return;
         }
 
@@ -372,11 +632,25 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     cn = ngx_http_clockchain_shm_alloc(shm_zone, size);
 
+    if (ctx->sh->broken) {
+        /* the zone is emptied at unlock: old and cn go with it */
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
     if (old) {
+        if (ngx_http_clockchain_shm_linked(ctx, &ctx->sh->lru) != NGX_OK) {
+            ngx_http_clockchain_shm_unlock(shm_zone);
+            return;
+        }
+
         ngx_queue_insert_head(&ctx->sh->lru, &old->queue);
 
         if (cn) {
-            ngx_http_clockchain_shm_free_node(ctx, old);
+            if (ngx_http_clockchain_shm_free_node(ctx, old) != NGX_OK) {
+                ngx_http_clockchain_shm_unlock(shm_zone);
+                return;
+            }
 
         } else {
             /*
@@ -396,7 +670,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
                                                 hash, version);
         }
 
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
+        ngx_http_clockchain_shm_unlock(shm_zone);
 
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "clockchain zone \"%V\" is full, job %*s not cached",
@@ -436,7 +710,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     ngx_http_clockchain_shm_link(ctx, cn);
 
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    ngx_http_clockchain_shm_unlock(shm_zone);
 }
 
 
@@ -462,8 +736,15 @@ ngx_http_clockchain_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size)
         }
 
         q = ngx_queue_last(&ctx->sh->lru);
-        ngx_http_clockchain_shm_free_node(ctx,
-                ngx_queue_data(q, ngx_http_clockchain_shm_node_t, queue));
+
+        /* the tail as a change cut short may leave it: NULL, or not a job */
+        if (ngx_http_clockchain_shm_linked(ctx, q) != NGX_OK
+            || ngx_http_clockchain_shm_free_node(ctx,
+                   ngx_queue_data(q, ngx_http_clockchain_shm_node_t, queue))
+               != NGX_OK)
+        {
+            return NULL;
+        }
     }
 }
 
@@ -478,18 +759,14 @@ void
 ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
     uint64_t version)
 {
-    ngx_http_clockchain_shm_ctx_t  *ctx;
+    if (ngx_http_clockchain_shm_lock(shm_zone) == NGX_OK) {
+        ngx_http_clockchain_shm_mark_locked(shm_zone, id,
+                                ngx_crc32_short((u_char *) id,
+                                                NGX_HTTP_CLOCKCHAIN_ID_LEN),
+                                version);
+    }
 
-    ctx = shm_zone->data;
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    ngx_http_clockchain_shm_mark_locked(shm_zone, id,
-                            ngx_crc32_short((u_char *) id,
-                                            NGX_HTTP_CLOCKCHAIN_ID_LEN),
-                            version);
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
+    ngx_http_clockchain_shm_unlock(shm_zone);
 }
 
 
@@ -551,7 +828,13 @@ ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone)
 }
 
 
-static void
+/*
+ * With the mutex held.  NGX_ERROR: cn is not in its bucket, or its LRU
+ * links are not whole (a change cut short); nothing is changed and the
+ * zone is marked broken, to be emptied at unlock.
+ */
+
+static ngx_int_t
 ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
     ngx_http_clockchain_shm_node_t *cn)
 {
@@ -561,14 +844,103 @@ ngx_http_clockchain_shm_free_node(ngx_http_clockchain_shm_ctx_t *ctx,
          *p != cn;
          p = &(*p)->next)
     {
-        /* void */
+        if (*p == NULL) {
+            /* on the LRU but not in the hash */
+            ctx->sh->broken = 1;
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_clockchain_shm_linked(ctx, &cn->queue) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     *p = cn->next;
 
+    if (ngx_http_clockchain_shm_debug_at > 0
+        && ngx_http_clockchain_shm_debug_hook(ctx) == NGX_DONE)
+    {
+        return NGX_OK;
+    }
+
     ngx_queue_remove(&cn->queue);
     ngx_slab_free_locked(ctx->shpool, cn);
     ctx->sh->jobs--;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_clockchain_shm_debug_count(void)
+{
+    char  *v;
+
+    if (ngx_http_clockchain_shm_debug_at == -1) {
+        v = getenv("CLOCKCHAIN_DEBUG_CRASH_IN_ZONE");
+
+        ngx_http_clockchain_shm_debug_at = 0;
+
+        if (v && ngx_strncmp(v, "put:", 4) == 0) {
+            ngx_http_clockchain_shm_debug_mode =
+                                           NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_KILL;
+            v += 4;
+
+        } else if (v && ngx_strncmp(v, "unlink:", 7) == 0) {
+            ngx_http_clockchain_shm_debug_mode =
+                                         NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK;
+            v += 7;
+
+        } else {
+            v = NULL;
+        }
+
+        if (v) {
+            ngx_http_clockchain_shm_debug_at = ngx_atoi((u_char *) v,
+                                                        ngx_strlen(v));
+
+            if (ngx_http_clockchain_shm_debug_at == NGX_ERROR) {
+                ngx_http_clockchain_shm_debug_at = 0;
+            }
+        }
+    }
+
+    if (ngx_http_clockchain_shm_debug_at > 0) {
+        ngx_http_clockchain_shm_debug_puts++;
+    }
+}
+
+
+/* NGX_DONE: leave the entry half freed */
+
+static ngx_int_t
+ngx_http_clockchain_shm_debug_hook(ngx_http_clockchain_shm_ctx_t *ctx)
+{
+    if (ngx_http_clockchain_shm_debug_puts
+        < (ngx_uint_t) ngx_http_clockchain_shm_debug_at
+        || ctx->sh->debug_fired)
+    {
+        return NGX_OK;
+    }
+
+    ctx->sh->debug_fired = 1;
+
+    if (ngx_http_clockchain_shm_debug_mode
+        == NGX_HTTP_CLOCKCHAIN_SHM_DEBUG_UNLINK)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "clockchain: CLOCKCHAIN_DEBUG_CRASH_IN_ZONE: an entry "
+                      "left on the LRU, out of the hash");
+        return NGX_DONE;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "clockchain: CLOCKCHAIN_DEBUG_CRASH_IN_ZONE: killing this "
+                  "worker inside the zone lock");
+
+    (void) kill(ngx_pid, SIGKILL);
+
+    return NGX_OK;
 }
 
 
