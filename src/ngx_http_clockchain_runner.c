@@ -43,7 +43,8 @@
 #define NGX_HTTP_CLOCKCHAIN_TICK          100
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
-#define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
+#define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     (NGX_HTTP_CLOCKCHAIN_TOKEN_HEX + 1)
+#define NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS    10    /* claim.lua's, before tokens */
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
 /* completed_at with a NUL: the scene code reads it as a C string */
@@ -380,15 +381,19 @@ static void
 ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
 {
     u_char                             queue[256], processing[256];
-    u_char                             tokens[256], jobs[256];
+    u_char                             jobs[256];
     u_char                             now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
-    u_char                             n[NGX_INT_T_LEN], stalls[NGX_INT_T_LEN];
+    u_char                             stalls[NGX_INT_T_LEN];
     char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    ngx_uint_t                         room;
+    char                               tokens[NGX_HTTP_CLOCKCHAIN_CLAIM_MAX]
+                                             [NGX_HTTP_CLOCKCHAIN_TOKEN_HEX];
+    ngx_uint_t                         room, i;
     ngx_time_t                        *tp;
     u_char                             keep[NGX_TIME_T_LEN];
-    const char                        *argv[12];
-    size_t                             argvlen[12];
+    const char                        *argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
+                                            + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
+    size_t                             argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
+                                               + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     if (rn->claiming || rn->draining
@@ -421,30 +426,45 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     argv[1] = (char *) processing;
     argvlen[1] = ngx_http_clockchain_runner_key(processing, mcf,
                                                 "processing", NULL);
-    argv[2] = (char *) tokens;
-    argvlen[2] = ngx_http_clockchain_runner_key(tokens, mcf, "tokens", NULL);
-    argv[3] = (char *) now;
-    argvlen[3] = ngx_sprintf(now, "%T%03M", tp->sec, tp->msec) - now;
-    argv[4] = (char *) lease;
-    argvlen[4] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
-    argv[5] = (char *) n;
-    argvlen[5] = ngx_sprintf(n, "%ui", room) - n;
-    argv[6] = (char *) jobs;
-    argvlen[6] = ngx_http_clockchain_runner_key(jobs, mcf, "job:", NULL);
-    argv[7] = (char *) rn->name;
-    argvlen[7] = rn->name_len;
-    argv[8] = (char *) stalls;
-    argvlen[8] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
-    argv[9] = iso;
-    argvlen[9] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    argv[10] = (char *) rn->channel;
-    argvlen[10] = rn->channel_len;
-    argv[11] = (char *) keep;
-    argvlen[11] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+    argv[2] = (char *) lease;
+    argvlen[2] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
+    argv[3] = (char *) jobs;
+    argvlen[3] = ngx_http_clockchain_runner_key(jobs, mcf, "job:", NULL);
+    argv[4] = (char *) rn->name;
+    argvlen[4] = rn->name_len;
+    argv[5] = (char *) stalls;
+    argvlen[5] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
+    argv[6] = iso;
+    argvlen[6] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[7] = (char *) rn->channel;
+    argvlen[7] = rn->channel_len;
+    argv[8] = (char *) keep;
+    argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+    argv[9] = (char *) now;
+    argvlen[9] = ngx_sprintf(now, "%T%03M", tp->sec, tp->msec) - now;
+
+    /*
+     * a token for each job it may claim, random: a counter in Redis would
+     * hand out the same number again after Redis lost its last writes
+     */
+
+    for (i = 0; i < room; i++) {
+        if (ngx_http_clockchain_token(tokens[i]) != 0) {
+            ngx_log_error(NGX_LOG_ALERT, rn->log, ngx_errno,
+                          "clockchain: getrandom() failed");
+            return;
+        }
+
+        argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] = tokens[i];
+        argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] =
+                                                NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
+    }
 
     if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                        ngx_http_clockchain_runner_claimed,
-                                       rn, 3, 12, argv, argvlen)
+                                       rn, 2,
+                                       NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + room,
+                                       argv, argvlen)
         != NULL)
     {
         rn->claiming = 1;

@@ -225,11 +225,14 @@ $redis->cmd('HSET', "${P}job:$id", 'status', 'pending', 'query', 'q',
 $redis->cmd('ZADD', "${P}queue", 1000, $id);
 
 my @stalls;   # what each claim reported: [put back, failed]
+# 128 random bits, as the runner draws them (getrandom() in C)
+sub token { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 sub claim {
-    my ($now) = @_;
-    my $r = $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
-                        "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
-                        '2026-01-01T00:02:00.000000Z', "${P}events", 900);
+    my ($now, $runner) = @_;
+    my $r = $redis->cmd('EVAL', $lua{claim}, 2, "${P}queue", "${P}processing",
+                        5000, "${P}job:", $runner // 'test:1', 2,
+                        '2026-01-01T00:02:00.000000Z', "${P}events", 900,
+                        $now, map { token() } 1 .. 10);
     @stalls = @$r[1, 2];
     return $r->[0];
 }
@@ -274,6 +277,39 @@ like($h->{error}, qr/stalled/, 'the error says it stalled');
 is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
 my $sttl = $redis->cmd('TTL', "${P}job:$id");
 ok($sttl > 890 && $sttl <= 900, "a stalled-out job is kept as failed ($sttl s)");
+
+# lost writes: Redis acknowledged a claim, then lost it (the tail of its
+# AOF, or a failover to a replica that had not received it). The job is
+# pending again and is claimed again; the runner of the lost claim must be
+# fenced out, so the new claim's token must differ from the lost one's.
+
+$redis->cmd('FLUSHALL');
+my $lost = '00000000-0000-4000-8000-aaaaaaaaaaaa';
+$redis->cmd('HSET', "${P}job:$lost", 'status', 'pending', 'query', 'q',
+            'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
+            'created_at', '2026-01-01T00:00:00.000000Z', 'version', 1);
+$redis->cmd('ZADD', "${P}queue", 1000, $lost);
+# what the AOF holds before the claim: every key as it is now
+my %before = map { $_ => $redis->cmd('DUMP', $_) } @{ $redis->cmd('KEYS', '*') };
+$got = claim(2000, 'stale:1');
+my $t1 = $got->[0][1];
+ok(defined $t1, 'lost writes: runner 1 claims the job');
+$redis->cmd('FLUSHALL');    # the claim and everything after it is lost
+$redis->cmd('RESTORE', $_, 0, $before{$_}) for keys %before;
+is($redis->hash("${P}job:$lost")->{status}, 'pending',
+   'lost writes: Redis is back to before the claim');
+$got = claim(2000, 'fresh:2');
+my $t2 = $got->[0][1];
+ok(defined $t2, 'lost writes: runner 2 claims the job again');
+isnt($t2, $t1, 'lost writes: the new claim has a token never issued before');
+my ($pl, $nl) = node(year => 1901, month => 1, day => 2, country => 'l',
+                     slug => 'lost');
+eval { complete($lost, $t1, $pl, $nl) };
+like($@ // '', qr/FENCED/,
+     'lost writes: the runner of the lost claim is fenced out');
+ok(!$redis->cmd('EXISTS', "${P}node:$pl"), 'lost writes: it wrote no node');
+is(complete($lost, $t2, $pl, $nl), 3,
+   'lost writes: the runner of the current claim completes the job');
 
 # requeue: fenced, back to pending at its run-at time, attempts recorded
 
