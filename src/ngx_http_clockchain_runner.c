@@ -44,7 +44,7 @@
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     (NGX_HTTP_CLOCKCHAIN_TOKEN_HEX + 1)
-#define NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS    10    /* claim.lua's, before tokens */
+#define NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS    9     /* claim.lua's, before tokens */
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
 /* completed_at with a NUL: the scene code reads it as a C string */
@@ -382,13 +382,12 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
 {
     u_char                             queue[256], processing[256];
     u_char                             jobs[256];
-    u_char                             now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
+    u_char                             lease[NGX_INT_T_LEN];
     u_char                             stalls[NGX_INT_T_LEN];
     char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     char                               tokens[NGX_HTTP_CLOCKCHAIN_CLAIM_MAX]
                                              [NGX_HTTP_CLOCKCHAIN_TOKEN_HEX];
     ngx_uint_t                         room, i;
-    ngx_time_t                        *tp;
     u_char                             keep[NGX_TIME_T_LEN];
     const char                        *argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
                                             + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
@@ -418,8 +417,9 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     room = ngx_min(mcf->flash_max_calls - rn->nruns,
                    NGX_HTTP_CLOCKCHAIN_CLAIM_MAX);
 
-    tp = ngx_timeofday();
     ngx_http_clockchain_iso_now(iso);
+
+    /* leases and run-at times are read on Redis's clock, not this one */
 
     argv[0] = (char *) queue;
     argvlen[0] = ngx_http_clockchain_runner_key(queue, mcf, "queue", NULL);
@@ -440,8 +440,6 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     argvlen[7] = rn->channel_len;
     argv[8] = (char *) keep;
     argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
-    argv[9] = (char *) now;
-    argvlen[9] = ngx_sprintf(now, "%T%03M", tp->sec, tp->msec) - now;
 
     /*
      * a token for each job it may claim, random: a counter in Redis would
@@ -957,12 +955,11 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     u_char                           job[256], processing[256], prefix[256];
     u_char                           queue[256], cap[NGX_INT_T_LEN];
     u_char                           attempts[NGX_INT_T_LEN];
-    u_char                           at[NGX_INT64_LEN];
+    u_char                           delay[NGX_INT_T_LEN];
     u_char                           keep[NGX_TIME_T_LEN];
     const char                      *argv[12];
     size_t                           argvlen[12];
     ngx_uint_t                       argc, script, nkeys;
-    ngx_time_t                      *tp;
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
@@ -1018,7 +1015,6 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
 
     default: /* NGX_HTTP_CLOCKCHAIN_REQUEUE */
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE;
-        tp = ngx_timeofday();
         argv[2] = (char *) queue;
         argvlen[2] = ngx_http_clockchain_runner_key(queue, mcf, "queue",
                                                     NULL);
@@ -1026,11 +1022,9 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
         argvlen[3] = ngx_strlen(run->token);
         argv[4] = run->id;
         argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[5] = (char *) at;
-        argvlen[5] = ngx_sprintf(at, "%T%03M",
-                                 tp->sec + (time_t) (run->delay / 1000),
-                                 tp->msec)
-                     - at;
+        /* from now on Redis's clock, which the claims read */
+        argv[5] = (char *) delay;
+        argvlen[5] = ngx_sprintf(delay, "%M", run->delay) - delay;
         argv[6] = (char *) attempts;
         argvlen[6] = run->count
                      ? (size_t) (ngx_sprintf(attempts, "%ui", run->attempts)
@@ -1169,10 +1163,9 @@ static void
 ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
 {
     u_char                          *p, processing[256], jobs[256];
-    u_char                           expiry[NGX_INT64_LEN];
+    u_char                           lease[NGX_INT_T_LEN];
     size_t                          *argvlen;
     ngx_uint_t                       argc;
-    ngx_time_t                      *tp;
     ngx_queue_t                     *q;
     const char                     **argv;
     ngx_http_clockchain_run_t       *run;
@@ -1187,15 +1180,12 @@ ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
     argv = (const char **) p;
     argvlen = (size_t *) (p + argc * sizeof(char *));
 
-    tp = ngx_timeofday();
-
     argv[0] = (char *) processing;
     argvlen[0] = ngx_http_clockchain_runner_key(processing, rn->mcf,
                                                 "processing", NULL);
-    argv[1] = (char *) expiry;
-    argvlen[1] = ngx_sprintf(expiry, "%T%03M",
-                             tp->sec + (time_t) (rn->mcf->job_lease / 1000),
-                             tp->msec) - expiry;
+    /* the lease runs from now on Redis's clock, not this one */
+    argv[1] = (char *) lease;
+    argvlen[1] = ngx_sprintf(lease, "%M", rn->mcf->job_lease) - lease;
     argv[2] = (char *) jobs;
     argvlen[2] = ngx_http_clockchain_runner_key(jobs, rn->mcf, "job:", NULL);
 

@@ -222,23 +222,28 @@ my $id = '00000000-0000-4000-8000-999999999999';
 $redis->cmd('HSET', "${P}job:$id", 'status', 'pending', 'query', 'q',
             'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
             'created_at', '2026-01-01T00:00:00.000000Z');
-$redis->cmd('ZADD', "${P}queue", 1000, $id);
+# leases and run-at times are on Redis's clock, in ms
+sub rtime { my $t = $redis->cmd('TIME'); $t->[0] * 1000 + int($t->[1] / 1000) }
+sub expire_lease { $redis->cmd('ZADD', "${P}processing", rtime() - 1, $_[0]) }
+$redis->cmd('ZADD', "${P}queue", rtime() + 60000, $id);
 
 my @stalls;   # what each claim reported: [put back, failed]
 # 128 random bits, as the runner draws them (getrandom() in C)
 sub token { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 sub claim {
-    my ($now, $runner) = @_;
+    my ($runner, $iso) = @_;
     my $r = $redis->cmd('EVAL', $lua{claim}, 2, "${P}queue", "${P}processing",
                         5000, "${P}job:", $runner // 'test:1', 2,
-                        '2026-01-01T00:02:00.000000Z', "${P}events", 900,
-                        $now, map { token() } 1 .. 10);
+                        $iso // '2026-01-01T00:02:00.000000Z', "${P}events",
+                        900, map { token() } 1 .. 10);
     @stalls = @$r[1, 2];
     return $r->[0];
 }
 
-is_deeply(claim(500), [], 'nothing runnable before its run-at time');
-my $got = claim(2000);
+is_deeply(claim(), [], 'nothing runnable before its run-at time');
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $id);
+my $t0 = rtime();
+my $got = claim();
 is(scalar @$got, 1, 'claimed one job');
 is_deeply([ @{ $got->[0] }[0, 2 .. 7] ],
           [ $id, 'q', 'hd', 'public', 'u', '2026-01-01T00:00:00.000000Z', 0 ],
@@ -246,24 +251,33 @@ is_deeply([ @{ $got->[0] }[0, 2 .. 7] ],
           . 'created_at, attempts');
 my $token = $got->[0][1];
 is($redis->hash("${P}job:$id")->{status}, 'processing', 'claimed: processing');
-is($redis->cmd('ZSCORE', "${P}processing", $id), 7000, 'lease until now+5s');
-is_deeply(claim(3000), [], 'a claimed job is not claimed twice');
+my $until = $redis->cmd('ZSCORE', "${P}processing", $id);
+ok($until >= $t0 + 5000 && $until <= rtime() + 5000,
+   "lease until now+5s on Redis's clock");
+is_deeply(claim(), [], 'a claimed job is not claimed twice');
 
+$t0 = rtime();
 is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 9000,
                       "${P}job:", $id, $token), [$id], 'heartbeat renews');
-is($redis->cmd('ZSCORE', "${P}processing", $id), 9000, 'lease renewed');
+$until = $redis->cmd('ZSCORE', "${P}processing", $id);
+ok($until >= $t0 + 9000 && $until <= rtime() + 9000,
+   "lease renewed to now+9s on Redis's clock");
 is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 99999,
                       "${P}job:", $id, 'stale'), [], 'a stale token is not renewed');
+is($redis->cmd('ZSCORE', "${P}processing", $id), $until, '... its lease as it was');
 
-$got = claim(9500);
+expire_lease($id);
+$got = claim();
 is(scalar @$got, 1, 'expired lease: the job is claimed again');
 is_deeply(\@stalls, [1, 0], 'the claim reports one expired lease put back');
 isnt($got->[0][1], $token, 'with a new token');
 is($redis->hash("${P}job:$id")->{stalls}, 1, 'one stall counted');
-$got = claim(20000);
+expire_lease($id);
+$got = claim();
 is($redis->hash("${P}job:$id")->{stalls}, 2, 'two stalls');
 is(scalar @$got, 1, 'claimed a third time');
-$got = claim(40000);
+expire_lease($id);
+$got = claim();
 is_deeply($got, [], 'past the stall limit: not claimed again');
 is_deeply(\@stalls, [0, 1], 'the claim reports one job failed for stalling');
 is(next_event("$id failed"),
@@ -288,17 +302,17 @@ my $lost = '00000000-0000-4000-8000-aaaaaaaaaaaa';
 $redis->cmd('HSET', "${P}job:$lost", 'status', 'pending', 'query', 'q',
             'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
             'created_at', '2026-01-01T00:00:00.000000Z', 'version', 1);
-$redis->cmd('ZADD', "${P}queue", 1000, $lost);
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $lost);
 # what the AOF holds before the claim: every key as it is now
 my %before = map { $_ => $redis->cmd('DUMP', $_) } @{ $redis->cmd('KEYS', '*') };
-$got = claim(2000, 'stale:1');
+$got = claim('stale:1');
 my $t1 = $got->[0][1];
 ok(defined $t1, 'lost writes: runner 1 claims the job');
 $redis->cmd('FLUSHALL');    # the claim and everything after it is lost
 $redis->cmd('RESTORE', $_, 0, $before{$_}) for keys %before;
 is($redis->hash("${P}job:$lost")->{status}, 'pending',
    'lost writes: Redis is back to before the claim');
-$got = claim(2000, 'fresh:2');
+$got = claim('fresh:2');
 my $t2 = $got->[0][1];
 ok(defined $t2, 'lost writes: runner 2 claims the job again');
 isnt($t2, $t1, 'lost writes: the new claim has a token never issued before');
@@ -311,6 +325,31 @@ ok(!$redis->cmd('EXISTS', "${P}node:$pl"), 'lost writes: it wrote no node');
 is(complete($lost, $t2, $pl, $nl), 3,
    'lost writes: the runner of the current claim completes the job');
 
+# clocks that disagree: a runner whose wall clock is an hour ahead claims
+# while another runner's job has a healthy lease. Leases are on Redis's
+# clock, so it does not take the job (on its own clock the lease ran out
+# an hour ago).
+
+$redis->cmd('FLUSHALL');
+my $healthy = '00000000-0000-4000-8000-bbbbbbbbbbbb';
+$redis->cmd('HSET', "${P}job:$healthy", 'status', 'pending', 'query', 'q',
+            'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
+            'created_at', '2026-01-01T00:00:00.000000Z', 'version', 1);
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $healthy);
+$got = claim('on-time:1');
+my $th = $got->[0][1];
+ok(defined $th, 'skewed clock: a runner on time claims the job');
+my @ahead = gmtime(time + 3600);
+$got = claim('ahead:2', sprintf('%04d-%02d-%02dT%02d:%02d:%02d.000000Z',
+                                $ahead[5] + 1900, $ahead[4] + 1,
+                                @ahead[3, 2, 1, 0]));
+is_deeply($got, [], 'skewed clock: the runner an hour ahead claims nothing');
+is_deeply(\@stalls, [0, 0], '... and puts no lease back as expired');
+$h = $redis->hash("${P}job:$healthy");
+is($h->{status}, 'processing', 'skewed clock: the job is still processing');
+is($h->{token}, $th, '... with the token of the runner on time');
+ok(!$h->{stalls}, '... and no stall counted');
+
 # requeue: fenced, back to pending at its run-at time, attempts recorded
 
 $redis->cmd('FLUSHALL');
@@ -319,6 +358,7 @@ $redis->cmd('ZADD', "${P}processing", 1, $id);
 my @rq = ($lua{requeue}, 3, "${P}job:$id", "${P}processing", "${P}queue");
 eval { $redis->cmd('EVAL', @rq, '4', $id, 5000, 2, 'boom', "${P}events") };
 like($@ // '', qr/FENCED/, 'requeue with a stale token: FENCED');
+$t0 = rtime();
 is($redis->cmd('EVAL', @rq, '5', $id, 5000, 2, 'Flash API error: 500',
                "${P}events"), 1, 'requeue with the current token: version 1');
 $h = $redis->hash("${P}job:$id");
@@ -326,7 +366,9 @@ is($h->{status}, 'pending', 'requeued: pending');
 is($h->{attempts}, 2, 'requeued: attempts recorded');
 is($h->{last_error}, 'Flash API error: 500', 'requeued: last error recorded');
 ok(!exists $h->{token}, 'requeued: token cleared');
-is($redis->cmd('ZSCORE', "${P}queue", $id), 5000, 'requeued: run at 5000');
+my $at = $redis->cmd('ZSCORE', "${P}queue", $id);
+ok($at >= $t0 + 5000 && $at <= rtime() + 5000,
+   "requeued: run at now+5s on Redis's clock");
 is($redis->cmd('ZSCORE', "${P}processing", $id), undef, 'requeued: not processing');
 $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '6');
 $redis->cmd('EVAL', @rq, '6', $id, 6000, '', '', "${P}events");
@@ -340,7 +382,12 @@ eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
 $create[7] = 0;
+$create[5] = rtime() + 3600 * 1000;  # what a node an hour ahead would send
+$t0 = rtime();
 is($redis->cmd('EVAL', @create), 2, 'create two jobs');
+$at = $redis->cmd('ZSCORE', "${P}queue", 'a');
+ok($at >= $t0 && $at <= rtime(),
+   "created jobs are due now on Redis's clock, whatever the node's clock says");
 eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/EXISTS/, 'an existing id: EXISTS');
 is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');

@@ -11,21 +11,25 @@
 -- ARGV[6]  the events channel: every change is published there as
 --          "<id> <status> <version>"
 -- ARGV[7]  how long a failed job is kept, seconds
--- ARGV[8]  now, ms since the epoch
--- ARGV[9..] one fencing token for each job it may claim: at most #ARGV - 8
+-- ARGV[8..] one fencing token for each job it may claim: at most #ARGV - 7
 --          jobs are claimed.  Tokens are 128 random bits drawn by the
 --          runner and compared for equality only: a counter in Redis would
 --          issue the same number again after Redis lost its last writes (an
 --          AOF tail, an asynchronous failover), and a stale runner holding
 --          it would pass the fence.
 --
+-- Leases and run-at times are read on Redis's clock (TIME), never on the
+-- runner's: an nginx whose clock is ahead would otherwise see the healthy
+-- leases of other nodes as expired and take their jobs.
+--
 -- Returns { { {id, token, query, preset, visibility, created_by,
 --              created_at, attempts made before, version}, ... },
 --           expired leases put back, jobs failed past the stall limit }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
-local now = tonumber(ARGV[8])
-local FIRST_TOKEN = 9
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local FIRST_TOKEN = 8
 
 local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
