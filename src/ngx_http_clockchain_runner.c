@@ -162,6 +162,8 @@ static void ngx_http_clockchain_runner_heartbeat(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
     ngx_uint_t status);
+static ngx_int_t ngx_http_clockchain_runner_repath(
+    ngx_http_clockchain_run_t *run, redisReply *path);
 static void ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run);
 static size_t ngx_http_clockchain_runner_key(u_char *buf,
     ngx_http_clockchain_main_conf_t *mcf, const char *name,
@@ -1075,13 +1077,37 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     ngx_http_clockchain_run_t *run = data;
 
     ngx_msec_t                     delay;
+    ngx_uint_t                     cache;
+    redisReply                    *done;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
     rn->ncommits--;
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        run->version = (uint64_t) reply->integer;
+    /* complete.lua answers { version, path }, the others the version */
+
+    done = NULL;
+    cache = 1;
+
+    if (reply && run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            && reply->element[0]->type == REDIS_REPLY_INTEGER
+            && reply->element[1]->type == REDIS_REPLY_STRING)
+        {
+            done = reply->element[0];
+
+            /* done in Redis all the same: only the zone goes without */
+            cache = (ngx_http_clockchain_runner_repath(run,
+                                                       reply->element[1])
+                     == NGX_OK);
+        }
+
+    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        done = reply;
+    }
+
+    if (done) {
+        run->version = (uint64_t) done->integer;
 
         if (ngx_http_clockchain_stats
             && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
@@ -1092,17 +1118,37 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                            : &ngx_http_clockchain_stats->failed, 1);
         }
 
-        ngx_http_clockchain_runner_cache(run,
-                   run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
-                   ? NGX_HTTP_CLOCKCHAIN_COMPLETED
-                   : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
-                   ? NGX_HTTP_CLOCKCHAIN_FAILED
-                   : NGX_HTTP_CLOCKCHAIN_PENDING);
+        if (cache) {
+            ngx_http_clockchain_runner_cache(run,
+                       run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                       ? NGX_HTTP_CLOCKCHAIN_COMPLETED
+                       : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
+                       ? NGX_HTTP_CLOCKCHAIN_FAILED
+                       : NGX_HTTP_CLOCKCHAIN_PENDING);
+        }
 
     } else if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: the outcome of job %s was refused: its "
                       "lease expired and it was claimed again", run->id);
+
+    } else if (ngx_http_clockchain_redis_script_error(reply, "PATH_TAKEN")) {
+        /* every path tried is another creator's: nothing was written */
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: job %s fails: the moment's path and "
+                      "every variant tried belong to other creators",
+                      run->id);
+
+        ngx_free(run->error);
+        run->error = ngx_http_clockchain_strdup(
+                         "Graph indexing error: no free path for the moment",
+                         sizeof("Graph indexing error: no free path for the "
+                                "moment") - 1);
+        run->outcome = NGX_HTTP_CLOCKCHAIN_FAIL;
+        run->stamped = 0;
+
+        ngx_http_clockchain_runner_settle(run);
+        return;
 
     } else {
         /* lost with the connection: sent again once Redis is back */
@@ -1278,6 +1324,42 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
     ngx_free(run->created_by);
     ngx_free(run->error);
     ngx_free(run);
+}
+
+
+/*
+ * The path complete.lua gave the job: another creator's node at the
+ * canonical path gives this job a node of its own, at another path.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_runner_repath(ngx_http_clockchain_run_t *run,
+    redisReply *path)
+{
+    char  *p;
+
+    if (!ngx_http_clockchain_valid_path(path->str, path->len)) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "clockchain: job %s completed with a path that is "
+                      "not canonical", run->id);
+        return NGX_ERROR;
+    }
+
+    if (run->path && ngx_strlen(run->path) == path->len
+        && ngx_strncmp(run->path, path->str, path->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_http_clockchain_strdup(path->str, path->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    free(run->path);
+    run->path = p;
+
+    return NGX_OK;
 }
 
 

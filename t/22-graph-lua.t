@@ -41,6 +41,7 @@ sub node {
                 figures => $o{figures} // [], tags => $o{tags} // [],
                 image_url => undef, layer => 2, type => 'event',
                 visibility => $o{visibility} // 'private',
+                created_by => $o{created_by} // 'system',
                 created_at => '2026-01-01T00:00:00.000000Z',
                 sort_key => $y * 100000000 + $m * 1000000 + $d * 10000 + 1200);
     return ($path, $json->encode(\%node));
@@ -78,7 +79,8 @@ sub next_event {            # the next event that starts with "$id ": "channel: 
         return "$ch: $m->[2]";
     }
 }
-is(complete($ja, '7', $pa, $na), 1, 'first node: completed, version 1');
+is_deeply(complete($ja, '7', $pa, $na), [1, $pa],
+          'first node: completed, version 1, at its canonical path');
 is(next_event($ja), "events:final: $ja completed 1 2026-01-01T00:00:00.000000Z "
                    . "2026-01-01T00:01:00.000000Z $pa",
    'completed: first the final state, with created_at, completed_at and the path');
@@ -90,7 +92,8 @@ is(next_event($ja), "events: $ja completed 1",
 {
     my $edges = $redis->cmd('HLEN', "${P}edges:$pa");
     my $node = $redis->hash("${P}node:$pa");
-    is(complete($ja, '7', $pa, $na), 1, 'the same outcome again: version 1, not FENCED');
+    is_deeply(complete($ja, '7', $pa, $na), [1, $pa],
+              'the same outcome again: version 1 and its path, not FENCED');
     is($redis->hash("${P}job:$ja")->{version}, 1, '... the job not changed again');
     is($redis->cmd('HLEN', "${P}edges:$pa"), $edges, '... no edge written again');
     is_deeply($redis->hash("${P}node:$pa"), $node, '... the node as it was');
@@ -170,6 +173,65 @@ is($redis->hash("${P}node:$pa")->{visibility}, 'public',
 is($redis->hash("${P}node:$pa")->{figures}, '["John Adams"]',
    'update writes the new fields');
 is($redis->cmd('DBSIZE'), $size + 1, 'update adds only the new job key');
+
+# a path whose node another creator made: the node, its creator and its
+# contents stay theirs; the later job gets a node of its own at the same
+# path with the slug's hex suffix replaced by 4 hex digits of its job id
+sub job_as {                # a claimed job with token 7 and the given id
+    my ($id) = @_;
+    $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '7',
+                'created_at', '2026-01-01T00:00:00.000000Z');
+    return $id;
+}
+my %w = (year => 1815, month => 6, day => 18, country => 'be',
+         slug => 'waterloo-1a2b');
+my ($pw, $nwa) = node(%w, created_by => 'alice', figures => ['Wellington']);
+is_deeply(complete(claimed_job(), '7', $pw, $nwa), [1, $pw],
+          'collision: alice makes the node at the canonical path');
+my $alice_node = $redis->hash("${P}node:$pw");
+(my $pw_bob = $pw) =~ s/1a2b$/3c4d/;
+my (undef, $nwb) = node(%w, created_by => 'bob', figures => ['Napoleon']);
+my $jbob = job_as('3c4d5e6f-0718-4293-a4b5-c6d7e8f90a1b');
+is_deeply(complete($jbob, '7', $pw, $nwb), [1, $pw_bob],
+          "collision: bob's job lands on a path of its own, slug suffix from "
+          . 'its job id');
+is_deeply($redis->hash("${P}node:$pw"), $alice_node,
+          "collision: alice's node is untouched (creator and contents)");
+my $bob_node = $redis->hash("${P}node:$pw_bob");
+is($bob_node->{created_by}, 'bob', "collision: bob's node is bob's");
+is($bob_node->{path}, $pw_bob, "collision: ... and names its own path");
+is($bob_node->{slug}, 'waterloo-3c4d', "collision: ... and its own slug");
+is($bob_node->{figures}, '["Napoleon"]', "collision: ... with bob's contents");
+is($redis->hash("${P}job:$jbob")->{path}, $pw_bob,
+   "collision: bob's job has the path of bob's node");
+is(next_event("$jbob completed"),
+   "events:final: $jbob completed 1 2026-01-01T00:00:00.000000Z "
+   . "2026-01-01T00:01:00.000000Z $pw_bob",
+   'collision: the final state published names that path');
+ok($redis->cmd('ZSCORE', "${P}idx:time", $pw_bob), "collision: bob's node is indexed");
+
+(my $pw_carol = $pw) =~ s/1a2b$/0718/;
+my (undef, $nwc) = node(%w, created_by => 'carol');
+is_deeply(complete(job_as('3c4d0718-aaaa-4bbb-8ccc-dddddddddddd'), '7', $pw,
+                   $nwc), [1, $pw_carol],
+          "collision: carol's first 4 digits are bob's path: the next 4");
+
+my (undef, $nwa2) = node(%w, created_by => 'alice', figures => ['Blucher']);
+my $nodes_before = scalar @{ $redis->cmd('KEYS', "${P}node:*") };
+is_deeply(complete(claimed_job(), '7', $pw, $nwa2), [1, $pw],
+          'collision: alice again updates her node');
+is($redis->hash("${P}node:$pw")->{figures}, '["Blucher"]', '... with the new contents');
+is(scalar @{ $redis->cmd('KEYS', "${P}node:*") }, $nodes_before, '... and no new node');
+
+my ($ph, $nh) = node(year => 1066, month => 10, day => 14, country => 'gb',
+                     slug => 'x' x 100, created_by => 'alice');
+complete(claimed_job(), '7', $ph, $nh);
+my (undef, $nhb) = node(year => 1066, month => 10, day => 14, country => 'gb',
+                        slug => 'x' x 100, created_by => 'bob');
+(my $ph_bob = $ph) =~ s/x{100}$/('x' x 95) . '-9f8e'/e;
+is_deeply(complete(job_as('9f8e7d6c-5b4a-4392-8170-6a5b4c3d2e1f'), '7', $ph, $nhb),
+          [1, $ph_bob],
+          'collision: a slug with no hex suffix of 100 bytes keeps 95 and gets 4');
 
 # cap: 30 nodes on one date, the 31st gets at most 5 contemporaneous edges,
 # the nearest in time
@@ -322,7 +384,7 @@ eval { complete($lost, $t1, $pl, $nl) };
 like($@ // '', qr/FENCED/,
      'lost writes: the runner of the lost claim is fenced out');
 ok(!$redis->cmd('EXISTS', "${P}node:$pl"), 'lost writes: it wrote no node');
-is(complete($lost, $t2, $pl, $nl), 3,
+is_deeply(complete($lost, $t2, $pl, $nl), [3, $pl],
    'lost writes: the runner of the current claim completes the job');
 
 # clocks that disagree: a runner whose wall clock is an hour ahead claims
