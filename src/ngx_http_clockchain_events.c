@@ -476,11 +476,14 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
            != NGX_OK)
     {
         /* no final state, or one that is not usable: Redis will tell */
-        ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, id, version);
 
         if (!ngx_http_clockchain_is_terminal(status)) {
+            ngx_http_clockchain_shm_mark(ev->mcf->shm_zone, id, version);
             return;
         }
+
+        ngx_http_clockchain_shm_mark_final(ev->mcf->shm_zone, id, status,
+                                           version);
     }
 
     hash = ngx_crc32_short(id, NGX_HTTP_CLOCKCHAIN_ID_LEN);

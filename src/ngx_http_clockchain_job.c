@@ -570,6 +570,32 @@ ngx_http_clockchain_uuid4(char *out)
 }
 
 
+/*
+ * A fencing token: 128 random bits as 32 hex digits (no NUL).  Tokens are
+ * compared for equality only; a counter in Redis would be issued again
+ * after Redis loses its last writes, and a stale runner would pass.
+ */
+
+int
+ngx_http_clockchain_token(char *out)
+{
+    size_t          i;
+    unsigned char   b[16];
+    static const char  hex[] = "0123456789abcdef";
+
+    if (ngx_http_clockchain_random_bytes(b, sizeof(b)) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < 16; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 0x0f];
+    }
+
+    return 0;
+}
+
+
 void
 ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec)
 {

@@ -20,6 +20,7 @@
 
 
 #define NGX_HTTP_CLOCKCHAIN_ID_LEN        36
+#define NGX_HTTP_CLOCKCHAIN_TOKEN_HEX     32   /* a fencing token, in hex */
 #define NGX_HTTP_CLOCKCHAIN_TIME_LEN      27   /* 2026-03-06T14:32:18.123456Z */
 #define NGX_HTTP_CLOCKCHAIN_QUERY_MIN     3
 #define NGX_HTTP_CLOCKCHAIN_QUERY_MAX     500  /* characters, after trimming */
@@ -79,6 +80,7 @@ int ngx_http_clockchain_parse_publish(const char *body, size_t len,
 int ngx_http_clockchain_valid_id(const char *id, size_t len);
 int ngx_http_clockchain_valid_path(const char *path, size_t len);
 int ngx_http_clockchain_uuid4(char *out);
+int ngx_http_clockchain_token(char *out);
 void ngx_http_clockchain_random_reset(void);
 void ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec);
 void ngx_http_clockchain_iso_now(char *out);

@@ -43,7 +43,8 @@
 #define NGX_HTTP_CLOCKCHAIN_TICK          100
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
-#define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     24
+#define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     (NGX_HTTP_CLOCKCHAIN_TOKEN_HEX + 1)
+#define NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS    9     /* claim.lua's, before tokens */
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
 
@@ -167,6 +168,8 @@ static void ngx_http_clockchain_runner_heartbeat(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
     ngx_uint_t status);
+static ngx_int_t ngx_http_clockchain_runner_repath(
+    ngx_http_clockchain_run_t *run, redisReply *path);
 static void ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run);
 static size_t ngx_http_clockchain_runner_key(u_char *buf,
     ngx_http_clockchain_main_conf_t *mcf, const char *name,
@@ -396,15 +399,18 @@ static void
 ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
 {
     u_char                             queue[256], processing[256];
-    u_char                             tokens[256], jobs[256];
-    u_char                             now[NGX_INT64_LEN], lease[NGX_INT_T_LEN];
-    u_char                             n[NGX_INT_T_LEN], stalls[NGX_INT_T_LEN];
+    u_char                             jobs[256];
+    u_char                             lease[NGX_INT_T_LEN];
+    u_char                             stalls[NGX_INT_T_LEN];
     char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    ngx_uint_t                         room;
-    ngx_time_t                        *tp;
+    char                               tokens[NGX_HTTP_CLOCKCHAIN_CLAIM_MAX]
+                                             [NGX_HTTP_CLOCKCHAIN_TOKEN_HEX];
+    ngx_uint_t                         room, i;
     u_char                             keep[NGX_TIME_T_LEN];
-    const char                        *argv[12];
-    size_t                             argvlen[12];
+    const char                        *argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
+                                            + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
+    size_t                             argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
+                                               + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     if (rn->claiming || rn->draining
@@ -429,38 +435,52 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     room = ngx_min(mcf->flash_max_calls - rn->nruns,
                    NGX_HTTP_CLOCKCHAIN_CLAIM_MAX);
 
-    tp = ngx_timeofday();
     ngx_http_clockchain_iso_now(iso);
+
+    /* leases and run-at times are read on Redis's clock, not this one */
 
     argv[0] = (char *) queue;
     argvlen[0] = ngx_http_clockchain_runner_key(queue, mcf, "queue", NULL);
     argv[1] = (char *) processing;
     argvlen[1] = ngx_http_clockchain_runner_key(processing, mcf,
                                                 "processing", NULL);
-    argv[2] = (char *) tokens;
-    argvlen[2] = ngx_http_clockchain_runner_key(tokens, mcf, "tokens", NULL);
-    argv[3] = (char *) now;
-    argvlen[3] = ngx_sprintf(now, "%T%03M", tp->sec, tp->msec) - now;
-    argv[4] = (char *) lease;
-    argvlen[4] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
-    argv[5] = (char *) n;
-    argvlen[5] = ngx_sprintf(n, "%ui", room) - n;
-    argv[6] = (char *) jobs;
-    argvlen[6] = ngx_http_clockchain_runner_key(jobs, mcf, "job:", NULL);
-    argv[7] = (char *) rn->name;
-    argvlen[7] = rn->name_len;
-    argv[8] = (char *) stalls;
-    argvlen[8] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
-    argv[9] = iso;
-    argvlen[9] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    argv[10] = (char *) rn->channel;
-    argvlen[10] = rn->channel_len;
-    argv[11] = (char *) keep;
-    argvlen[11] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+    argv[2] = (char *) lease;
+    argvlen[2] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
+    argv[3] = (char *) jobs;
+    argvlen[3] = ngx_http_clockchain_runner_key(jobs, mcf, "job:", NULL);
+    argv[4] = (char *) rn->name;
+    argvlen[4] = rn->name_len;
+    argv[5] = (char *) stalls;
+    argvlen[5] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
+    argv[6] = iso;
+    argvlen[6] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[7] = (char *) rn->channel;
+    argvlen[7] = rn->channel_len;
+    argv[8] = (char *) keep;
+    argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+
+    /*
+     * a token for each job it may claim, random: a counter in Redis would
+     * hand out the same number again after Redis lost its last writes
+     */
+
+    for (i = 0; i < room; i++) {
+        if (ngx_http_clockchain_token(tokens[i]) != 0) {
+            ngx_log_error(NGX_LOG_ALERT, rn->log, ngx_errno,
+                          "clockchain: getrandom() failed");
+            return;
+        }
+
+        argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] = tokens[i];
+        argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] =
+                                                NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
+    }
 
     if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                        ngx_http_clockchain_runner_claimed,
-                                       rn, 3, 12, argv, argvlen)
+                                       rn, 2,
+                                       NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + room,
+                                       argv, argvlen)
         != NULL)
     {
         rn->claiming = 1;
@@ -969,12 +989,11 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     u_char                           job[256], processing[256], prefix[256];
     u_char                           queue[256], cap[NGX_INT_T_LEN];
     u_char                           attempts[NGX_INT_T_LEN];
-    u_char                           at[NGX_INT64_LEN];
+    u_char                           delay[NGX_INT_T_LEN];
     u_char                           keep[NGX_TIME_T_LEN];
     const char                      *argv[12];
     size_t                           argvlen[12];
     ngx_uint_t                       argc, script, nkeys;
-    ngx_time_t                      *tp;
     ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
@@ -1030,7 +1049,6 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
 
     default: /* NGX_HTTP_CLOCKCHAIN_REQUEUE */
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE;
-        tp = ngx_timeofday();
         argv[2] = (char *) queue;
         argvlen[2] = ngx_http_clockchain_runner_key(queue, mcf, "queue",
                                                     NULL);
@@ -1038,11 +1056,9 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
         argvlen[3] = ngx_strlen(run->token);
         argv[4] = run->id;
         argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[5] = (char *) at;
-        argvlen[5] = ngx_sprintf(at, "%T%03M",
-                                 tp->sec + (time_t) (run->delay / 1000),
-                                 tp->msec)
-                     - at;
+        /* from now on Redis's clock, which the claims read */
+        argv[5] = (char *) delay;
+        argvlen[5] = ngx_sprintf(delay, "%M", run->delay) - delay;
         argv[6] = (char *) attempts;
         argvlen[6] = run->count
                      ? (size_t) (ngx_sprintf(attempts, "%ui", run->attempts)
@@ -1093,13 +1109,37 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     ngx_http_clockchain_run_t *run = data;
 
     ngx_msec_t                     delay;
+    ngx_uint_t                     cache;
+    redisReply                    *done;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
     rn->ncommits--;
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        run->version = (uint64_t) reply->integer;
+    /* complete.lua answers { version, path }, the others the version */
+
+    done = NULL;
+    cache = 1;
+
+    if (reply && run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+            && reply->element[0]->type == REDIS_REPLY_INTEGER
+            && reply->element[1]->type == REDIS_REPLY_STRING)
+        {
+            done = reply->element[0];
+
+            /* done in Redis all the same: only the zone goes without */
+            cache = (ngx_http_clockchain_runner_repath(run,
+                                                       reply->element[1])
+                     == NGX_OK);
+        }
+
+    } else if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        done = reply;
+    }
+
+    if (done) {
+        run->version = (uint64_t) done->integer;
 
         if (ngx_http_clockchain_stats
             && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
@@ -1110,17 +1150,37 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
                            : &ngx_http_clockchain_stats->failed, 1);
         }
 
-        ngx_http_clockchain_runner_cache(run,
-                   run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
-                   ? NGX_HTTP_CLOCKCHAIN_COMPLETED
-                   : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
-                   ? NGX_HTTP_CLOCKCHAIN_FAILED
-                   : NGX_HTTP_CLOCKCHAIN_PENDING);
+        if (cache) {
+            ngx_http_clockchain_runner_cache(run,
+                       run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                       ? NGX_HTTP_CLOCKCHAIN_COMPLETED
+                       : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
+                       ? NGX_HTTP_CLOCKCHAIN_FAILED
+                       : NGX_HTTP_CLOCKCHAIN_PENDING);
+        }
 
     } else if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: the outcome of job %s was refused: its "
                       "lease expired and it was claimed again", run->id);
+
+    } else if (ngx_http_clockchain_redis_script_error(reply, "PATH_TAKEN")) {
+        /* every path tried is another creator's: nothing was written */
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: job %s fails: the moment's path and "
+                      "every variant tried belong to other creators",
+                      run->id);
+
+        ngx_free(run->error);
+        run->error = ngx_http_clockchain_strdup(
+                         "Graph indexing error: no free path for the moment",
+                         sizeof("Graph indexing error: no free path for the "
+                                "moment") - 1);
+        run->outcome = NGX_HTTP_CLOCKCHAIN_FAIL;
+        run->stamped = 0;
+
+        ngx_http_clockchain_runner_settle(run);
+        return;
 
     } else {
         /* lost with the connection: sent again once Redis is back */
@@ -1273,10 +1333,9 @@ static void
 ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
 {
     u_char                          *p, processing[256], jobs[256];
-    u_char                           expiry[NGX_INT64_LEN];
+    u_char                           lease[NGX_INT_T_LEN];
     size_t                          *argvlen;
     ngx_uint_t                       argc;
-    ngx_time_t                      *tp;
     ngx_queue_t                     *q;
     const char                     **argv;
     ngx_http_clockchain_run_t       *run;
@@ -1291,15 +1350,12 @@ ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
     argv = (const char **) p;
     argvlen = (size_t *) (p + argc * sizeof(char *));
 
-    tp = ngx_timeofday();
-
     argv[0] = (char *) processing;
     argvlen[0] = ngx_http_clockchain_runner_key(processing, rn->mcf,
                                                 "processing", NULL);
-    argv[1] = (char *) expiry;
-    argvlen[1] = ngx_sprintf(expiry, "%T%03M",
-                             tp->sec + (time_t) (rn->mcf->job_lease / 1000),
-                             tp->msec) - expiry;
+    /* the lease runs from now on Redis's clock, not this one */
+    argv[1] = (char *) lease;
+    argvlen[1] = ngx_sprintf(lease, "%M", rn->mcf->job_lease) - lease;
     argv[2] = (char *) jobs;
     argvlen[2] = ngx_http_clockchain_runner_key(jobs, rn->mcf, "job:", NULL);
 
@@ -1392,6 +1448,42 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
     ngx_free(run->created_by);
     ngx_free(run->error);
     ngx_free(run);
+}
+
+
+/*
+ * The path complete.lua gave the job: another creator's node at the
+ * canonical path gives this job a node of its own, at another path.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_runner_repath(ngx_http_clockchain_run_t *run,
+    redisReply *path)
+{
+    char  *p;
+
+    if (!ngx_http_clockchain_valid_path(path->str, path->len)) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "clockchain: job %s completed with a path that is "
+                      "not canonical", run->id);
+        return NGX_ERROR;
+    }
+
+    if (run->path && ngx_strlen(run->path) == path->len
+        && ngx_strncmp(run->path, path->str, path->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_http_clockchain_strdup(path->str, path->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    free(run->path);
+    run->path = p;
+
+    return NGX_OK;
 }
 
 

@@ -48,6 +48,7 @@ struct ngx_http_clockchain_shm_node_s {
     uint32_t                     hash;
     uint32_t                     epoch;
     u_char                       stale;      /* changed since: a miss */
+    u_char                       reread;     /* Redis lost writes: see put */
     u_short                      path_len;
     u_short                      error_len;
     u_char                       status;
@@ -126,6 +127,11 @@ static void ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
 static void ngx_http_clockchain_shm_debug_count(void);
 static ngx_int_t ngx_http_clockchain_shm_debug_hook(
     ngx_http_clockchain_shm_ctx_t *ctx);
+static ngx_uint_t ngx_http_clockchain_shm_lost(
+    ngx_http_clockchain_shm_node_t *cn, ngx_uint_t status, uint64_t version,
+    const ngx_http_clockchain_job_t *job);
+static void ngx_http_clockchain_shm_log_lost(ngx_shm_zone_t *shm_zone,
+    const u_char *id, ngx_uint_t status, uint64_t version);
 
 
 /*
@@ -551,7 +557,10 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
 /*
  * Caches a job as Redis had it at version (0: not known).  An entry of a
- * newer version wins, and a finished job never goes back.
+ * newer version wins, and a finished job never goes back; unless Redis
+ * lost writes (see ngx_http_clockchain_shm_lost()): then what is cached
+ * goes stale, and the next answer from Redis is cached whatever its
+ * version.
  */
 
 void
@@ -573,6 +582,19 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
         ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
+    old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
+
+    if (old && ngx_http_clockchain_shm_lost(old, job->status, version, job)) {
+        old->stale = 1;
+        old->reread = 1;
+
+        ngx_http_clockchain_shm_unlock(shm_zone);
+
+        ngx_http_clockchain_shm_log_lost(shm_zone, (u_char *) job->id,
+                                         job->status, version);
         return;
     }
 
@@ -601,9 +623,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     size = offsetof(ngx_http_clockchain_shm_node_t, data)
            + path_len + error_len;
 
-    old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
-
-    if (old) {
+    if (old && !old->reread) {
         if (old->version > version
             || (!old->stale && old->version == version
                 && ngx_http_clockchain_is_terminal(old->status)))
@@ -625,7 +645,9 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
             ngx_http_clockchain_shm_unlock(shm_zone);
             return;
         }
+    }
 
+    if (old) {
         /* off the LRU while the new entry is allocated: not evicted */
         ngx_queue_remove(&old->queue);
     }
@@ -685,6 +707,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn->expire = expire;
     cn->epoch = ctx->sh->epoch;
     cn->stale = 0;
+    cn->reread = 0;
     cn->status = (u_char) job->status;
     cn->path_len = (u_short) path_len;
     cn->error_len = (u_short) error_len;
@@ -770,6 +793,124 @@ ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
 }
 
 
+/*
+ * A job changed to a final status at version, heard without the state
+ * itself ("<id> <status> <version>" alone): as ngx_http_clockchain_shm_mark(),
+ * and what is cached goes stale and is read again when Redis lost writes.
+ */
+
+void
+ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
+    ngx_uint_t status, uint64_t version)
+{
+    uint32_t                         hash;
+    ngx_uint_t                       lost;
+    ngx_http_clockchain_shm_ctx_t   *ctx;
+    ngx_http_clockchain_shm_node_t  *cn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    lost = 0;
+
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
+    cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
+
+    if (cn && ngx_http_clockchain_shm_lost(cn, status, version, NULL)) {
+        cn->stale = 1;
+        cn->reread = 1;
+        lost = 1;
+
+    } else {
+        ngx_http_clockchain_shm_mark_locked(shm_zone, id, hash, version);
+    }
+
+    ngx_http_clockchain_shm_unlock(shm_zone);
+
+    if (lost) {
+        ngx_http_clockchain_shm_log_lost(shm_zone, id, status, version);
+    }
+}
+
+
+/*
+ * A job reaches a final state once, and nothing changes it afterwards;
+ * versions only grow.  A final state at a version no newer than what is
+ * cached, and not the one cached, means that Redis lost writes (the tail
+ * of its AOF, an asynchronous failover) and counted the same versions
+ * again: the cached entry, of a history Redis no longer has, must not
+ * stand.  job is NULL when only the status is known.
+ */
+
+static ngx_uint_t
+ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
+    ngx_uint_t status, uint64_t version, const ngx_http_clockchain_job_t *job)
+{
+    size_t  len;
+
+    if (!ngx_http_clockchain_is_terminal(status) || cn->reread
+        || version == 0 || cn->version < version)
+    {
+        return 0;
+    }
+
+    if (cn->stale) {
+        /* a marker: a change newer than this final state was heard */
+        return cn->version > version;
+    }
+
+    if (!ngx_http_clockchain_is_terminal(cn->status)
+        || cn->status != status || cn->version > version)
+    {
+        return 1;
+    }
+
+    /* the same final status at the same version: is it the same state? */
+
+    if (job == NULL) {
+        return 0;
+    }
+
+    if ((job->completed_at != NULL) != cn->has_completed
+        || (job->completed_at
+            && ngx_memcmp(job->completed_at, cn->completed_at,
+                          NGX_HTTP_CLOCKCHAIN_TIME_LEN) != 0))
+    {
+        return 1;
+    }
+
+    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
+        len = job->path ? job->path_len : 0;
+
+        return len != cn->path_len
+               || (len && ngx_memcmp(job->path, cn->data, len) != 0);
+    }
+
+    len = job->error ? job->error_len : 0;
+
+    return len != cn->error_len
+           || (len && ngx_memcmp(job->error, cn->data + cn->path_len, len)
+                      != 0);
+}
+
+
+static void
+ngx_http_clockchain_shm_log_lost(ngx_shm_zone_t *shm_zone, const u_char *id,
+    ngx_uint_t status, uint64_t version)
+{
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "clockchain: job %*s is %s at version %uL in redis, not "
+                  "as cached in zone \"%V\" (redis lost writes?): it is "
+                  "read from redis again",
+                  (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, id,
+                  ngx_http_clockchain_status_name(status), version,
+                  &shm_zone->shm.name);
+}
+
+
 static void
 ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
     const u_char *id, uint32_t hash, uint64_t version)
@@ -783,8 +924,10 @@ ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
 
     if (cn) {
         if (cn->version < version) {
+            /* past the version Redis lost, versions are in order again */
             cn->version = version;
             cn->stale = 1;
+            cn->reread = 0;
         }
 
         return;

@@ -30,6 +30,8 @@ void ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire);
 void ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
     uint64_t version);
+void ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone,
+    const u_char *id, ngx_uint_t status, uint64_t version);
 void ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone);
 ngx_http_clockchain_stats_t *ngx_http_clockchain_shm_stats(
     ngx_shm_zone_t *shm_zone);

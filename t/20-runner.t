@@ -85,10 +85,13 @@ like($c->{headers}{'content-type'} // '', qr{^application/json},
      'request: Content-Type');
 unlike($ng->error_log, qr/flash-secret/, 'the Flash key is not logged');
 
-# the same query again gives the same path (the stand-in's scene is
-# deterministic), so the node is updated, not duplicated
+# the same query of the same creator again gives the same path (the
+# stand-in's scene is deterministic), so the node is updated, not duplicated
+# (another creator gets a node of its own: t/30-moments.t)
 my $nodes = node_count();
-my $again = created_ok(generate($ng, { query => 'moon landing' }), 'again');
+my $again = created_ok(generate($ng, { query => 'moon landing' },
+                                headers => { 'X-User-Id' => 'user-42' }),
+                       'again');
 my $j2 = wait_job($ng, $again->{job_id}, 15);
 is($j2->{status}, 'completed', 'same path: completed');
 is($j2->{path}, $done->{path}, 'same path: same canonical path');

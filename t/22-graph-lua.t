@@ -41,6 +41,7 @@ sub node {
                 figures => $o{figures} // [], tags => $o{tags} // [],
                 image_url => undef, layer => 2, type => 'event',
                 visibility => $o{visibility} // 'private',
+                created_by => $o{created_by} // 'system',
                 created_at => '2026-01-01T00:00:00.000000Z',
                 sort_key => $y * 100000000 + $m * 1000000 + $d * 10000 + 1200);
     return ($path, $json->encode(\%node));
@@ -78,7 +79,8 @@ sub next_event {            # the next event that starts with "$id ": "channel: 
         return "$ch: $m->[2]";
     }
 }
-is(complete($ja, '7', $pa, $na), 1, 'first node: completed, version 1');
+is_deeply(complete($ja, '7', $pa, $na), [1, $pa],
+          'first node: completed, version 1, at its canonical path');
 is(next_event($ja), "events:final: $ja completed 1 2026-01-01T00:00:00.000000Z "
                    . "2026-01-01T00:01:00.000000Z $pa",
    'completed: first the final state, with created_at, completed_at and the path');
@@ -90,7 +92,8 @@ is(next_event($ja), "events: $ja completed 1",
 {
     my $edges = $redis->cmd('HLEN', "${P}edges:$pa");
     my $node = $redis->hash("${P}node:$pa");
-    is(complete($ja, '7', $pa, $na), 1, 'the same outcome again: version 1, not FENCED');
+    is_deeply(complete($ja, '7', $pa, $na), [1, $pa],
+              'the same outcome again: version 1 and its path, not FENCED');
     is($redis->hash("${P}job:$ja")->{version}, 1, '... the job not changed again');
     is($redis->cmd('HLEN', "${P}edges:$pa"), $edges, '... no edge written again');
     is_deeply($redis->hash("${P}node:$pa"), $node, '... the node as it was');
@@ -171,6 +174,65 @@ is($redis->hash("${P}node:$pa")->{figures}, '["John Adams"]',
    'update writes the new fields');
 is($redis->cmd('DBSIZE'), $size + 1, 'update adds only the new job key');
 
+# a path whose node another creator made: the node, its creator and its
+# contents stay theirs; the later job gets a node of its own at the same
+# path with the slug's hex suffix replaced by 4 hex digits of its job id
+sub job_as {                # a claimed job with token 7 and the given id
+    my ($id) = @_;
+    $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '7',
+                'created_at', '2026-01-01T00:00:00.000000Z');
+    return $id;
+}
+my %w = (year => 1815, month => 6, day => 18, country => 'be',
+         slug => 'waterloo-1a2b');
+my ($pw, $nwa) = node(%w, created_by => 'alice', figures => ['Wellington']);
+is_deeply(complete(claimed_job(), '7', $pw, $nwa), [1, $pw],
+          'collision: alice makes the node at the canonical path');
+my $alice_node = $redis->hash("${P}node:$pw");
+(my $pw_bob = $pw) =~ s/1a2b$/3c4d/;
+my (undef, $nwb) = node(%w, created_by => 'bob', figures => ['Napoleon']);
+my $jbob = job_as('3c4d5e6f-0718-4293-a4b5-c6d7e8f90a1b');
+is_deeply(complete($jbob, '7', $pw, $nwb), [1, $pw_bob],
+          "collision: bob's job lands on a path of its own, slug suffix from "
+          . 'its job id');
+is_deeply($redis->hash("${P}node:$pw"), $alice_node,
+          "collision: alice's node is untouched (creator and contents)");
+my $bob_node = $redis->hash("${P}node:$pw_bob");
+is($bob_node->{created_by}, 'bob', "collision: bob's node is bob's");
+is($bob_node->{path}, $pw_bob, "collision: ... and names its own path");
+is($bob_node->{slug}, 'waterloo-3c4d', "collision: ... and its own slug");
+is($bob_node->{figures}, '["Napoleon"]', "collision: ... with bob's contents");
+is($redis->hash("${P}job:$jbob")->{path}, $pw_bob,
+   "collision: bob's job has the path of bob's node");
+is(next_event("$jbob completed"),
+   "events:final: $jbob completed 1 2026-01-01T00:00:00.000000Z "
+   . "2026-01-01T00:01:00.000000Z $pw_bob",
+   'collision: the final state published names that path');
+ok($redis->cmd('ZSCORE', "${P}idx:time", $pw_bob), "collision: bob's node is indexed");
+
+(my $pw_carol = $pw) =~ s/1a2b$/0718/;
+my (undef, $nwc) = node(%w, created_by => 'carol');
+is_deeply(complete(job_as('3c4d0718-aaaa-4bbb-8ccc-dddddddddddd'), '7', $pw,
+                   $nwc), [1, $pw_carol],
+          "collision: carol's first 4 digits are bob's path: the next 4");
+
+my (undef, $nwa2) = node(%w, created_by => 'alice', figures => ['Blucher']);
+my $nodes_before = scalar @{ $redis->cmd('KEYS', "${P}node:*") };
+is_deeply(complete(claimed_job(), '7', $pw, $nwa2), [1, $pw],
+          'collision: alice again updates her node');
+is($redis->hash("${P}node:$pw")->{figures}, '["Blucher"]', '... with the new contents');
+is(scalar @{ $redis->cmd('KEYS', "${P}node:*") }, $nodes_before, '... and no new node');
+
+my ($ph, $nh) = node(year => 1066, month => 10, day => 14, country => 'gb',
+                     slug => 'x' x 100, created_by => 'alice');
+complete(claimed_job(), '7', $ph, $nh);
+my (undef, $nhb) = node(year => 1066, month => 10, day => 14, country => 'gb',
+                        slug => 'x' x 100, created_by => 'bob');
+(my $ph_bob = $ph) =~ s/x{100}$/('x' x 95) . '-9f8e'/e;
+is_deeply(complete(job_as('9f8e7d6c-5b4a-4392-8170-6a5b4c3d2e1f'), '7', $ph, $nhb),
+          [1, $ph_bob],
+          'collision: a slug with no hex suffix of 100 bytes keeps 95 and gets 4');
+
 # cap: 30 nodes on one date, the 31st gets at most 5 contemporaneous edges,
 # the nearest in time
 for my $i (1 .. 30) {
@@ -222,20 +284,28 @@ my $id = '00000000-0000-4000-8000-999999999999';
 $redis->cmd('HSET', "${P}job:$id", 'status', 'pending', 'query', 'q',
             'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
             'created_at', '2026-01-01T00:00:00.000000Z');
-$redis->cmd('ZADD', "${P}queue", 1000, $id);
+# leases and run-at times are on Redis's clock, in ms
+sub rtime { my $t = $redis->cmd('TIME'); $t->[0] * 1000 + int($t->[1] / 1000) }
+sub expire_lease { $redis->cmd('ZADD', "${P}processing", rtime() - 1, $_[0]) }
+$redis->cmd('ZADD', "${P}queue", rtime() + 60000, $id);
 
 my @stalls;   # what each claim reported: [put back, failed]
+# 128 random bits, as the runner draws them (getrandom() in C)
+sub token { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 sub claim {
-    my ($now) = @_;
-    my $r = $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing",
-                        "${P}tokens", $now, 5000, 10, "${P}job:", 'test:1', 2,
-                        '2026-01-01T00:02:00.000000Z', "${P}events", 900);
+    my ($runner, $iso) = @_;
+    my $r = $redis->cmd('EVAL', $lua{claim}, 2, "${P}queue", "${P}processing",
+                        5000, "${P}job:", $runner // 'test:1', 2,
+                        $iso // '2026-01-01T00:02:00.000000Z', "${P}events",
+                        900, map { token() } 1 .. 10);
     @stalls = @$r[1, 2];
     return $r->[0];
 }
 
-is_deeply(claim(500), [], 'nothing runnable before its run-at time');
-my $got = claim(2000);
+is_deeply(claim(), [], 'nothing runnable before its run-at time');
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $id);
+my $t0 = rtime();
+my $got = claim();
 is(scalar @$got, 1, 'claimed one job');
 is_deeply([ @{ $got->[0] }[0, 2 .. 7] ],
           [ $id, 'q', 'hd', 'public', 'u', '2026-01-01T00:00:00.000000Z', 0 ],
@@ -243,24 +313,33 @@ is_deeply([ @{ $got->[0] }[0, 2 .. 7] ],
           . 'created_at, attempts');
 my $token = $got->[0][1];
 is($redis->hash("${P}job:$id")->{status}, 'processing', 'claimed: processing');
-is($redis->cmd('ZSCORE', "${P}processing", $id), 7000, 'lease until now+5s');
-is_deeply(claim(3000), [], 'a claimed job is not claimed twice');
+my $until = $redis->cmd('ZSCORE', "${P}processing", $id);
+ok($until >= $t0 + 5000 && $until <= rtime() + 5000,
+   "lease until now+5s on Redis's clock");
+is_deeply(claim(), [], 'a claimed job is not claimed twice');
 
+$t0 = rtime();
 is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 9000,
                       "${P}job:", $id, $token), [$id], 'heartbeat renews');
-is($redis->cmd('ZSCORE', "${P}processing", $id), 9000, 'lease renewed');
+$until = $redis->cmd('ZSCORE', "${P}processing", $id);
+ok($until >= $t0 + 9000 && $until <= rtime() + 9000,
+   "lease renewed to now+9s on Redis's clock");
 is_deeply($redis->cmd('EVAL', $lua{heartbeat}, 1, "${P}processing", 99999,
                       "${P}job:", $id, 'stale'), [], 'a stale token is not renewed');
+is($redis->cmd('ZSCORE', "${P}processing", $id), $until, '... its lease as it was');
 
-$got = claim(9500);
+expire_lease($id);
+$got = claim();
 is(scalar @$got, 1, 'expired lease: the job is claimed again');
 is_deeply(\@stalls, [1, 0], 'the claim reports one expired lease put back');
 isnt($got->[0][1], $token, 'with a new token');
 is($redis->hash("${P}job:$id")->{stalls}, 1, 'one stall counted');
-$got = claim(20000);
+expire_lease($id);
+$got = claim();
 is($redis->hash("${P}job:$id")->{stalls}, 2, 'two stalls');
 is(scalar @$got, 1, 'claimed a third time');
-$got = claim(40000);
+expire_lease($id);
+$got = claim();
 is_deeply($got, [], 'past the stall limit: not claimed again');
 is_deeply(\@stalls, [0, 1], 'the claim reports one job failed for stalling');
 is(next_event("$id failed"),
@@ -275,6 +354,64 @@ is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
 my $sttl = $redis->cmd('TTL', "${P}job:$id");
 ok($sttl > 890 && $sttl <= 900, "a stalled-out job is kept as failed ($sttl s)");
 
+# lost writes: Redis acknowledged a claim, then lost it (the tail of its
+# AOF, or a failover to a replica that had not received it). The job is
+# pending again and is claimed again; the runner of the lost claim must be
+# fenced out, so the new claim's token must differ from the lost one's.
+
+$redis->cmd('FLUSHALL');
+my $lost = '00000000-0000-4000-8000-aaaaaaaaaaaa';
+$redis->cmd('HSET', "${P}job:$lost", 'status', 'pending', 'query', 'q',
+            'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
+            'created_at', '2026-01-01T00:00:00.000000Z', 'version', 1);
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $lost);
+# what the AOF holds before the claim: every key as it is now
+my %before = map { $_ => $redis->cmd('DUMP', $_) } @{ $redis->cmd('KEYS', '*') };
+$got = claim('stale:1');
+my $t1 = $got->[0][1];
+ok(defined $t1, 'lost writes: runner 1 claims the job');
+$redis->cmd('FLUSHALL');    # the claim and everything after it is lost
+$redis->cmd('RESTORE', $_, 0, $before{$_}) for keys %before;
+is($redis->hash("${P}job:$lost")->{status}, 'pending',
+   'lost writes: Redis is back to before the claim');
+$got = claim('fresh:2');
+my $t2 = $got->[0][1];
+ok(defined $t2, 'lost writes: runner 2 claims the job again');
+isnt($t2, $t1, 'lost writes: the new claim has a token never issued before');
+my ($pl, $nl) = node(year => 1901, month => 1, day => 2, country => 'l',
+                     slug => 'lost');
+eval { complete($lost, $t1, $pl, $nl) };
+like($@ // '', qr/FENCED/,
+     'lost writes: the runner of the lost claim is fenced out');
+ok(!$redis->cmd('EXISTS', "${P}node:$pl"), 'lost writes: it wrote no node');
+is_deeply(complete($lost, $t2, $pl, $nl), [3, $pl],
+   'lost writes: the runner of the current claim completes the job');
+
+# clocks that disagree: a runner whose wall clock is an hour ahead claims
+# while another runner's job has a healthy lease. Leases are on Redis's
+# clock, so it does not take the job (on its own clock the lease ran out
+# an hour ago).
+
+$redis->cmd('FLUSHALL');
+my $healthy = '00000000-0000-4000-8000-bbbbbbbbbbbb';
+$redis->cmd('HSET', "${P}job:$healthy", 'status', 'pending', 'query', 'q',
+            'preset', 'hd', 'visibility', 'public', 'created_by', 'u',
+            'created_at', '2026-01-01T00:00:00.000000Z', 'version', 1);
+$redis->cmd('ZADD', "${P}queue", rtime() - 1000, $healthy);
+$got = claim('on-time:1');
+my $th = $got->[0][1];
+ok(defined $th, 'skewed clock: a runner on time claims the job');
+my @ahead = gmtime(time + 3600);
+$got = claim('ahead:2', sprintf('%04d-%02d-%02dT%02d:%02d:%02d.000000Z',
+                                $ahead[5] + 1900, $ahead[4] + 1,
+                                @ahead[3, 2, 1, 0]));
+is_deeply($got, [], 'skewed clock: the runner an hour ahead claims nothing');
+is_deeply(\@stalls, [0, 0], '... and puts no lease back as expired');
+$h = $redis->hash("${P}job:$healthy");
+is($h->{status}, 'processing', 'skewed clock: the job is still processing');
+is($h->{token}, $th, '... with the token of the runner on time');
+ok(!$h->{stalls}, '... and no stall counted');
+
 # requeue: fenced, back to pending at its run-at time, attempts recorded
 
 $redis->cmd('FLUSHALL');
@@ -283,6 +420,7 @@ $redis->cmd('ZADD', "${P}processing", 1, $id);
 my @rq = ($lua{requeue}, 3, "${P}job:$id", "${P}processing", "${P}queue");
 eval { $redis->cmd('EVAL', @rq, '4', $id, 5000, 2, 'boom', "${P}events") };
 like($@ // '', qr/FENCED/, 'requeue with a stale token: FENCED');
+$t0 = rtime();
 is($redis->cmd('EVAL', @rq, '5', $id, 5000, 2, 'Flash API error: 500',
                "${P}events"), 1, 'requeue with the current token: version 1');
 $h = $redis->hash("${P}job:$id");
@@ -290,7 +428,9 @@ is($h->{status}, 'pending', 'requeued: pending');
 is($h->{attempts}, 2, 'requeued: attempts recorded');
 is($h->{last_error}, 'Flash API error: 500', 'requeued: last error recorded');
 ok(!exists $h->{token}, 'requeued: token cleared');
-is($redis->cmd('ZSCORE', "${P}queue", $id), 5000, 'requeued: run at 5000');
+my $at = $redis->cmd('ZSCORE', "${P}queue", $id);
+ok($at >= $t0 + 5000 && $at <= rtime() + 5000,
+   "requeued: run at now+5s on Redis's clock");
 is($redis->cmd('ZSCORE', "${P}processing", $id), undef, 'requeued: not processing');
 $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '6');
 $redis->cmd('EVAL', @rq, '6', $id, 6000, '', '', "${P}events");
@@ -304,7 +444,12 @@ eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
 $create[7] = 0;
+$create[5] = rtime() + 3600 * 1000;  # what a node an hour ahead would send
+$t0 = rtime();
 is($redis->cmd('EVAL', @create), 2, 'create two jobs');
+$at = $redis->cmd('ZSCORE', "${P}queue", 'a');
+ok($at >= $t0 && $at <= rtime(),
+   "created jobs are due now on Redis's clock, whatever the node's clock says");
 eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/EXISTS/, 'an existing id: EXISTS');
 is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');

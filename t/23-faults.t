@@ -9,6 +9,7 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX qw(WNOHANG);
+use JSON::PP;
 use Clockchain::Test;
 
 my $flash = start_flash(delay => 0.2, key => 'fk');
@@ -387,6 +388,100 @@ CONF
     push @skip, $ng;
     my @bad = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $ng->error_log;
     is(scalar @bad, 0, '14: no [alert], [emerg] or [crit]');
+}
+
+# ---------------------------------------------------------------------------
+# 15. Redis lost writes: the job's final state is cached in the zone, then
+#     Redis loses the writes that made it (the tail of its AOF, a failover
+#     to a replica that lagged) and the job ends again, differently, at the
+#     same or a lower version. The zone must not keep its own final state:
+#     every GET answers what Redis says.
+
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis, conf => conf());
+    my $P = 'clockchain:{cc}:v1:';
+    sub lua { open my $fh, '<', "src/lua/$_[0].lua" or die; local $/; <$fh> }
+
+    # a job completed, its final state cached (the GET answers it from the
+    # zone), then rolled back in Redis to before its end
+    my $ended = sub {
+        my ($query) = @_;
+        my $j = created_ok(generate($ng, { query => $query }), "15: create '$query'");
+        my $id = $j ? $j->{job_id} : 'none';
+        my $done = wait_job($ng, $id, 15) // {};
+        is($done->{status}, 'completed', "15: '$query' completed");
+        is((json_body(get_job($ng, $id)) // {})->{path}, $done->{path},
+           "15: '$query' is answered from the zone");
+        my $h = $redis->hash("$JOB_PREFIX$id");
+        my ($token) = split / /, $h->{outcome} // '';
+        return ($id, $done, $h, $token);
+    };
+    my $rollback = sub {
+        my ($id, $token, $version) = @_;
+        $redis->cmd('HDEL', "$JOB_PREFIX$id", qw(outcome path completed_at error));
+        $redis->cmd('HSET', "$JOB_PREFIX$id", 'status', 'processing', 'token', $token,
+                    'version', $version);
+        $redis->cmd('PERSIST', "$JOB_PREFIX$id");
+        $redis->cmd('ZADD', "${P}processing", 1, $id);
+    };
+    my $answers = sub {
+        my ($id, $field, $want) = @_;
+        my $got;
+        wait_for(5, sub {
+            $got = json_body(get_job($ng, $id)) // {};
+            return ($got->{$field} // '') eq $want;
+        });
+        return $got;
+    };
+
+    # a. the same version, another final status: the lost run completed,
+    #    the run after the loss failed (fail.lua publishes it as it does)
+    my ($id, $done, $h, $token) = $ended->('lost writes a');
+    $rollback->($id, $token, $h->{version} - 1);
+    is($redis->cmd('EVAL', lua('fail'), 2, "$JOB_PREFIX$id", "${P}processing",
+                   $token, $id, '2026-01-01T00:01:00.000000Z', 'Flash API error: 500',
+                   1, "${P}events", 900), $h->{version},
+       '15a: Redis ends the job again, failed, at the same version');
+    my $got = $answers->($id, 'status', 'failed');
+    is($got->{status}, 'failed', '15a: GET answers what Redis says: failed');
+    is($got->{error}, 'Flash API error: 500', '15a: ... with its error');
+    is($got->{path}, undef, '15a: ... and no path');
+
+    # b. a lower version, the same status, another path (complete.lua)
+    ($id, $done, $h, $token) = $ended->('lost writes b');
+    my $node = $redis->hash("${P}node:$done->{path}");
+    (my $other = $done->{path}) =~ s/[0-9a-f]{4}$/beef/;
+    my %n = (%$node, path => $other, slug => ($other =~ m{([^/]+)$})[0]);
+    $n{$_} = JSON::PP->new->decode($n{$_}) for grep { defined $n{$_} } qw(figures tags);
+    $n{$_} += 0 for qw(year month_num day sort_key layer);
+    $rollback->($id, $token, $h->{version} - 2);
+    is_deeply($redis->cmd('EVAL', lua('complete'), 2, "$JOB_PREFIX$id", "${P}processing",
+                          $token, $id, '2026-01-01T00:01:00.000000Z', $other,
+                          JSON::PP->new->encode(\%n), $P, 20, 1, "${P}events", 600),
+              [$h->{version} - 1, $other],
+              '15b: Redis ends the job again at a lower version, at another path');
+    $got = $answers->($id, 'path', $other);
+    is($got->{path}, $other, '15b: GET answers what Redis says: the other path');
+    is($got->{completed_at}, '2026-01-01T00:01:00.000000Z', '15b: ... and its completed_at');
+
+    # c. only "<id> <status> <version>" is heard (a node of an older version
+    #    published it): a lower version, another final status
+    ($id, $done, $h, $token) = $ended->('lost writes c');
+    $redis->cmd('HSET', "$JOB_PREFIX$id", 'status', 'failed', 'error', 'lost',
+                'version', $h->{version} - 1);
+    $redis->cmd('HDEL', "$JOB_PREFIX$id", 'path');
+    $redis->cmd('PUBLISH', "${P}events", "$id failed " . ($h->{version} - 1));
+    $got = $answers->($id, 'status', 'failed');
+    is($got->{status}, 'failed', '15c: GET answers what Redis says: failed');
+    is($got->{error}, 'lost', '15c: ... with its error');
+
+    like($ng->error_log, qr/job \Q$id\E is failed at version \d+ in redis, not as cached/,
+         '15: error.log says the zone read the job again');
+    push @skip, $ng;
+    my @bad = grep { /\[(alert|emerg|crit)\]/ } split /\n/, $ng->error_log;
+    is(scalar @bad, 0, '15: no [alert], [emerg] or [crit]');
 }
 
 done(skip_log => \@skip);

@@ -243,4 +243,53 @@ LUA
     $redis->cmd('DEL', "${P}node:$hub", "${P}edges:$hub");
 }
 
+# ---------------------------------------------------------------------------
+# a path collision: two creators whose jobs land on one canonical path (the
+# stand-in's scene depends on the query only). The first creator keeps the
+# node and its contents; the later job gets a node of its own, the same
+# path with the slug's hex suffix replaced by 4 hex digits of its job id,
+# and each creator reads their own. The same creator again updates the one
+# node.
+
+{
+    my $NODE = 'clockchain:{cc}:v1:node:';
+    my $dora = { 'X-User-Id' => 'dora' };
+    my $erin = { 'X-User-Id' => 'erin' };
+    my $pd = make('collision probe', headers => $dora);
+    my $before = $redis->hash("$NODE$pd");
+    is($before->{created_by}, 'dora', 'collision: dora made the node');
+
+    my $j = created_ok(generate($ng, { query => 'collision probe' }, headers => $erin),
+                       "collision: erin's job");
+    my $done = $j ? wait_job($ng, $j->{job_id}, 15) // {} : {};
+    is($done->{status}, 'completed', "collision: erin's job completed");
+    my $pe = $done->{path} // '';
+    (my $digits = $j ? $j->{job_id} : '') =~ s/-//g;
+    my ($want) = grep { $_ ne $pd }
+                 map { (my $p = $pd) =~ s/[0-9a-f]{4}$/$_/; $p }
+                 $digits =~ /(.{4})/g;
+    is($pe, $want, "collision: erin's path has 4 hex digits of her job id "
+                   . 'as its slug suffix');
+    is_deeply($redis->hash("$NODE$pd"), $before,
+              "collision: dora's node keeps its creator and contents");
+
+    my $res = moment($pd, headers => $dora);
+    is($res->{status}, 200, 'collision: dora reads her node');
+    is((json_body($res) // {})->{created_by}, 'dora', '... created by dora');
+    is(moment($pd, headers => $erin)->{status}, 404,
+       "collision: erin does not get dora's private node");
+    $res = moment($pe, headers => $erin);
+    is($res->{status}, 200, "collision: erin reads the node her job's path names");
+    my $m = json_body($res) // {};
+    is($m->{created_by}, 'erin', '... created by erin');
+    is($m->{path}, $pe, '... at that path');
+
+    my $nodes = scalar @{ $redis->cmd('KEYS', "$NODE*") };
+    is(make('collision probe', headers => $dora), $pd,
+       'collision: dora again lands on her own path');
+    is(scalar @{ $redis->cmd('KEYS', "$NODE*") }, $nodes,
+       '... and updates the one node');
+    is($redis->hash("$NODE$pd")->{created_by}, 'dora', '... still dora\'s');
+}
+
 done();

@@ -3,32 +3,41 @@
 --
 -- KEYS[1]  the run queue (sorted set: job id by run-at ms)
 -- KEYS[2]  the processing set (sorted set: job id by lease expiry ms)
--- KEYS[3]  the fencing token counter
--- ARGV[1]  now, ms since the epoch
--- ARGV[2]  lease, ms
--- ARGV[3]  the most jobs to claim
--- ARGV[4]  job key prefix ("<prefix>{cc}:v1:job:")
--- ARGV[5]  the runner's name (host:pid), for operators
--- ARGV[6]  how many expired leases a job survives before it fails
--- ARGV[7]  the time of day as ISO 8601, for jobs failed here
--- ARGV[8]  the events channel: every change is published there as
+-- ARGV[1]  lease, ms
+-- ARGV[2]  job key prefix ("<prefix>{cc}:v1:job:")
+-- ARGV[3]  the runner's name (host:pid), for operators
+-- ARGV[4]  how many expired leases a job survives before it fails
+-- ARGV[5]  the time of day as ISO 8601, for jobs failed here
+-- ARGV[6]  the events channel: every change is published there as
 --          "<id> <status> <version>"
--- ARGV[9]  how long a failed job is kept, seconds
+-- ARGV[7]  how long a failed job is kept, seconds
+-- ARGV[8..] one fencing token for each job it may claim: at most #ARGV - 7
+--          jobs are claimed.  Tokens are 128 random bits drawn by the
+--          runner and compared for equality only: a counter in Redis would
+--          issue the same number again after Redis lost its last writes (an
+--          AOF tail, an asynchronous failover), and a stale runner holding
+--          it would pass the fence.
+--
+-- Leases and run-at times are read on Redis's clock (TIME), never on the
+-- runner's: an nginx whose clock is ahead would otherwise see the healthy
+-- leases of other nodes as expired and take their jobs.
 --
 -- Returns { { {id, token, query, preset, visibility, created_by,
 --              created_at, attempts made before, version}, ... },
 --           expired leases put back, jobs failed past the stall limit }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
-local now = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local FIRST_TOKEN = 8
 
 local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
     if final then
-        redis.call('PUBLISH', ARGV[8] .. ':final',
+        redis.call('PUBLISH', ARGV[6] .. ':final',
                    id .. ' ' .. status .. ' ' .. v .. final)
     end
-    redis.call('PUBLISH', ARGV[8], id .. ' ' .. status .. ' ' .. v)
+    redis.call('PUBLISH', ARGV[6], id .. ' ' .. status .. ' ' .. v)
     return v
 end
 
@@ -38,25 +47,25 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now,
                            'LIMIT', 0, 100)
 
 for _, id in ipairs(expired) do
-    local key = ARGV[4] .. id
+    local key = ARGV[2] .. id
     redis.call('ZREM', KEYS[2], id)
 
     if redis.call('HGET', key, 'status') == 'processing' then
         local stalls = redis.call('HINCRBY', key, 'stalls', 1)
 
-        if stalls > tonumber(ARGV[6]) then
+        if stalls > tonumber(ARGV[4]) then
             local err = 'Job stalled: its runner stopped ' .. stalls
                         .. ' times while processing it'
             redis.call('HSET', key, 'status', 'failed', 'error', err,
-                       'completed_at', ARGV[7])
+                       'completed_at', ARGV[5])
             redis.call('HDEL', key, 'token')
-            redis.call('EXPIRE', key, tonumber(ARGV[9]))
+            redis.call('EXPIRE', key, tonumber(ARGV[7]))
 
             -- the final state on "<channel>:final" too, as in fail.lua
             local created_at = redis.call('HGET', key, 'created_at')
             local final
-            if created_at and #created_at == #ARGV[7] then
-                final = ' ' .. created_at .. ' ' .. ARGV[7] .. ' ' .. err
+            if created_at and #created_at == #ARGV[5] then
+                final = ' ' .. created_at .. ' ' .. ARGV[5] .. ' ' .. err
             end
             changed(key, id, 'failed', final)
             stalled_out = stalled_out + 1
@@ -71,24 +80,24 @@ for _, id in ipairs(expired) do
 end
 
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now,
-                       'LIMIT', 0, tonumber(ARGV[3]))
+                       'LIMIT', 0, #ARGV - FIRST_TOKEN + 1)
 local out = {}
 
 for _, id in ipairs(ids) do
-    local key = ARGV[4] .. id
+    local key = ARGV[2] .. id
     redis.call('ZREM', KEYS[1], id)
 
     local f = redis.call('HMGET', key, 'status', 'query', 'preset',
                          'visibility', 'created_by', 'created_at', 'attempts')
 
     if f[1] == 'pending' then
-        local token = redis.call('INCR', KEYS[3])
+        local token = ARGV[FIRST_TOKEN + #out]
         redis.call('HSET', key, 'status', 'processing', 'token', token,
-                   'runner', ARGV[5])
+                   'runner', ARGV[3])
         redis.call('HINCRBY', key, 'claims', 1)
-        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), id)
+        redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
         local v = changed(key, id, 'processing')
-        out[#out + 1] = { id, tostring(token), f[2], f[3], f[4], f[5], f[6],
+        out[#out + 1] = { id, token, f[2], f[3], f[4], f[5], f[6],
                           f[7] or '0', tostring(v) }
     end
 end

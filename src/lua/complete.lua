@@ -18,10 +18,19 @@
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
 -- idx:loc:<country>/<region>/<city>, idx:fig:<name>, idx:tag:<tag>
 -- (sorted sets of paths by sort key), all under the {cc} hash tag.
--- Returns the job's new version, or an error FENCED when the claim is no
--- longer current; the same outcome sent again (its reply was lost) returns
--- the version it made, and writes nothing.  "outcome" in the job hash is
--- "<token> completed" from then on.
+-- A node belongs to its first creator (created_by): a job of the same
+-- creator landing on its path updates it; a job of another creator gets a
+-- node of its own, the same path with the slug's hex suffix (or, with none,
+-- the end of the slug) replaced by 4 hex digits of its job id, the next 4
+-- if that path is taken too, and so on; after 8 tries, all 32.  The job's
+-- path always names a node its creator may read.
+--
+-- Returns { the job's new version, the node's path }, or an error FENCED
+-- when the claim is no longer current, or PATH_TAKEN when every path tried
+-- belongs to another creator (nothing is written then); the same outcome
+-- sent again (its reply was lost) returns what it returned then, and
+-- writes nothing.  "outcome" in the job hash is "<token> completed" from
+-- then on.
 
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
@@ -29,7 +38,8 @@ then
     if redis.call('HGET', KEYS[1], 'outcome') == ARGV[1] .. ' completed' then
         -- this very outcome, written before: its reply was lost with the
         -- connection and the runner sent it again
-        return tonumber(redis.call('HGET', KEYS[1], 'version'))
+        return { tonumber(redis.call('HGET', KEYS[1], 'version')),
+                 redis.call('HGET', KEYS[1], 'path') }
     end
     return redis.error_reply('FENCED')
 end
@@ -39,6 +49,46 @@ local node = cjson.decode(ARGV[5])
 local p = ARGV[6]
 local cap = tonumber(ARGV[7])
 local nkey = p .. 'node:' .. path
+
+-- a path whose node another creator made stays theirs
+
+local function taken(key)
+    return redis.call('EXISTS', key) == 1
+           and redis.call('HGET', key, 'created_by') ~= node.created_by
+end
+
+if taken(nkey) then
+    local dir, slug = string.match(path, '^(.*/)([^/]*)$')
+    local head, hex = string.match(slug, '^(.*)%-(%x+)$')
+    local digits = string.gsub(ARGV[2], '-', '')
+    local free = nil
+
+    if hex and #hex >= 4 and #hex <= 16 and head ~= '' then
+        slug = head
+    end
+
+    for i = 0, 8 do
+        local suffix = i < 8 and string.sub(digits, 4 * i + 1, 4 * i + 4)
+                       or digits
+        -- a segment is at most 100 bytes (ngx_http_clockchain_scene.h)
+        local base = string.gsub(string.sub(slug, 1, 99 - #suffix), '%-+$', '')
+        local s = base ~= '' and base .. '-' .. suffix or suffix
+
+        if not taken(p .. 'node:' .. dir .. s) then
+            free = s
+            break
+        end
+    end
+
+    if free == nil then
+        return redis.error_reply('PATH_TAKEN')
+    end
+
+    path = dir .. free
+    nkey = p .. 'node:' .. path
+    node.path = path
+    node.slug = free
+end
 local score = node.sort_key
 local YEAR = 100000000
 
@@ -234,4 +284,4 @@ if created_at and #created_at == #ARGV[3] then
 end
 redis.call('PUBLISH', ARGV[9], event)
 
-return v
+return { v, path }

@@ -3,7 +3,10 @@
 -- KEYS[1]      the run queue (sorted set: job id scored by run-at ms)
 -- KEYS[2]      the idempotency key's hash, when ARGV[4] is not ""
 -- KEYS[2|3..]  one job hash per job
--- ARGV[1]      run-at, ms since the epoch
+-- ARGV[1]      not read: the jobs are due now on Redis's clock (TIME), the
+--              one the runners claim on (see claim.lua); a node whose clock
+--              is ahead would hold its jobs back, one behind would put them
+--              first.  (It was the run-at time; callers still send it.)
 -- ARGV[2]      key schema version
 -- ARGV[3]      the most jobs the queue may hold (0: no limit)
 -- ARGV[4]      with an idempotency key, what makes two requests the same
@@ -67,6 +70,8 @@ for i = first, #KEYS do
     end
 end
 
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = 6
 local ids = {}
 
@@ -81,7 +86,7 @@ for i = first, #KEYS do
                'created_by', ARGV[n + 5],
                'schema', ARGV[2],
                'version', 1)
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[n])
+    redis.call('ZADD', KEYS[1], now, ARGV[n])
     ids[#ids + 1] = ARGV[n]
     n = n + 6
 end

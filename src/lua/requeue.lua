@@ -8,7 +8,8 @@
 -- KEYS[3]  the run queue
 -- ARGV[1]  fencing token
 -- ARGV[2]  job id
--- ARGV[3]  run at, ms since the epoch
+-- ARGV[3]  run after this many ms, from now on Redis's clock (TIME): the
+--          runners claim on that clock too (see claim.lua)
 -- ARGV[4]  attempts made so far (recorded), or "" to leave them
 -- ARGV[5]  the last attempt's error, or "" for none
 -- ARGV[6]  the events channel
@@ -34,7 +35,10 @@ if ARGV[5] ~= '' then
 end
 
 redis.call('ZREM', KEYS[2], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000
+                            + math.floor(tonumber(t[2]) / 1000)
+                            + tonumber(ARGV[3]), ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 redis.call('PUBLISH', ARGV[6], ARGV[2] .. ' pending ' .. v)
