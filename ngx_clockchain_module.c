@@ -759,6 +759,17 @@ ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 }
             }
 
+            /* the runner and events build keys in fixed buffers */
+
+            if (s.len > NGX_HTTP_CLOCKCHAIN_PREFIX_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid parameter \"%V\": a prefix is "
+                                   "at most "
+                                   ngx_value(NGX_HTTP_CLOCKCHAIN_PREFIX_MAX)
+                                   " bytes", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             mcf->redis_prefix = s;
             continue;
         }

@@ -20,6 +20,13 @@
 
 #define NGX_HTTP_CLOCKCHAIN_RETRY_AFTER   "2"
 
+/*
+ * The longest clockchain_redis prefix=: with "{cc}:v1:" and the longest
+ * name after it ("processing", "job:" and an id), a key fits the 256-byte
+ * buffers the runner and the events subscriber build keys in.
+ */
+#define NGX_HTTP_CLOCKCHAIN_PREFIX_MAX    128
+
 /* in a handler directive's offset: the request body the handler reads */
 #define NGX_HTTP_CLOCKCHAIN_READS_BODY     1   /* clockchain_max_body_size */
 #define NGX_HTTP_CLOCKCHAIN_READS_PUBLISH  2   /* a publish body */

@@ -37,6 +37,36 @@ sub one_job {
     is_deeply(json_body($res), $j, 'prefix=myapp: same object after restart');
 }
 
+# --- prefix= at its limit: every key the runner and the events subscriber
+# build (in 256-byte buffers) holds it whole; one byte more fails nginx -t
+# (it was cut silently at 256 bytes: issue 13, item 10)
+{
+    my $long = 'p' x 127 . ':';
+    my $out = nginx_t_fail(name => 'a 129-byte prefix',
+                           conf => base_http(redis_args => " prefix=x$long"));
+    like($out, qr/invalid parameter "prefix=x\Q$long\E": a prefix is at most 128 bytes/,
+         'a 129-byte prefix: nginx -t says the limit');
+
+    my $flash = start_flash(delay => 0, key => 'fk');
+    my $ng = start_nginx(redis => $redis, conf => base_http(
+        redis_args => " prefix=$long",
+        http => "    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]}/;\n"
+              . "    clockchain_flash_key fk;\n"));
+    my $j = one_job($ng, 'a 128-byte prefix');
+    my $id = $j ? $j->{job_id} : 'x';
+    my $done = wait_job($ng, $id, 20) // {};
+    is($done->{status}, 'completed', 'a 128-byte prefix: the runner completes the job');
+    is($redis->cmd('HGET', "$long\{cc}:v1:job:$id", 'status'), 'completed',
+       '... its hash is under the whole prefix');
+    is($redis->cmd('EXISTS', "$long\{cc}:v1:node:" . ($done->{path} // '')), 1,
+       '... and so is its node');
+    my @cut = grep { !/^\Q$long\E\{cc\}/ }
+              @{ $redis->cmd('KEYS', 'p*') };
+    is_deeply(\@cut, [], '... no key under a cut prefix');
+    $ng->stop;
+    $flash->stop;
+}
+
 # --- db=
 {
     my $ng = start_nginx(redis => $redis,
