@@ -437,6 +437,14 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mcf->flash_buffers < mcf->flash_max_response) {
+        /* else an answer that fits its own limit could never be taken */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"clockchain_flash_buffers\" must be at least "
+                           "\"clockchain_flash_max_response\"");
+        return NGX_CONF_ERROR;
+    }
+
     if (mcf->flash_url.len && mcf->flash_key.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"clockchain_flash_url\" needs "

@@ -273,6 +273,17 @@ ngx_http_clockchain_flash_write(char *ptr, size_t size, size_t nmemb,
 
         cap = ngx_min(cap, fl->mcf->flash_max_response);
 
+        if (fl->buffered - call->cap + cap > fl->mcf->flash_buffers) {
+            /*
+             * clockchain_flash_buffers bounds the answers in flight
+             * together, not only when a call starts: calls already in
+             * flight could each grow to clockchain_flash_max_response.
+             * This one stops; the runner runs it again later.
+             */
+            call->no_room = 1;
+            return 0;
+        }
+
         p = ngx_alloc(cap, fl->log);
         if (p == NULL) {
             return 0;

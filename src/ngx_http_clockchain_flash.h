@@ -37,6 +37,7 @@ struct ngx_http_clockchain_flash_call_s {
     CURLcode                              result;
     char                                  errbuf[CURL_ERROR_SIZE];
     unsigned                              too_large:1;
+    unsigned                              no_room:1;     /* flash_buffers */
 
     ngx_msec_t                            started;
     ngx_http_clockchain_flash_done_pt     done;

@@ -691,6 +691,27 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
 
     err[0] = '\0';
 
+    if (run->call.no_room) {
+        /*
+         * Not Flash's doing nor the job's: the answers of the other calls
+         * hold clockchain_flash_buffers.  The job runs again later, and
+         * no attempt is counted; alone, its answer always fits (merge
+         * checks flash_buffers >= flash_max_response).
+         */
+
+        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                      "clockchain: the answers in flight hold all of "
+                      "clockchain_flash_buffers (%uz bytes): job %s runs "
+                      "again in %M ms", mcf->flash_buffers, run->id,
+                      mcf->flash_backoff);
+
+        run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
+        run->count = 0;
+        run->attempts--;
+        run->delay = mcf->flash_backoff;
+        return;
+    }
+
     if (run->call.too_large
         || run->call.result == CURLE_FILESIZE_EXCEEDED)
     {

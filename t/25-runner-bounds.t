@@ -128,4 +128,43 @@ $redis->cmd('DEL', "$NODE$path");
        . 'again and completes');
 }
 
+# ---------------------------------------------------------------------------
+# clockchain_flash_buffers bounds the answers in flight together, not only
+# when a call starts (issue 13, item 12): four 3 MiB answers at once, with
+# 5 MiB for all of them, cannot all be held; those without room run again
+# later, with no attempt counted, and every job completes.
+
+{
+    my $out = nginx_t_fail(name => 'flash_buffers below flash_max_response',
+        conf => base_http(http => runner_conf(lease => '5s', attempts => 3,
+                                              backoff => '100ms',
+                                              backoff_max => '200ms')
+                          . "    clockchain_flash_max_response 4m;\n"
+                          . "    clockchain_flash_buffers 3m;\n"));
+    like($out, qr/"clockchain_flash_buffers" must be at least "clockchain_flash_max_response"/,
+         'nginx -t: flash_buffers must hold one whole answer');
+
+    $ng->stop;
+    my $ng3 = start_nginx(redis => $redis, conf => base_http(
+        http => runner_conf(lease => '10s', attempts => 3, backoff => '200ms',
+                            backoff_max => '400ms')
+              . "    clockchain_flash_max_response 4m;\n"
+              . "    clockchain_flash_buffers 5m;\n"
+              . "    clockchain_flash_max_calls 4;\n"));
+    my $res = bulk($ng3, { queries => [ map { { query => "big answer $_ [flash:datauri,delay=1]" } } 1 .. 4 ] });
+    is($res->{status}, 200, 'four jobs with 3 MiB answers');
+    my @jobs = @{ json_body($res) // [] };
+    for my $j (@jobs) {
+        my $d = wait_job($ng3, $j->{job_id}, 60) // {};
+        is($d->{status}, 'completed', "job $j->{job_id}: completed");
+        is($redis->cmd('HGET', $JOB_PREFIX . $j->{job_id}, 'attempts'), 1,
+           '... on its one counted attempt');
+    }
+    my @deferred = $ng3->error_log
+        =~ /the answers in flight hold all of clockchain_flash_buffers \(5242880 bytes\): job \S+ runs again/g;
+    ok(@deferred >= 1, 'answers without room ran again later ('
+       . scalar(@deferred) . ' times)');
+    $ng3->stop;
+}
+
 done();
