@@ -119,6 +119,7 @@ typedef struct {
     ngx_uint_t                         holder;
     ngx_uint_t                         claiming;
     ngx_uint_t                         draining;
+    ngx_msec_t                         drain_end;   /* outcomes: until */
     ngx_queue_t                        runs;
     ngx_uint_t                         nruns;
     ngx_queue_t                        commits;     /* waiting to be sent */
@@ -392,6 +393,31 @@ ngx_http_clockchain_runner_drain_handler(ngx_event_t *ev)
             ngx_http_clockchain_runner_handback(run);
         }
     }
+
+    if (rn->nruns == 0) {
+        return;
+    }
+
+    /*
+     * Outcomes still on their way to Redis (a refused one waits for its
+     * retry, driven by the cancelable tick) keep the worker: this timer is
+     * the only one that does.  For one lease at most; after that their
+     * jobs are claimed again when their leases expire anyway.
+     */
+
+    if (rn->drain_end == 0) {
+        rn->drain_end = ngx_current_msec + rn->mcf->job_lease;
+    }
+
+    if ((ngx_msec_int_t) (rn->drain_end - ngx_current_msec) > 0) {
+        ngx_add_timer(&rn->drain, NGX_HTTP_CLOCKCHAIN_TICK);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                  "clockchain: leaving with %ui outcome(s) redis did not "
+                  "take; their jobs are claimed again when their leases "
+                  "expire", rn->nruns);
 }
 
 

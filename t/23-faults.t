@@ -24,7 +24,7 @@ sub conf {
     clockchain_flash_attempts 3;
     clockchain_flash_retry_backoff 200ms 1s;
     clockchain_flash_circuit_breaker failures=1000 pause=1s;
-    clockchain_job_lease 2s;
+    clockchain_job_lease @{[ $o{lease} // '2s' ]};
     clockchain_drain_timeout @{[ $o{drain} // '10s' ]};
     clockchain_max_pending 0;
 CONF
@@ -128,6 +128,29 @@ sub calls { my $c = $flash->calls->{by_job}; map { $c->{$_} // 0 } @_ }
     is_deeply([ map { $redis->hash($JOB_PREFIX . $_)->{stalls} // 0 } @ids ],
               [ (0) x 5 ], '2b: handed back, not left to expire');
     like($ng->error_log, qr/handing job \S+ back to the queue/, '2b: logged');
+}
+
+# a handback Redis refuses when the window ends (it is full for a moment)
+# keeps the leaving worker until it is sent: the window's timer is
+# re-armed, for a lease at most (issue 13, item 14).  Before, the worker
+# left at once and the jobs waited for their leases (10 s) to expire.
+{
+    $flash->reset;
+    my $redis = start_redis();
+    my $ng = start_nginx(redis => $redis,
+                         conf => conf(drain => '1s', lease => '10s'));
+    my @ids = create_many($ng, 3, 'refused handback [flash:delay=5]');
+    ok(wait_for(10, sub { $flash->calls->{in_flight} >= 3 }), '2c: 3 in flight');
+    $redis->cmd('CONFIG', 'SET', 'maxmemory', '1');
+    $ng->reload;
+    ok(wait_for(10, sub { $ng->error_log =~ /could not commit job \S+: OOM/ }),
+       '2c: the handback is refused (OOM)');
+    $redis->cmd('CONFIG', 'SET', 'maxmemory', '0');
+    ok(wait_for(10, sub { $ng->old_workers_gone(0) }), '2c: old workers left');
+    is(all_status($redis, 'completed', 20, @ids), 0, '2c: all completed');
+    is_deeply([ map { $redis->hash($JOB_PREFIX . $_)->{stalls} // 0 } @ids ],
+              [ (0) x 3 ], '2c: handed back once Redis took it, not left to '
+              . 'expire');
 }
 
 # ---------------------------------------------------------------------------
