@@ -247,13 +247,13 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     nkeys = (int) ctx->njobs + 1 + (ctx->idempotency.len ? 1 : 0);
-    argc = nkeys + 5 + 6 * (int) ctx->njobs;
+    argc = nkeys + 6 + 6 * (int) ctx->njobs;
 
     argv = ngx_palloc(r->pool, argc * sizeof(char *));
     argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
     ids = ngx_pnalloc(r->pool, ctx->njobs * (NGX_HTTP_CLOCKCHAIN_ID_LEN
                                              + NGX_HTTP_CLOCKCHAIN_TIME_LEN)
-                               + NGX_INT64_LEN + NGX_INT_T_LEN);
+                               + NGX_INT64_LEN + 2 * NGX_INT_T_LEN);
     key = ngx_http_clockchain_job_key(r->pool, mcf, NULL);
 
     if (argv == NULL || argvlen == NULL || ids == NULL || key == NULL) {
@@ -264,7 +264,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argvlen[0] = key->len;
 
     k = 1;
-    a = nkeys + 5;
+    a = nkeys + 6;
     p = ids;
 
     if (ctx->idempotency.len) {
@@ -329,6 +329,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argvlen[nkeys + 1] = sizeof(NGX_HTTP_CLOCKCHAIN_SCHEMA) - 1;
     argv[nkeys + 2] = (char *) p;
     argvlen[nkeys + 2] = ngx_sprintf(p, "%ui", mcf->max_pending) - p;
+    p += argvlen[nkeys + 2];
 
     /* the same key is the same request when all of this is the same */
 
@@ -353,10 +354,23 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argv[nkeys + 4] = NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL;
     argvlen[nkeys + 4] = sizeof(NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL) - 1;
 
-    ctx->op = ngx_http_clockchain_redis_eval(
+    /* with fewer replicas online the WAIT could only time out: create none */
+    argv[nkeys + 5] = (char *) p;
+    argvlen[nkeys + 5] = ngx_sprintf(p, "%ui", mcf->redis_wait) - p;
+
+    if (mcf->redis_wait) {
+        /* WAIT blocks its connection: the create and it go on their own */
+        ctx->op = ngx_http_clockchain_redis_durable_eval(
                                     NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
                                     ngx_http_clockchain_create_done, ctx,
                                     nkeys, argc, argv, argvlen);
+
+    } else {
+        ctx->op = ngx_http_clockchain_redis_eval(
+                                    NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
+                                    ngx_http_clockchain_create_done, ctx,
+                                    nkeys, argc, argv, argvlen);
+    }
 
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
@@ -374,7 +388,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
-    ngx_int_t                         rc;
+    u_char                           *p;
+    ngx_int_t                         rc, online;
     ngx_uint_t                        i;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -429,6 +444,40 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
         rc = ngx_http_clockchain_error(r, NGX_HTTP_CONFLICT,
                                        "Idempotency-Key was already used "
                                        "with a different request");
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
+
+    if (ngx_http_clockchain_redis_script_error(reply, "REPLICAS")) {
+        /* "REPLICAS <online>": WAIT could only time out, nothing created */
+
+        p = (u_char *) reply->str + reply->len;
+
+        while (p > (u_char *) reply->str && p[-1] != ' ') {
+            p--;
+        }
+
+        online = ngx_atoi(p, (u_char *) reply->str + reply->len - p);
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "clockchain: %ui replica(s) must confirm each job, "
+                      "redis has %i online, not creating the job",
+                      mcf->redis_wait, online);
+
+        if (ngx_http_clockchain_add_header(r, "Retry-After",
+                                           NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
+            != NGX_OK)
+        {
+            ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        rc = ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "Job store unavailable: %ui "
+                                       "replica(s) must confirm each job, "
+                                       "Redis has %i online; the job was "
+                                       "not created, retry later",
+                                       mcf->redis_wait, online);
         ngx_http_clockchain_finalize(r, rc);
         return;
     }
@@ -509,7 +558,8 @@ ngx_http_clockchain_create_wait(ngx_http_request_t *r,
     argv[2] = (char *) ms;
     argvlen[2] = p - ms;
 
-    ctx->op = ngx_http_clockchain_redis_command(
+    /* on the connection the create went on: WAIT counts its writes only */
+    ctx->op = ngx_http_clockchain_redis_durable_command(
                                         ngx_http_clockchain_create_waited,
                                         ctx, 3, argv, argvlen);
     if (ctx->op == NULL) {

@@ -48,6 +48,13 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_eval(
     ngx_uint_t script, ngx_http_clockchain_redis_handler_pt handler,
     void *data, int nkeys, int argc, const char **argv,
     const size_t *argvlen);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_durable_eval(
+    ngx_uint_t script, ngx_http_clockchain_redis_handler_pt handler,
+    void *data, int nkeys, int argc, const char **argv,
+    const size_t *argvlen);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_durable_command(
+    ngx_http_clockchain_redis_handler_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen);
 void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
 ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
     const char *code);

@@ -439,11 +439,16 @@ is($redis->hash("${P}job:$id")->{attempts}, 2, 'a hand-back leaves attempts alon
 # create: backpressure and all-or-nothing
 $redis->cmd('FLUSHALL');
 my @create = ($lua{create}, 3, "${P}queue", "${P}job:a", "${P}job:b", 1, 'v1', 1,
-              '', 86400, map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
+              '', 86400, 0, map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
 eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
 $create[7] = 0;
+$create[10] = 1;
+eval { $redis->cmd('EVAL', @create) };
+like($@ // '', qr/REPLICAS 0/, 'one replica must confirm, none is online: REPLICAS 0');
+is($redis->cmd('DBSIZE'), 0, 'REPLICAS: nothing written');
+$create[10] = 0;
 $create[5] = rtime() + 3600 * 1000;  # what a node an hour ahead would send
 $t0 = rtime();
 is($redis->cmd('EVAL', @create), 2, 'create two jobs');

@@ -12,14 +12,18 @@
 -- ARGV[4]      with an idempotency key, what makes two requests the same
 --              (endpoint, creator and body; stored as its SHA1), else ""
 -- ARGV[5]      how long the idempotency key holds, seconds
--- ARGV[6..]    per job: id, created_at, query, preset, visibility, created_by
+-- ARGV[6]      how many replicas must confirm the jobs (clockchain_redis
+--              wait=), 0 for none
+-- ARGV[7..]    per job: id, created_at, query, preset, visibility, created_by
 --
 -- Returns the number of jobs created; or, when the idempotency key was
 -- used before with the same fingerprint, { "REPLAY", {id, status, path,
 -- error, created_at, completed_at}, ... } for the jobs it created then.
--- Errors: CONFLICT (the key was used with another request), FULL (the
--- queue has no room for them all), EXISTS <key> (a drawn id is taken: the
--- caller draws new ids). Nothing is written on an error.
+-- Errors: CONFLICT (the key was used with another request), REPLICAS <n>
+-- (fewer replicas are online than must confirm the jobs: WAIT could only
+-- time out), FULL (the queue has no room for them all), EXISTS <key> (a
+-- drawn id is taken: the caller draws new ids). Nothing is written on an
+-- error.
 
 local first = 2
 local idem = nil
@@ -57,6 +61,21 @@ if ARGV[4] ~= '' then
     end
 end
 
+local replicas = tonumber(ARGV[6])
+
+if replicas > 0 then
+    local online = 0
+    local info = redis.call('INFO', 'replication')
+
+    for _ in string.gmatch(info, 'slave%d+:[^\r\n]*state=online') do
+        online = online + 1
+    end
+
+    if online < replicas then
+        return redis.error_reply('REPLICAS ' .. online)
+    end
+end
+
 local count = #KEYS - first + 1
 local max = tonumber(ARGV[3])
 
@@ -72,7 +91,7 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = 6
+local n = 7
 local ids = {}
 
 for i = first, #KEYS do
