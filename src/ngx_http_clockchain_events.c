@@ -548,8 +548,11 @@ ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
         job.error_len = last - p;
     }
 
+    /* a final state: trusted in any epoch */
     ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(ev->mcf, &job));
+                                ngx_http_clockchain_job_expire(ev->mcf, &job),
+                                ngx_http_clockchain_shm_epoch(
+                                                        ev->mcf->shm_zone));
 
     return NGX_OK;
 

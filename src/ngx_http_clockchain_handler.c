@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
 static ngx_int_t ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
+static ngx_int_t ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_fetch_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
@@ -353,6 +355,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argv[nkeys + 4] = NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL;
     argvlen[nkeys + 4] = sizeof(NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL) - 1;
 
+    ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
+
     ctx->op = ngx_http_clockchain_redis_eval(
                                     NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
                                     ngx_http_clockchain_create_done, ctx,
@@ -393,7 +397,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         for (i = 0; i < ctx->njobs; i++) {
             /* create.lua made them at version 1 */
-            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0);
+            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0,
+                                        ctx->epoch);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -832,15 +837,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
     ngx_int_t                         rc;
-    ngx_str_t                        *key;
-    const char                       *argv[8];
-    size_t                            argvlen[8];
     ngx_http_clockchain_shm_meta_t    meta;
     ngx_http_clockchain_main_conf_t  *mcf;
-
-    static const char  *fields[] = {
-        "status", "path", "error", "created_at", "completed_at", "version"
-    };
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -867,9 +865,44 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
         }
     }
 
+    rc = ngx_http_clockchain_job_fetch(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_fetch_failed(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * HMGET of the job, answered in ngx_http_clockchain_fetch_done().
+ * NGX_DECLINED: Redis cannot be asked now.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_int_t                         i;
+    ngx_str_t                        *key;
+    const char                       *argv[8];
+    size_t                            argvlen[8];
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    static const char  *fields[] = {
+        "status", "path", "error", "created_at", "completed_at", "version"
+    };
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
     key = ngx_http_clockchain_job_key(r->pool, mcf, ctx->id);
     if (key == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     argv[0] = "HMGET";
@@ -877,20 +910,19 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     argv[1] = (char *) key->data;
     argvlen[1] = key->len;
 
-    for (rc = 0; rc < 6; rc++) {
-        argv[rc + 2] = fields[rc];
-        argvlen[rc + 2] = ngx_strlen(fields[rc]);
+    for (i = 0; i < 6; i++) {
+        argv[i + 2] = fields[i];
+        argvlen[i + 2] = ngx_strlen(fields[i]);
     }
+
+    /* an answer is trusted only in the epoch it was asked in */
+    ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
     ctx->op = ngx_http_clockchain_redis_command(
                                             ngx_http_clockchain_fetch_done,
                                             ctx, 8, argv, argvlen);
 
-    if (ctx->op == NULL) {
-        return ngx_http_clockchain_fetch_failed(r, ctx);
-    }
-
-    return NGX_DONE;
+    return (ctx->op == NULL) ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -1012,7 +1044,8 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     }
 
     ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(mcf, &job));
+                                ngx_http_clockchain_job_expire(mcf, &job),
+                                ctx->epoch);
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
 

@@ -38,6 +38,9 @@ typedef struct {
     ngx_http_clockchain_job_t         cached;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
 
+    /* the zone's epoch when the command in ctx->op was sent */
+    uint32_t                          epoch;
+
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
