@@ -70,6 +70,7 @@ typedef struct {
 
 static void ngx_http_clockchain_events_connect(void);
 static void ngx_http_clockchain_events_lost(void);
+static void ngx_http_clockchain_events_recheck(void);
 static void ngx_http_clockchain_events_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_deadline_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_connected(const redisAsyncContext *ac,
@@ -397,6 +398,17 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
     }
 
     if (ngx_strcmp(reply->element[0]->str, "subscribe") == 0) {
+
+        if (reply->element[1]->type != REDIS_REPLY_STRING
+            || reply->element[1]->len != ev->channel_len
+            || ngx_memcmp(reply->element[1]->str, ev->channel,
+                          ev->channel_len)
+               != 0)
+        {
+            /* ":final" only adds to what the changes channel says */
+            return;
+        }
+
         ev->subscribed = 1;
         ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
 
@@ -406,6 +418,7 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
 
         /* changes made while nobody listened: ask Redis again */
         ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
+        ngx_http_clockchain_events_recheck();
 
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                       "clockchain: subscribed to \"%s\"", ev->channel);
@@ -565,6 +578,53 @@ invalid:
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, id);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The subscription is (back) up: every request of this worker that waits
+ * reads its job again, as a change it waits for may have been published
+ * while nobody listened.  ngx_http_clockchain_jobs_recheck() only sends
+ * commands, so the waiters can be walked while it runs.
+ */
+
+static void
+ngx_http_clockchain_events_recheck(void)
+{
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q;
+    ngx_rbtree_node_t                 *node, *root, *sentinel;
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+
+    root = ev->groups.root;
+    sentinel = ev->groups.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    n = 0;
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ev->groups, node))
+    {
+        g = (ngx_http_clockchain_wait_group_t *) node;
+
+        for (q = ngx_queue_head(&g->waiters);
+             q != ngx_queue_sentinel(&g->waiters);
+             q = ngx_queue_next(q))
+        {
+            ngx_http_clockchain_jobs_recheck(
+                   ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue));
+            n++;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "clockchain: %ui waiting request(s) read their job again "
+                  "after the subscription", n);
 }
 
 

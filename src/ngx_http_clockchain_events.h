@@ -29,6 +29,8 @@ void ngx_http_clockchain_events_unwait(ngx_http_clockchain_ctx_t *ctx);
 
 /* in the jobs handler: a waiting request is to answer now */
 void ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx);
+/* ... or to read its job again, and wait on */
+void ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_EVENTS_H_INCLUDED_ */

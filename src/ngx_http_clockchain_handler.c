@@ -951,13 +951,38 @@ ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx)
 }
 
 
+/*
+ * A waiting request, when this worker's subscription comes back: its job
+ * may have finished while nobody listened, and no event will say so.  It
+ * asks Redis again and keeps waiting; it never answers from here, so the
+ * caller may walk the waiters while it runs.
+ */
+
+void
+ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx)
+{
+    if (ctx->op) {
+        /* the answer on its way may predate the subscription */
+        ctx->recheck = 1;
+        return;
+    }
+
+    ctx->reread = 1;
+
+    if (ngx_http_clockchain_job_fetch(ctx->request, ctx) != NGX_OK) {
+        /* Redis cannot be asked now: the waiter's timer answers */
+        ctx->reread = 0;
+    }
+}
+
+
 static void
 ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
     ngx_int_t                         rc;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, reread;
     uint64_t                          version;
     redisReply                       *f[6];
     ngx_http_request_t               *r;
@@ -966,6 +991,9 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 
     r = ctx->request;
     ctx->op = NULL;
+
+    reread = ctx->reread;
+    ctx->reread = 0;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -978,6 +1006,11 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                           (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->id,
                           reply->type == REDIS_REPLY_ERROR
                           ? reply->str : "unexpected reply");
+        }
+
+        if (reread && ctx->waiting) {
+            /* only a read again: it waits on, and its timer answers */
+            return;
         }
 
         rc = ngx_http_clockchain_fetch_failed(r, ctx);
@@ -1048,6 +1081,18 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                                 ctx->epoch);
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
+
+        if (ctx->waiting && ctx->recheck) {
+            /* read before the subscription came back: read once more */
+            ctx->recheck = 0;
+            ctx->reread = 1;
+
+            if (ngx_http_clockchain_job_fetch(r, ctx) != NGX_OK) {
+                ctx->reread = 0;
+            }
+
+            return;
+        }
 
         if (ctx->waiting) {
             /* not finished yet: the change will wake it */

@@ -53,6 +53,8 @@ typedef struct {
     unsigned                          has_cached:1;
     unsigned                          waiting:1;
     unsigned                          woken:1;
+    unsigned                          recheck:1;  /* read again after */
+    unsigned                          reread:1;   /* ctx->op reads again */
 } ngx_http_clockchain_ctx_t;
 
 

@@ -1,9 +1,12 @@
 # Changes nobody heard: what the events subscription cannot deliver while it
-# is down must not be trusted after it comes back.
+# is down must not be trusted or waited for after it comes back.
 #
 # 1. A read of a job sent before a subscription came back, answered after
 #    it, is not trusted in the new epoch: the job's last change happened in
 #    between, unheard, and no event will ever correct the zone.
+# 2. A request that waits (?wait=N) for a job that finished while the
+#    subscription was down is answered once the subscription is back, not
+#    when N runs out.
 use strict;
 use warnings;
 use Test::More;
@@ -169,6 +172,44 @@ sub subscribed_lines {
         or diag(explain \%seen);
     my $j = json_body(get_job($ng, $id)) // {};
     is($j->{path}, $PATH, '... with its path');
+    $ng->stop;
+}
+
+# ---------------------------------------------------------------------------
+# 2. a waiter whose job finished while the subscription was down
+
+{
+    my $ng = start_nginx(redis => $redis,
+                         conf => base_http(redis_args => ' timeout=1s'));
+    ok(wait_for(10, sub { subscriptions() == 2 }), 'both workers are subscribed');
+
+    my $id = 'e5d4c3b2-1a0f-4e9d-8c7b-6a5f4e3d2c1b';
+    make_job($id);
+    my $t0 = time;
+    my $w = background_get($ng, "/api/jobs/$id?wait=30");
+    ok(wait_for(5, sub { grep { ($_->{cmd} // '') eq 'hmget' } clients('TYPE', 'normal') }),
+       'the waiter read its job (pending) and waits');
+    sleep 0.2;
+
+    # no subscription is allowed for a while: every worker loses its own
+    $redis->cmd('ACL', 'SETUSER', 'default', 'resetchannels');
+    ok(wait_for(5, sub { subscriptions() == 0 }), 'the subscriptions are down');
+
+    finish_unheard($id);
+    my $changed = time;
+    sleep 0.5;
+    $redis->cmd('ACL', 'SETUSER', 'default', 'allchannels');
+
+    my ($ta, $st, $body) = $w->();
+    my $j = eval { decode_json($body) } // {};
+    is($st, 200, 'the waiter gets a 200');
+    is($j->{status}, 'completed', '... with the job completed');
+    is($j->{path}, $PATH, '... and its path');
+    cmp_ok($ta - $changed, '<', 10,
+           sprintf 'answered %.1f s after the change, once subscribed again '
+                   . '(wait=30: not at the timeout)', $ta - $changed);
+    like($ng->error_log, qr/1 waiting request\(s\) read their job again after the subscription/,
+         'the waiter was read again when the subscription came back');
     $ng->stop;
 }
 
