@@ -59,6 +59,10 @@ typedef struct {
     u_char                             channel[256];
     size_t                             channel_len;
 
+    /* where it connected: "host:port" of the master known then, or unix */
+    u_char                             addr[NGX_SOCKADDR_STRLEN
+                                            + NGX_INT_T_LEN + 2];
+
     ngx_rbtree_t                       groups;
     ngx_rbtree_node_t                  sentinel;
     ngx_uint_t                         nwaiters;
@@ -174,6 +178,53 @@ ngx_http_clockchain_events_subscribed(void)
 }
 
 
+/*
+ * The command connection was told where the master is (Sentinel).  A
+ * subscription elsewhere goes there too: the old master, demoted but
+ * still up, would otherwise keep it and hear nothing of the new one (or
+ * only what reaches it as a replica, with gaps nobody notices).
+ */
+
+void
+ngx_http_clockchain_events_follow(void)
+{
+    u_char                        *host, *p;
+    u_char                         addr[NGX_SOCKADDR_STRLEN
+                                        + NGX_INT_T_LEN + 2];
+    ngx_int_t                      port;
+    redisAsyncContext             *ac;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (ev->mcf == NULL || ev->exiting || ev->ac == NULL
+        || ev->mcf->redis_unix
+        || ngx_http_clockchain_redis_master(&host, &port) != NGX_OK)
+    {
+        /* not connected: the next connect goes to the master named last */
+        return;
+    }
+
+    p = ngx_snprintf(addr, sizeof(addr) - 1, "%s:%i", host, port);
+    *p = '\0';
+
+    if (ngx_strcmp(addr, ev->addr) == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                  "clockchain: the events subscription moves from %s to "
+                  "the master at %s", ev->addr, addr);
+
+    /* not a loss to warn about: it comes back at once, on the master */
+    ev->subscribed = 0;
+
+    ac = ev->ac;
+    ev->ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_clockchain_events_lost();
+}
+
+
 size_t
 ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
     u_char *buf, size_t len)
@@ -202,7 +253,7 @@ ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
 static void
 ngx_http_clockchain_events_connect(void)
 {
-    u_char                        *host;
+    u_char                        *host, *p;
     u_char                         final[256 + sizeof(":final")];
     ngx_int_t                      port;
     redisAsyncContext             *ac;
@@ -212,9 +263,15 @@ ngx_http_clockchain_events_connect(void)
 
     if (ev->mcf->redis_unix) {
         ac = redisAsyncConnectUnix((char *) ev->mcf->redis_unix);
+        p = ngx_snprintf(ev->addr, sizeof(ev->addr) - 1, "unix:%s",
+                         ev->mcf->redis_unix);
+        *p = '\0';
 
     } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
         ac = redisAsyncConnect((char *) host, (int) port);
+        p = ngx_snprintf(ev->addr, sizeof(ev->addr) - 1, "%s:%i",
+                         host, port);
+        *p = '\0';
 
     } else {
         /* the master is not known yet: Sentinel is being asked */
@@ -421,7 +478,8 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
         ngx_http_clockchain_events_recheck();
 
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                      "clockchain: subscribed to \"%s\"", ev->channel);
+                      "clockchain: subscribed to \"%s\" at %s",
+                      ev->channel, ev->addr);
         return;
     }
 
