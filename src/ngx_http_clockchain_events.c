@@ -59,6 +59,10 @@ typedef struct {
     u_char                             channel[256];
     size_t                             channel_len;
 
+    /* where it connected: "host:port" of the master known then, or unix */
+    u_char                             addr[NGX_SOCKADDR_STRLEN
+                                            + NGX_INT_T_LEN + 2];
+
     ngx_rbtree_t                       groups;
     ngx_rbtree_node_t                  sentinel;
     ngx_uint_t                         nwaiters;
@@ -70,6 +74,7 @@ typedef struct {
 
 static void ngx_http_clockchain_events_connect(void);
 static void ngx_http_clockchain_events_lost(void);
+static void ngx_http_clockchain_events_recheck(void);
 static void ngx_http_clockchain_events_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_deadline_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_connected(const redisAsyncContext *ac,
@@ -173,6 +178,53 @@ ngx_http_clockchain_events_subscribed(void)
 }
 
 
+/*
+ * The command connection was told where the master is (Sentinel).  A
+ * subscription elsewhere goes there too: the old master, demoted but
+ * still up, would otherwise keep it and hear nothing of the new one (or
+ * only what reaches it as a replica, with gaps nobody notices).
+ */
+
+void
+ngx_http_clockchain_events_follow(void)
+{
+    u_char                        *host, *p;
+    u_char                         addr[NGX_SOCKADDR_STRLEN
+                                        + NGX_INT_T_LEN + 2];
+    ngx_int_t                      port;
+    redisAsyncContext             *ac;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    if (ev->mcf == NULL || ev->exiting || ev->ac == NULL
+        || ev->mcf->redis_unix
+        || ngx_http_clockchain_redis_master(&host, &port) != NGX_OK)
+    {
+        /* not connected: the next connect goes to the master named last */
+        return;
+    }
+
+    p = ngx_snprintf(addr, sizeof(addr) - 1, "%s:%i", host, port);
+    *p = '\0';
+
+    if (ngx_strcmp(addr, ev->addr) == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                  "clockchain: the events subscription moves from %s to "
+                  "the master at %s", ev->addr, addr);
+
+    /* not a loss to warn about: it comes back at once, on the master */
+    ev->subscribed = 0;
+
+    ac = ev->ac;
+    ev->ac = NULL;
+    redisAsyncFree(ac);
+
+    ngx_http_clockchain_events_lost();
+}
+
+
 size_t
 ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
     u_char *buf, size_t len)
@@ -201,7 +253,7 @@ ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
 static void
 ngx_http_clockchain_events_connect(void)
 {
-    u_char                        *host;
+    u_char                        *host, *p;
     u_char                         final[256 + sizeof(":final")];
     ngx_int_t                      port;
     redisAsyncContext             *ac;
@@ -211,9 +263,15 @@ ngx_http_clockchain_events_connect(void)
 
     if (ev->mcf->redis_unix) {
         ac = redisAsyncConnectUnix((char *) ev->mcf->redis_unix);
+        p = ngx_snprintf(ev->addr, sizeof(ev->addr) - 1, "unix:%s",
+                         ev->mcf->redis_unix);
+        *p = '\0';
 
     } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
         ac = redisAsyncConnect((char *) host, (int) port);
+        p = ngx_snprintf(ev->addr, sizeof(ev->addr) - 1, "%s:%i",
+                         host, port);
+        *p = '\0';
 
     } else {
         /* the master is not known yet: Sentinel is being asked */
@@ -397,6 +455,17 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
     }
 
     if (ngx_strcmp(reply->element[0]->str, "subscribe") == 0) {
+
+        if (reply->element[1]->type != REDIS_REPLY_STRING
+            || reply->element[1]->len != ev->channel_len
+            || ngx_memcmp(reply->element[1]->str, ev->channel,
+                          ev->channel_len)
+               != 0)
+        {
+            /* ":final" only adds to what the changes channel says */
+            return;
+        }
+
         ev->subscribed = 1;
         ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
 
@@ -406,9 +475,11 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
 
         /* changes made while nobody listened: ask Redis again */
         ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
+        ngx_http_clockchain_events_recheck();
 
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                      "clockchain: subscribed to \"%s\"", ev->channel);
+                      "clockchain: subscribed to \"%s\" at %s",
+                      ev->channel, ev->addr);
         return;
     }
 
@@ -551,8 +622,11 @@ ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
         job.error_len = last - p;
     }
 
+    /* a final state: trusted in any epoch */
     ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(ev->mcf, &job));
+                                ngx_http_clockchain_job_expire(ev->mcf, &job),
+                                ngx_http_clockchain_shm_epoch(
+                                                        ev->mcf->shm_zone));
 
     return NGX_OK;
 
@@ -565,6 +639,53 @@ invalid:
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, id);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * The subscription is (back) up: every request of this worker that waits
+ * reads its job again, as a change it waits for may have been published
+ * while nobody listened.  ngx_http_clockchain_jobs_recheck() only sends
+ * commands, so the waiters can be walked while it runs.
+ */
+
+static void
+ngx_http_clockchain_events_recheck(void)
+{
+    ngx_uint_t                         n;
+    ngx_queue_t                       *q;
+    ngx_rbtree_node_t                 *node, *root, *sentinel;
+    ngx_http_clockchain_wait_group_t  *g;
+    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+
+    root = ev->groups.root;
+    sentinel = ev->groups.sentinel;
+
+    if (root == sentinel) {
+        return;
+    }
+
+    n = 0;
+
+    for (node = ngx_rbtree_min(root, sentinel);
+         node;
+         node = ngx_rbtree_next(&ev->groups, node))
+    {
+        g = (ngx_http_clockchain_wait_group_t *) node;
+
+        for (q = ngx_queue_head(&g->waiters);
+             q != ngx_queue_sentinel(&g->waiters);
+             q = ngx_queue_next(q))
+        {
+            ngx_http_clockchain_jobs_recheck(
+                   ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue));
+            n++;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "clockchain: %ui waiting request(s) read their job again "
+                  "after the subscription", n);
 }
 
 

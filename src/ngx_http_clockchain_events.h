@@ -20,6 +20,7 @@ ngx_int_t ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ngx_http_clockchain_main_conf_t *mcf);
 void ngx_http_clockchain_events_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_clockchain_events_subscribed(void);
+void ngx_http_clockchain_events_follow(void);
 size_t ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
     u_char *buf, size_t len);
 
@@ -29,6 +30,8 @@ void ngx_http_clockchain_events_unwait(ngx_http_clockchain_ctx_t *ctx);
 
 /* in the jobs handler: a waiting request is to answer now */
 void ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx);
+/* ... or to read its job again, and wait on */
+void ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_EVENTS_H_INCLUDED_ */

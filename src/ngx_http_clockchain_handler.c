@@ -45,6 +45,8 @@ static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
 static ngx_int_t ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
+static ngx_int_t ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_fetch_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
@@ -358,6 +360,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     argv[nkeys + 5] = (char *) p;
     argvlen[nkeys + 5] = ngx_sprintf(p, "%ui", mcf->redis_wait) - p;
 
+    ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
+
     if (mcf->redis_wait) {
         /* WAIT blocks its connection: the create and it go on their own */
         ctx->op = ngx_http_clockchain_redis_durable_eval(
@@ -408,7 +412,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         for (i = 0; i < ctx->njobs; i++) {
             /* create.lua made them at version 1 */
-            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0);
+            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0,
+                                        ctx->epoch);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -882,15 +887,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
     ngx_int_t                         rc;
-    ngx_str_t                        *key;
-    const char                       *argv[8];
-    size_t                            argvlen[8];
     ngx_http_clockchain_shm_meta_t    meta;
     ngx_http_clockchain_main_conf_t  *mcf;
-
-    static const char  *fields[] = {
-        "status", "path", "error", "created_at", "completed_at", "version"
-    };
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -917,9 +915,44 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
         }
     }
 
+    rc = ngx_http_clockchain_job_fetch(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_fetch_failed(r, ctx);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DONE;
+}
+
+
+/*
+ * HMGET of the job, answered in ngx_http_clockchain_fetch_done().
+ * NGX_DECLINED: Redis cannot be asked now.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_int_t                         i;
+    ngx_str_t                        *key;
+    const char                       *argv[8];
+    size_t                            argvlen[8];
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    static const char  *fields[] = {
+        "status", "path", "error", "created_at", "completed_at", "version"
+    };
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
     key = ngx_http_clockchain_job_key(r->pool, mcf, ctx->id);
     if (key == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     argv[0] = "HMGET";
@@ -927,20 +960,19 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     argv[1] = (char *) key->data;
     argvlen[1] = key->len;
 
-    for (rc = 0; rc < 6; rc++) {
-        argv[rc + 2] = fields[rc];
-        argvlen[rc + 2] = ngx_strlen(fields[rc]);
+    for (i = 0; i < 6; i++) {
+        argv[i + 2] = fields[i];
+        argvlen[i + 2] = ngx_strlen(fields[i]);
     }
+
+    /* an answer is trusted only in the epoch it was asked in */
+    ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
     ctx->op = ngx_http_clockchain_redis_command(
                                             ngx_http_clockchain_fetch_done,
                                             ctx, 8, argv, argvlen);
 
-    if (ctx->op == NULL) {
-        return ngx_http_clockchain_fetch_failed(r, ctx);
-    }
-
-    return NGX_DONE;
+    return (ctx->op == NULL) ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -969,13 +1001,38 @@ ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx)
 }
 
 
+/*
+ * A waiting request, when this worker's subscription comes back: its job
+ * may have finished while nobody listened, and no event will say so.  It
+ * asks Redis again and keeps waiting; it never answers from here, so the
+ * caller may walk the waiters while it runs.
+ */
+
+void
+ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx)
+{
+    if (ctx->op) {
+        /* the answer on its way may predate the subscription */
+        ctx->recheck = 1;
+        return;
+    }
+
+    ctx->reread = 1;
+
+    if (ngx_http_clockchain_job_fetch(ctx->request, ctx) != NGX_OK) {
+        /* Redis cannot be asked now: the waiter's timer answers */
+        ctx->reread = 0;
+    }
+}
+
+
 static void
 ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
     ngx_int_t                         rc;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, reread;
     uint64_t                          version;
     redisReply                       *f[6];
     ngx_http_request_t               *r;
@@ -984,6 +1041,9 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 
     r = ctx->request;
     ctx->op = NULL;
+
+    reread = ctx->reread;
+    ctx->reread = 0;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -996,6 +1056,11 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                           (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->id,
                           reply->type == REDIS_REPLY_ERROR
                           ? reply->str : "unexpected reply");
+        }
+
+        if (reread && ctx->waiting) {
+            /* only a read again: it waits on, and its timer answers */
+            return;
         }
 
         rc = ngx_http_clockchain_fetch_failed(r, ctx);
@@ -1062,9 +1127,22 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     }
 
     ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(mcf, &job));
+                                ngx_http_clockchain_job_expire(mcf, &job),
+                                ctx->epoch);
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
+
+        if (ctx->waiting && ctx->recheck) {
+            /* read before the subscription came back: read once more */
+            ctx->recheck = 0;
+            ctx->reread = 1;
+
+            if (ngx_http_clockchain_job_fetch(r, ctx) != NGX_OK) {
+                ctx->reread = 0;
+            }
+
+            return;
+        }
 
         if (ctx->waiting) {
             /* not finished yet: the change will wake it */

@@ -24,6 +24,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_lua.h"
 
 
@@ -566,6 +567,9 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
     rd->master[len] = '\0';
     rd->master_port = port;
     rd->discovered = 1;
+
+    /* a subscription on a master of before goes where commands go */
+    ngx_http_clockchain_events_follow();
 
     ngx_http_clockchain_redis_connect();
 }

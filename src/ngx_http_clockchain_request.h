@@ -38,6 +38,9 @@ typedef struct {
     ngx_http_clockchain_job_t         cached;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
 
+    /* the zone's epoch when the command in ctx->op was sent */
+    uint32_t                          epoch;
+
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
@@ -50,6 +53,8 @@ typedef struct {
     unsigned                          has_cached:1;
     unsigned                          waiting:1;
     unsigned                          woken:1;
+    unsigned                          recheck:1;  /* read again after */
+    unsigned                          reread:1;   /* ctx->op reads again */
 } ngx_http_clockchain_ctx_t;
 
 

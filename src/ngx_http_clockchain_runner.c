@@ -88,6 +88,7 @@ typedef struct {
 
     ngx_uint_t                         attempts;    /* made, this one too */
     uint64_t                           version;     /* the job's, in Redis */
+    uint32_t                           epoch;       /* zone's, when read */
     ngx_uint_t                         outcome;
     char                              *path;
     char                              *node;
@@ -118,6 +119,7 @@ typedef struct {
     ngx_uint_t                         generation;
     ngx_uint_t                         holder;
     ngx_uint_t                         claiming;
+    uint32_t                           claim_epoch; /* zone's, when sent */
     ngx_uint_t                         draining;
     ngx_msec_t                         drain_end;   /* outcomes: until */
     ngx_queue_t                        runs;
@@ -502,6 +504,8 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
                                                 NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
     }
 
+    rn->claim_epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
+
     if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                        ngx_http_clockchain_runner_claimed,
                                        rn, 2,
@@ -620,6 +624,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
 
     run->attempts = n + 1;
     run->version = strtoull(f[8]->str, NULL, 10);
+    run->epoch = rn->claim_epoch;
     run->query = ngx_http_clockchain_strdup(f[2]->str, f[2]->len);
     run->query_len = f[2]->len;
     run->preset = ngx_http_clockchain_strdup(f[3]->str, f[3]->len);
@@ -1131,6 +1136,8 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
                           - keep;
     }
 
+    run->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
+
     if (ngx_http_clockchain_redis_eval(script,
                                        ngx_http_clockchain_runner_committed,
                                        run, nkeys, argc, argv, argvlen)
@@ -1459,7 +1466,8 @@ ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
     }
 
     ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version,
-                                ngx_http_clockchain_job_expire(rn->mcf, &job));
+                                ngx_http_clockchain_job_expire(rn->mcf, &job),
+                                run->epoch);
 }
 
 

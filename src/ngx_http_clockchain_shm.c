@@ -560,12 +560,15 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
  * newer version wins, and a finished job never goes back; unless Redis
  * lost writes (see ngx_http_clockchain_shm_lost()): then what is cached
  * goes stale, and the next answer from Redis is cached whatever its
- * version.
+ * version.  epoch is the zone's when the read was sent, not now: a read
+ * sent before a worker subscribed may predate a change nobody heard, so it
+ * must not be trusted in the epoch that subscription began.
  */
 
 void
 ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
-    const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire)
+    const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire,
+    uint32_t epoch)
 {
     size_t                           size, path_len, error_len;
     uint32_t                         hash;
@@ -705,7 +708,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn->updated = ngx_current_msec;
     cn->version = version;
     cn->expire = expire;
-    cn->epoch = ctx->sh->epoch;
+    cn->epoch = epoch;
     cn->stale = 0;
     cn->reread = 0;
     cn->status = (u_char) job->status;
@@ -954,8 +957,30 @@ ngx_http_clockchain_shm_mark_locked(ngx_shm_zone_t *shm_zone,
 
 
 /*
+ * The epoch now: taken when a read of a job is sent, and given to
+ * ngx_http_clockchain_shm_put() with its answer.
+ */
+
+uint32_t
+ngx_http_clockchain_shm_epoch(ngx_shm_zone_t *shm_zone)
+{
+    uint32_t                        epoch;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    epoch = ctx->sh->epoch;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return epoch;
+}
+
+
+/*
  * A worker (re)subscribed to the events channel: changes may have been
- * missed, so unfinished jobs cached before now are asked of Redis again.
+ * missed, so unfinished jobs cached before now, or read before now and
+ * cached after, are asked of Redis again.
  */
 
 void

@@ -27,11 +27,13 @@ ngx_int_t ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
     ngx_http_clockchain_shm_meta_t *meta);
 void ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
-    const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire);
+    const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire,
+    uint32_t epoch);
 void ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
     uint64_t version);
 void ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_uint_t status, uint64_t version);
+uint32_t ngx_http_clockchain_shm_epoch(ngx_shm_zone_t *shm_zone);
 void ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone);
 ngx_http_clockchain_stats_t *ngx_http_clockchain_shm_stats(
     ngx_shm_zone_t *shm_zone);
