@@ -704,7 +704,7 @@ WRAP
 # built with clang: each runs for $1 seconds (60) from its committed seeds;
 # what it finds goes to build/fuzz/corpus/ (not to the repo) and a crash
 # to build/fuzz/TARGET-crash-*.  ./build.sh fuzz 60 scene runs one target.
-FUZZ_TARGETS=(generate bulk scene id_json path)
+FUZZ_TARGETS=(generate bulk create scene id_json path)
 
 fuzz() {
     local secs=${1:-60} dir="$BUILD/fuzz" t rc=0
@@ -717,6 +717,7 @@ fuzz() {
     for t in "${targets[@]}"; do
         local srcs=("$ROOT/t/fuzz/fuzz_$t.c" "$ROOT/src/ngx_http_clockchain_job.c")
         [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
+        [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
         clang -g -O1 -fsanitize=fuzzer,address,undefined \
             -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$ROOT/src" \
             -o "$dir/fuzz_$t" "${srcs[@]}" -ljansson -lutf8proc
@@ -726,7 +727,7 @@ fuzz() {
         local args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
                     -print_final_stats=1)
         case $t in
-            generate|bulk|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+            generate|bulk|create|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
         esac
         mkdir -p "$dir/corpus/$t"
         say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"

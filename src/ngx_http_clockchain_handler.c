@@ -20,12 +20,11 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_create.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
 
-/* how long an Idempotency-Key is remembered, seconds */
-#define NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL  "86400"
 
 
 static ngx_int_t ngx_http_clockchain_create(ngx_http_request_t *r,
@@ -71,7 +70,6 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
 {
     ngx_int_t                        rc, n;
     ngx_str_t                        user, idempotency;
-    ngx_uint_t                       i;
     const char                      *detail;
     ngx_http_clockchain_ctx_t       *ctx;
     ngx_http_clockchain_loc_conf_t  *llcf;
@@ -118,18 +116,12 @@ ngx_http_clockchain_create(ngx_http_request_t *r, ngx_uint_t bulk)
     }
 
     if (n == 1) {
-        for (i = 0; i < idempotency.len; i++) {
-            if (idempotency.data[i] < 0x20 || idempotency.data[i] > 0x7e) {
-                break;
-            }
-        }
-
-        if (idempotency.len == 0 || idempotency.len > 255
-            || i < idempotency.len)
-        {
-            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                       "Idempotency-Key: must be 1 to 255 printable "
-                       "characters");
+        detail = ngx_http_clockchain_check_idempotency(
+                                               (char *) idempotency.data,
+                                               idempotency.len);
+        if (detail) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                             detail);
         }
 
     } else {
@@ -236,129 +228,48 @@ static ngx_int_t
 ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    int                               argc, nkeys;
-    u_char                           *p, *ids, *material;
-    size_t                           *argvlen;
-    ngx_str_t                        *key;
-    ngx_uint_t                        i, k, a;
+    int                               rc;
     const char                      **argv;
-    ngx_http_clockchain_job_t        *job;
-    ngx_http_clockchain_job_req_t    *req;
+    size_t                           *argvlen;
+    int                               nkeys, argc;
+    ngx_http_clockchain_argv_t        av;
+    ngx_http_clockchain_create_t      cr;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    nkeys = (int) ctx->njobs + 1 + (ctx->idempotency.len ? 1 : 0);
-    argc = nkeys + 6 + 6 * (int) ctx->njobs;
+    /* what the call is made of is built without nginx (create.c) */
 
-    argv = ngx_palloc(r->pool, argc * sizeof(char *));
-    argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
-    ids = ngx_pnalloc(r->pool, ctx->njobs * (NGX_HTTP_CLOCKCHAIN_ID_LEN
-                                             + NGX_HTTP_CLOCKCHAIN_TIME_LEN)
-                               + NGX_INT64_LEN + 2 * NGX_INT_T_LEN);
-    key = ngx_http_clockchain_job_key(r->pool, mcf, NULL);
+    cr.bulk = ctx->bulk;
+    cr.prefix = (char *) mcf->redis_prefix.data;
+    cr.prefix_len = mcf->redis_prefix.len;
+    cr.user = (char *) ctx->created_by.data;
+    cr.user_len = ctx->created_by.len;
+    cr.idempotency = ctx->idempotency.len ? (char *) ctx->idempotency.data
+                                          : NULL;
+    cr.idempotency_len = ctx->idempotency.len;
+    cr.body = (char *) ctx->body.data;
+    cr.body_len = ctx->body.len;
+    cr.max_pending = mcf->max_pending;
+    cr.replicas = mcf->redis_wait;
 
-    if (argv == NULL || argvlen == NULL || ids == NULL || key == NULL) {
+    rc = ngx_http_clockchain_create_argv(&cr, ctx->reqs, ctx->jobs,
+                                         ctx->njobs,
+                                         ngx_http_clockchain_palloc, r->pool,
+                                         &av);
+    if (rc == -2) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "clockchain: getrandom() failed");
+    }
+
+    if (rc != 0) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    argv[0] = (char *) key->data;
-    argvlen[0] = key->len;
-
-    k = 1;
-    a = nkeys + 6;
-    p = ids;
-
-    if (ctx->idempotency.len) {
-        key = ngx_http_clockchain_key(r->pool, mcf, "idem:",
-                                      ctx->idempotency.data,
-                                      ctx->idempotency.len);
-        if (key == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        argv[k] = (char *) key->data;
-        argvlen[k++] = key->len;
-    }
-
-    for (i = 0; i < ctx->njobs; i++) {
-        job = &ctx->jobs[i];
-        req = &ctx->reqs[i];
-
-        if (ngx_http_clockchain_uuid4((char *) p) != 0) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                          "clockchain: getrandom() failed");
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        job->id = (char *) p;
-        p += NGX_HTTP_CLOCKCHAIN_ID_LEN;
-
-        ngx_http_clockchain_iso_now((char *) p);
-        job->created_at = (char *) p;
-        p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-
-        job->status = NGX_HTTP_CLOCKCHAIN_PENDING;
-
-        key = ngx_http_clockchain_job_key(r->pool, mcf, (u_char *) job->id);
-        if (key == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        argv[k] = (char *) key->data;
-        argvlen[k++] = key->len;
-
-        argv[a] = job->id;
-        argvlen[a++] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[a] = job->created_at;
-        argvlen[a++] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-        argv[a] = req->query;
-        argvlen[a++] = req->query_len;
-        argv[a] = req->preset;
-        argvlen[a++] = ngx_strlen(req->preset);
-        argv[a] = req->visibility;
-        argvlen[a++] = ngx_strlen(req->visibility);
-        argv[a] = (char *) ctx->created_by.data;
-        argvlen[a++] = ctx->created_by.len;
-    }
-
-    /* run at: now, in ms since the epoch */
-    argv[nkeys] = (char *) p;
-    argvlen[nkeys] = ngx_sprintf(p, "%T%03M", ngx_time(),
-                                 ngx_timeofday()->msec) - p;
-    p += argvlen[nkeys];
-    argv[nkeys + 1] = NGX_HTTP_CLOCKCHAIN_SCHEMA;
-    argvlen[nkeys + 1] = sizeof(NGX_HTTP_CLOCKCHAIN_SCHEMA) - 1;
-    argv[nkeys + 2] = (char *) p;
-    argvlen[nkeys + 2] = ngx_sprintf(p, "%ui", mcf->max_pending) - p;
-    p += argvlen[nkeys + 2];
-
-    /* the same key is the same request when all of this is the same */
-
-    if (ctx->idempotency.len) {
-        material = ngx_pnalloc(r->pool, sizeof("generate\n\n") + ctx->created_by.len
-                                        + ctx->body.len);
-        if (material == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        argv[nkeys + 3] = (char *) material;
-        argvlen[nkeys + 3] = ngx_sprintf(material, "%s\n%V\n%V",
-                                         ctx->bulk ? "bulk" : "generate",
-                                         &ctx->created_by, &ctx->body)
-                             - material;
-
-    } else {
-        argv[nkeys + 3] = "";
-        argvlen[nkeys + 3] = 0;
-    }
-
-    argv[nkeys + 4] = NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL;
-    argvlen[nkeys + 4] = sizeof(NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL) - 1;
-
-    /* with fewer replicas online the WAIT could only time out: create none */
-    argv[nkeys + 5] = (char *) p;
-    argvlen[nkeys + 5] = ngx_sprintf(p, "%ui", mcf->redis_wait) - p;
+    nkeys = av.nkeys;
+    argc = av.argc;
+    argv = av.argv;
+    argvlen = av.argvlen;
 
     ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 

@@ -19,6 +19,9 @@
 #include <stdint.h>
 
 
+/* the Redis key schema; bumped whenever stored data changes meaning */
+#define NGX_HTTP_CLOCKCHAIN_SCHEMA        "v1"
+
 #define NGX_HTTP_CLOCKCHAIN_ID_LEN        36
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_HEX     32   /* a fencing token, in hex */
 #define NGX_HTTP_CLOCKCHAIN_TIME_LEN      27   /* 2026-03-06T14:32:18.123456Z */

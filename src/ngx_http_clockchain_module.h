@@ -15,9 +15,6 @@
 #include "ngx_http_clockchain_job.h"
 
 
-/* the Redis key schema; bumped whenever stored data changes meaning */
-#define NGX_HTTP_CLOCKCHAIN_SCHEMA        "v1"
-
 #define NGX_HTTP_CLOCKCHAIN_RETRY_AFTER   "2"
 
 /*

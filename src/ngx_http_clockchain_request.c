@@ -18,6 +18,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_create.h"
 
 
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
@@ -481,8 +482,7 @@ ngx_http_clockchain_job_key(ngx_pool_t *pool,
 const char *
 ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
 {
-    ngx_int_t   n;
-    ngx_uint_t  i;
+    ngx_int_t  n;
 
     n = ngx_http_clockchain_header(r, "X-User-Id", user);
 
@@ -495,19 +495,7 @@ ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user)
         return "X-User-Id: the header is given more than once";
     }
 
-    if (user->len == 0 || user->len > NGX_HTTP_CLOCKCHAIN_USER_MAX) {
-        return "X-User-Id: must be 1 to "
-               ngx_value(NGX_HTTP_CLOCKCHAIN_USER_MAX) " characters";
-    }
-
-    for (i = 0; i < user->len; i++) {
-        if (user->data[i] < 0x21 || user->data[i] > 0x7e) {
-            return "X-User-Id: only printable ASCII without spaces is "
-                   "allowed";
-        }
-    }
-
-    return NULL;
+    return ngx_http_clockchain_check_user((char *) user->data, user->len);
 }
 
 

@@ -16,7 +16,6 @@
 #include "ngx_http_clockchain_redis.h"
 
 
-#define NGX_HTTP_CLOCKCHAIN_USER_MAX       255
 
 
 typedef struct {
