@@ -568,6 +568,11 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
     rd->master_port = port;
     rd->discovered = 1;
 
+    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
+        /* asked before the worker was told to leave: it connects no more */
+        return;
+    }
+
     /* a subscription on a master of before goes where commands go */
     ngx_http_clockchain_events_follow();
 
