@@ -19,6 +19,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_wait.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
@@ -1462,6 +1463,11 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* the long-poll waiters hear the events from now on */
+    if (ngx_http_clockchain_wait_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->flash_url.len) {
         return ngx_http_clockchain_runner_init_process(cycle, mcf);
     }
@@ -1484,6 +1490,7 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
 
     /* the runner first: its commits go through the redis connection */
     ngx_http_clockchain_runner_exit_process(cycle);
+    ngx_http_clockchain_wait_exit_process(cycle);
     ngx_http_clockchain_events_exit_process(cycle);
     ngx_http_clockchain_redis_exit_process(cycle);
 }

@@ -14,13 +14,10 @@
  * what the shared zone holds of the job as outdated (so no nginx of the
  * fleet serves an old state), a final state is cached as it is (so no one
  * asks Redis for it again, and the change that follows it finds the same
- * version there), and it wakes the requests of this worker that wait for
- * that job (GET /api/jobs/{id}?wait=N).
- *
- * A waiting request costs its connection and one timer; the waiters are
- * found by job id in an rbtree.  One more timer, not cancelable, runs
- * while anyone waits, so that a worker asked to leave answers its waiters
- * at once instead of leaving their connections behind.
+ * version there), and whoever registered with
+ * ngx_http_clockchain_events_on_change() is told (the long-poll waiters of
+ * GET /api/jobs/{id}?wait=N, in wait.c): of each change, and of each new
+ * subscription, after which changes may have been missed.
  */
 
 
@@ -32,20 +29,11 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
-#include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN  50
 #define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MAX  2000
-#define NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD        250
-
-
-typedef struct {
-    ngx_rbtree_node_t                  node;       /* key: crc32 of the id */
-    u_char                             id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
-    ngx_queue_t                        waiters;    /* of contexts */
-} ngx_http_clockchain_wait_group_t;
 
 
 typedef struct {
@@ -63,10 +51,9 @@ typedef struct {
     u_char                             addr[NGX_SOCKADDR_STRLEN
                                             + NGX_INT_T_LEN + 2];
 
-    ngx_rbtree_t                       groups;
-    ngx_rbtree_node_t                  sentinel;
-    ngx_uint_t                         nwaiters;
-    ngx_event_t                        guard;
+    /* who is told: the long-poll waiters (wait.c) */
+    ngx_http_clockchain_events_change_pt        changed;
+    ngx_http_clockchain_events_resubscribed_pt  resubscribed;
 
     ngx_uint_t                         exiting;
 } ngx_http_clockchain_events_t;
@@ -74,7 +61,6 @@ typedef struct {
 
 static void ngx_http_clockchain_events_connect(void);
 static void ngx_http_clockchain_events_lost(void);
-static void ngx_http_clockchain_events_recheck(void);
 static void ngx_http_clockchain_events_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_deadline_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_events_connected(const redisAsyncContext *ac,
@@ -88,15 +74,6 @@ static void ngx_http_clockchain_events_message(redisAsyncContext *ac,
 static void ngx_http_clockchain_events_change(u_char *p, size_t len);
 static ngx_int_t ngx_http_clockchain_events_final(u_char *id,
     ngx_uint_t status, uint64_t version, u_char *p, u_char *last);
-static ngx_http_clockchain_wait_group_t *ngx_http_clockchain_events_group(
-    const u_char *id, uint32_t hash);
-static void ngx_http_clockchain_events_wake_group(
-    ngx_http_clockchain_wait_group_t *g);
-static void ngx_http_clockchain_events_timeout(ngx_event_t *ev);
-static void ngx_http_clockchain_events_guard(ngx_event_t *ev);
-static void ngx_http_clockchain_events_rbtree_insert_value(
-    ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
-    ngx_rbtree_node_t *sentinel);
 
 
 static ngx_http_clockchain_events_t  ngx_http_clockchain_events;
@@ -116,9 +93,6 @@ ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ev->channel_len = ngx_http_clockchain_events_channel(mcf, ev->channel,
                                                          sizeof(ev->channel));
 
-    ngx_rbtree_init(&ev->groups, &ev->sentinel,
-                    ngx_http_clockchain_events_rbtree_insert_value);
-
     ev->reconnect.handler = ngx_http_clockchain_events_reconnect_handler;
     ev->reconnect.log = cycle->log;
     ev->reconnect.data = ev;
@@ -128,10 +102,6 @@ ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ev->deadline.log = cycle->log;
     ev->deadline.data = ev;
     ev->deadline.cancelable = 1;
-
-    ev->guard.handler = ngx_http_clockchain_events_guard;
-    ev->guard.log = cycle->log;
-    ev->guard.data = ev;
 
     ngx_http_clockchain_events_connect();
 
@@ -153,10 +123,6 @@ ngx_http_clockchain_events_exit_process(ngx_cycle_t *cycle)
 
     if (ev->reconnect.timer_set) {
         ngx_del_timer(&ev->reconnect);
-    }
-
-    if (ev->guard.timer_set) {
-        ngx_del_timer(&ev->guard);
     }
 
     if (ev->deadline.timer_set) {
@@ -475,7 +441,10 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
 
         /* changes made while nobody listened: ask Redis again */
         ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
-        ngx_http_clockchain_events_recheck();
+
+        if (ev->resubscribed) {
+            ev->resubscribed();
+        }
 
         ngx_log_error(NGX_LOG_INFO, ev->log, 0,
                       "clockchain: subscribed to \"%s\" at %s",
@@ -497,12 +466,10 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
 static void
 ngx_http_clockchain_events_change(u_char *p, size_t len)
 {
-    u_char                            *s, *last, *id;
-    uint32_t                           hash;
-    uint64_t                           version;
-    ngx_uint_t                         status;
-    ngx_http_clockchain_wait_group_t  *g;
-    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
+    u_char                         *s, *last, *id;
+    uint64_t                        version;
+    ngx_uint_t                      status;
+    ngx_http_clockchain_events_t   *ev = &ngx_http_clockchain_events;
 
     id = p;
     last = p + len;
@@ -557,11 +524,8 @@ ngx_http_clockchain_events_change(u_char *p, size_t len)
                                            version);
     }
 
-    hash = ngx_crc32_short(id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-    g = ngx_http_clockchain_events_group(id, hash);
-
-    if (g) {
-        ngx_http_clockchain_events_wake_group(g);
+    if (ev->changed) {
+        ev->changed(id);
     }
 
     return;
@@ -584,6 +548,7 @@ static ngx_int_t
 ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
     uint64_t version, u_char *p, u_char *last)
 {
+    int64_t                        expire;
     ngx_http_clockchain_job_t      job;
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
@@ -623,8 +588,11 @@ ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
     }
 
     /* a final state: trusted in any epoch */
+    expire = ngx_http_clockchain_job_expire(&job, ev->mcf->keep_completed,
+                                            ev->mcf->keep_failed);
+
     ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(ev->mcf, &job),
+                                (time_t) expire,
                                 ngx_http_clockchain_shm_epoch(
                                                         ev->mcf->shm_zone));
 
@@ -643,250 +611,15 @@ invalid:
 
 
 /*
- * The subscription is (back) up: every request of this worker that waits
- * reads its job again, as a change it waits for may have been published
- * while nobody listened.  ngx_http_clockchain_jobs_recheck() only sends
- * commands, so the waiters can be walked while it runs.
+ * Who is told of a change and of a new subscription: the long-poll side
+ * registers itself in init_process, after events_init_process().
  */
 
-static void
-ngx_http_clockchain_events_recheck(void)
-{
-    ngx_uint_t                         n;
-    ngx_queue_t                       *q;
-    ngx_rbtree_node_t                 *node, *root, *sentinel;
-    ngx_http_clockchain_wait_group_t  *g;
-    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
-
-    root = ev->groups.root;
-    sentinel = ev->groups.sentinel;
-
-    if (root == sentinel) {
-        return;
-    }
-
-    n = 0;
-
-    for (node = ngx_rbtree_min(root, sentinel);
-         node;
-         node = ngx_rbtree_next(&ev->groups, node))
-    {
-        g = (ngx_http_clockchain_wait_group_t *) node;
-
-        for (q = ngx_queue_head(&g->waiters);
-             q != ngx_queue_sentinel(&g->waiters);
-             q = ngx_queue_next(q))
-        {
-            ngx_http_clockchain_jobs_recheck(
-                   ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue));
-            n++;
-        }
-    }
-
-    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                  "clockchain: %ui waiting request(s) read their job again "
-                  "after the subscription", n);
-}
-
-
-ngx_int_t
-ngx_http_clockchain_events_wait(ngx_http_clockchain_ctx_t *ctx,
-    ngx_msec_t timeout)
-{
-    uint32_t                           hash;
-    ngx_http_request_t                *r;
-    ngx_http_clockchain_wait_group_t  *g;
-    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
-
-    r = ctx->request;
-    hash = ngx_crc32_short(ctx->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-
-    g = ngx_http_clockchain_events_group(ctx->id, hash);
-
-    if (g == NULL) {
-        g = ngx_alloc(sizeof(ngx_http_clockchain_wait_group_t),
-                      r->connection->log);
-        if (g == NULL) {
-            return NGX_ERROR;
-        }
-
-        g->node.key = hash;
-        ngx_memcpy(g->id, ctx->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-        ngx_queue_init(&g->waiters);
-
-        ngx_rbtree_insert(&ev->groups, &g->node);
-    }
-
-    ngx_queue_insert_tail(&g->waiters, &ctx->wait_queue);
-    ctx->wait_group = g;
-    ctx->waiting = 1;
-
-    ctx->wait_timer.handler = ngx_http_clockchain_events_timeout;
-    ctx->wait_timer.data = ctx;
-    ctx->wait_timer.log = r->connection->log;
-    ctx->wait_timer.cancelable = 1;
-
-    ngx_add_timer(&ctx->wait_timer, timeout);
-
-    if (ev->nwaiters++ == 0 && !ev->guard.timer_set) {
-        ngx_add_timer(&ev->guard, NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD);
-    }
-
-    return NGX_OK;
-}
-
-
 void
-ngx_http_clockchain_events_unwait(ngx_http_clockchain_ctx_t *ctx)
+ngx_http_clockchain_events_on_change(
+    ngx_http_clockchain_events_change_pt changed,
+    ngx_http_clockchain_events_resubscribed_pt resubscribed)
 {
-    ngx_http_clockchain_wait_group_t  *g;
-    ngx_http_clockchain_events_t      *ev = &ngx_http_clockchain_events;
-
-    if (ctx->wait_timer.timer_set) {
-        ngx_del_timer(&ctx->wait_timer);
-    }
-
-    g = ctx->wait_group;
-
-    if (g == NULL) {
-        return;
-    }
-
-    ctx->wait_group = NULL;
-    ngx_queue_remove(&ctx->wait_queue);
-
-    if (ngx_queue_empty(&g->waiters)) {
-        ngx_rbtree_delete(&ev->groups, &g->node);
-        ngx_free(g);
-    }
-
-    if (--ev->nwaiters == 0 && ev->guard.timer_set) {
-        ngx_del_timer(&ev->guard);
-    }
-}
-
-
-static ngx_http_clockchain_wait_group_t *
-ngx_http_clockchain_events_group(const u_char *id, uint32_t hash)
-{
-    ngx_int_t                          rc;
-    ngx_rbtree_node_t                 *node, *sentinel;
-    ngx_http_clockchain_wait_group_t  *g;
-
-    node = ngx_http_clockchain_events.groups.root;
-    sentinel = ngx_http_clockchain_events.groups.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        g = (ngx_http_clockchain_wait_group_t *) node;
-        rc = ngx_memcmp(id, g->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-
-        if (rc == 0) {
-            return g;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-static void
-ngx_http_clockchain_events_wake_group(ngx_http_clockchain_wait_group_t *g)
-{
-    ngx_uint_t                  last;
-    ngx_queue_t                *q;
-    ngx_http_clockchain_ctx_t  *ctx;
-
-    /* each wake takes its request off the group; the last one frees it */
-
-    do {
-        q = ngx_queue_head(&g->waiters);
-        last = (ngx_queue_next(q) == ngx_queue_sentinel(&g->waiters));
-        ctx = ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue);
-
-        ngx_http_clockchain_events_unwait(ctx);
-        ngx_http_clockchain_jobs_wake(ctx);
-
-    } while (!last);
-}
-
-
-static void
-ngx_http_clockchain_events_timeout(ngx_event_t *wev)
-{
-    ngx_http_clockchain_ctx_t  *ctx = wev->data;
-
-    ngx_http_clockchain_events_unwait(ctx);
-    ngx_http_clockchain_jobs_wake(ctx);
-}
-
-
-static void
-ngx_http_clockchain_events_guard(ngx_event_t *gev)
-{
-    ngx_queue_t                       *q;
-    ngx_rbtree_node_t                 *node;
-    ngx_http_clockchain_ctx_t         *ctx;
-    ngx_http_clockchain_wait_group_t  *g;
-    ngx_http_clockchain_events_t      *ev = gev->data;
-
-    if (!(ngx_exiting || ngx_quit || ngx_terminate)) {
-        ngx_add_timer(&ev->guard, NGX_HTTP_CLOCKCHAIN_EVENTS_GUARD);
-        return;
-    }
-
-    /* this worker is leaving: everyone waiting gets the state there is */
-
-    while (ev->groups.root != ev->groups.sentinel) {
-        node = ngx_rbtree_min(ev->groups.root, ev->groups.sentinel);
-        g = (ngx_http_clockchain_wait_group_t *) node;
-
-        q = ngx_queue_head(&g->waiters);
-        ctx = ngx_queue_data(q, ngx_http_clockchain_ctx_t, wait_queue);
-
-        ngx_http_clockchain_events_unwait(ctx);
-        ngx_http_clockchain_jobs_wake(ctx);
-    }
-}
-
-
-static void
-ngx_http_clockchain_events_rbtree_insert_value(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                 **p;
-    ngx_http_clockchain_wait_group_t   *g, *gt;
-
-    for ( ;; ) {
-
-        if (node->key != temp->key) {
-            p = (node->key < temp->key) ? &temp->left : &temp->right;
-
-        } else {
-            g = (ngx_http_clockchain_wait_group_t *) node;
-            gt = (ngx_http_clockchain_wait_group_t *) temp;
-
-            p = (ngx_memcmp(g->id, gt->id, NGX_HTTP_CLOCKCHAIN_ID_LEN) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
+    ngx_http_clockchain_events.changed = changed;
+    ngx_http_clockchain_events.resubscribed = resubscribed;
 }

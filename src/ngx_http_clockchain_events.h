@@ -13,7 +13,11 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_module.h"
-#include "ngx_http_clockchain_request.h"
+
+
+/* a job changed (its id); the subscription is (back) up */
+typedef void (*ngx_http_clockchain_events_change_pt)(const u_char *id);
+typedef void (*ngx_http_clockchain_events_resubscribed_pt)(void);
 
 
 ngx_int_t ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
@@ -24,14 +28,9 @@ void ngx_http_clockchain_events_follow(void);
 size_t ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
     u_char *buf, size_t len);
 
-ngx_int_t ngx_http_clockchain_events_wait(ngx_http_clockchain_ctx_t *ctx,
-    ngx_msec_t timeout);
-void ngx_http_clockchain_events_unwait(ngx_http_clockchain_ctx_t *ctx);
-
-/* in the jobs handler: a waiting request is to answer now */
-void ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx);
-/* ... or to read its job again, and wait on */
-void ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx);
+void ngx_http_clockchain_events_on_change(
+    ngx_http_clockchain_events_change_pt changed,
+    ngx_http_clockchain_events_resubscribed_pt resubscribed);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_EVENTS_H_INCLUDED_ */

@@ -21,6 +21,7 @@
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_create.h"
+#include "ngx_http_clockchain_wait.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
@@ -760,8 +761,8 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
         if (n > 0) {
             timeout = (ngx_msec_t) ngx_min(n, 86400) * 1000;
 
-            if (ngx_http_clockchain_events_wait(ctx,
-                                         ngx_min(timeout, llcf->wait_max))
+            if (ngx_http_clockchain_wait_start(ctx,
+                                               ngx_min(timeout, llcf->wait_max))
                 != NGX_OK)
             {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -772,8 +773,7 @@ ngx_http_clockchain_jobs_handler(ngx_http_request_t *r)
     rc = ngx_http_clockchain_job_lookup(r, ctx);
 
     if (rc != NGX_DONE) {
-        ngx_http_clockchain_events_unwait(ctx);
-        ctx->waiting = 0;
+        ngx_http_clockchain_wait_stop(ctx);
         return rc;
     }
 
@@ -817,7 +817,7 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
         }
 
         if (meta.fresh && ngx_http_clockchain_events_subscribed()) {
-            if (ctx->waiting) {
+            if (ngx_http_clockchain_wait_asleep(ctx)) {
                 /* its change will be heard */
                 return NGX_DONE;
             }
@@ -887,53 +887,27 @@ ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
 }
 
 
-/* a waiting request: its job finished, its time ran out, or nginx leaves */
+/* a request woken from ?wait (wait.c): it answers with what there is */
 
 void
-ngx_http_clockchain_jobs_wake(ngx_http_clockchain_ctx_t *ctx)
+ngx_http_clockchain_jobs_answer(ngx_http_clockchain_ctx_t *ctx)
 {
-    ngx_int_t            rc;
-    ngx_http_request_t  *r;
+    ngx_int_t  rc;
 
-    r = ctx->request;
-    ctx->waiting = 0;
-
-    if (ctx->op) {
-        /* the answer on its way may predate the change: read once more */
-        ctx->woken = 1;
-        return;
-    }
-
-    rc = ngx_http_clockchain_job_lookup(r, ctx);
+    rc = ngx_http_clockchain_job_lookup(ctx->request, ctx);
 
     if (rc != NGX_DONE) {
-        ngx_http_clockchain_finalize(r, rc);
+        ngx_http_clockchain_finalize(ctx->request, rc);
     }
 }
 
 
-/*
- * A waiting request, when this worker's subscription comes back: its job
- * may have finished while nobody listened, and no event will say so.  It
- * asks Redis again and keeps waiting; it never answers from here, so the
- * caller may walk the waiters while it runs.
- */
+/* a waiting request reads its job again (wait.c), and waits on */
 
-void
-ngx_http_clockchain_jobs_recheck(ngx_http_clockchain_ctx_t *ctx)
+ngx_int_t
+ngx_http_clockchain_jobs_read(ngx_http_clockchain_ctx_t *ctx)
 {
-    if (ctx->op) {
-        /* the answer on its way may predate the subscription */
-        ctx->recheck = 1;
-        return;
-    }
-
-    ctx->reread = 1;
-
-    if (ngx_http_clockchain_job_fetch(ctx->request, ctx) != NGX_OK) {
-        /* Redis cannot be asked now: the waiter's timer answers */
-        ctx->reread = 0;
-    }
+    return ngx_http_clockchain_job_fetch(ctx->request, ctx);
 }
 
 
@@ -943,7 +917,7 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     ngx_http_clockchain_ctx_t *ctx = data;
 
     ngx_int_t                         rc;
-    ngx_uint_t                        i, reread;
+    ngx_uint_t                        i;
     uint64_t                          version;
     redisReply                       *f[6];
     ngx_http_request_t               *r;
@@ -952,9 +926,6 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 
     r = ctx->request;
     ctx->op = NULL;
-
-    reread = ctx->reread;
-    ctx->reread = 0;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -969,8 +940,9 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                           ? reply->str : "unexpected reply");
         }
 
-        if (reread && ctx->waiting) {
+        if (ctx->wait_state == NGX_HTTP_CLOCKCHAIN_WAIT_REREAD) {
             /* only a read again: it waits on, and its timer answers */
+            ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP;
             return;
         }
 
@@ -1038,30 +1010,34 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
     }
 
     ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version,
-                                ngx_http_clockchain_job_expire(mcf, &job),
+                                (time_t) ngx_http_clockchain_job_expire(&job,
+                                                     mcf->keep_completed,
+                                                     mcf->keep_failed),
                                 ctx->epoch);
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
 
-        if (ctx->waiting && ctx->recheck) {
+        switch (ctx->wait_state) {
+
+        case NGX_HTTP_CLOCKCHAIN_WAIT_STALE:
             /* read before the subscription came back: read once more */
-            ctx->recheck = 0;
-            ctx->reread = 1;
+            ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_REREAD;
 
             if (ngx_http_clockchain_job_fetch(r, ctx) != NGX_OK) {
-                ctx->reread = 0;
+                ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP;
             }
 
             return;
-        }
 
-        if (ctx->waiting) {
+        case NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP:
+        case NGX_HTTP_CLOCKCHAIN_WAIT_REREAD:
             /* not finished yet: the change will wake it */
+            ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP;
             return;
-        }
 
-        if (ctx->woken) {
-            ctx->woken = 0;
+        case NGX_HTTP_CLOCKCHAIN_WAIT_WOKEN:
+            /* woken while this was on its way: read after the change */
+            ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_NONE;
 
             rc = ngx_http_clockchain_job_lookup(r, ctx);
 
@@ -1070,6 +1046,9 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
             }
 
             goto done;
+
+        default: /* NGX_HTTP_CLOCKCHAIN_WAIT_NONE */
+            break;
         }
     }
 
@@ -1077,8 +1056,7 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
 
 done:
 
-    ngx_http_clockchain_events_unwait(ctx);
-    ctx->waiting = 0;
+    ngx_http_clockchain_wait_stop(ctx);
 
     ngx_http_clockchain_finalize(r, rc);
 }
@@ -1096,29 +1074,3 @@ ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
     return ngx_http_clockchain_unavailable(r, "Job store unavailable: Redis "
                                            "cannot be reached, retry later");
 }
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

@@ -932,3 +932,31 @@ ngx_http_clockchain_job_json(char *dst, const ngx_http_clockchain_job_t *job)
 
     return dst;
 }
+
+
+/*
+ * When a finished job may be forgotten (seconds since the epoch): its
+ * completed_at plus how long its kind is kept; 0 for an unfinished one.
+ */
+
+int64_t
+ngx_http_clockchain_job_expire(const ngx_http_clockchain_job_t *job,
+    int64_t keep_completed, int64_t keep_failed)
+{
+    int64_t  t;
+
+    if (!ngx_http_clockchain_is_terminal(job->status)
+        || job->completed_at == NULL)
+    {
+        return 0;
+    }
+
+    t = ngx_http_clockchain_iso_parse(job->completed_at);
+
+    if (t < 0) {
+        return 0;
+    }
+
+    return t + (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED
+                ? keep_completed : keep_failed);
+}

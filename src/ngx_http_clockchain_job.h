@@ -89,6 +89,9 @@ void ngx_http_clockchain_iso_time(char *out, int64_t sec, long usec);
 void ngx_http_clockchain_iso_now(char *out);
 int64_t ngx_http_clockchain_iso_parse(const char *s);
 
+int64_t ngx_http_clockchain_job_expire(const ngx_http_clockchain_job_t *job,
+    int64_t keep_completed, int64_t keep_failed);
+
 const char *ngx_http_clockchain_status_name(unsigned status);
 unsigned ngx_http_clockchain_status_parse(const char *s, size_t len);
 

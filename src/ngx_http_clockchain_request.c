@@ -17,8 +17,8 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
-#include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_create.h"
+#include "ngx_http_clockchain_wait.h"
 
 
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
@@ -292,7 +292,7 @@ ngx_http_clockchain_ctx_cleanup(void *data)
         ctx->op = NULL;
     }
 
-    ngx_http_clockchain_events_unwait(ctx);
+    ngx_http_clockchain_wait_stop(ctx);
 }
 
 
@@ -527,34 +527,6 @@ ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
 
     return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "%s",
                                      detail);
-}
-
-
-/*
- * When the zone lets a job go: a finished job expires from Redis a set time
- * after it finished (complete.lua, fail.lua), and from the zone with it.
- */
-
-time_t
-ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
-    const ngx_http_clockchain_job_t *job)
-{
-    int64_t  t;
-
-    if (!ngx_http_clockchain_is_terminal(job->status)
-        || job->completed_at == NULL)
-    {
-        return 0;
-    }
-
-    t = ngx_http_clockchain_iso_parse(job->completed_at);
-
-    if (t < 0) {
-        return 0;
-    }
-
-    return (time_t) t + (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED
-                         ? mcf->keep_completed : mcf->keep_failed);
 }
 
 

@@ -43,17 +43,14 @@ typedef struct {
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
-    /* GET ?wait=N */
+    /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;
     void                             *wait_group;
+    ngx_uint_t                        wait_state;  /* ..._WAIT_ASLEEP, ... */
 
     unsigned                          bulk:1;
     unsigned                          has_cached:1;
-    unsigned                          waiting:1;
-    unsigned                          woken:1;
-    unsigned                          recheck:1;  /* read again after */
-    unsigned                          reread:1;   /* ctx->op reads again */
 } ngx_http_clockchain_ctx_t;
 
 
@@ -77,8 +74,6 @@ ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
     ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
 void *ngx_http_clockchain_palloc(void *ctx, size_t size);
 const char *ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
-time_t ngx_http_clockchain_job_expire(ngx_http_clockchain_main_conf_t *mcf,
-    const ngx_http_clockchain_job_t *job);
 ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
     const char *detail);
 ngx_int_t ngx_http_clockchain_not_allowed(ngx_http_request_t *r,

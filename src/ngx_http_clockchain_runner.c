@@ -33,7 +33,6 @@
 #include "ngx_http_clockchain_scene.h"
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
-#include "ngx_http_clockchain_request.h"
 
 #if (defined __GLIBC__)
 #include <malloc.h>
@@ -1442,6 +1441,7 @@ static void
 ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
     ngx_uint_t status)
 {
+    int64_t                        expire;
     ngx_http_clockchain_job_t      job;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
@@ -1465,9 +1465,11 @@ ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
         job.error_len = ngx_strlen(run->error);
     }
 
+    expire = ngx_http_clockchain_job_expire(&job, rn->mcf->keep_completed,
+                                            rn->mcf->keep_failed);
+
     ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version,
-                                ngx_http_clockchain_job_expire(rn->mcf, &job),
-                                run->epoch);
+                                (time_t) expire, run->epoch);
 }
 
 
