@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_runner.h"
@@ -1453,6 +1454,7 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    /* counted into a dummy until now: from here on into the zone */
     ngx_http_clockchain_stats = ngx_http_clockchain_shm_stats(mcf->shm_zone);
 
     if (ngx_http_clockchain_redis_init_process(cycle, mcf) != NGX_OK) {

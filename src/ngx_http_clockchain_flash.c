@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "ngx_http_clockchain_flash.h"
+#include "ngx_http_clockchain_stats.h"
 
 
 typedef struct {
@@ -493,7 +494,7 @@ ngx_http_clockchain_flash_check(void)
         curl_multi_remove_handle(fl->multi, easy);
         fl->in_flight--;
 
-        ngx_http_clockchain_count_flash(ngx_current_msec - call->started);
+        ngx_http_clockchain_stats_flash(ngx_current_msec - call->started);
 
         /* the handler owns the call from here, and may start new ones */
         call->done(call);

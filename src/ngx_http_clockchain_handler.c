@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
@@ -317,10 +318,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
 
-        if (ngx_http_clockchain_stats) {
-            (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->created,
-                                        ctx->njobs);
-        }
+        ngx_http_clockchain_stat_add(created, ctx->njobs);
 
         for (i = 0; i < ctx->njobs; i++) {
             /* create.lua made them at version 1 */

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_request.h"
 
@@ -43,25 +44,6 @@ static ngx_int_t ngx_http_clockchain_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
-ngx_http_clockchain_stats_t  *ngx_http_clockchain_stats;
-
-
-/* upper bounds: Flash calls in ms, Redis commands in us */
-
-static const ngx_msec_t  ngx_http_clockchain_flash_bounds[] = {
-    1000, 5000, 10000, 30000, 60000, 90000, 120000, 180000, 300000, 480000
-};
-
-static const ngx_msec_t  ngx_http_clockchain_redis_bounds[] = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000,
-    1000000
-};
-
-static const char  *ngx_http_clockchain_reasons[] = {
-    "timeout", "connection", "status", "paused"
-};
-
-
 static ngx_http_variable_t  ngx_http_clockchain_vars[] = {
 
     { ngx_string("clockchain_job_id"), NULL,
@@ -75,48 +57,6 @@ static ngx_http_variable_t  ngx_http_clockchain_vars[] = {
 
       ngx_http_null_variable
 };
-
-
-void
-ngx_http_clockchain_count_flash(ngx_msec_t ms)
-{
-    ngx_uint_t                    i;
-    ngx_http_clockchain_stats_t  *st = ngx_http_clockchain_stats;
-
-    if (st == NULL) {
-        return;
-    }
-
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS; i++) {
-        if (ms <= ngx_http_clockchain_flash_bounds[i]) {
-            break;
-        }
-    }
-
-    (void) ngx_atomic_fetch_add(&st->flash[i], 1);
-    (void) ngx_atomic_fetch_add(&st->flash_ms, ms);
-}
-
-
-void
-ngx_http_clockchain_count_redis(ngx_msec_t us)
-{
-    ngx_uint_t                    i;
-    ngx_http_clockchain_stats_t  *st = ngx_http_clockchain_stats;
-
-    if (st == NULL) {
-        return;
-    }
-
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS; i++) {
-        if (us <= ngx_http_clockchain_redis_bounds[i]) {
-            break;
-        }
-    }
-
-    (void) ngx_atomic_fetch_add(&st->redis[i], 1);
-    (void) ngx_atomic_fetch_add(&st->redis_us, us);
-}
 
 
 ngx_int_t
@@ -181,12 +121,12 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
             o.pos = ngx_slprintf(o.pos, o.last,
                                  "clockchain_jobs_retried_total"
                                  "{reason=\"%s\"} %uA\n",
-                                 ngx_http_clockchain_reasons[i],
+                                 ngx_http_clockchain_stats_reasons[i],
                                  st->retried[i]);
 
         } else {
             ngx_sprintf(name, "jobs_retried_%s%Z",
-                        ngx_http_clockchain_reasons[i]);
+                        ngx_http_clockchain_stats_reasons[i]);
             ngx_http_clockchain_metric(&o, NULL, NULL, NULL, (char *) name,
                                        st->retried[i]);
         }
@@ -204,14 +144,14 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
 
     ngx_http_clockchain_histogram(&o, "clockchain_flash_call_duration_seconds",
         "How long Flash calls took.", "flash_call_duration_seconds",
-        st->flash, ngx_http_clockchain_flash_bounds,
+        st->flash, ngx_http_clockchain_stats_flash_bounds,
         NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS, st->flash_ms, 1000);
 
     ngx_http_clockchain_histogram(&o,
         "clockchain_redis_command_duration_seconds",
         "Round trips of Redis commands, sent to answered.",
         "redis_command_duration_seconds",
-        st->redis, ngx_http_clockchain_redis_bounds,
+        st->redis, ngx_http_clockchain_stats_redis_bounds,
         NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS, st->redis_us, 1000000);
 
     ngx_http_clockchain_shm_usage(mcf->shm_zone, &jobs, &pages, &free,

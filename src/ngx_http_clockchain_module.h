@@ -31,34 +31,6 @@
 #define NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX    4096
 
 
-/* what /metrics shows: counters and histograms in the shared zone */
-
-#define NGX_HTTP_CLOCKCHAIN_RETRY_TIMEOUT      0
-#define NGX_HTTP_CLOCKCHAIN_RETRY_CONNECTION   1
-#define NGX_HTTP_CLOCKCHAIN_RETRY_STATUS       2
-#define NGX_HTTP_CLOCKCHAIN_RETRY_PAUSED       3
-#define NGX_HTTP_CLOCKCHAIN_RETRY_REASONS      4
-
-#define NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS      10
-#define NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS      12
-
-typedef struct {
-    ngx_atomic_t                  created;
-    ngx_atomic_t                  completed;
-    ngx_atomic_t                  failed;
-    ngx_atomic_t                  stalled;        /* expired leases */
-    ngx_atomic_t                  retried[NGX_HTTP_CLOCKCHAIN_RETRY_REASONS];
-    ngx_atomic_t                  pending;        /* from Redis */
-    ngx_atomic_t                  processing;     /* from Redis */
-    ngx_atomic_t                  queue_updated;  /* s, 0: never */
-    ngx_atomic_t                  in_flight;
-    ngx_atomic_t                  flash[NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS + 1];
-    ngx_atomic_t                  flash_ms;
-    ngx_atomic_t                  redis[NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS + 1];
-    ngx_atomic_t                  redis_us;
-} ngx_http_clockchain_stats_t;
-
-
 typedef struct {
     u_char                       *host;           /* NUL-terminated IP */
     ngx_int_t                     port;
@@ -123,9 +95,6 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_clockchain_module;
 
-/* this worker's view of the zone's counters; NULL before init_process */
-extern ngx_http_clockchain_stats_t  *ngx_http_clockchain_stats;
-
 
 ngx_int_t ngx_http_clockchain_generate_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_bulk_handler(ngx_http_request_t *r);
@@ -133,8 +102,6 @@ ngx_int_t ngx_http_clockchain_jobs_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_moments_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
 
-void ngx_http_clockchain_count_flash(ngx_msec_t ms);
-void ngx_http_clockchain_count_redis(ngx_msec_t us);
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
 
 

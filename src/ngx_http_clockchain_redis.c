@@ -25,6 +25,7 @@
 
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_lua.h"
 
 
@@ -977,7 +978,7 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
     rd->pending--;
 
     if (reply) {
-        ngx_http_clockchain_count_redis(ngx_http_clockchain_redis_now_us()
+        ngx_http_clockchain_stats_redis(ngx_http_clockchain_redis_now_us()
                                         - op->sent);
     }
 
@@ -1431,7 +1432,7 @@ ngx_http_clockchain_redis_durable_reply(redisAsyncContext *ac, void *r,
         }
 
     } else if (op->script >= 0) {
-        ngx_http_clockchain_count_redis(ngx_http_clockchain_redis_now_us()
+        ngx_http_clockchain_stats_redis(ngx_http_clockchain_redis_now_us()
                                         - op->sent);
     }
 

@@ -27,6 +27,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_flash.h"
@@ -150,7 +151,6 @@ static ngx_uint_t ngx_http_clockchain_runner_retryable(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
     const char *why);
-static void ngx_http_clockchain_runner_retried(ngx_uint_t reason);
 static void ngx_http_clockchain_runner_gauges(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_gauge(void *data, redisReply *reply);
@@ -551,15 +551,11 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
 
     rn->claim_refused = 0;
 
-    if (ngx_http_clockchain_stats
-        && (reply->element[1]->integer > 0 || reply->element[2]->integer > 0))
-    {
+    if (reply->element[1]->integer > 0 || reply->element[2]->integer > 0) {
         /* leases that ran out: their runners died or hung */
-        (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->stalled,
-                                    reply->element[1]->integer
-                                    + reply->element[2]->integer);
-        (void) ngx_atomic_fetch_add(&ngx_http_clockchain_stats->failed,
-                                    reply->element[2]->integer);
+        ngx_http_clockchain_stat_add(stalled, reply->element[1]->integer
+                                              + reply->element[2]->integer);
+        ngx_http_clockchain_stat_add(failed, reply->element[2]->integer);
     }
 
     jobs = reply->element[0];
@@ -633,9 +629,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     ngx_queue_insert_tail(&rn->runs, &run->queue);
     rn->nruns++;
 
-    if (ngx_http_clockchain_stats) {
-        ngx_http_clockchain_stats->in_flight = rn->nruns;
-    }
+    ngx_http_clockchain_stat_set(in_flight, rn->nruns);
 
     if (!rn->drain.timer_set) {
         ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
@@ -809,7 +803,7 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
          * This one waits, as the backlog does, and counts no attempt.
          */
         ngx_http_clockchain_runner_pause(rn, err);
-        ngx_http_clockchain_runner_retried(NGX_HTTP_CLOCKCHAIN_RETRY_PAUSED);
+        ngx_http_clockchain_stats_retried(NGX_HTTP_CLOCKCHAIN_RETRY_PAUSED);
 
         run->outcome = NGX_HTTP_CLOCKCHAIN_REQUEUE;
         run->count = 0;
@@ -848,7 +842,7 @@ ngx_http_clockchain_runner_outcome(ngx_http_clockchain_run_t *run)
                       "retrying in %M ms", run->id, run->attempts,
                       mcf->flash_attempts, err, delay);
 
-        ngx_http_clockchain_runner_retried(
+        ngx_http_clockchain_stats_retried(
                     run->call.result == CURLE_OPERATION_TIMEDOUT
                     ? NGX_HTTP_CLOCKCHAIN_RETRY_TIMEOUT
                     : run->call.result != CURLE_OK
@@ -921,16 +915,6 @@ ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
 }
 
 
-static void
-ngx_http_clockchain_runner_retried(ngx_uint_t reason)
-{
-    if (ngx_http_clockchain_stats) {
-        (void) ngx_atomic_fetch_add(
-                              &ngx_http_clockchain_stats->retried[reason], 1);
-    }
-}
-
-
 /* the queue's numbers for /metrics, once a second, by the runner */
 
 static void
@@ -940,14 +924,13 @@ ngx_http_clockchain_runner_gauges(ngx_http_clockchain_runner_t *rn)
     const char  *argv[2];
     size_t       argvlen[2];
 
-    if (ngx_http_clockchain_stats == NULL
-        || (ngx_atomic_uint_t) ngx_time()
-           == ngx_http_clockchain_stats->queue_updated)
+    if ((ngx_atomic_uint_t) ngx_time()
+        == ngx_http_clockchain_stats->queue_updated)
     {
         return;
     }
 
-    ngx_http_clockchain_stats->queue_updated = ngx_time();
+    ngx_http_clockchain_stat_set(queue_updated, ngx_time());
 
     argv[0] = "ZCARD";
     argvlen[0] = 5;
@@ -1194,13 +1177,11 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     if (done) {
         run->version = (uint64_t) done->integer;
 
-        if (ngx_http_clockchain_stats
-            && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
-        {
-            (void) ngx_atomic_fetch_add(
-                           run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
-                           ? &ngx_http_clockchain_stats->completed
-                           : &ngx_http_clockchain_stats->failed, 1);
+        if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
+            ngx_http_clockchain_stat_add(completed, 1);
+
+        } else if (run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
+            ngx_http_clockchain_stat_add(failed, 1);
         }
 
         if (cache) {
@@ -1486,9 +1467,7 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
         ngx_queue_remove(&run->wait);
     }
 
-    if (ngx_http_clockchain_stats) {
-        ngx_http_clockchain_stats->in_flight = rn->nruns;
-    }
+    ngx_http_clockchain_stat_set(in_flight, rn->nruns);
 
     if (rn->nruns == 0 && rn->drain.timer_set) {
         /* nothing left to drain: a leaving worker may go now */

@@ -12,6 +12,7 @@
 #include <ngx_core.h>
 
 #include "ngx_http_clockchain_job.h"
+#include "ngx_http_clockchain_stats.h"
 
 
 typedef struct {
