@@ -3,7 +3,8 @@
 # ./build.sh          build ngx_http_clockchain_module.so against Debian's nginx
 # ./build.sh run      build, then run Redis + nginx with the module (foreground)
 # ./build.sh test     build, then run the whole test suite
-# ./build.sh test asan  the same against an ASan+UBSan build (docs/hardening.md)
+# ./build.sh test asan  the same against an ASan+UBSan build (t/asan/run.sh,
+#                     docs/hardening.md); test files may follow
 # ./build.sh fuzz [s]   build the libFuzzer targets, run each s seconds (60)
 # ./build.sh deb       build the Debian package (packaging/deb.sh), lintian
 #                      it, run deb-test
@@ -285,15 +286,11 @@ run_tests() {
 }
 
 # The module with AddressSanitizer + UndefinedBehaviorSanitizer, in its own
-# build dir, and the whole suite against it.  Debian's nginx is not
-# instrumented: the sanitizer runtime is preloaded into each nginx the
-# harness starts (through NGINX_BIN, so perl, redis and python stay as they
-# are); the workers are forked from that master and inherit it.  clang, not
-# gcc: gcc splits ASan and UBSan into two runtimes and, with both loaded,
-# UBSan's reports ignore log_path and vanish into nginx's error.log; clang's
-# ASan runtime carries UBSan.  Any report fails the run (docs/hardening.md).
+# build dir, and the suite against it (t/asan/run.sh, docs/hardening.md).
+# clang, not gcc: gcc splits ASan and UBSan into two runtimes and, with
+# both loaded, UBSan's reports ignore log_path and vanish into nginx's
+# error.log; clang's ASan runtime carries UBSan.
 SAN_FLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
-LLVM_BIN=/usr/lib/llvm-14/bin
 
 run_tests_asan() {
     BUILD="$BUILD/asan"
@@ -305,71 +302,7 @@ run_tests_asan() {
                 --with-ld-opt="$SAN_FLAGS")
     PACKAGES+=(clang libclang-rt-14-dev)
     build
-    cd "$ROOT"
-
-    # workers run as nobody: they write their reports, and LSan reads its
-    # suppressions at their exit, in a directory they can reach wherever
-    # the tree is
-    local run logs rt
-    run=$(mktemp -d "${TMPDIR:-/tmp}/clockchain-asan.XXXXXX")
-    logs="$run/logs"
-    mkdir -m 1777 "$logs"
-    chmod 755 "$run"
-    install -m 644 "$ROOT/t/asan/lsan.supp" "$ROOT/t/asan/ubsan.supp" "$run/"
-
-    rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
-    [ -f "$rt" ] || { say "build.sh: no $rt (libclang-rt-14-dev)"; exit 1; }
-    clang -shared -fPIC -O2 -Wall -Werror -o "$BUILD/nodlclose.so" \
-        "$ROOT/t/asan/nodlclose.c"
-    cat >"$BUILD/nginx" <<WRAP
-#!/bin/sh
-LD_PRELOAD="$rt $BUILD/nodlclose.so\${LD_PRELOAD:+ \$LD_PRELOAD}" exec /usr/sbin/nginx "\$@"
-WRAP
-    chmod 755 "$BUILD/nginx"
-
-    # the C unit tests built with the same sanitizers
-    cat >"$BUILD/cc" <<WRAP
-#!/bin/sh
-exec clang $SAN_FLAGS "\$@"
-WRAP
-    chmod 755 "$BUILD/cc"
-
-    # one log_path for both (UBSan's, parsed last, wins); options already
-    # in the environment are appended: they win.  nginx has no frame
-    # pointers: unwind with DWARF at malloc, so that a leak the module
-    # caused through an nginx function shows the module's frames.
-    export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0:log_path=$logs/san${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-    export LSAN_OPTIONS="suppressions=$run/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-    export UBSAN_OPTIONS="print_stacktrace=1:suppressions=$run/ubsan.supp:log_path=$logs/san${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-    export ASAN_SYMBOLIZER_PATH="$LLVM_BIN/llvm-symbolizer"
-    export NGINX_BIN="$BUILD/nginx" CC="$BUILD/cc" CLOCKCHAIN_MODULE="$MODULE"
-
-    # nginx under ASan is two to three times slower: a test file that
-    # fails on a timing assumption gets one more run, said out loud; one
-    # that fails twice fails the run, and every sanitizer report of both
-    # runs counts
-    local rc=0 state="$BUILD/prove.state"
-    rm -f "$state"
-    if ! prove -I t/lib -r --timer --state=save --statefile="$state" \
-            "${@:-t/}"; then
-        local again
-        again=$(prove --state=failed --statefile="$state" --dry 2>/dev/null)
-        if [ -z "$again" ]; then
-            rc=1    # prove itself gave up: nothing to run again
-        else
-            say "build.sh: under ASan these test files failed; once more:" $again
-            # shellcheck disable=SC2086
-            prove -I t/lib --timer $again || rc=1
-        fi
-    fi
-
-    if perl t/asan/check-logs.pl "$logs" >&2; then
-        rm -rf "$run"
-    else
-        rc=1
-        say "build.sh: the sanitizer logs are kept in $logs"
-    fi
-    return $rc
+    CLOCKCHAIN_MODULE="$MODULE" SAN_FLAGS="$SAN_FLAGS" "$ROOT/t/asan/run.sh" "$@"
 }
 
 # The Debian package (packaging/deb.sh, docs/packaging.md), then its
