@@ -6,6 +6,7 @@
 # ./build.sh test asan  the same against an ASan+UBSan build (t/asan/run.sh,
 #                     docs/hardening.md); test files may follow
 # ./build.sh fuzz [s]   build the libFuzzer targets, run each s seconds (60)
+#                      (t/fuzz/run.sh)
 # ./build.sh deb       build the Debian package (packaging/deb.sh), lintian
 #                      it, run deb-test
 # ./build.sh deb-test  install the .deb into this machine's nginx, try it,
@@ -324,47 +325,12 @@ deb_test() {
     CLOCKCHAIN_DEB_TEST=1 CLOCKCHAIN_DEB="$deb" prove -v t/90-deb-install.t
 }
 
-# libFuzzer targets for the nginx-free code (t/fuzz/, docs/hardening.md),
-# built with clang: each runs for $1 seconds (60) from its committed seeds;
-# what it finds goes to build/fuzz/corpus/ (not to the repo) and a crash
-# to build/fuzz/TARGET-crash-*.  ./build.sh fuzz 60 scene runs one target.
-FUZZ_TARGETS=(generate bulk create scene id_json path)
-
+# libFuzzer targets for the nginx-free code (t/fuzz/run.sh,
+# docs/hardening.md): ./build.sh fuzz [seconds] [target...]
 fuzz() {
-    local secs=${1:-60} dir="$BUILD/fuzz" t rc=0
-    local targets=("${@:2}")
-    [ ${#targets[@]} -gt 0 ] || targets=("${FUZZ_TARGETS[@]}")
     PACKAGES+=(clang libclang-rt-14-dev)
     install_packages
-    mkdir -p "$dir"
-
-    for t in "${targets[@]}"; do
-        local srcs=("$ROOT/t/fuzz/fuzz_$t.c" "$ROOT/src/ngx_http_clockchain_job.c")
-        [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
-        [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
-        clang -g -O1 -fsanitize=fuzzer,address,undefined \
-            -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$ROOT/src" \
-            -o "$dir/fuzz_$t" "${srcs[@]}" -ljansson -lutf8proc
-    done
-
-    for t in "${targets[@]}"; do
-        local args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
-                    -print_final_stats=1)
-        case $t in
-            generate|bulk|create|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
-        esac
-        mkdir -p "$dir/corpus/$t"
-        say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"
-        if "$dir/fuzz_$t" "${args[@]}" "$dir/corpus/$t" \
-               "$ROOT/t/fuzz/corpus/$t" >"$dir/$t.log" 2>&1; then
-            say "build.sh: fuzz_$t: $(grep -m1 '^Done' "$dir/$t.log"), no crash"
-        else
-            tail -60 "$dir/$t.log" >&2
-            say "build.sh: fuzz_$t FAILED: input saved as $dir/$t-crash-*"
-            rc=1
-        fi
-    done
-    return $rc
+    CLOCKCHAIN_BUILD_DIR="$BUILD" "$ROOT/t/fuzz/run.sh" "$@"
 }
 
 case "${1:-build}" in
