@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # ./build.sh          build ngx_http_clockchain_module.so against Debian's nginx
-# ./build.sh run      build, then run Redis + nginx with the module (foreground)
+# ./build.sh run      build, then run Redis + nginx with the module (foreground),
+#                     serving examples/minimal.conf with this run's values
 # ./build.sh test     build, then run the whole test suite
 # ./build.sh test asan  the same against an ASan+UBSan build (t/asan/run.sh,
 #                     docs/hardening.md); test files may follow
@@ -174,50 +175,38 @@ run() {
      printf '%s\n' "$service_key" >"$prefix/conf/service.keys"
      printf '%s\n' "$admin_key" >"$prefix/conf/admin.keys")
 
-    cat >"$prefix/conf/nginx.conf" <<CONF
-load_module $MODULE;
-
-worker_processes 2;
-error_log stderr notice;
-pid logs/nginx.pid;
-
-events {
-    worker_connections 1024;
-}
-
-http {
-    access_log logs/access.log;
-    client_body_temp_path temp/body;
-    proxy_temp_path temp/proxy;
-    fastcgi_temp_path temp/fastcgi;
-    uwsgi_temp_path temp/uwsgi;
-    scgi_temp_path temp/scgi;
-
-    clockchain_zone clockchain:16m;
-    clockchain_redis $redis_conf;
-    clockchain_flash_url $flash_url;
-    clockchain_flash_key_file flash.key;
-
-    server {
-        listen 127.0.0.1:$port;
-
-        clockchain_service_key_file service.keys;
-        clockchain_admin_key_file admin.keys;
-
-        location = /api/generate      { clockchain_generate; }
-        location = /api/bulk-generate { clockchain_bulk_generate; }
-        location /api/jobs/           { clockchain_jobs; }
-        location /api/moments/        { clockchain_moments; }
-
-        location = /metrics {
-            clockchain_metrics;
-            allow 127.0.0.1;
-            deny all;
-        }
-    }
-}
-CONF
-
+    # examples/minimal.conf, the operators' example, with the values of
+    # this run; its logs, pid and temp paths under the run dir (the
+    # compiled-in ones are the system's); two workers, as the test expects
+    render_conf "$ROOT/examples/minimal.conf" \
+        '#load_module /usr/lib/nginx/modules/ngx_http_clockchain_module.so;' \
+        "load_module $MODULE;" \
+        'worker_processes  auto;' \
+        'worker_processes  2;
+error_log  stderr notice;
+pid  logs/nginx.pid;' \
+        'http {' \
+        'http {
+    access_log  logs/access.log;
+    client_body_temp_path  temp/body;
+    proxy_temp_path  temp/proxy;
+    fastcgi_temp_path  temp/fastcgi;
+    uwsgi_temp_path  temp/uwsgi;
+    scgi_temp_path  temp/scgi;
+' \
+        'clockchain_redis  127.0.0.1:6379;' \
+        "clockchain_redis  $redis_conf;" \
+        'clockchain_flash_url       https://flash.internal.example;' \
+        "clockchain_flash_url       $flash_url;" \
+        'clockchain_flash_key_file  /etc/nginx/clockchain/flash.key;' \
+        'clockchain_flash_key_file  flash.key;' \
+        'listen  127.0.0.1:8080;' \
+        "listen  127.0.0.1:$port;" \
+        'clockchain_service_key_file  /etc/nginx/clockchain/service.keys;' \
+        'clockchain_service_key_file  service.keys;' \
+        'clockchain_admin_key_file    /etc/nginx/clockchain/admin.keys;' \
+        'clockchain_admin_key_file    admin.keys;' \
+        >"$prefix/conf/nginx.conf"
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -g 'daemon off;' &
@@ -235,6 +224,28 @@ Clockchain jobs API on http://127.0.0.1:$port/  (Ctrl-C stops nginx and Redis)
 
 MSG
     wait "$RUN_NGINX_PID"
+}
+
+# render_conf FILE LINE NEW [LINE NEW...]: FILE with each LINE (a whole
+# line but its indent, found exactly once) replaced by NEW, each line of it
+# indented as LINE was; an example that has drifted fails the run
+render_conf() {
+    perl -e '
+        my ($file, %new) = @ARGV;
+        open my $f, "<", $file or die "build.sh: $file: $!\n";
+        my @lines = <$f>;
+        my %seen;
+        for (@lines) {
+            my ($indent, $text) = /^(\s*)(.*?)\s*$/;
+            next unless exists $new{$text};
+            $seen{$text}++;
+            $_ = join "", map { "$indent$_\n" } split /\n/, $new{$text}, -1;
+        }
+        my @bad = grep { ($seen{$_} // 0) != 1 } sort keys %new;
+        die map { "build.sh: $file: \"$_\" found " . ($seen{$_} // 0)
+                  . " times, expected once\n" } @bad if @bad;
+        print "# ./build.sh run: $file with the values of this run\n", @lines;
+    ' "$@"
 }
 
 # REDIS_URL: redis://[:password@]host[:port][/db] or unix:/path/to/redis.sock
