@@ -51,9 +51,12 @@ sub start_run {
     my $up = wait_for(120, sub {
         die "build.sh run exited:\n" . Clockchain::Test::_slurp($log)
             if waitpid($pid, WNOHANG) == $pid;
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 1);
-        return $s ? 1 : 0;
+        # an HTTP answer from nginx: a bare connect can succeed before
+        # nginx is up (a connect to a free local port may pick that very
+        # port as its source and reach itself)
+        my $r = http(GET => "http://127.0.0.1:$port/",
+                     ua => http_ua(timeout => 2));
+        return (($r->{headers}{server} // '') =~ /^nginx/) ? 1 : 0;
     });
     ok($up, "$name: build.sh run: nginx answers") or do {
         diag(Clockchain::Test::_slurp($log));
