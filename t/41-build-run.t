@@ -51,9 +51,12 @@ sub start_run {
     my $up = wait_for(120, sub {
         die "build.sh run exited:\n" . Clockchain::Test::_slurp($log)
             if waitpid($pid, WNOHANG) == $pid;
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 1);
-        return $s ? 1 : 0;
+        # an HTTP answer from nginx: a bare connect can succeed before
+        # nginx is up (a connect to a free local port may pick that very
+        # port as its source and reach itself)
+        my $r = http(GET => "http://127.0.0.1:$port/",
+                     ua => http_ua(timeout => 2));
+        return (($r->{headers}{server} // '') =~ /^nginx/) ? 1 : 0;
     });
     ok($up, "$name: build.sh run: nginx answers") or do {
         diag(Clockchain::Test::_slurp($log));
@@ -78,6 +81,24 @@ sub stopped_ok {
 END { kill 'KILL', -$pid if $pid && kill 0, $pid }
 
 start_run('sweep');
+
+# what it serves is examples/minimal.conf, this run's values put in
+{
+    my $conf = Clockchain::Test::_slurp("$dir/sweep/nginx/conf/nginx.conf");
+    my @example = split /\n/,
+        Clockchain::Test::_slurp("$REPO/examples/minimal.conf");
+    like($conf, qr{\A# \./build\.sh run: \S*/examples/minimal\.conf },
+         'nginx.conf: rendered from examples/minimal.conf');
+    like($conf, qr/^ *listen  127\.0\.0\.1:$port;$/m, 'with its port');
+    my $rest = $conf;
+    my @lost = grep {
+        my $at = index($rest, "$_\n");
+        $rest = substr($rest, $at + length($_) + 1) if $at >= 0;
+        $at < 0;
+    } grep { !/load_module|worker_processes|^http \{|clockchain_redis
+               |clockchain_flash_url|_key_file|listen/x } @example;
+    is("@lost", '', 'every other line of the example, in order');
+}
 
 my $base = "http://127.0.0.1:$port";
 my %H = ('Content-Type' => 'application/json', 'X-Service-Key' => $KEY,

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+#
+# t/fuzz/run.sh [seconds] [target...]: libFuzzer targets for the nginx-free
+# code (t/fuzz/, docs/hardening.md), built with clang: each runs for
+# `seconds` (60) from its committed seeds; what it finds goes to
+# build/fuzz/corpus/ (not to the repo) and a crash to
+# build/fuzz/TARGET-crash-*.  `./build.sh fuzz 60 scene` runs one target;
+# build.sh installs clang first.  CLOCKCHAIN_BUILD_DIR is build.sh's.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
+FUZZ_TARGETS=(generate bulk create scene id_json path)
+
+say() { printf '%s\n' "$*" >&2; }
+
+secs=${1:-60} dir="$BUILD/fuzz" rc=0
+targets=("${@:2}")
+[ ${#targets[@]} -gt 0 ] || targets=("${FUZZ_TARGETS[@]}")
+mkdir -p "$dir"
+
+for t in "${targets[@]}"; do
+    srcs=("$ROOT/t/fuzz/fuzz_$t.c" "$ROOT/src/ngx_http_clockchain_job.c")
+    [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
+    [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
+    clang -g -O1 -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$ROOT/src" \
+        -o "$dir/fuzz_$t" "${srcs[@]}" -ljansson -lutf8proc
+done
+
+for t in "${targets[@]}"; do
+    args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
+          -print_final_stats=1)
+    case $t in
+        generate|bulk|create|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+    esac
+    mkdir -p "$dir/corpus/$t"
+    say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"
+    if "$dir/fuzz_$t" "${args[@]}" "$dir/corpus/$t" \
+           "$ROOT/t/fuzz/corpus/$t" >"$dir/$t.log" 2>&1; then
+        say "build.sh: fuzz_$t: $(grep -m1 '^Done' "$dir/$t.log"), no crash"
+    else
+        tail -60 "$dir/$t.log" >&2
+        say "build.sh: fuzz_$t FAILED: input saved as $dir/$t-crash-*"
+        rc=1
+    fi
+done
+exit $rc
