@@ -73,7 +73,7 @@ typedef struct {
     ngx_event_t                            reconnect;
     ngx_event_t                            timeout;
     ngx_msec_t                             backoff;
-    ngx_http_clockchain_main_conf_t       *mcf;
+    ngx_http_clockchain_redis_conf_t      *rcf;
     ngx_log_t                             *log;
     char                                   sha[NGX_HTTP_CLOCKCHAIN_SCRIPTS][41];
     ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
@@ -189,14 +189,14 @@ static const char  *ngx_http_clockchain_scripts[] = {
 
 ngx_int_t
 ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_clockchain_main_conf_t *mcf)
+    ngx_http_clockchain_redis_conf_t *rcf)
 {
     ngx_uint_t                    i;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     ngx_memzero(rd, sizeof(ngx_http_clockchain_redis_t));
 
-    rd->mcf = mcf;
+    rd->rcf = rcf;
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
 
@@ -303,7 +303,7 @@ ngx_http_clockchain_redis_connect(void)
     size_t                        argvlen[3];
     u_char                        db[NGX_INT_T_LEN];
 
-    if (rd->mcf->sentinels && !rd->discovered) {
+    if (rd->rcf->sentinels && !rd->discovered) {
         /* ask a Sentinel where the master is first */
         ngx_http_clockchain_redis_discover();
         return;
@@ -311,17 +311,17 @@ ngx_http_clockchain_redis_connect(void)
 
     rd->leaving = 0;
 
-    if (rd->mcf->redis_unix) {
-        ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
+    if (rd->rcf->unix_path) {
+        ac = redisAsyncConnectUnix((char *) rd->rcf->unix_path);
 
-    } else if (rd->mcf->sentinels) {
+    } else if (rd->rcf->sentinels) {
         /* ask again on the next connect: a failover moves the master */
         rd->discovered = 0;
         ac = redisAsyncConnect((char *) rd->master, (int) rd->master_port);
 
     } else {
-        ac = redisAsyncConnect((char *) rd->mcf->redis_host,
-                               (int) rd->mcf->redis_port);
+        ac = redisAsyncConnect((char *) rd->rcf->host,
+                               (int) rd->rcf->port);
     }
 
     if (ac == NULL) {
@@ -334,7 +334,7 @@ ngx_http_clockchain_redis_connect(void)
     if (ac->err) {
         ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
-                      &rd->mcf->redis_addr, ac->errstr);
+                      &rd->rcf->addr, ac->errstr);
         redisAsyncFree(ac);
         ngx_http_clockchain_redis_lost();
         return;
@@ -360,22 +360,22 @@ ngx_http_clockchain_redis_connect(void)
 
     /* pipelined ahead of any request's command */
 
-    if (rd->mcf->redis_password.len) {
+    if (rd->rcf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->redis_password.data;
-        argvlen[1] = rd->mcf->redis_password.len;
+        argv[1] = (char *) rd->rcf->password.data;
+        argvlen[1] = rd->rcf->password.len;
 
         (void) ngx_http_clockchain_redis_command(
                             ngx_http_clockchain_redis_setup_reply, "AUTH",
                             2, argv, argvlen);
     }
 
-    if (rd->mcf->redis_db) {
+    if (rd->rcf->db) {
         argv[0] = "SELECT";
         argvlen[0] = 6;
         argv[1] = (char *) db;
-        argvlen[1] = ngx_sprintf(db, "%i", rd->mcf->redis_db) - db;
+        argvlen[1] = ngx_sprintf(db, "%i", rd->rcf->db) - db;
 
         (void) ngx_http_clockchain_redis_command(
                             ngx_http_clockchain_redis_setup_reply, "SELECT",
@@ -387,7 +387,7 @@ ngx_http_clockchain_redis_connect(void)
         ngx_http_clockchain_redis_load_script(i);
     }
 
-    if (rd->mcf->sentinels) {
+    if (rd->rcf->sentinels) {
         /* a master Sentinel named may have been demoted since */
         argv[0] = "ROLE";
         argvlen[0] = 4;
@@ -409,7 +409,7 @@ ngx_http_clockchain_redis_connect(void)
                         3, argv, argvlen);
 
     if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 }
 
@@ -425,8 +425,8 @@ ngx_http_clockchain_redis_discover(void)
     const char                   *argv[3];
     size_t                        argvlen[3];
 
-    sentinel = rd->mcf->sentinels->elts;
-    sentinel += rd->next_sentinel++ % rd->mcf->sentinels->nelts;
+    sentinel = rd->rcf->sentinels->elts;
+    sentinel += rd->next_sentinel++ % rd->rcf->sentinels->nelts;
 
     ac = redisAsyncConnect((char *) sentinel->host, (int) sentinel->port);
 
@@ -447,12 +447,12 @@ ngx_http_clockchain_redis_discover(void)
     redisAsyncSetConnectCallback(ac,
                                  ngx_http_clockchain_redis_sentinel_connected);
 
-    if (rd->mcf->sentinel_password.len) {
+    if (rd->rcf->sentinel_password.len) {
         /* a refused password shows as NOAUTH in the answer below */
         argv[0] = "AUTH";
         argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->sentinel_password.data;
-        argvlen[1] = rd->mcf->sentinel_password.len;
+        argv[1] = (char *) rd->rcf->sentinel_password.data;
+        argvlen[1] = rd->rcf->sentinel_password.len;
 
         (void) redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, argvlen);
     }
@@ -461,8 +461,8 @@ ngx_http_clockchain_redis_discover(void)
     argvlen[0] = 8;
     argv[1] = "get-master-addr-by-name";
     argvlen[1] = sizeof("get-master-addr-by-name") - 1;
-    argv[2] = (char *) rd->mcf->sentinel_master.data;
-    argvlen[2] = rd->mcf->sentinel_master.len;
+    argv[2] = (char *) rd->rcf->sentinel_master.data;
+    argvlen[2] = rd->rcf->sentinel_master.len;
 
     if (redisAsyncCommandArgv(ac, ngx_http_clockchain_redis_discovered, NULL,
                               3, argv, argvlen)
@@ -477,7 +477,7 @@ ngx_http_clockchain_redis_discover(void)
     rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING;
 
     if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 }
 
@@ -531,12 +531,12 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
         if (reply->type == REDIS_REPLY_ERROR) {
             ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: a sentinel refused to name master \"%V\": "
-                      "%s", &rd->mcf->sentinel_master, reply->str);
+                      "%s", &rd->rcf->sentinel_master, reply->str);
 
         } else {
             ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: a sentinel does not know master \"%V\"",
-                      &rd->mcf->sentinel_master);
+                      &rd->rcf->sentinel_master);
         }
 
         ngx_http_clockchain_redis_lost();
@@ -560,7 +560,7 @@ ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
                       "clockchain: sentinel names %*s:%i as master \"%V\"",
                       len, reply->element[0]->str, port,
-                      &rd->mcf->sentinel_master);
+                      &rd->rcf->sentinel_master);
     }
 
     ngx_memcpy(rd->master, reply->element[0]->str, len);
@@ -611,9 +611,9 @@ ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
 {
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
-    if (rd->mcf->sentinels == NULL) {
-        *host = rd->mcf->redis_host;
-        *port = rd->mcf->redis_port;
+    if (rd->rcf->sentinels == NULL) {
+        *host = rd->rcf->host;
+        *port = rd->rcf->port;
         return NGX_OK;
     }
 
@@ -701,7 +701,7 @@ ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
     if (rd->sentinel) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: a sentinel did not answer in %M ms",
-                      rd->mcf->redis_timeout);
+                      rd->rcf->timeout);
         ac = rd->sentinel;
         rd->sentinel = NULL;
         redisAsyncFree(ac);
@@ -715,8 +715,8 @@ ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "clockchain: redis at \"%V\" did not answer in %M ms, "
-                  "closing the connection", &rd->mcf->redis_addr,
-                  rd->mcf->redis_timeout);
+                  "closing the connection", &rd->rcf->addr,
+                  rd->rcf->timeout);
 
     /* fails every command in flight with a NULL reply */
 
@@ -736,7 +736,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
-                      &rd->mcf->redis_addr, ac->errstr);
+                      &rd->rcf->addr, ac->errstr);
 
         /* hiredis frees the context when this returns */
         ngx_http_clockchain_redis_lost();
@@ -745,7 +745,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                   "clockchain: connected to redis at \"%V\"",
-                  &rd->mcf->redis_addr);
+                  &rd->rcf->addr);
 
     rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
     rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
@@ -766,7 +766,7 @@ ngx_http_clockchain_redis_disconnected(const redisAsyncContext *ac,
     if (!rd->exiting) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: lost the connection to redis at \"%V\"%s%s",
-                      &rd->mcf->redis_addr, ac->err ? ": " : "",
+                      &rd->rcf->addr, ac->err ? ": " : "",
                       ac->err ? ac->errstr : "");
     }
 
@@ -959,7 +959,7 @@ ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
     op->sent = ngx_http_clockchain_redis_now_us();
 
     if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 
     return NGX_OK;
@@ -990,7 +990,7 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
     if ((rd->pending || rd->state == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING)
         && rd->ac && reply)
     {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
@@ -1117,7 +1117,7 @@ ngx_http_clockchain_redis_policy_reply(void *data, redisReply *reply)
                       "clockchain: redis at \"%V\" has maxmemory-policy "
                       "\"%s\", which can evict job keys under memory "
                       "pressure; set it to \"noeviction\"",
-                      &ngx_http_clockchain_redis.mcf->redis_addr,
+                      &ngx_http_clockchain_redis.rcf->addr,
                       reply->element[1]->str);
     }
 }
@@ -1244,7 +1244,7 @@ ngx_http_clockchain_redis_durable_pick(void)
 
     empty = NULL;
 
-    if (rd->mcf->sentinels == NULL
+    if (rd->rcf->sentinels == NULL
         || ngx_http_clockchain_redis_master(&host, &port) != NGX_OK)
     {
         host = NULL;
@@ -1293,8 +1293,8 @@ ngx_http_clockchain_redis_durable_open(ngx_http_clockchain_redis_durable_t *d)
     host = NULL;
     port = 0;
 
-    if (rd->mcf->redis_unix) {
-        ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
+    if (rd->rcf->unix_path) {
+        ac = redisAsyncConnectUnix((char *) rd->rcf->unix_path);
 
     } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
         ac = redisAsyncConnect((char *) host, (int) port);
@@ -1309,7 +1309,7 @@ ngx_http_clockchain_redis_durable_open(ngx_http_clockchain_redis_durable_t *d)
     {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\" "
-                      "for a POST: %s", &rd->mcf->redis_addr,
+                      "for a POST: %s", &rd->rcf->addr,
                       ac && ac->err ? ac->errstr : "no memory");
         if (ac) {
             redisAsyncFree(ac);
@@ -1333,22 +1333,22 @@ ngx_http_clockchain_redis_durable_open(ngx_http_clockchain_redis_durable_t *d)
 
     /* as on the command connection, ahead of the op */
 
-    if (rd->mcf->redis_password.len) {
+    if (rd->rcf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->redis_password.data;
-        argvlen[1] = rd->mcf->redis_password.len;
+        argv[1] = (char *) rd->rcf->password.data;
+        argvlen[1] = rd->rcf->password.len;
 
         (void) redisAsyncCommandArgv(ac,
                                      ngx_http_clockchain_redis_durable_reply,
                                      NULL, 2, argv, argvlen);
     }
 
-    if (rd->mcf->redis_db) {
+    if (rd->rcf->db) {
         argv[0] = "SELECT";
         argvlen[0] = 6;
         argv[1] = (char *) db;
-        argvlen[1] = ngx_sprintf(db, "%i", rd->mcf->redis_db) - db;
+        argvlen[1] = ngx_sprintf(db, "%i", rd->rcf->db) - db;
 
         (void) redisAsyncCommandArgv(ac,
                                      ngx_http_clockchain_redis_durable_reply,
@@ -1390,7 +1390,7 @@ ngx_http_clockchain_redis_durable_send(ngx_http_clockchain_redis_durable_t *d,
         ngx_del_timer(&d->timeout);
     }
 
-    ngx_add_timer(&d->timeout, rd->mcf->redis_timeout);
+    ngx_add_timer(&d->timeout, rd->rcf->timeout);
 
     return NGX_OK;
 }
@@ -1476,7 +1476,7 @@ ngx_http_clockchain_redis_durable_connected(const redisAsyncContext *ac,
 
     ngx_log_error(NGX_LOG_ERR, ngx_http_clockchain_redis.log, 0,
                   "clockchain: could not connect to redis at \"%V\" for a "
-                  "POST: %s", &ngx_http_clockchain_redis.mcf->redis_addr,
+                  "POST: %s", &ngx_http_clockchain_redis.rcf->addr,
                   ac->errstr);
 
     /* hiredis frees it when this returns; the op's reply comes NULL */
@@ -1521,8 +1521,8 @@ ngx_http_clockchain_redis_durable_timeout(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "clockchain: redis at \"%V\" did not answer a POST in "
-                  "%M ms, closing its connection", &rd->mcf->redis_addr,
-                  rd->mcf->redis_timeout);
+                  "%M ms, closing its connection", &rd->rcf->addr,
+                  rd->rcf->timeout);
 
     /* its op is answered NULL */
     ngx_http_clockchain_redis_durable_close(d);
@@ -1546,7 +1546,7 @@ ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev)
         d = NULL;
 
         if (op->handler
-            && ngx_current_msec - op->queued < rd->mcf->redis_timeout)
+            && ngx_current_msec - op->queued < rd->rcf->timeout)
         {
             d = ngx_http_clockchain_redis_durable_pick();
 
