@@ -32,6 +32,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_redis_adapter.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
 

@@ -58,8 +58,6 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_durable_command(
 void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
 ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
     const char *code);
-ngx_int_t ngx_http_clockchain_redis_attach(redisAsyncContext *ac,
-    ngx_log_t *log);
 ngx_int_t ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port);
 
 
