@@ -24,92 +24,12 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_redis_private.h"
+#include "ngx_http_clockchain_redis_sentinel.h"
 #include "ngx_http_clockchain_redis_adapter.h"
-#include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_lua.h"
 
 
-#define NGX_HTTP_CLOCKCHAIN_REDIS_DISCONNECTED  0
-#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING    1
-#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED     2
-
-#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN         50
-#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MAX         2000
-
-/* per worker: connections for creates and their WAIT, and POSTs queued */
-#define NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS       8
-#define NGX_HTTP_CLOCKCHAIN_DURABLE_QUEUE       256
-
-
-typedef struct {
-    redisAsyncContext                     *ac;
-    ngx_http_clockchain_redis_op_t        *op;         /* in flight */
-    ngx_event_t                            timeout;
-    u_char                                 host[NGX_SOCKADDR_STRLEN];
-    ngx_int_t                              port;       /* where it went */
-} ngx_http_clockchain_redis_durable_t;
-
-
-struct ngx_http_clockchain_redis_op_s {
-    ngx_http_clockchain_redis_handler_pt   handler;
-    void                                  *data;
-    ngx_int_t                              script;     /* -1: no script */
-    ngx_uint_t                             resent;     /* NOSCRIPT retry */
-    ngx_msec_t                             sent;       /* us, monotonic */
-    int                                    argc;       /* EVAL's arguments */
-    const char                           **argv;
-    size_t                                *argvlen;
-
-    /* clockchain_redis wait=: its connection, or its place in the queue */
-    ngx_http_clockchain_redis_durable_t   *conn;
-    ngx_queue_t                            queue;
-    ngx_msec_t                             queued;
-};
-
-
-typedef struct {
-    redisAsyncContext                     *ac;
-    ngx_uint_t                             state;
-    ngx_uint_t                             pending;
-    ngx_event_t                            reconnect;
-    ngx_event_t                            timeout;
-    ngx_msec_t                             backoff;
-    ngx_http_clockchain_redis_conf_t      *rcf;
-    ngx_log_t                             *log;
-    char                                   sha[NGX_HTTP_CLOCKCHAIN_SCRIPTS][41];
-    ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
-    ngx_uint_t                             failures;   /* connects in a row */
-    ngx_uint_t                             exiting;
-
-    /* with Sentinel: the master it named last */
-    redisAsyncContext                     *sentinel;
-    ngx_uint_t                             next_sentinel;
-    ngx_uint_t                             discovered;
-    u_char                                 master[NGX_SOCKADDR_STRLEN];
-    ngx_int_t                              master_port;
-    ngx_uint_t                             leaving;    /* READONLY seen */
-
-    /* clockchain_redis wait= */
-    ngx_http_clockchain_redis_durable_t    durable[
-                                            NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS];
-    ngx_http_clockchain_redis_durable_t   *current;    /* reply handled */
-    ngx_queue_t                            queue;      /* ops for a conn */
-    ngx_uint_t                             queued;
-    ngx_event_t                            dispatch;
-} ngx_http_clockchain_redis_t;
-
-
-static void ngx_http_clockchain_redis_connect(void);
-static void ngx_http_clockchain_redis_discover(void);
-static void ngx_http_clockchain_redis_discovered(redisAsyncContext *ac,
-    void *r, void *privdata);
-static void ngx_http_clockchain_redis_sentinel_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_clockchain_redis_role_reply(void *data,
-    redisReply *reply);
-static void ngx_http_clockchain_redis_lost(void);
-static void ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
-    const char *fmt, ...);
 static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_connected(const redisAsyncContext *ac,
@@ -154,7 +74,7 @@ static void ngx_http_clockchain_redis_durable_close(
     ngx_http_clockchain_redis_durable_t *d);
 
 
-static ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
+ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
 
 
 /* a round trip is well under a millisecond: ngx_current_msec is too coarse */
@@ -286,7 +206,7 @@ ngx_http_clockchain_redis_available(void)
 }
 
 
-static void
+void
 ngx_http_clockchain_redis_connect(void)
 {
     ngx_uint_t                    i;
@@ -299,7 +219,7 @@ ngx_http_clockchain_redis_connect(void)
 
     if (rd->rcf->sentinels && !rd->discovered) {
         /* ask a Sentinel where the master is first */
-        ngx_http_clockchain_redis_discover();
+        ngx_http_clockchain_redis_sentinel_discover();
         return;
     }
 
@@ -387,8 +307,8 @@ ngx_http_clockchain_redis_connect(void)
         argvlen[0] = 4;
 
         (void) ngx_http_clockchain_redis_command(
-                            ngx_http_clockchain_redis_role_reply, NULL,
-                            1, argv, argvlen);
+                            ngx_http_clockchain_redis_sentinel_role_reply,
+                            NULL, 1, argv, argvlen);
     }
 
     argv[0] = "CONFIG";
@@ -404,196 +324,6 @@ ngx_http_clockchain_redis_connect(void)
 
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->rcf->timeout);
-    }
-}
-
-
-/* SENTINEL get-master-addr-by-name, from the Sentinels in turn */
-
-static void
-ngx_http_clockchain_redis_discover(void)
-{
-    redisAsyncContext            *ac;
-    ngx_http_clockchain_addr_t   *sentinel;
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-    const char                   *argv[3];
-    size_t                        argvlen[3];
-
-    sentinel = rd->rcf->sentinels->elts;
-    sentinel += rd->next_sentinel++ % rd->rcf->sentinels->nelts;
-
-    ac = redisAsyncConnect((char *) sentinel->host, (int) sentinel->port);
-
-    if (ac == NULL || ac->err
-        || ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK)
-    {
-        ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: could not reach sentinel %s:%i",
-                      sentinel->host, sentinel->port);
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    redisAsyncSetConnectCallback(ac,
-                                 ngx_http_clockchain_redis_sentinel_connected);
-
-    if (rd->rcf->sentinel_password.len) {
-        /* a refused password shows as NOAUTH in the answer below */
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rd->rcf->sentinel_password.data;
-        argvlen[1] = rd->rcf->sentinel_password.len;
-
-        (void) redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, argvlen);
-    }
-
-    argv[0] = "SENTINEL";
-    argvlen[0] = 8;
-    argv[1] = "get-master-addr-by-name";
-    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
-    argv[2] = (char *) rd->rcf->sentinel_master.data;
-    argvlen[2] = rd->rcf->sentinel_master.len;
-
-    if (redisAsyncCommandArgv(ac, ngx_http_clockchain_redis_discovered, NULL,
-                              3, argv, argvlen)
-        != REDIS_OK)
-    {
-        redisAsyncFree(ac);
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    rd->sentinel = ac;
-    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING;
-
-    if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_sentinel_connected(const redisAsyncContext *ac,
-    int status)
-{
-    if (status != REDIS_OK) {
-        ngx_http_clockchain_redis_log(
-                      ngx_http_clockchain_redis.log, 0,
-                      "clockchain: could not connect to a sentinel: %s",
-                      ac->errstr);
-        /* the pending request gets a NULL reply, which moves on */
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    size_t                        len;
-    ngx_int_t                     port;
-    redisReply                   *reply = r;
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    if (rd->sentinel != ac) {
-        return;
-    }
-
-    rd->sentinel = NULL;
-
-    if (rd->timeout.timer_set) {
-        ngx_del_timer(&rd->timeout);
-    }
-
-    if (reply == NULL) {
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    /* done with this Sentinel: closed once this callback returns */
-    redisAsyncDisconnect(ac);
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len >= NGX_SOCKADDR_STRLEN)
-    {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: a sentinel refused to name master \"%V\": "
-                      "%s", &rd->rcf->sentinel_master, reply->str);
-
-        } else {
-            ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: a sentinel does not know master \"%V\"",
-                      &rd->rcf->sentinel_master);
-        }
-
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    port = ngx_atoi((u_char *) reply->element[1]->str,
-                    reply->element[1]->len);
-
-    if (port < 1 || port > 65535) {
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    len = reply->element[0]->len;
-
-    if (len != ngx_strlen(rd->master)
-        || ngx_strncmp(rd->master, reply->element[0]->str, len) != 0
-        || port != rd->master_port)
-    {
-        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "clockchain: sentinel names %*s:%i as master \"%V\"",
-                      len, reply->element[0]->str, port,
-                      &rd->rcf->sentinel_master);
-    }
-
-    ngx_memcpy(rd->master, reply->element[0]->str, len);
-    rd->master[len] = '\0';
-    rd->master_port = port;
-    rd->discovered = 1;
-
-    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
-        /* asked before the worker was told to leave: it connects no more */
-        return;
-    }
-
-    /* a subscription on a master of before goes where commands go */
-    ngx_http_clockchain_events_follow();
-
-    ngx_http_clockchain_redis_connect();
-}
-
-
-static void
-ngx_http_clockchain_redis_role_reply(void *data, redisReply *reply)
-{
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements == 0
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || ngx_strcmp(reply->element[0]->str, "master") == 0)
-    {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "clockchain: %s:%i is no longer a master, asking the "
-                  "sentinels again", rd->master, rd->master_port);
-
-    if (rd->ac && !rd->leaving) {
-        rd->leaving = 1;
-        redisAsyncDisconnect(rd->ac);
     }
 }
 
@@ -627,7 +357,7 @@ ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
  * is drawn once, before ngx_log_error(), which evaluates it twice.
  */
 
-static void
+void
 ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
     const char *fmt, ...)
 {
@@ -648,7 +378,7 @@ ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
 
 /* the context is gone (or never was): try again later */
 
-static void
+void
 ngx_http_clockchain_redis_lost(void)
 {
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
