@@ -30,9 +30,8 @@
 #define NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN         50
 #define NGX_HTTP_CLOCKCHAIN_BACKOFF_MAX         2000
 
-/* per worker: connections for creates and their WAIT, and POSTs queued */
+/* per worker: connections for creates and their WAIT */
 #define NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS       8
-#define NGX_HTTP_CLOCKCHAIN_DURABLE_QUEUE       256
 
 
 typedef struct {
@@ -95,11 +94,23 @@ typedef struct {
 
 extern ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
 
+/* the Lua scripts, by NGX_HTTP_CLOCKCHAIN_SCRIPT_* */
+extern const char  *ngx_http_clockchain_scripts[];
+
 
 void ngx_http_clockchain_redis_connect(void);
 void ngx_http_clockchain_redis_lost(void);
 void ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
     const char *fmt, ...);
+ngx_msec_t ngx_http_clockchain_redis_now_us(void);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_op_alloc(
+    ngx_uint_t script, ngx_http_clockchain_redis_handler_pt handler,
+    void *data, int nkeys, int argc, const char **argv,
+    const size_t *argvlen);
+
+/* the create connections of wait= (redis_durable.c) */
+void ngx_http_clockchain_redis_durable_init(ngx_cycle_t *cycle);
+void ngx_http_clockchain_redis_durable_exit(void);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REDIS_PRIVATE_H_INCLUDED_ */
