@@ -33,10 +33,6 @@ static char *ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_clockchain_hostport(ngx_conf_t *cf, ngx_str_t *url,
-    ngx_http_clockchain_addr_t *addr);
 static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_flash_key(ngx_conf_t *cf,
@@ -56,8 +52,6 @@ static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
 static char *ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_array_t **keys, u_char *data, size_t len, ngx_str_t *where,
     ngx_uint_t n);
-static ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf,
-    ngx_str_t *name, ngx_str_t *content);
 static char *ngx_http_clockchain_handler_set(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_clockchain_init_process(ngx_cycle_t *cycle);
@@ -95,9 +89,9 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
 
     { ngx_string("clockchain_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
-      ngx_http_clockchain_redis,
+      ngx_http_clockchain_redis_conf_set,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_clockchain_main_conf_t, redis),
       NULL },
 
     { ngx_string("clockchain_flash_url"),
@@ -352,18 +346,10 @@ ngx_http_clockchain_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     mcf->shm_zone = NULL;
-     *     mcf->redis_addr = { 0, NULL };
-     *     mcf->redis_host = NULL;
-     *     mcf->redis_unix = NULL;
-     *     mcf->redis_password = { 0, NULL };
-     *     mcf->sentinel_password = { 0, NULL };
-     *     mcf->redis_prefix = { 0, NULL };
      *     mcf->enabled = 0;
      */
 
-    mcf->redis_port = NGX_CONF_UNSET;
-    mcf->redis_db = NGX_CONF_UNSET;
-    mcf->redis_timeout = NGX_CONF_UNSET_MSEC;
+    ngx_http_clockchain_redis_conf_create(&mcf->redis);
 
     mcf->flash_timeout = NGX_CONF_UNSET_MSEC;
     mcf->flash_max_calls = NGX_CONF_UNSET_UINT;
@@ -396,8 +382,7 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
 
     static const ngx_uint_t  retry[] = { 408, 429, 500, 502, 503, 504 };
 
-    ngx_conf_init_value(mcf->redis_db, 0);
-    ngx_conf_init_msec_value(mcf->redis_timeout, 5000);
+    ngx_http_clockchain_redis_conf_init(&mcf->redis);
 
     ngx_conf_init_msec_value(mcf->flash_timeout, 480000);
     ngx_conf_init_uint_value(mcf->flash_max_calls, 64);
@@ -455,10 +440,6 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->redis_prefix.data == NULL) {
-        ngx_str_set(&mcf->redis_prefix, "clockchain:");
-    }
-
     if (!mcf->enabled) {
         return NGX_CONF_OK;
     }
@@ -470,7 +451,7 @@ ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->redis_addr.len == 0) {
+    if (mcf->redis.addr.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"clockchain_redis\" must be set in the http "
                            "block when clockchain handlers are used");
@@ -607,241 +588,6 @@ ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * clockchain_redis address [db=N] [password_file=FILE] [prefix=STR]
- *                  [timeout=TIME];
- */
-
-static char *
-ngx_http_clockchain_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_clockchain_main_conf_t  *mcf = conf;
-
-    u_char                      *p, *last, *comma;
-    ngx_str_t                   *value, s, file, content;
-    ngx_int_t                    n;
-    ngx_uint_t                   i;
-    ngx_http_clockchain_addr_t   addr, *sentinel;
-
-    if (mcf->redis_addr.len) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    mcf->redis_addr = value[1];
-
-    if (ngx_strncmp(value[1].data, "sentinel=", 9) == 0) {
-
-        /* sentinel=host:port[,host:port...] master=name */
-
-        mcf->sentinels = ngx_array_create(cf->pool, 3,
-                                          sizeof(ngx_http_clockchain_addr_t));
-        if (mcf->sentinels == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = value[1].data + 9;
-        last = value[1].data + value[1].len;
-
-        while (p < last) {
-            comma = ngx_strlchr(p, last, ',');
-
-            if (comma == NULL) {
-                comma = last;
-            }
-
-            s.data = p;
-            s.len = comma - p;
-
-            if (ngx_http_clockchain_hostport(cf, &s, &addr) != NGX_CONF_OK) {
-                return NGX_CONF_ERROR;
-            }
-
-            sentinel = ngx_array_push(mcf->sentinels);
-            if (sentinel == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            *sentinel = addr;
-            p = comma + 1;
-        }
-
-        if (mcf->sentinels->nelts == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid sentinel list \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-    } else if (ngx_strncmp(value[1].data, "unix:", 5) == 0) {
-        s.data = value[1].data + 5;
-        s.len = value[1].len - 5;
-
-        if (s.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid redis address \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_conf_full_name(cf->cycle, &s, 0) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        mcf->redis_unix = ngx_pnalloc(cf->pool, s.len + 1);
-        if (mcf->redis_unix == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_cpystrn(mcf->redis_unix, s.data, s.len + 1);
-
-    } else {
-        if (ngx_http_clockchain_hostport(cf, &value[1], &addr)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        mcf->redis_host = addr.host;
-        mcf->redis_port = addr.port;
-    }
-
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "master=", 7) == 0
-            && mcf->sentinels)
-        {
-            mcf->sentinel_master.data = value[i].data + 7;
-            mcf->sentinel_master.len = value[i].len - 7;
-
-            if (mcf->sentinel_master.len == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
-            n = ngx_atoi(value[i].data + 5, value[i].len - 5);
-
-            if (n == NGX_ERROR || n > 100) {
-                goto invalid;
-            }
-
-            mcf->redis_wait = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-
-            if (n == NGX_ERROR || n > 65535) {
-                goto invalid;
-            }
-
-            mcf->redis_db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-            s.data = value[i].data + 8;
-            s.len = value[i].len - 8;
-
-            mcf->redis_timeout = ngx_parse_time(&s, 0);
-
-            if (mcf->redis_timeout == (ngx_msec_t) NGX_ERROR
-                || mcf->redis_timeout == 0)
-            {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-            s.data = value[i].data + 7;
-            s.len = value[i].len - 7;
-
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (*p <= 0x20 || *p >= 0x7f || *p == '{' || *p == '}') {
-                    goto invalid;
-                }
-            }
-
-            /* the runner and events build keys in fixed buffers */
-
-            if (s.len > NGX_HTTP_CLOCKCHAIN_PREFIX_MAX) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid parameter \"%V\": a prefix is "
-                                   "at most "
-                                   ngx_value(NGX_HTTP_CLOCKCHAIN_PREFIX_MAX)
-                                   " bytes", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
-            mcf->redis_prefix = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0
-            || (ngx_strncmp(value[i].data, "sentinel_password_file=", 23)
-                == 0 && mcf->sentinels))
-        {
-            /* Sentinels may have a password of their own (requirepass) */
-            n = (value[i].data[0] == 's') ? 23 : 14;
-
-            file.data = value[i].data + n;
-            file.len = value[i].len - n;
-
-            if (ngx_http_clockchain_read_conf_file(cf, &file, &content)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            while (content.len
-                   && (content.data[content.len - 1] == '\n'
-                       || content.data[content.len - 1] == '\r'))
-            {
-                content.len--;
-            }
-
-            if (content.len == 0) {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "redis password file \"%V\" is empty",
-                                   &file);
-                return NGX_CONF_ERROR;
-            }
-
-            if (n == 23) {
-                mcf->sentinel_password = content;
-
-            } else {
-                mcf->redis_password = content;
-            }
-
-            continue;
-        }
-
-        goto invalid;
-    }
-
-    if (mcf->sentinels && mcf->sentinel_master.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"sentinel=\" needs \"master=\" naming the "
-                           "monitored master");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-
-invalid:
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\"", &value[i]);
-
-    return NGX_CONF_ERROR;
 }
 
 
@@ -1156,52 +902,6 @@ invalid:
 }
 
 
-/*
- * host:port, resolved here, once: hiredis would resolve with a blocking
- * call inside the worker.
- */
-
-static char *
-ngx_http_clockchain_hostport(ngx_conf_t *cf, ngx_str_t *url,
-    ngx_http_clockchain_addr_t *addr)
-{
-    size_t     len;
-    ngx_url_t  u;
-    u_char     text[NGX_SOCKADDR_STRLEN];
-
-    ngx_memzero(&u, sizeof(ngx_url_t));
-
-    u.url = *url;
-    u.default_port = 6379;
-
-    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"%s%s", url,
-                           u.err ? ": " : "", u.err ? u.err : "");
-        return NGX_CONF_ERROR;
-    }
-
-    if (u.naddrs == 0 || u.uri.len) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid redis address \"%V\"", url);
-        return NGX_CONF_ERROR;
-    }
-
-    len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, text,
-                        NGX_SOCKADDR_STRLEN, 0);
-
-    addr->host = ngx_pnalloc(cf->pool, len + 1);
-    if (addr->host == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_cpystrn(addr->host, text, len + 1);
-    addr->port = u.port;
-
-    return NGX_CONF_OK;
-}
-
-
 /* clockchain_service_key key ...; and clockchain_admin_key key ...; */
 
 static char *
@@ -1351,7 +1051,7 @@ ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content)
 {
@@ -1457,7 +1157,9 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
     /* counted into a dummy until now: from here on into the zone */
     ngx_http_clockchain_stats = ngx_http_clockchain_shm_stats(mcf->shm_zone);
 
-    if (ngx_http_clockchain_redis_init_process(cycle, mcf) != NGX_OK) {
+    if (ngx_http_clockchain_redis_init_process(cycle, &mcf->redis)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -29,6 +29,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_redis_adapter.h"
 #include "ngx_http_clockchain_events.h"
 
 
@@ -43,6 +44,7 @@ typedef struct {
     ngx_event_t                        deadline;   /* for the SUBSCRIBE */
     ngx_msec_t                         backoff;
     ngx_http_clockchain_main_conf_t   *mcf;
+    ngx_http_clockchain_redis_conf_t  *rcf;        /* &mcf->redis */
     ngx_log_t                         *log;
     u_char                             channel[256];
     size_t                             channel_len;
@@ -88,9 +90,10 @@ ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ngx_memzero(ev, sizeof(ngx_http_clockchain_events_t));
 
     ev->mcf = mcf;
+    ev->rcf = &mcf->redis;
     ev->log = cycle->log;
     ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
-    ev->channel_len = ngx_http_clockchain_events_channel(mcf, ev->channel,
+    ev->channel_len = ngx_http_clockchain_events_channel(ev->rcf, ev->channel,
                                                          sizeof(ev->channel));
 
     ev->reconnect.handler = ngx_http_clockchain_events_reconnect_handler;
@@ -162,7 +165,7 @@ ngx_http_clockchain_events_follow(void)
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
     if (ev->mcf == NULL || ev->exiting || ev->ac == NULL
-        || ev->mcf->redis_unix
+        || ev->rcf->unix_path
         || ngx_http_clockchain_redis_master(&host, &port) != NGX_OK)
     {
         /* not connected: the next connect goes to the master named last */
@@ -192,22 +195,22 @@ ngx_http_clockchain_events_follow(void)
 
 
 size_t
-ngx_http_clockchain_events_channel(ngx_http_clockchain_main_conf_t *mcf,
+ngx_http_clockchain_events_channel(ngx_http_clockchain_redis_conf_t *rcf,
     u_char *buf, size_t len)
 {
     u_char  *p;
 
     /* pub/sub ignores databases: two of them on one server must not mix */
 
-    if (mcf->redis_db) {
+    if (rcf->db) {
         p = ngx_snprintf(buf, len - 1,
                          "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events:db%i",
-                         &mcf->redis_prefix, mcf->redis_db);
+                         &rcf->prefix, rcf->db);
 
     } else {
         p = ngx_snprintf(buf, len - 1,
                          "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events",
-                         &mcf->redis_prefix);
+                         &rcf->prefix);
     }
 
     *p = '\0';
@@ -227,10 +230,10 @@ ngx_http_clockchain_events_connect(void)
     size_t                         argvlen[3];
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
-    if (ev->mcf->redis_unix) {
-        ac = redisAsyncConnectUnix((char *) ev->mcf->redis_unix);
+    if (ev->rcf->unix_path) {
+        ac = redisAsyncConnectUnix((char *) ev->rcf->unix_path);
         p = ngx_snprintf(ev->addr, sizeof(ev->addr) - 1, "unix:%s",
-                         ev->mcf->redis_unix);
+                         ev->rcf->unix_path);
         *p = '\0';
 
     } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
@@ -266,11 +269,11 @@ ngx_http_clockchain_events_connect(void)
 
     ev->ac = ac;
 
-    if (ev->mcf->redis_password.len) {
+    if (ev->rcf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
-        argv[1] = (char *) ev->mcf->redis_password.data;
-        argvlen[1] = ev->mcf->redis_password.len;
+        argv[1] = (char *) ev->rcf->password.data;
+        argvlen[1] = ev->rcf->password.len;
 
         (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_auth_reply,
                                      NULL, 2, argv, argvlen);
@@ -298,7 +301,7 @@ ngx_http_clockchain_events_connect(void)
         ngx_del_timer(&ev->deadline);
     }
 
-    ngx_add_timer(&ev->deadline, ev->mcf->redis_timeout);
+    ngx_add_timer(&ev->deadline, ev->rcf->timeout);
 }
 
 
@@ -348,7 +351,7 @@ ngx_http_clockchain_events_deadline_handler(ngx_event_t *dev)
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "clockchain: redis did not confirm the events subscription "
-                  "in %M ms, connecting again", ev->mcf->redis_timeout);
+                  "in %M ms, connecting again", ev->rcf->timeout);
 
     ac = ev->ac;
     ev->ac = NULL;

@@ -243,8 +243,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     /* what the call is made of is built without nginx (create.c) */
 
     cr.bulk = ctx->bulk;
-    cr.prefix = (char *) mcf->redis_prefix.data;
-    cr.prefix_len = mcf->redis_prefix.len;
+    cr.prefix = (char *) mcf->redis.prefix.data;
+    cr.prefix_len = mcf->redis.prefix.len;
     cr.user = (char *) ctx->created_by.data;
     cr.user_len = ctx->created_by.len;
     cr.idempotency = ctx->idempotency.len ? (char *) ctx->idempotency.data
@@ -253,7 +253,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     cr.body = (char *) ctx->body.data;
     cr.body_len = ctx->body.len;
     cr.max_pending = mcf->max_pending;
-    cr.replicas = mcf->redis_wait;
+    cr.replicas = mcf->redis.wait;
 
     rc = ngx_http_clockchain_create_argv(&cr, ctx->reqs, ctx->jobs,
                                          ctx->njobs,
@@ -275,7 +275,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
 
     ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
-    if (mcf->redis_wait) {
+    if (mcf->redis.wait) {
         /* WAIT blocks its connection: the create and it go on their own */
         ctx->op = ngx_http_clockchain_redis_durable_eval(
                                     NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
@@ -331,7 +331,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                        ctx->njobs, (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN,
                        ctx->jobs[0].id);
 
-        if (mcf->redis_wait) {
+        if (mcf->redis.wait) {
             /* answer once enough replicas have the jobs too */
             rc = ngx_http_clockchain_create_wait(r, ctx);
 
@@ -377,7 +377,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "clockchain: %ui replica(s) must confirm each job, "
                       "redis has %i online, not creating the job",
-                      mcf->redis_wait, online);
+                      mcf->redis.wait, online);
 
         if (ngx_http_clockchain_add_header(r, "Retry-After",
                                            NGX_HTTP_CLOCKCHAIN_RETRY_AFTER)
@@ -392,7 +392,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                        "replica(s) must confirm each job, "
                                        "Redis has %i online; the job was "
                                        "not created, retry later",
-                                       mcf->redis_wait, online);
+                                       mcf->redis.wait, online);
         ngx_http_clockchain_finalize(r, rc);
         return;
     }
@@ -466,10 +466,10 @@ ngx_http_clockchain_create_wait(ngx_http_request_t *r,
 
     argv[0] = "WAIT";
     argvlen[0] = 4;
-    p = ngx_sprintf(n, "%ui", mcf->redis_wait);
+    p = ngx_sprintf(n, "%ui", mcf->redis.wait);
     argv[1] = (char *) n;
     argvlen[1] = p - n;
-    p = ngx_sprintf(ms, "%M", mcf->redis_timeout / 2);
+    p = ngx_sprintf(ms, "%M", mcf->redis.timeout / 2);
     argv[2] = (char *) ms;
     argvlen[2] = p - ms;
 
@@ -502,7 +502,7 @@ ngx_http_clockchain_create_waited(void *data, redisReply *reply)
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     if (reply && reply->type == REDIS_REPLY_INTEGER
-        && (ngx_uint_t) reply->integer >= mcf->redis_wait)
+        && (ngx_uint_t) reply->integer >= mcf->redis.wait)
     {
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
@@ -512,7 +512,7 @@ ngx_http_clockchain_create_waited(void *data, redisReply *reply)
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "clockchain: %ui replica(s) did not confirm job %*s in "
-                  "time (WAIT answered %s)", mcf->redis_wait,
+                  "time (WAIT answered %s)", mcf->redis.wait,
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->jobs[0].id,
                   reply == NULL ? "nothing"
                   : reply->type == REDIS_REPLY_INTEGER ? "too few"

@@ -13,16 +13,10 @@
 #include <ngx_http.h>
 
 #include "ngx_http_clockchain_job.h"
+#include "ngx_http_clockchain_redis_conf.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_RETRY_AFTER   "2"
-
-/*
- * The longest clockchain_redis prefix=: with "{cc}:v1:" and the longest
- * name after it ("processing", "job:" and an id), a key fits the 256-byte
- * buffers the runner and the events subscriber build keys in.
- */
-#define NGX_HTTP_CLOCKCHAIN_PREFIX_MAX    128
 
 /* in a handler directive's offset: the request body the handler reads */
 #define NGX_HTTP_CLOCKCHAIN_READS_BODY     1   /* clockchain_max_body_size */
@@ -32,27 +26,9 @@
 
 
 typedef struct {
-    u_char                       *host;           /* NUL-terminated IP */
-    ngx_int_t                     port;
-} ngx_http_clockchain_addr_t;
-
-
-typedef struct {
     ngx_shm_zone_t               *shm_zone;
 
-    /* Redis: an IP literal with port, or a unix socket path */
-    ngx_str_t                     redis_addr;     /* for logs */
-    u_char                       *redis_host;     /* NUL-terminated */
-    ngx_int_t                     redis_port;
-    u_char                       *redis_unix;     /* NUL-terminated */
-    ngx_int_t                     redis_db;
-    ngx_str_t                     redis_password;
-    ngx_str_t                     sentinel_password;
-    ngx_str_t                     redis_prefix;
-    ngx_msec_t                    redis_timeout;
-    ngx_array_t                  *sentinels;      /* of addr_t, or NULL */
-    ngx_str_t                     sentinel_master;
-    ngx_uint_t                    redis_wait;     /* replicas for a POST */
+    ngx_http_clockchain_redis_conf_t  redis;     /* clockchain_redis */
 
     /* the runner: on when flash_url is set */
     ngx_str_t                     flash_url;
@@ -103,6 +79,10 @@ ngx_int_t ngx_http_clockchain_moments_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
+
+/* a file named in a directive, read whole into the conf pool */
+ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *content);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_ */

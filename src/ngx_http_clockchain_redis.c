@@ -11,9 +11,9 @@
  * no reply for the configured timeout closes the connection, which fails
  * every command in flight; reconnection runs from a timer with backoff.
  *
- * With clockchain_redis wait=N, each create and its WAIT go instead on a
- * small pool of connections that carry one of them at a time: WAIT blocks
- * the connection it is sent on, and counts only the writes made on it.
+ * Sentinel discovery is in redis_sentinel.c, the create connections of
+ * wait= in redis_durable.c, hiredis on nginx's event loop in
+ * redis_adapter.c.
  */
 
 
@@ -24,92 +24,13 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_clockchain_redis.h"
-#include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_redis_private.h"
+#include "ngx_http_clockchain_redis_sentinel.h"
+#include "ngx_http_clockchain_redis_adapter.h"
 #include "ngx_http_clockchain_stats.h"
 #include "ngx_http_clockchain_lua.h"
 
 
-#define NGX_HTTP_CLOCKCHAIN_REDIS_DISCONNECTED  0
-#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING    1
-#define NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED     2
-
-#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN         50
-#define NGX_HTTP_CLOCKCHAIN_BACKOFF_MAX         2000
-
-/* per worker: connections for creates and their WAIT, and POSTs queued */
-#define NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS       8
-#define NGX_HTTP_CLOCKCHAIN_DURABLE_QUEUE       256
-
-
-typedef struct {
-    redisAsyncContext                     *ac;
-    ngx_http_clockchain_redis_op_t        *op;         /* in flight */
-    ngx_event_t                            timeout;
-    u_char                                 host[NGX_SOCKADDR_STRLEN];
-    ngx_int_t                              port;       /* where it went */
-} ngx_http_clockchain_redis_durable_t;
-
-
-struct ngx_http_clockchain_redis_op_s {
-    ngx_http_clockchain_redis_handler_pt   handler;
-    void                                  *data;
-    ngx_int_t                              script;     /* -1: no script */
-    ngx_uint_t                             resent;     /* NOSCRIPT retry */
-    ngx_msec_t                             sent;       /* us, monotonic */
-    int                                    argc;       /* EVAL's arguments */
-    const char                           **argv;
-    size_t                                *argvlen;
-
-    /* clockchain_redis wait=: its connection, or its place in the queue */
-    ngx_http_clockchain_redis_durable_t   *conn;
-    ngx_queue_t                            queue;
-    ngx_msec_t                             queued;
-};
-
-
-typedef struct {
-    redisAsyncContext                     *ac;
-    ngx_uint_t                             state;
-    ngx_uint_t                             pending;
-    ngx_event_t                            reconnect;
-    ngx_event_t                            timeout;
-    ngx_msec_t                             backoff;
-    ngx_http_clockchain_main_conf_t       *mcf;
-    ngx_log_t                             *log;
-    char                                   sha[NGX_HTTP_CLOCKCHAIN_SCRIPTS][41];
-    ngx_uint_t                             sha_known[NGX_HTTP_CLOCKCHAIN_SCRIPTS];
-    ngx_uint_t                             failures;   /* connects in a row */
-    ngx_uint_t                             exiting;
-
-    /* with Sentinel: the master it named last */
-    redisAsyncContext                     *sentinel;
-    ngx_uint_t                             next_sentinel;
-    ngx_uint_t                             discovered;
-    u_char                                 master[NGX_SOCKADDR_STRLEN];
-    ngx_int_t                              master_port;
-    ngx_uint_t                             leaving;    /* READONLY seen */
-
-    /* clockchain_redis wait= */
-    ngx_http_clockchain_redis_durable_t    durable[
-                                            NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS];
-    ngx_http_clockchain_redis_durable_t   *current;    /* reply handled */
-    ngx_queue_t                            queue;      /* ops for a conn */
-    ngx_uint_t                             queued;
-    ngx_event_t                            dispatch;
-} ngx_http_clockchain_redis_t;
-
-
-static void ngx_http_clockchain_redis_connect(void);
-static void ngx_http_clockchain_redis_discover(void);
-static void ngx_http_clockchain_redis_discovered(redisAsyncContext *ac,
-    void *r, void *privdata);
-static void ngx_http_clockchain_redis_sentinel_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_clockchain_redis_role_reply(void *data,
-    redisReply *reply);
-static void ngx_http_clockchain_redis_lost(void);
-static void ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
-    const char *fmt, ...);
 static void ngx_http_clockchain_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_connected(const redisAsyncContext *ac,
@@ -130,43 +51,14 @@ static void ngx_http_clockchain_redis_script_reply(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_redis_policy_reply(void *data,
     redisReply *reply);
-static void ngx_http_clockchain_redis_read_handler(ngx_event_t *ev);
-static void ngx_http_clockchain_redis_write_handler(ngx_event_t *ev);
-static void ngx_http_clockchain_redis_add_read(void *data);
-static void ngx_http_clockchain_redis_del_read(void *data);
-static void ngx_http_clockchain_redis_add_write(void *data);
-static void ngx_http_clockchain_redis_del_write(void *data);
-static void ngx_http_clockchain_redis_cleanup(void *data);
-static ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_op_alloc(
-    ngx_uint_t script, ngx_http_clockchain_redis_handler_pt handler,
-    void *data, int nkeys, int argc, const char **argv,
-    const size_t *argvlen);
-static ngx_http_clockchain_redis_durable_t *
-    ngx_http_clockchain_redis_durable_pick(void);
-static ngx_int_t ngx_http_clockchain_redis_durable_open(
-    ngx_http_clockchain_redis_durable_t *d);
-static ngx_int_t ngx_http_clockchain_redis_durable_send(
-    ngx_http_clockchain_redis_durable_t *d,
-    ngx_http_clockchain_redis_op_t *op, int argc, const char **argv,
-    const size_t *argvlen);
-static void ngx_http_clockchain_redis_durable_reply(redisAsyncContext *ac,
-    void *r, void *privdata);
-static void ngx_http_clockchain_redis_durable_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_clockchain_redis_durable_disconnected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_clockchain_redis_durable_timeout(ngx_event_t *ev);
-static void ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev);
-static void ngx_http_clockchain_redis_durable_close(
-    ngx_http_clockchain_redis_durable_t *d);
 
 
-static ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
+ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
 
 
 /* a round trip is well under a millisecond: ngx_current_msec is too coarse */
 
-static ngx_msec_t
+ngx_msec_t
 ngx_http_clockchain_redis_now_us(void)
 {
     struct timespec  ts;
@@ -176,7 +68,7 @@ ngx_http_clockchain_redis_now_us(void)
     return (ngx_msec_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static const char  *ngx_http_clockchain_scripts[] = {
+const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_create,
     ngx_http_clockchain_lua_claim,
     ngx_http_clockchain_lua_heartbeat,
@@ -190,14 +82,13 @@ static const char  *ngx_http_clockchain_scripts[] = {
 
 ngx_int_t
 ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_clockchain_main_conf_t *mcf)
+    ngx_http_clockchain_redis_conf_t *rcf)
 {
-    ngx_uint_t                    i;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     ngx_memzero(rd, sizeof(ngx_http_clockchain_redis_t));
 
-    rd->mcf = mcf;
+    rd->rcf = rcf;
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
 
@@ -214,19 +105,7 @@ ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
     rd->timeout.log = cycle->log;
     rd->timeout.data = rd;
 
-    /* opened when POSTs need them; timeouts kept as the one above */
-
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS; i++) {
-        rd->durable[i].timeout.handler =
-                                      ngx_http_clockchain_redis_durable_timeout;
-        rd->durable[i].timeout.log = cycle->log;
-        rd->durable[i].timeout.data = &rd->durable[i];
-    }
-
-    ngx_queue_init(&rd->queue);
-    rd->dispatch.handler = ngx_http_clockchain_redis_durable_dispatch;
-    rd->dispatch.log = cycle->log;
-    rd->dispatch.data = rd;
+    ngx_http_clockchain_redis_durable_init(cycle);
 
     ngx_http_clockchain_redis_connect();
 
@@ -237,31 +116,11 @@ ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                       i;
-    ngx_queue_t                     *q;
-    ngx_http_clockchain_redis_op_t  *op;
-    ngx_http_clockchain_redis_t     *rd = &ngx_http_clockchain_redis;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     rd->exiting = 1;
 
-    if (rd->dispatch.posted) {
-        ngx_delete_posted_event(&rd->dispatch);
-    }
-
-    /* replies still due come back NULL, and nobody is told */
-
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS; i++) {
-        ngx_http_clockchain_redis_durable_close(&rd->durable[i]);
-    }
-
-    while (!ngx_queue_empty(&rd->queue)) {
-        q = ngx_queue_head(&rd->queue);
-        ngx_queue_remove(q);
-        op = ngx_queue_data(q, ngx_http_clockchain_redis_op_t, queue);
-        ngx_free(op);
-    }
-
-    rd->queued = 0;
+    ngx_http_clockchain_redis_durable_exit();
 
     if (rd->reconnect.timer_set) {
         ngx_del_timer(&rd->reconnect);
@@ -293,7 +152,7 @@ ngx_http_clockchain_redis_available(void)
 }
 
 
-static void
+void
 ngx_http_clockchain_redis_connect(void)
 {
     ngx_uint_t                    i;
@@ -304,25 +163,25 @@ ngx_http_clockchain_redis_connect(void)
     size_t                        argvlen[3];
     u_char                        db[NGX_INT_T_LEN];
 
-    if (rd->mcf->sentinels && !rd->discovered) {
+    if (rd->rcf->sentinels && !rd->discovered) {
         /* ask a Sentinel where the master is first */
-        ngx_http_clockchain_redis_discover();
+        ngx_http_clockchain_redis_sentinel_discover();
         return;
     }
 
     rd->leaving = 0;
 
-    if (rd->mcf->redis_unix) {
-        ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
+    if (rd->rcf->unix_path) {
+        ac = redisAsyncConnectUnix((char *) rd->rcf->unix_path);
 
-    } else if (rd->mcf->sentinels) {
+    } else if (rd->rcf->sentinels) {
         /* ask again on the next connect: a failover moves the master */
         rd->discovered = 0;
         ac = redisAsyncConnect((char *) rd->master, (int) rd->master_port);
 
     } else {
-        ac = redisAsyncConnect((char *) rd->mcf->redis_host,
-                               (int) rd->mcf->redis_port);
+        ac = redisAsyncConnect((char *) rd->rcf->host,
+                               (int) rd->rcf->port);
     }
 
     if (ac == NULL) {
@@ -335,7 +194,7 @@ ngx_http_clockchain_redis_connect(void)
     if (ac->err) {
         ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
-                      &rd->mcf->redis_addr, ac->errstr);
+                      &rd->rcf->addr, ac->errstr);
         redisAsyncFree(ac);
         ngx_http_clockchain_redis_lost();
         return;
@@ -361,22 +220,22 @@ ngx_http_clockchain_redis_connect(void)
 
     /* pipelined ahead of any request's command */
 
-    if (rd->mcf->redis_password.len) {
+    if (rd->rcf->password.len) {
         argv[0] = "AUTH";
         argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->redis_password.data;
-        argvlen[1] = rd->mcf->redis_password.len;
+        argv[1] = (char *) rd->rcf->password.data;
+        argvlen[1] = rd->rcf->password.len;
 
         (void) ngx_http_clockchain_redis_command(
                             ngx_http_clockchain_redis_setup_reply, "AUTH",
                             2, argv, argvlen);
     }
 
-    if (rd->mcf->redis_db) {
+    if (rd->rcf->db) {
         argv[0] = "SELECT";
         argvlen[0] = 6;
         argv[1] = (char *) db;
-        argvlen[1] = ngx_sprintf(db, "%i", rd->mcf->redis_db) - db;
+        argvlen[1] = ngx_sprintf(db, "%i", rd->rcf->db) - db;
 
         (void) ngx_http_clockchain_redis_command(
                             ngx_http_clockchain_redis_setup_reply, "SELECT",
@@ -388,14 +247,14 @@ ngx_http_clockchain_redis_connect(void)
         ngx_http_clockchain_redis_load_script(i);
     }
 
-    if (rd->mcf->sentinels) {
+    if (rd->rcf->sentinels) {
         /* a master Sentinel named may have been demoted since */
         argv[0] = "ROLE";
         argvlen[0] = 4;
 
         (void) ngx_http_clockchain_redis_command(
-                            ngx_http_clockchain_redis_role_reply, NULL,
-                            1, argv, argvlen);
+                            ngx_http_clockchain_redis_sentinel_role_reply,
+                            NULL, 1, argv, argvlen);
     }
 
     argv[0] = "CONFIG";
@@ -410,197 +269,7 @@ ngx_http_clockchain_redis_connect(void)
                         3, argv, argvlen);
 
     if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
-    }
-}
-
-
-/* SENTINEL get-master-addr-by-name, from the Sentinels in turn */
-
-static void
-ngx_http_clockchain_redis_discover(void)
-{
-    redisAsyncContext            *ac;
-    ngx_http_clockchain_addr_t   *sentinel;
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-    const char                   *argv[3];
-    size_t                        argvlen[3];
-
-    sentinel = rd->mcf->sentinels->elts;
-    sentinel += rd->next_sentinel++ % rd->mcf->sentinels->nelts;
-
-    ac = redisAsyncConnect((char *) sentinel->host, (int) sentinel->port);
-
-    if (ac == NULL || ac->err
-        || ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK)
-    {
-        ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: could not reach sentinel %s:%i",
-                      sentinel->host, sentinel->port);
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    redisAsyncSetConnectCallback(ac,
-                                 ngx_http_clockchain_redis_sentinel_connected);
-
-    if (rd->mcf->sentinel_password.len) {
-        /* a refused password shows as NOAUTH in the answer below */
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->sentinel_password.data;
-        argvlen[1] = rd->mcf->sentinel_password.len;
-
-        (void) redisAsyncCommandArgv(ac, NULL, NULL, 2, argv, argvlen);
-    }
-
-    argv[0] = "SENTINEL";
-    argvlen[0] = 8;
-    argv[1] = "get-master-addr-by-name";
-    argvlen[1] = sizeof("get-master-addr-by-name") - 1;
-    argv[2] = (char *) rd->mcf->sentinel_master.data;
-    argvlen[2] = rd->mcf->sentinel_master.len;
-
-    if (redisAsyncCommandArgv(ac, ngx_http_clockchain_redis_discovered, NULL,
-                              3, argv, argvlen)
-        != REDIS_OK)
-    {
-        redisAsyncFree(ac);
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    rd->sentinel = ac;
-    rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING;
-
-    if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_sentinel_connected(const redisAsyncContext *ac,
-    int status)
-{
-    if (status != REDIS_OK) {
-        ngx_http_clockchain_redis_log(
-                      ngx_http_clockchain_redis.log, 0,
-                      "clockchain: could not connect to a sentinel: %s",
-                      ac->errstr);
-        /* the pending request gets a NULL reply, which moves on */
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_discovered(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    size_t                        len;
-    ngx_int_t                     port;
-    redisReply                   *reply = r;
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    if (rd->sentinel != ac) {
-        return;
-    }
-
-    rd->sentinel = NULL;
-
-    if (rd->timeout.timer_set) {
-        ngx_del_timer(&rd->timeout);
-    }
-
-    if (reply == NULL) {
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    /* done with this Sentinel: closed once this callback returns */
-    redisAsyncDisconnect(ac);
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_STRING
-        || reply->element[0]->len >= NGX_SOCKADDR_STRLEN)
-    {
-        if (reply->type == REDIS_REPLY_ERROR) {
-            ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: a sentinel refused to name master \"%V\": "
-                      "%s", &rd->mcf->sentinel_master, reply->str);
-
-        } else {
-            ngx_http_clockchain_redis_log(rd->log, 0,
-                      "clockchain: a sentinel does not know master \"%V\"",
-                      &rd->mcf->sentinel_master);
-        }
-
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    port = ngx_atoi((u_char *) reply->element[1]->str,
-                    reply->element[1]->len);
-
-    if (port < 1 || port > 65535) {
-        ngx_http_clockchain_redis_lost();
-        return;
-    }
-
-    len = reply->element[0]->len;
-
-    if (len != ngx_strlen(rd->master)
-        || ngx_strncmp(rd->master, reply->element[0]->str, len) != 0
-        || port != rd->master_port)
-    {
-        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "clockchain: sentinel names %*s:%i as master \"%V\"",
-                      len, reply->element[0]->str, port,
-                      &rd->mcf->sentinel_master);
-    }
-
-    ngx_memcpy(rd->master, reply->element[0]->str, len);
-    rd->master[len] = '\0';
-    rd->master_port = port;
-    rd->discovered = 1;
-
-    if (rd->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
-        /* asked before the worker was told to leave: it connects no more */
-        return;
-    }
-
-    /* a subscription on a master of before goes where commands go */
-    ngx_http_clockchain_events_follow();
-
-    ngx_http_clockchain_redis_connect();
-}
-
-
-static void
-ngx_http_clockchain_redis_role_reply(void *data, redisReply *reply)
-{
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements == 0
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || ngx_strcmp(reply->element[0]->str, "master") == 0)
-    {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "clockchain: %s:%i is no longer a master, asking the "
-                  "sentinels again", rd->master, rd->master_port);
-
-    if (rd->ac && !rd->leaving) {
-        rd->leaving = 1;
-        redisAsyncDisconnect(rd->ac);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 }
 
@@ -612,9 +281,9 @@ ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
 {
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
-    if (rd->mcf->sentinels == NULL) {
-        *host = rd->mcf->redis_host;
-        *port = rd->mcf->redis_port;
+    if (rd->rcf->sentinels == NULL) {
+        *host = rd->rcf->host;
+        *port = rd->rcf->port;
         return NGX_OK;
     }
 
@@ -634,7 +303,7 @@ ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port)
  * is drawn once, before ngx_log_error(), which evaluates it twice.
  */
 
-static void
+void
 ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
     const char *fmt, ...)
 {
@@ -655,7 +324,7 @@ ngx_http_clockchain_redis_log(ngx_log_t *log, ngx_err_t err,
 
 /* the context is gone (or never was): try again later */
 
-static void
+void
 ngx_http_clockchain_redis_lost(void)
 {
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
@@ -702,7 +371,7 @@ ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
     if (rd->sentinel) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: a sentinel did not answer in %M ms",
-                      rd->mcf->redis_timeout);
+                      rd->rcf->timeout);
         ac = rd->sentinel;
         rd->sentinel = NULL;
         redisAsyncFree(ac);
@@ -716,8 +385,8 @@ ngx_http_clockchain_redis_timeout_handler(ngx_event_t *ev)
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                   "clockchain: redis at \"%V\" did not answer in %M ms, "
-                  "closing the connection", &rd->mcf->redis_addr,
-                  rd->mcf->redis_timeout);
+                  "closing the connection", &rd->rcf->addr,
+                  rd->rcf->timeout);
 
     /* fails every command in flight with a NULL reply */
 
@@ -737,7 +406,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
     if (status != REDIS_OK) {
         ngx_http_clockchain_redis_log(rd->log, 0,
                       "clockchain: could not connect to redis at \"%V\": %s",
-                      &rd->mcf->redis_addr, ac->errstr);
+                      &rd->rcf->addr, ac->errstr);
 
         /* hiredis frees the context when this returns */
         ngx_http_clockchain_redis_lost();
@@ -746,7 +415,7 @@ ngx_http_clockchain_redis_connected(const redisAsyncContext *ac, int status)
 
     ngx_log_error(NGX_LOG_INFO, rd->log, 0,
                   "clockchain: connected to redis at \"%V\"",
-                  &rd->mcf->redis_addr);
+                  &rd->rcf->addr);
 
     rd->state = NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTED;
     rd->backoff = NGX_HTTP_CLOCKCHAIN_BACKOFF_MIN;
@@ -767,7 +436,7 @@ ngx_http_clockchain_redis_disconnected(const redisAsyncContext *ac,
     if (!rd->exiting) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: lost the connection to redis at \"%V\"%s%s",
-                      &rd->mcf->redis_addr, ac->err ? ": " : "",
+                      &rd->rcf->addr, ac->err ? ": " : "",
                       ac->err ? ac->errstr : "");
     }
 
@@ -830,7 +499,7 @@ ngx_http_clockchain_redis_eval(ngx_uint_t script,
 }
 
 
-static ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_redis_op_alloc(ngx_uint_t script,
     ngx_http_clockchain_redis_handler_pt handler, void *data, int nkeys,
     int argc, const char **argv, const size_t *argvlen)
@@ -960,7 +629,7 @@ ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
     op->sent = ngx_http_clockchain_redis_now_us();
 
     if (!rd->timeout.timer_set) {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 
     return NGX_OK;
@@ -991,7 +660,7 @@ ngx_http_clockchain_redis_reply(redisAsyncContext *ac, void *r,
     if ((rd->pending || rd->state == NGX_HTTP_CLOCKCHAIN_REDIS_CONNECTING)
         && rd->ac && reply)
     {
-        ngx_add_timer(&rd->timeout, rd->mcf->redis_timeout);
+        ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
@@ -1118,633 +787,7 @@ ngx_http_clockchain_redis_policy_reply(void *data, redisReply *reply)
                       "clockchain: redis at \"%V\" has maxmemory-policy "
                       "\"%s\", which can evict job keys under memory "
                       "pressure; set it to \"noeviction\"",
-                      &ngx_http_clockchain_redis.mcf->redis_addr,
+                      &ngx_http_clockchain_redis.rcf->addr,
                       reply->element[1]->str);
     }
-}
-
-
-/*
- * clockchain_redis wait=N: the create goes on a connection of the pool, and
- * its WAIT after it on the same one, so that WAIT counts that write and
- * blocks nothing else.  The body is sent with EVAL each time: no SHA1 to
- * learn per connection, and no NOSCRIPT after a SCRIPT FLUSH.  When every
- * connection is busy the op waits in a queue, at most the timeout.
- */
-
-ngx_http_clockchain_redis_op_t *
-ngx_http_clockchain_redis_durable_eval(ngx_uint_t script,
-    ngx_http_clockchain_redis_handler_pt handler, void *data, int nkeys,
-    int argc, const char **argv, const size_t *argvlen)
-{
-    ngx_http_clockchain_redis_op_t       *op;
-    ngx_http_clockchain_redis_durable_t  *d;
-    ngx_http_clockchain_redis_t          *rd = &ngx_http_clockchain_redis;
-
-    /* without the command connection, Redis is most likely down */
-
-    if (rd->exiting || !ngx_http_clockchain_redis_available()) {
-        return NULL;
-    }
-
-    op = ngx_http_clockchain_redis_op_alloc(script, handler, data, nkeys,
-                                            argc, argv, argvlen);
-    if (op == NULL) {
-        return NULL;
-    }
-
-    op->argv[0] = "EVAL";
-    op->argvlen[0] = 4;
-    op->argv[1] = ngx_http_clockchain_scripts[script];
-    op->argvlen[1] = ngx_strlen(ngx_http_clockchain_scripts[script]);
-
-    /* sent from the handler of a reply (new ids): on that connection */
-
-    d = rd->current;
-
-    if (d == NULL || d->op != NULL) {
-        d = ngx_http_clockchain_redis_durable_pick();
-    }
-
-    if (d == NULL) {
-        if (rd->queued >= NGX_HTTP_CLOCKCHAIN_DURABLE_QUEUE) {
-            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                          "clockchain: %ui POSTs already wait for a "
-                          "connection to redis, refusing this one",
-                          rd->queued);
-            ngx_free(op);
-            return NULL;
-        }
-
-        op->queued = ngx_current_msec;
-        ngx_queue_insert_tail(&rd->queue, &op->queue);
-        rd->queued++;
-
-        return op;
-    }
-
-    if (ngx_http_clockchain_redis_durable_send(d, op, op->argc, op->argv,
-                                               op->argvlen)
-        != NGX_OK)
-    {
-        ngx_free(op);
-        return NULL;
-    }
-
-    return op;
-}
-
-
-/* only from the handler of a durable_eval's reply: on the same connection */
-
-ngx_http_clockchain_redis_op_t *
-ngx_http_clockchain_redis_durable_command(
-    ngx_http_clockchain_redis_handler_pt handler, void *data, int argc,
-    const char **argv, const size_t *argvlen)
-{
-    ngx_http_clockchain_redis_op_t       *op;
-    ngx_http_clockchain_redis_durable_t  *d;
-
-    d = ngx_http_clockchain_redis.current;
-
-    if (d == NULL || d->op != NULL || d->ac == NULL) {
-        return NULL;
-    }
-
-    op = ngx_calloc(sizeof(ngx_http_clockchain_redis_op_t),
-                    ngx_http_clockchain_redis.log);
-    if (op == NULL) {
-        return NULL;
-    }
-
-    op->handler = handler;
-    op->data = data;
-    op->script = -1;
-
-    if (ngx_http_clockchain_redis_durable_send(d, op, argc, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_free(op);
-        return NULL;
-    }
-
-    return op;
-}
-
-
-/* an idle connection, else a slot to open one in, else NULL: all busy */
-
-static ngx_http_clockchain_redis_durable_t *
-ngx_http_clockchain_redis_durable_pick(void)
-{
-    u_char                               *host;
-    ngx_int_t                             port;
-    ngx_uint_t                            i;
-    ngx_http_clockchain_redis_durable_t  *d, *empty;
-    ngx_http_clockchain_redis_t          *rd = &ngx_http_clockchain_redis;
-
-    empty = NULL;
-
-    if (rd->mcf->sentinels == NULL
-        || ngx_http_clockchain_redis_master(&host, &port) != NGX_OK)
-    {
-        host = NULL;
-        port = 0;
-    }
-
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_DURABLE_CONNS; i++) {
-        d = &rd->durable[i];
-
-        if (d->op) {
-            continue;
-        }
-
-        if (d->ac && host
-            && (d->port != port
-                || ngx_strcmp(d->host, host) != 0))
-        {
-            /* Sentinel named another master since it was opened */
-            ngx_http_clockchain_redis_durable_close(d);
-        }
-
-        if (d->ac) {
-            return d;
-        }
-
-        if (empty == NULL) {
-            empty = d;
-        }
-    }
-
-    return empty;
-}
-
-
-static ngx_int_t
-ngx_http_clockchain_redis_durable_open(ngx_http_clockchain_redis_durable_t *d)
-{
-    u_char                       *host;
-    ngx_int_t                     port;
-    redisAsyncContext            *ac;
-    const char                   *argv[2];
-    size_t                        argvlen[2];
-    u_char                        db[NGX_INT_T_LEN];
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    host = NULL;
-    port = 0;
-
-    if (rd->mcf->redis_unix) {
-        ac = redisAsyncConnectUnix((char *) rd->mcf->redis_unix);
-
-    } else if (ngx_http_clockchain_redis_master(&host, &port) == NGX_OK) {
-        ac = redisAsyncConnect((char *) host, (int) port);
-
-    } else {
-        /* the master is not known yet: Sentinel is being asked */
-        return NGX_ERROR;
-    }
-
-    if (ac == NULL || ac->err
-        || ngx_http_clockchain_redis_attach(ac, rd->log) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "clockchain: could not connect to redis at \"%V\" "
-                      "for a POST: %s", &rd->mcf->redis_addr,
-                      ac && ac->err ? ac->errstr : "no memory");
-        if (ac) {
-            redisAsyncFree(ac);
-        }
-
-        return NGX_ERROR;
-    }
-
-    ac->data = d;
-    redisAsyncSetConnectCallback(ac,
-                                 ngx_http_clockchain_redis_durable_connected);
-    redisAsyncSetDisconnectCallback(ac,
-                               ngx_http_clockchain_redis_durable_disconnected);
-
-    d->ac = ac;
-
-    if (host) {
-        (void) ngx_cpystrn(d->host, host, NGX_SOCKADDR_STRLEN);
-        d->port = port;
-    }
-
-    /* as on the command connection, ahead of the op */
-
-    if (rd->mcf->redis_password.len) {
-        argv[0] = "AUTH";
-        argvlen[0] = 4;
-        argv[1] = (char *) rd->mcf->redis_password.data;
-        argvlen[1] = rd->mcf->redis_password.len;
-
-        (void) redisAsyncCommandArgv(ac,
-                                     ngx_http_clockchain_redis_durable_reply,
-                                     NULL, 2, argv, argvlen);
-    }
-
-    if (rd->mcf->redis_db) {
-        argv[0] = "SELECT";
-        argvlen[0] = 6;
-        argv[1] = (char *) db;
-        argvlen[1] = ngx_sprintf(db, "%i", rd->mcf->redis_db) - db;
-
-        (void) redisAsyncCommandArgv(ac,
-                                     ngx_http_clockchain_redis_durable_reply,
-                                     NULL, 2, argv, argvlen);
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_clockchain_redis_durable_send(ngx_http_clockchain_redis_durable_t *d,
-    ngx_http_clockchain_redis_op_t *op, int argc, const char **argv,
-    const size_t *argvlen)
-{
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
-
-    if (d->ac == NULL && ngx_http_clockchain_redis_durable_open(d) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (redisAsyncCommandArgv(d->ac, ngx_http_clockchain_redis_durable_reply,
-                              op, argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "clockchain: could not queue a redis command");
-        return NGX_ERROR;
-    }
-
-    d->op = op;
-    op->conn = d;
-    op->sent = ngx_http_clockchain_redis_now_us();
-
-    /* not cancelable, as the command connection's */
-
-    if (d->timeout.timer_set) {
-        ngx_del_timer(&d->timeout);
-    }
-
-    ngx_add_timer(&d->timeout, rd->mcf->redis_timeout);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_clockchain_redis_durable_reply(redisAsyncContext *ac, void *r,
-    void *privdata)
-{
-    redisReply                           *reply = r;
-    ngx_uint_t                            demoted;
-    ngx_http_clockchain_redis_op_t       *op = privdata;
-    ngx_http_clockchain_redis_durable_t  *d = ac->data;
-    ngx_http_clockchain_redis_t          *rd = &ngx_http_clockchain_redis;
-
-    if (op == NULL) {
-        /* AUTH or SELECT */
-
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "clockchain: redis refused to set up a connection "
-                          "for POSTs: %s", reply->str);
-        }
-
-        return;
-    }
-
-    d->op = NULL;
-
-    if (d->timeout.timer_set) {
-        ngx_del_timer(&d->timeout);
-    }
-
-    if (reply == NULL) {
-        /* hiredis is freeing the context */
-        if (d->ac == ac) {
-            d->ac = NULL;
-        }
-
-    } else if (op->script >= 0) {
-        ngx_http_clockchain_stats_redis(ngx_http_clockchain_redis_now_us()
-                                        - op->sent);
-    }
-
-    demoted = reply && reply->type == REDIS_REPLY_ERROR
-              && ngx_strncmp(reply->str, "READONLY", 8) == 0;
-
-    if (demoted) {
-        /* the command connection finds the new master; later POSTs follow */
-        ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                      "clockchain: redis answered READONLY to a POST, "
-                      "closing its connection");
-    }
-
-    if (op->handler && !rd->exiting) {
-        rd->current = (reply && d->ac == ac && !demoted) ? d : NULL;
-        op->handler(op->data, reply);
-        rd->current = NULL;
-    }
-
-    ngx_free(op);
-
-    if (demoted && d->ac == ac && d->op == NULL) {
-        /* freed once this callback returns */
-        ngx_http_clockchain_redis_durable_close(d);
-    }
-
-    if (d->op == NULL && rd->queued && !rd->exiting) {
-        ngx_post_event(&rd->dispatch, &ngx_posted_events);
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_durable_connected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_clockchain_redis_durable_t  *d = ac->data;
-
-    if (status == REDIS_OK) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, ngx_http_clockchain_redis.log, 0,
-                  "clockchain: could not connect to redis at \"%V\" for a "
-                  "POST: %s", &ngx_http_clockchain_redis.mcf->redis_addr,
-                  ac->errstr);
-
-    /* hiredis frees it when this returns; the op's reply comes NULL */
-
-    if (d->ac == ac) {
-        d->ac = NULL;
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_durable_disconnected(const redisAsyncContext *ac,
-    int status)
-{
-    ngx_http_clockchain_redis_durable_t  *d = ac->data;
-    ngx_http_clockchain_redis_t          *rd = &ngx_http_clockchain_redis;
-
-    if (d->ac != ac) {
-        /* closed on purpose */
-        return;
-    }
-
-    d->ac = NULL;
-
-    if (!rd->exiting) {
-        ngx_log_error(NGX_LOG_INFO, rd->log, 0,
-                      "clockchain: redis closed a connection for POSTs%s%s",
-                      ac->err ? ": " : "", ac->err ? ac->errstr : "");
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_durable_timeout(ngx_event_t *ev)
-{
-    ngx_http_clockchain_redis_durable_t  *d = ev->data;
-    ngx_http_clockchain_redis_t          *rd = &ngx_http_clockchain_redis;
-
-    if (d->ac == NULL) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "clockchain: redis at \"%V\" did not answer a POST in "
-                  "%M ms, closing its connection", &rd->mcf->redis_addr,
-                  rd->mcf->redis_timeout);
-
-    /* its op is answered NULL */
-    ngx_http_clockchain_redis_durable_close(d);
-}
-
-
-/* a connection is free: the ops queued, in order */
-
-static void
-ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev)
-{
-    ngx_queue_t                          *q;
-    ngx_http_clockchain_redis_op_t       *op;
-    ngx_http_clockchain_redis_durable_t  *d;
-    ngx_http_clockchain_redis_t          *rd = ev->data;
-
-    while (!ngx_queue_empty(&rd->queue) && !rd->exiting) {
-        q = ngx_queue_head(&rd->queue);
-        op = ngx_queue_data(q, ngx_http_clockchain_redis_op_t, queue);
-
-        d = NULL;
-
-        if (op->handler
-            && ngx_current_msec - op->queued < rd->mcf->redis_timeout)
-        {
-            d = ngx_http_clockchain_redis_durable_pick();
-
-            if (d == NULL) {
-                return;
-            }
-        }
-
-        ngx_queue_remove(q);
-        rd->queued--;
-
-        if (d == NULL
-            || ngx_http_clockchain_redis_durable_send(d, op, op->argc,
-                                                      op->argv, op->argvlen)
-               != NGX_OK)
-        {
-            /* cancelled, waited its whole timeout, or not sent */
-
-            if (op->handler) {
-                op->handler(op->data, NULL);
-            }
-
-            ngx_free(op);
-        }
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_durable_close(ngx_http_clockchain_redis_durable_t *d)
-{
-    redisAsyncContext  *ac;
-
-    if (d->timeout.timer_set) {
-        ngx_del_timer(&d->timeout);
-    }
-
-    if (d->ac) {
-        ac = d->ac;
-        d->ac = NULL;
-        redisAsyncFree(ac);
-    }
-}
-
-
-/*
- * Drives a hiredis context from nginx's event loop: an nginx connection
- * for its socket, and the hooks hiredis calls to watch it.
- */
-
-ngx_int_t
-ngx_http_clockchain_redis_attach(redisAsyncContext *ac, ngx_log_t *log)
-{
-    int                value;
-    ngx_connection_t  *c;
-
-    c = ngx_get_connection(ac->c.fd, log);
-    if (c == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ac->c.connection_type == REDIS_CONN_TCP) {
-        /*
-         * A Redis that vanished without a FIN (a dead host, a NAT or
-         * firewall that forgot the flow) leaves an idle connection, such
-         * as the events subscription, open forever: the kernel probes it
-         * after 15 s idle and gives up 3 probes of 5 s later.
-         */
-
-        value = 1;
-        (void) setsockopt(ac->c.fd, SOL_SOCKET, SO_KEEPALIVE,
-                          (const void *) &value, sizeof(int));
-#if (NGX_HAVE_KEEPALIVE_TUNABLE)
-        value = 15;
-        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPIDLE,
-                          (const void *) &value, sizeof(int));
-        value = 5;
-        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPINTVL,
-                          (const void *) &value, sizeof(int));
-        value = 3;
-        (void) setsockopt(ac->c.fd, IPPROTO_TCP, TCP_KEEPCNT,
-                          (const void *) &value, sizeof(int));
-#endif
-    }
-
-    c->data = ac;
-    c->log = log;
-    c->read->handler = ngx_http_clockchain_redis_read_handler;
-    c->write->handler = ngx_http_clockchain_redis_write_handler;
-    c->read->log = log;
-    c->write->log = log;
-
-    ac->ev.data = c;
-    ac->ev.addRead = ngx_http_clockchain_redis_add_read;
-    ac->ev.delRead = ngx_http_clockchain_redis_del_read;
-    ac->ev.addWrite = ngx_http_clockchain_redis_add_write;
-    ac->ev.delWrite = ngx_http_clockchain_redis_del_write;
-    ac->ev.cleanup = ngx_http_clockchain_redis_cleanup;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_clockchain_redis_read_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    /* may free the context and the connection: touch neither after */
-    redisAsyncHandleRead(c->data);
-}
-
-
-static void
-ngx_http_clockchain_redis_write_handler(ngx_event_t *ev)
-{
-    ngx_connection_t  *c = ev->data;
-
-    redisAsyncHandleWrite(c->data);
-}
-
-
-/*
- * Level-triggered on both directions: hiredis reads at most 16 KB a call,
- * so with edge-triggered epoll the rest of a large reply would never wake us.
- */
-
-static void
-ngx_http_clockchain_redis_add_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->read->active
-        && ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "clockchain: could not add the redis read event");
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_del_read(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_add_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (!c->write->active
-        && ngx_add_event(c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
-           != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "clockchain: could not add the redis write event");
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_del_write(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-}
-
-
-static void
-ngx_http_clockchain_redis_cleanup(void *data)
-{
-    ngx_connection_t  *c = data;
-
-    /* hiredis closes the fd itself (redisFree): only release ours */
-
-    ngx_http_clockchain_redis_del_read(c);
-    ngx_http_clockchain_redis_del_write(c);
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-
-    c->fd = (ngx_socket_t) -1;
 }

@@ -37,7 +37,7 @@ typedef void (*ngx_http_clockchain_redis_handler_pt)(void *data,
 
 
 ngx_int_t ngx_http_clockchain_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_clockchain_main_conf_t *mcf);
+    ngx_http_clockchain_redis_conf_t *rcf);
 void ngx_http_clockchain_redis_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_clockchain_redis_available(void);
 
@@ -58,8 +58,6 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_redis_durable_command(
 void ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op);
 ngx_uint_t ngx_http_clockchain_redis_script_error(redisReply *reply,
     const char *code);
-ngx_int_t ngx_http_clockchain_redis_attach(redisAsyncContext *ac,
-    ngx_log_t *log);
 ngx_int_t ngx_http_clockchain_redis_master(u_char **host, ngx_int_t *port);
 
 

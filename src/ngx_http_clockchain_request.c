@@ -444,7 +444,7 @@ ngx_http_clockchain_job_key(ngx_pool_t *pool,
         return NULL;
     }
 
-    key->data = ngx_pnalloc(pool, mcf->redis_prefix.len
+    key->data = ngx_pnalloc(pool, mcf->redis.prefix.len
                                   + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
                                            ":queue")
                                   + NGX_HTTP_CLOCKCHAIN_ID_LEN);
@@ -452,7 +452,7 @@ ngx_http_clockchain_job_key(ngx_pool_t *pool,
         return NULL;
     }
 
-    p = ngx_cpymem(key->data, mcf->redis_prefix.data, mcf->redis_prefix.len);
+    p = ngx_cpymem(key->data, mcf->redis.prefix.data, mcf->redis.prefix.len);
 
     if (id == NULL) {
         p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue",
@@ -543,7 +543,7 @@ ngx_http_clockchain_key(ngx_pool_t *pool, ngx_http_clockchain_main_conf_t *mcf,
         return NULL;
     }
 
-    key->len = mcf->redis_prefix.len + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
+    key->len = mcf->redis.prefix.len + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
                                               ":") - 1
                + ngx_strlen(kind) + len;
 
@@ -553,7 +553,7 @@ ngx_http_clockchain_key(ngx_pool_t *pool, ngx_http_clockchain_main_conf_t *mcf,
     }
 
     ngx_sprintf(key->data, "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":%s%*s",
-                &mcf->redis_prefix, kind, len, name);
+                &mcf->redis.prefix, kind, len, name);
 
     return key;
 }

@@ -207,7 +207,8 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
 
     rn->name_len = ngx_snprintf(rn->name, sizeof(rn->name), "%V:%P",
                                 &cycle->hostname, ngx_pid) - rn->name;
-    rn->channel_len = ngx_http_clockchain_events_channel(mcf, rn->channel,
+    rn->channel_len = ngx_http_clockchain_events_channel(&mcf->redis,
+                                                         rn->channel,
                                                          sizeof(rn->channel));
 
     if (ngx_http_clockchain_flash_init(cycle, mcf) != NGX_OK) {
@@ -1532,7 +1533,7 @@ ngx_http_clockchain_runner_key(u_char *buf,
     u_char  *p;
 
     p = ngx_snprintf(buf, 255, "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":%s%s",
-                     &mcf->redis_prefix, name, id ? id : "");
+                     &mcf->redis.prefix, name, id ? id : "");
     *p = '\0';
 
     return p - buf;
