@@ -63,23 +63,16 @@ ngx_http_clockchain_check_idempotency(const char *s, size_t len)
 }
 
 
-char *
-ngx_http_clockchain_key_make(const char *prefix, size_t prefix_len,
-    const char *name, const char *tail, size_t tail_len,
-    ngx_http_clockchain_alloc_pt alloc, void *ctx, size_t *len)
+/* every key of the module is written here: the Redis key schema */
+
+size_t
+ngx_http_clockchain_key_write(char *key, const char *prefix,
+    size_t prefix_len, const char *name, const char *tail, size_t tail_len)
 {
-    char    *key, *p;
+    char    *p;
     size_t   name_len;
 
     name_len = strlen(name);
-
-    *len = prefix_len + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":") - 1
-           + name_len + tail_len;
-
-    key = alloc(ctx, *len + 1);
-    if (key == NULL) {
-        return NULL;
-    }
 
     p = key;
 
@@ -97,6 +90,26 @@ ngx_http_clockchain_key_make(const char *prefix, size_t prefix_len,
     }
 
     *p = '\0';
+
+    return p - key;
+}
+
+
+char *
+ngx_http_clockchain_key_make(const char *prefix, size_t prefix_len,
+    const char *name, const char *tail, size_t tail_len,
+    ngx_http_clockchain_alloc_pt alloc, void *ctx, size_t *len)
+{
+    char  *key;
+
+    key = alloc(ctx, ngx_http_clockchain_key_len(prefix_len, name, tail_len)
+                     + 1);
+    if (key == NULL) {
+        return NULL;
+    }
+
+    *len = ngx_http_clockchain_key_write(key, prefix, prefix_len, name, tail,
+                                         tail_len);
 
     return key;
 }

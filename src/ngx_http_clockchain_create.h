@@ -16,6 +16,8 @@
 #define _NGX_HTTP_CLOCKCHAIN_CREATE_H_INCLUDED_
 
 
+#include <string.h>
+
 #include "ngx_http_clockchain_job.h"
 
 
@@ -65,7 +67,14 @@ int ngx_http_clockchain_create_argv(const ngx_http_clockchain_create_t *cr,
     size_t n, ngx_http_clockchain_alloc_pt alloc, void *ctx,
     ngx_http_clockchain_argv_t *out);
 
-/* "<prefix>{cc}:<schema>:<name><tail>" in alloc(ctx)ed memory, NUL-ended */
+/* "<prefix>{cc}:<schema>:<name><tail>", NUL-ended: its length, its bytes */
+#define ngx_http_clockchain_key_len(prefix_len, name, tail_len)               \
+    ((prefix_len) + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":") - 1        \
+     + strlen(name) + (tail_len))
+
+size_t ngx_http_clockchain_key_write(char *key, const char *prefix,
+    size_t prefix_len, const char *name, const char *tail, size_t tail_len);
+/* ... in alloc(ctx)ed memory */
 char *ngx_http_clockchain_key_make(const char *prefix, size_t prefix_len,
     const char *name, const char *tail, size_t tail_len,
     ngx_http_clockchain_alloc_pt alloc, void *ctx, size_t *len);

@@ -31,6 +31,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_redis_adapter.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_store.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN  50
@@ -93,7 +94,7 @@ ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
     ev->rcf = &mcf->redis;
     ev->log = cycle->log;
     ev->backoff = NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN;
-    ev->channel_len = ngx_http_clockchain_events_channel(ev->rcf, ev->channel,
+    ev->channel_len = ngx_http_clockchain_store_channel(mcf, ev->channel,
                                                          sizeof(ev->channel));
 
     ev->reconnect.handler = ngx_http_clockchain_events_reconnect_handler;
@@ -191,31 +192,6 @@ ngx_http_clockchain_events_follow(void)
     redisAsyncFree(ac);
 
     ngx_http_clockchain_events_lost();
-}
-
-
-size_t
-ngx_http_clockchain_events_channel(ngx_http_clockchain_redis_conf_t *rcf,
-    u_char *buf, size_t len)
-{
-    u_char  *p;
-
-    /* pub/sub ignores databases: two of them on one server must not mix */
-
-    if (rcf->db) {
-        p = ngx_snprintf(buf, len - 1,
-                         "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events:db%i",
-                         &rcf->prefix, rcf->db);
-
-    } else {
-        p = ngx_snprintf(buf, len - 1,
-                         "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":events",
-                         &rcf->prefix);
-    }
-
-    *p = '\0';
-
-    return p - buf;
 }
 
 
@@ -551,7 +527,6 @@ static ngx_int_t
 ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
     uint64_t version, u_char *p, u_char *last)
 {
-    int64_t                        expire;
     ngx_http_clockchain_job_t      job;
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
@@ -591,13 +566,8 @@ ngx_http_clockchain_events_final(u_char *id, ngx_uint_t status,
     }
 
     /* a final state: trusted in any epoch */
-    expire = ngx_http_clockchain_job_expire(&job, ev->mcf->keep_completed,
-                                            ev->mcf->keep_failed);
-
-    ngx_http_clockchain_shm_put(ev->mcf->shm_zone, &job, version,
-                                (time_t) expire,
-                                ngx_http_clockchain_shm_epoch(
-                                                        ev->mcf->shm_zone));
+    ngx_http_clockchain_store_cache(ev->mcf, &job, version,
+                             ngx_http_clockchain_shm_epoch(ev->mcf->shm_zone));
 
     return NGX_OK;
 

@@ -25,9 +25,6 @@ ngx_int_t ngx_http_clockchain_events_init_process(ngx_cycle_t *cycle,
 void ngx_http_clockchain_events_exit_process(ngx_cycle_t *cycle);
 ngx_uint_t ngx_http_clockchain_events_subscribed(void);
 void ngx_http_clockchain_events_follow(void);
-size_t ngx_http_clockchain_events_channel(
-    ngx_http_clockchain_redis_conf_t *rcf, u_char *buf, size_t len);
-
 void ngx_http_clockchain_events_on_change(
     ngx_http_clockchain_events_change_pt changed,
     ngx_http_clockchain_events_resubscribed_pt resubscribed);

@@ -22,6 +22,7 @@
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_create.h"
+#include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_wait.h"
 
 
@@ -231,9 +232,6 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
     int                               rc;
-    const char                      **argv;
-    size_t                           *argvlen;
-    int                               nkeys, argc;
     ngx_http_clockchain_argv_t        av;
     ngx_http_clockchain_create_t      cr;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -268,26 +266,11 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    nkeys = av.nkeys;
-    argc = av.argc;
-    argv = av.argv;
-    argvlen = av.argvlen;
-
     ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
-    if (mcf->redis.wait) {
-        /* WAIT blocks its connection: the create and it go on their own */
-        ctx->op = ngx_http_clockchain_redis_durable_eval(
-                                    NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
-                                    ngx_http_clockchain_create_done, ctx,
-                                    nkeys, argc, argv, argvlen);
-
-    } else {
-        ctx->op = ngx_http_clockchain_redis_eval(
-                                    NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
-                                    ngx_http_clockchain_create_done, ctx,
-                                    nkeys, argc, argv, argvlen);
-    }
+    ctx->op = ngx_http_clockchain_store_create(mcf, &av,
+                                               ngx_http_clockchain_create_done,
+                                               ctx);
 
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
@@ -322,8 +305,8 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         for (i = 0; i < ctx->njobs; i++) {
             /* create.lua made them at version 1 */
-            ngx_http_clockchain_shm_put(mcf->shm_zone, &ctx->jobs[i], 1, 0,
-                                        ctx->epoch);
+            ngx_http_clockchain_store_cache(mcf, &ctx->jobs[i], 1,
+                                            ctx->epoch);
         }
 
         ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -847,39 +830,16 @@ static ngx_int_t
 ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    ngx_int_t                         i;
-    ngx_str_t                        *key;
-    const char                       *argv[8];
-    size_t                            argvlen[8];
     ngx_http_clockchain_main_conf_t  *mcf;
 
-    static const char  *fields[] = {
-        "status", "path", "error", "created_at", "completed_at", "version"
-    };
-
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
-
-    key = ngx_http_clockchain_job_key(r->pool, mcf, ctx->id);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    argv[0] = "HMGET";
-    argvlen[0] = 5;
-    argv[1] = (char *) key->data;
-    argvlen[1] = key->len;
-
-    for (i = 0; i < 6; i++) {
-        argv[i + 2] = fields[i];
-        argvlen[i + 2] = ngx_strlen(fields[i]);
-    }
 
     /* an answer is trusted only in the epoch it was asked in */
     ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
-    ctx->op = ngx_http_clockchain_redis_command(
-                                            ngx_http_clockchain_fetch_done,
-                                            ctx, 8, argv, argvlen);
+    ctx->op = ngx_http_clockchain_store_fetch(mcf, ctx->id,
+                                              ngx_http_clockchain_fetch_done,
+                                              ctx);
 
     return (ctx->op == NULL) ? NGX_DECLINED : NGX_OK;
 }
@@ -1007,11 +967,7 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
         job.error_len = f[2]->len;
     }
 
-    ngx_http_clockchain_shm_put(mcf->shm_zone, &job, version,
-                                (time_t) ngx_http_clockchain_job_expire(&job,
-                                                     mcf->keep_completed,
-                                                     mcf->keep_failed),
-                                ctx->epoch);
+    ngx_http_clockchain_store_cache(mcf, &job, version, ctx->epoch);
 
     if (!ngx_http_clockchain_is_terminal(job.status)) {
 

@@ -21,6 +21,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_store.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN  1000
@@ -215,42 +216,15 @@ static ngx_int_t
 ngx_http_clockchain_moment_read(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    u_char                           *p, max[NGX_INT_T_LEN];
-    ngx_str_t                        *node, *edges, *prefix;
-    const char                       *argv[6];
-    size_t                            argvlen[6];
     ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    node = ngx_http_clockchain_key(r->pool, mcf, "node:", ctx->path.data,
-                                   ctx->path.len);
-    edges = ngx_http_clockchain_key(r->pool, mcf, "edges:", ctx->path.data,
-                                    ctx->path.len);
-    prefix = ngx_http_clockchain_key(r->pool, mcf, "", NULL, 0);
-
-    if (node == NULL || edges == NULL || prefix == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    argv[0] = (char *) node->data;
-    argvlen[0] = node->len;
-    argv[1] = (char *) edges->data;
-    argvlen[1] = edges->len;
-    argv[2] = (char *) ctx->path.data;
-    argvlen[2] = ctx->path.len;
-    argv[3] = ctx->created_by.len ? (char *) ctx->created_by.data : "";
-    argvlen[3] = ctx->created_by.len;
-    argv[4] = (char *) prefix->data;
-    argvlen[4] = prefix->len;
-
-    p = ngx_sprintf(max, "%d", NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN);
-    argv[5] = (char *) max;
-    argvlen[5] = p - max;
-
-    ctx->op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT,
-                                         ngx_http_clockchain_moment_read_done,
-                                         ctx, 2, 6, argv, argvlen);
+    ctx->op = ngx_http_clockchain_store_moment(mcf, &ctx->path,
+                                        &ctx->created_by,
+                                        NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN,
+                                        ngx_http_clockchain_moment_read_done,
+                                        ctx);
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
                                                "Redis cannot be reached, "
@@ -407,10 +381,8 @@ static void
 ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 {
     char                              err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
-    char                              now[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    ngx_str_t                         body, *node;
-    const char                       *visibility, *argv[4];
-    size_t                            argvlen[4];
+    ngx_str_t                         body;
+    const char                       *visibility;
     ngx_http_clockchain_ctx_t        *ctx;
     ngx_http_clockchain_main_conf_t  *mcf;
 
@@ -422,11 +394,12 @@ ngx_http_clockchain_publish_body(ngx_http_request_t *r)
         return;
     }
 
-    if (body.len > 4096) {
+    if (body.len > NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX) {
         ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                   "Request body too large: the limit is "
-                                  "4096 bytes"));
+                                  ngx_value(NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX)
+                                  " bytes"));
         return;
     }
 
@@ -440,28 +413,10 @@ ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 
     ctx->visibility = visibility;
 
-    node = ngx_http_clockchain_key(r->pool, mcf, "node:", ctx->path.data,
-                                   ctx->path.len);
-    if (node == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_http_clockchain_iso_now(now);
-
-    argv[0] = (char *) node->data;
-    argvlen[0] = node->len;
-    argv[1] = ctx->created_by.len ? (char *) ctx->created_by.data : "";
-    argvlen[1] = ctx->created_by.len;
-    argv[2] = visibility;
-    argvlen[2] = ngx_strlen(visibility);
-    argv[3] = now;
-    argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-
-    ctx->op = ngx_http_clockchain_redis_eval(
-                                        NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
-                                        ngx_http_clockchain_publish_done,
-                                        ctx, 1, 4, argv, argvlen);
+    ctx->op = ngx_http_clockchain_store_publish(mcf, &ctx->path,
+                                             &ctx->created_by, visibility,
+                                             ngx_http_clockchain_publish_done,
+                                             ctx);
     if (ctx->op == NULL) {
         ngx_http_finalize_request(r, ngx_http_clockchain_unavailable(r,
                                   "Graph store unavailable: Redis cannot be "

@@ -430,48 +430,6 @@ ngx_http_clockchain_palloc(void *ctx, size_t size)
 }
 
 
-/* "<prefix>{cc}:v1:job:<id>", or the run queue when id is NULL */
-
-ngx_str_t *
-ngx_http_clockchain_job_key(ngx_pool_t *pool,
-    ngx_http_clockchain_main_conf_t *mcf, const u_char *id)
-{
-    u_char     *p;
-    ngx_str_t  *key;
-
-    key = ngx_palloc(pool, sizeof(ngx_str_t));
-    if (key == NULL) {
-        return NULL;
-    }
-
-    key->data = ngx_pnalloc(pool, mcf->redis.prefix.len
-                                  + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
-                                           ":queue")
-                                  + NGX_HTTP_CLOCKCHAIN_ID_LEN);
-    if (key->data == NULL) {
-        return NULL;
-    }
-
-    p = ngx_cpymem(key->data, mcf->redis.prefix.data, mcf->redis.prefix.len);
-
-    if (id == NULL) {
-        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue",
-                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":queue")
-                       - 1);
-
-    } else {
-        p = ngx_cpymem(p, "{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:",
-                       sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":job:")
-                       - 1);
-        p = ngx_cpymem(p, id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
-    }
-
-    key->len = p - key->data;
-
-    return key;
-}
-
-
 /*
  * X-User-Id, when given: 1 to 255 printable characters without spaces.
  * NULL with user set (empty when absent), or what is wrong with it for a
@@ -527,33 +485,4 @@ ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
 
     return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "%s",
                                      detail);
-}
-
-
-/* "<prefix>{cc}:v1:<kind><name>" */
-
-ngx_str_t *
-ngx_http_clockchain_key(ngx_pool_t *pool, ngx_http_clockchain_main_conf_t *mcf,
-    const char *kind, u_char *name, size_t len)
-{
-    ngx_str_t  *key;
-
-    key = ngx_palloc(pool, sizeof(ngx_str_t));
-    if (key == NULL) {
-        return NULL;
-    }
-
-    key->len = mcf->redis.prefix.len + sizeof("{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA
-                                              ":") - 1
-               + ngx_strlen(kind) + len;
-
-    key->data = ngx_pnalloc(pool, key->len);
-    if (key->data == NULL) {
-        return NULL;
-    }
-
-    ngx_sprintf(key->data, "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":%s%*s",
-                &mcf->redis.prefix, kind, len, name);
-
-    return key;
 }

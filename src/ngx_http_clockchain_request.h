@@ -70,17 +70,12 @@ ngx_int_t ngx_http_clockchain_send_type(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len, const char *type);
 ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
-ngx_str_t *ngx_http_clockchain_job_key(ngx_pool_t *pool,
-    ngx_http_clockchain_main_conf_t *mcf, const u_char *id);
 void *ngx_http_clockchain_palloc(void *ctx, size_t size);
 const char *ngx_http_clockchain_user(ngx_http_request_t *r, ngx_str_t *user);
 ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
     const char *detail);
 ngx_int_t ngx_http_clockchain_not_allowed(ngx_http_request_t *r,
     const char *allow);
-ngx_str_t *ngx_http_clockchain_key(ngx_pool_t *pool,
-    ngx_http_clockchain_main_conf_t *mcf, const char *kind, u_char *name,
-    size_t len);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REQUEST_H_INCLUDED_ */

@@ -34,6 +34,7 @@
 #include "ngx_http_clockchain_scene.h"
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_store.h"
 
 #if (defined __GLIBC__)
 #include <malloc.h>
@@ -44,7 +45,6 @@
 #define NGX_HTTP_CLOCKCHAIN_ROLE_TTL      1000
 #define NGX_HTTP_CLOCKCHAIN_CLAIM_MAX     64
 #define NGX_HTTP_CLOCKCHAIN_TOKEN_LEN     (NGX_HTTP_CLOCKCHAIN_TOKEN_HEX + 1)
-#define NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS    9     /* claim.lua's, before tokens */
 #define NGX_HTTP_CLOCKCHAIN_TRIM_QUIET    300
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_MAX   30000     /* ms between retries */
 
@@ -173,9 +173,6 @@ static void ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
 static ngx_int_t ngx_http_clockchain_runner_repath(
     ngx_http_clockchain_run_t *run, redisReply *path);
 static void ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run);
-static size_t ngx_http_clockchain_runner_key(u_char *buf,
-    ngx_http_clockchain_main_conf_t *mcf, const char *name,
-    const char *id);
 static char *ngx_http_clockchain_strdup(const char *s, size_t len);
 
 
@@ -207,9 +204,8 @@ ngx_http_clockchain_runner_init_process(ngx_cycle_t *cycle,
 
     rn->name_len = ngx_snprintf(rn->name, sizeof(rn->name), "%V:%P",
                                 &cycle->hostname, ngx_pid) - rn->name;
-    rn->channel_len = ngx_http_clockchain_events_channel(&mcf->redis,
-                                                         rn->channel,
-                                                         sizeof(rn->channel));
+    rn->channel_len = ngx_http_clockchain_store_channel(mcf, rn->channel,
+                                                        sizeof(rn->channel));
 
     if (ngx_http_clockchain_flash_init(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
@@ -426,19 +422,10 @@ ngx_http_clockchain_runner_drain_handler(ngx_event_t *ev)
 static void
 ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
 {
-    u_char                             queue[256], processing[256];
-    u_char                             jobs[256];
-    u_char                             lease[NGX_INT_T_LEN];
-    u_char                             stalls[NGX_INT_T_LEN];
-    char                               iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     char                               tokens[NGX_HTTP_CLOCKCHAIN_CLAIM_MAX]
                                              [NGX_HTTP_CLOCKCHAIN_TOKEN_HEX];
+    ngx_str_t                          name, channel;
     ngx_uint_t                         room, i;
-    u_char                             keep[NGX_TIME_T_LEN];
-    const char                        *argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
-                                            + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
-    size_t                             argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS
-                                               + NGX_HTTP_CLOCKCHAIN_CLAIM_MAX];
     ngx_http_clockchain_main_conf_t   *mcf = rn->mcf;
 
     if (rn->claiming || rn->draining
@@ -463,30 +450,6 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
     room = ngx_min(mcf->flash_max_calls - rn->nruns,
                    NGX_HTTP_CLOCKCHAIN_CLAIM_MAX);
 
-    ngx_http_clockchain_iso_now(iso);
-
-    /* leases and run-at times are read on Redis's clock, not this one */
-
-    argv[0] = (char *) queue;
-    argvlen[0] = ngx_http_clockchain_runner_key(queue, mcf, "queue", NULL);
-    argv[1] = (char *) processing;
-    argvlen[1] = ngx_http_clockchain_runner_key(processing, mcf,
-                                                "processing", NULL);
-    argv[2] = (char *) lease;
-    argvlen[2] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
-    argv[3] = (char *) jobs;
-    argvlen[3] = ngx_http_clockchain_runner_key(jobs, mcf, "job:", NULL);
-    argv[4] = (char *) rn->name;
-    argvlen[4] = rn->name_len;
-    argv[5] = (char *) stalls;
-    argvlen[5] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
-    argv[6] = iso;
-    argvlen[6] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    argv[7] = (char *) rn->channel;
-    argvlen[7] = rn->channel_len;
-    argv[8] = (char *) keep;
-    argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
-
     /*
      * a token for each job it may claim, random: a counter in Redis would
      * hand out the same number again after Redis lost its last writes
@@ -499,18 +462,18 @@ ngx_http_clockchain_runner_claim(ngx_http_clockchain_runner_t *rn)
             return;
         }
 
-        argv[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] = tokens[i];
-        argvlen[NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + i] =
-                                                NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
     }
 
     rn->claim_epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
-    if (ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
-                                       ngx_http_clockchain_runner_claimed,
-                                       rn, 2,
-                                       NGX_HTTP_CLOCKCHAIN_CLAIM_ARGS + room,
-                                       argv, argvlen)
+    name.data = rn->name;
+    name.len = rn->name_len;
+    channel.data = rn->channel;
+    channel.len = rn->channel_len;
+
+    if (ngx_http_clockchain_store_claim(mcf, &name, &channel, tokens, room,
+                                        ngx_http_clockchain_runner_claimed,
+                                        rn)
         != NULL)
     {
         rn->claiming = 1;
@@ -921,10 +884,6 @@ ngx_http_clockchain_runner_pause(ngx_http_clockchain_runner_t *rn,
 static void
 ngx_http_clockchain_runner_gauges(ngx_http_clockchain_runner_t *rn)
 {
-    u_char       key[256];
-    const char  *argv[2];
-    size_t       argvlen[2];
-
     if ((ngx_atomic_uint_t) ngx_time()
         == ngx_http_clockchain_stats->queue_updated)
     {
@@ -933,20 +892,12 @@ ngx_http_clockchain_runner_gauges(ngx_http_clockchain_runner_t *rn)
 
     ngx_http_clockchain_stat_set(queue_updated, ngx_time());
 
-    argv[0] = "ZCARD";
-    argvlen[0] = 5;
-    argv[1] = (char *) key;
-
-    argvlen[1] = ngx_http_clockchain_runner_key(key, rn->mcf, "queue", NULL);
-    (void) ngx_http_clockchain_redis_command(ngx_http_clockchain_runner_gauge,
-                                   (void *) &ngx_http_clockchain_stats->pending,
-                                   2, argv, argvlen);
-
-    argvlen[1] = ngx_http_clockchain_runner_key(key, rn->mcf, "processing",
-                                                NULL);
-    (void) ngx_http_clockchain_redis_command(ngx_http_clockchain_runner_gauge,
-                                (void *) &ngx_http_clockchain_stats->processing,
-                                2, argv, argvlen);
+    ngx_http_clockchain_store_count(rn->mcf, "queue",
+                                ngx_http_clockchain_runner_gauge,
+                                (void *) &ngx_http_clockchain_stats->pending);
+    ngx_http_clockchain_store_count(rn->mcf, "processing",
+                             ngx_http_clockchain_runner_gauge,
+                             (void *) &ngx_http_clockchain_stats->processing);
 }
 
 
@@ -1021,15 +972,9 @@ ngx_http_clockchain_runner_commits(ngx_http_clockchain_runner_t *rn)
 static ngx_int_t
 ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
 {
-    u_char                           job[256], processing[256], prefix[256];
-    u_char                           queue[256], cap[NGX_INT_T_LEN];
-    u_char                           attempts[NGX_INT_T_LEN];
-    u_char                           delay[NGX_INT_T_LEN];
-    u_char                           keep[NGX_TIME_T_LEN];
-    const char                      *argv[12];
-    size_t                           argvlen[12];
-    ngx_uint_t                       argc, script, nkeys;
-    ngx_http_clockchain_runner_t    *rn = &ngx_http_clockchain_runner;
+    ngx_str_t                            channel;
+    ngx_http_clockchain_store_outcome_t  o;
+    ngx_http_clockchain_runner_t        *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
     if (!run->stamped && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
@@ -1037,93 +982,29 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
         ngx_http_clockchain_iso_now(run->completed_at);
     }
 
-    argv[0] = (char *) job;
-    argvlen[0] = ngx_http_clockchain_runner_key(job, mcf, "job:", run->id);
-    argv[1] = (char *) processing;
-    argvlen[1] = ngx_http_clockchain_runner_key(processing, mcf,
-                                                "processing", NULL);
-    nkeys = 2;
+    o.kind = (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE)
+             ? NGX_HTTP_CLOCKCHAIN_STORE_COMPLETE
+             : (run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL)
+             ? NGX_HTTP_CLOCKCHAIN_STORE_FAIL
+             : NGX_HTTP_CLOCKCHAIN_STORE_REQUEUE;
+    o.id = run->id;
+    o.token = run->token;
+    o.completed_at = run->completed_at;
+    o.path = run->path;
+    o.node = run->node;
+    o.error = run->error;
+    o.attempts = run->attempts;
+    o.count = run->count;
+    o.delay = run->delay;
 
-    switch (run->outcome) {
-
-    case NGX_HTTP_CLOCKCHAIN_COMPLETE:
-        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE;
-        argv[2] = run->token;
-        argvlen[2] = ngx_strlen(run->token);
-        argv[3] = run->id;
-        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[4] = run->completed_at;
-        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-        argv[5] = run->path;
-        argvlen[5] = ngx_strlen(run->path);
-        argv[6] = run->node;
-        argvlen[6] = ngx_strlen(run->node);
-        argv[7] = (char *) prefix;
-        argvlen[7] = ngx_http_clockchain_runner_key(prefix, mcf, "", NULL);
-        argv[8] = (char *) cap;
-        argvlen[8] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
-        argv[9] = (char *) attempts;
-        argvlen[9] = ngx_sprintf(attempts, "%ui", run->attempts) - attempts;
-        argc = 10;
-        break;
-
-    case NGX_HTTP_CLOCKCHAIN_FAIL:
-        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL;
-        argv[2] = run->token;
-        argvlen[2] = ngx_strlen(run->token);
-        argv[3] = run->id;
-        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[4] = run->completed_at;
-        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-        argv[5] = run->error ? run->error : "Job failed";
-        argvlen[5] = ngx_strlen(argv[5]);
-        argv[6] = (char *) attempts;
-        argvlen[6] = ngx_sprintf(attempts, "%ui", run->attempts) - attempts;
-        argc = 7;
-        break;
-
-    default: /* NGX_HTTP_CLOCKCHAIN_REQUEUE */
-        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE;
-        argv[2] = (char *) queue;
-        argvlen[2] = ngx_http_clockchain_runner_key(queue, mcf, "queue",
-                                                    NULL);
-        argv[3] = run->token;
-        argvlen[3] = ngx_strlen(run->token);
-        argv[4] = run->id;
-        argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        /* from now on Redis's clock, which the claims read */
-        argv[5] = (char *) delay;
-        argvlen[5] = ngx_sprintf(delay, "%M", run->delay) - delay;
-        argv[6] = (char *) attempts;
-        argvlen[6] = run->count
-                     ? (size_t) (ngx_sprintf(attempts, "%ui", run->attempts)
-                                 - attempts)
-                     : 0;
-        argv[7] = run->error ? run->error : "";
-        argvlen[7] = ngx_strlen(argv[7]);
-        nkeys = 3;
-        argc = 8;
-        break;
-    }
-
-    /* every script publishes the change on the events channel */
-    argv[argc] = (char *) rn->channel;
-    argvlen[argc++] = rn->channel_len;
-
-    if (script != NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE) {
-        /* a finished job is kept this long, then Redis lets it go */
-        argv[argc] = (char *) keep;
-        argvlen[argc++] = ngx_sprintf(keep, "%T",
-                                 script == NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE
-                                 ? mcf->keep_completed : mcf->keep_failed)
-                          - keep;
-    }
+    channel.data = rn->channel;
+    channel.len = rn->channel_len;
 
     run->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
 
-    if (ngx_http_clockchain_redis_eval(script,
-                                       ngx_http_clockchain_runner_committed,
-                                       run, nkeys, argc, argv, argvlen)
+    if (ngx_http_clockchain_store_commit(mcf, &channel, &o,
+                                         ngx_http_clockchain_runner_committed,
+                                         run)
         == NULL)
     {
         /* not sent: stamped again when it is */
@@ -1367,34 +1248,18 @@ ngx_http_clockchain_runner_refused(ngx_uint_t *n)
 static void
 ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
 {
-    u_char                          *p, processing[256], jobs[256];
-    u_char                           lease[NGX_INT_T_LEN];
-    size_t                          *argvlen;
-    ngx_uint_t                       argc;
-    ngx_queue_t                     *q;
-    const char                     **argv;
-    ngx_http_clockchain_run_t       *run;
+    ngx_uint_t                   n;
+    ngx_queue_t                 *q;
+    const char                 **ids, **tokens;
+    ngx_http_clockchain_run_t   *run;
 
-    argc = 3 + 2 * rn->nruns;
-
-    p = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)), rn->log);
-    if (p == NULL) {
+    ids = ngx_alloc(2 * rn->nruns * sizeof(char *), rn->log);
+    if (ids == NULL) {
         return;
     }
 
-    argv = (const char **) p;
-    argvlen = (size_t *) (p + argc * sizeof(char *));
-
-    argv[0] = (char *) processing;
-    argvlen[0] = ngx_http_clockchain_runner_key(processing, rn->mcf,
-                                                "processing", NULL);
-    /* the lease runs from now on Redis's clock, not this one */
-    argv[1] = (char *) lease;
-    argvlen[1] = ngx_sprintf(lease, "%M", rn->mcf->job_lease) - lease;
-    argv[2] = (char *) jobs;
-    argvlen[2] = ngx_http_clockchain_runner_key(jobs, rn->mcf, "job:", NULL);
-
-    argc = 3;
+    tokens = ids + rn->nruns;
+    n = 0;
 
     for (q = ngx_queue_head(&rn->runs);
          q != ngx_queue_sentinel(&rn->runs);
@@ -1402,16 +1267,12 @@ ngx_http_clockchain_runner_heartbeat(ngx_http_clockchain_runner_t *rn)
     {
         run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
 
-        argv[argc] = run->id;
-        argvlen[argc++] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[argc] = run->token;
-        argvlen[argc++] = ngx_strlen(run->token);
+        ids[n] = run->id;
+        tokens[n++] = run->token;
     }
 
-    (void) ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_HEARTBEAT,
-                                          NULL, NULL, 1, argc, argv,
-                                          argvlen);
-    ngx_free(p);
+    ngx_http_clockchain_store_heartbeat(rn->mcf, ids, tokens, n, rn->log);
+    ngx_free(ids);
 
     rn->last_beat = ngx_current_msec;
 }
@@ -1423,7 +1284,6 @@ static void
 ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
     ngx_uint_t status)
 {
-    int64_t                        expire;
     ngx_http_clockchain_job_t      job;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
@@ -1447,11 +1307,7 @@ ngx_http_clockchain_runner_cache(ngx_http_clockchain_run_t *run,
         job.error_len = ngx_strlen(run->error);
     }
 
-    expire = ngx_http_clockchain_job_expire(&job, rn->mcf->keep_completed,
-                                            rn->mcf->keep_failed);
-
-    ngx_http_clockchain_shm_put(rn->mcf->shm_zone, &job, run->version,
-                                (time_t) expire, run->epoch);
+    ngx_http_clockchain_store_cache(rn->mcf, &job, run->version, run->epoch);
 }
 
 
@@ -1521,22 +1377,6 @@ ngx_http_clockchain_runner_repath(ngx_http_clockchain_run_t *run,
     run->path = p;
 
     return NGX_OK;
-}
-
-
-/* "<prefix>{cc}:v1:<name><id>" */
-
-static size_t
-ngx_http_clockchain_runner_key(u_char *buf,
-    ngx_http_clockchain_main_conf_t *mcf, const char *name, const char *id)
-{
-    u_char  *p;
-
-    p = ngx_snprintf(buf, 255, "%V{cc}:" NGX_HTTP_CLOCKCHAIN_SCHEMA ":%s%s",
-                     &mcf->redis.prefix, name, id ? id : "");
-    *p = '\0';
-
-    return p - buf;
 }
 
 

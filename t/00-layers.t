@@ -7,7 +7,8 @@
 #
 # A store file that includes an HTTP header, or calls a function an HTTP
 # file defines, fails this test; so does a pure file that includes an nginx
-# or a store header.  No nginx or Redis is started.
+# or a store header, and a file table in docs/architecture.md that does not
+# match src/.  No nginx or Redis is started.
 use strict;
 use warnings;
 use Test::More;
@@ -63,6 +64,18 @@ for my $f (grep { layer($_) eq 'pure' } @files) {
     my @bad = grep { /^ngx_/ && layer($_) ne 'pure' }
               $s =~ /#include\s+[<"]([^>"]+)[>"]/g;
     is_deeply(\@bad, [], "$f includes neither nginx nor a store header");
+}
+
+# docs/architecture.md's file table names every source file, and only those
+{
+    open my $fh, '<', "$FindBin::Bin/../docs/architecture.md" or die;
+    local $/;
+    my $doc = <$fh>;
+    my %table = map { $_ => 1 } $doc =~ /^\| `src\/(ngx_http_clockchain_\w+\.[ch])` \|/mg;
+    my @missing = grep { /\.c$/ && !$table{$_} } @files;
+    is_deeply(\@missing, [], 'architecture.md lists every src/*.c');
+    my @gone = grep { !-f "$src/$_" } sort keys %table;
+    is_deeply(\@gone, [], 'architecture.md lists no file that is gone');
 }
 
 done_testing();

@@ -1,0 +1,428 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * The store: what the module keeps in Redis, as typed calls.  Every key is
+ * written by one function (ngx_http_clockchain_key_write(), create.c), and
+ * each script's arguments are put in order here, and only here, as its
+ * header in src/lua/ lists them.  Handlers and the runner decide; this file
+ * says how a decision is written down.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_store.h"
+
+
+size_t
+ngx_http_clockchain_store_key(u_char *buf,
+    ngx_http_clockchain_main_conf_t *mcf, const char *name,
+    const u_char *tail, size_t len)
+{
+    return ngx_http_clockchain_key_write((char *) buf,
+                                         (char *) mcf->redis.prefix.data,
+                                         mcf->redis.prefix.len, name,
+                                         (char *) tail, len);
+}
+
+
+/* pub/sub ignores databases: two of them on one server must not mix */
+
+size_t
+ngx_http_clockchain_store_channel(ngx_http_clockchain_main_conf_t *mcf,
+    u_char *buf, size_t len)
+{
+    u_char  *p, db[sizeof(":db") + NGX_INT_T_LEN];
+
+    p = db;
+
+    if (mcf->redis.db) {
+        p = ngx_sprintf(db, ":db%i", mcf->redis.db);
+    }
+
+    if (ngx_http_clockchain_key_len(mcf->redis.prefix.len, "events",
+                                    (size_t) (p - db))
+        >= len)
+    {
+        return 0;
+    }
+
+    return ngx_http_clockchain_store_key(buf, mcf, "events", db, p - db);
+}
+
+
+void
+ngx_http_clockchain_store_cache(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_job_t *job, uint64_t version, uint32_t epoch)
+{
+    int64_t  expire;
+
+    expire = ngx_http_clockchain_job_expire(job, mcf->keep_completed,
+                                            mcf->keep_failed);
+
+    ngx_http_clockchain_shm_put(mcf->shm_zone, job, version, (time_t) expire,
+                                epoch);
+}
+
+
+/* create.lua, with the argv create.c built; on its own connection for WAIT */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_create(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_argv_t *av,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    if (mcf->redis.wait) {
+        /* WAIT blocks its connection: the create and it go on their own */
+        return ngx_http_clockchain_redis_durable_eval(
+                                    NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
+                                    handler, data, av->nkeys, av->argc,
+                                    av->argv, av->argvlen);
+    }
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CREATE,
+                                          handler, data, av->nkeys, av->argc,
+                                          av->argv, av->argvlen);
+}
+
+
+/* HMGET of a job's six answered fields and its version */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_fetch(ngx_http_clockchain_main_conf_t *mcf,
+    const u_char *id, ngx_http_clockchain_redis_handler_pt handler,
+    void *data)
+{
+    ngx_uint_t   i;
+    u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    const char  *argv[8];
+    size_t       argvlen[8];
+
+    static const char  *fields[] = {
+        "status", "path", "error", "created_at", "completed_at", "version"
+    };
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_http_clockchain_store_key(key, mcf, "job:", id,
+                                               NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    for (i = 0; i < 6; i++) {
+        argv[i + 2] = fields[i];
+        argvlen[i + 2] = ngx_strlen(fields[i]);
+    }
+
+    return ngx_http_clockchain_redis_command(handler, data, 8, argv, argvlen);
+}
+
+
+/* moment.lua: a node and its edges, as user may see them */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_moment(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *path, ngx_str_t *user, ngx_uint_t edges,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       edge[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       max[NGX_INT_T_LEN];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    argv[0] = (char *) node;
+    argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
+                                               path->data, path->len);
+    argv[1] = (char *) edge;
+    argvlen[1] = ngx_http_clockchain_store_key(edge, mcf, "edges:",
+                                               path->data, path->len);
+    argv[2] = (char *) path->data;
+    argvlen[2] = path->len;
+    argv[3] = user->len ? (char *) user->data : "";
+    argvlen[3] = user->len;
+    argv[4] = (char *) prefix;
+    argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[5] = (char *) max;
+    argvlen[5] = ngx_sprintf(max, "%ui", edges) - max;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT,
+                                          handler, data, 2, 6, argv,
+                                          argvlen);
+}
+
+
+/* publish.lua: a node's visibility, as user may set it */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *path, ngx_str_t *user, const char *visibility,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    ngx_http_clockchain_iso_now(now);
+
+    argv[0] = (char *) node;
+    argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
+                                               path->data, path->len);
+    argv[1] = user->len ? (char *) user->data : "";
+    argvlen[1] = user->len;
+    argv[2] = visibility;
+    argvlen[2] = ngx_strlen(visibility);
+    argv[3] = now;
+    argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
+                                          handler, data, 1, 4, argv,
+                                          argvlen);
+}
+
+
+/* claim.lua: up to n jobs, one fencing token each */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *runner, ngx_str_t *channel,
+    char (*tokens)[NGX_HTTP_CLOCKCHAIN_TOKEN_HEX], ngx_uint_t n,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char        queue[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        jobs[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        lease[NGX_INT_T_LEN], stalls[NGX_INT_T_LEN];
+    u_char        keep[NGX_TIME_T_LEN];
+    char          iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t       *argvlen;
+    ngx_uint_t    i, argc;
+    const char  **argv;
+
+    ngx_http_clockchain_redis_op_t  *op;
+
+    argc = 9 + n;
+
+    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
+                     ngx_cycle->log);
+    if (argv == NULL) {
+        return NULL;
+    }
+
+    argvlen = (size_t *) (argv + argc);
+
+    ngx_http_clockchain_iso_now(iso);
+
+    /* leases and run-at times are read on Redis's clock, not this one */
+
+    argv[0] = (char *) queue;
+    argvlen[0] = ngx_http_clockchain_store_key(queue, mcf, "queue", NULL, 0);
+    argv[1] = (char *) processing;
+    argvlen[1] = ngx_http_clockchain_store_key(processing, mcf, "processing",
+                                               NULL, 0);
+    argv[2] = (char *) lease;
+    argvlen[2] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
+    argv[3] = (char *) jobs;
+    argvlen[3] = ngx_http_clockchain_store_key(jobs, mcf, "job:", NULL, 0);
+    argv[4] = (char *) runner->data;
+    argvlen[4] = runner->len;
+    argv[5] = (char *) stalls;
+    argvlen[5] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
+    argv[6] = iso;
+    argvlen[6] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[7] = (char *) channel->data;
+    argvlen[7] = channel->len;
+    argv[8] = (char *) keep;
+    argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+
+    for (i = 0; i < n; i++) {
+        argv[9 + i] = tokens[i];
+        argvlen[9 + i] = NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
+    }
+
+    op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
+                                        handler, data, 2, argc, argv,
+                                        argvlen);
+    ngx_free(argv);
+
+    return op;
+}
+
+
+/* heartbeat.lua: renew the leases of the jobs in hand; nobody is told */
+
+void
+ngx_http_clockchain_store_heartbeat(ngx_http_clockchain_main_conf_t *mcf,
+    const char **ids, const char **tokens, ngx_uint_t n, ngx_log_t *log)
+{
+    u_char        processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        jobs[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        lease[NGX_INT_T_LEN];
+    size_t       *argvlen;
+    ngx_uint_t    i, argc;
+    const char  **argv;
+
+    argc = 3 + 2 * n;
+
+    argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)), log);
+    if (argv == NULL) {
+        return;
+    }
+
+    argvlen = (size_t *) (argv + argc);
+
+    argv[0] = (char *) processing;
+    argvlen[0] = ngx_http_clockchain_store_key(processing, mcf, "processing",
+                                               NULL, 0);
+    /* the lease runs from now on Redis's clock, not this one */
+    argv[1] = (char *) lease;
+    argvlen[1] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
+    argv[2] = (char *) jobs;
+    argvlen[2] = ngx_http_clockchain_store_key(jobs, mcf, "job:", NULL, 0);
+
+    for (i = 0; i < n; i++) {
+        argv[3 + 2 * i] = ids[i];
+        argvlen[3 + 2 * i] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[4 + 2 * i] = tokens[i];
+        argvlen[4 + 2 * i] = ngx_strlen(tokens[i]);
+    }
+
+    (void) ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_HEARTBEAT,
+                                          NULL, NULL, 1, argc, argv,
+                                          argvlen);
+    ngx_free(argv);
+}
+
+
+/* complete.lua, fail.lua or requeue.lua: what became of a job */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *channel, const ngx_http_clockchain_store_outcome_t *o,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       job[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       other[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       cap[NGX_INT_T_LEN], attempts[NGX_INT_T_LEN];
+    u_char       delay[NGX_INT_T_LEN], keep[NGX_TIME_T_LEN];
+    const char  *argv[12];
+    size_t       argvlen[12];
+    ngx_uint_t   argc, script, nkeys;
+
+    argv[0] = (char *) job;
+    argvlen[0] = ngx_http_clockchain_store_key(job, mcf, "job:",
+                                               (u_char *) o->id,
+                                               NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    argv[1] = (char *) processing;
+    argvlen[1] = ngx_http_clockchain_store_key(processing, mcf, "processing",
+                                               NULL, 0);
+    nkeys = 2;
+
+    switch (o->kind) {
+
+    case NGX_HTTP_CLOCKCHAIN_STORE_COMPLETE:
+        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE;
+        argv[2] = o->token;
+        argvlen[2] = ngx_strlen(o->token);
+        argv[3] = o->id;
+        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[4] = o->completed_at;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        argv[5] = o->path;
+        argvlen[5] = ngx_strlen(o->path);
+        argv[6] = o->node;
+        argvlen[6] = ngx_strlen(o->node);
+        argv[7] = (char *) other;
+        argvlen[7] = ngx_http_clockchain_store_key(other, mcf, "", NULL, 0);
+        argv[8] = (char *) cap;
+        argvlen[8] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
+        argv[9] = (char *) attempts;
+        argvlen[9] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
+        argc = 10;
+        break;
+
+    case NGX_HTTP_CLOCKCHAIN_STORE_FAIL:
+        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL;
+        argv[2] = o->token;
+        argvlen[2] = ngx_strlen(o->token);
+        argv[3] = o->id;
+        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[4] = o->completed_at;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        argv[5] = o->error ? o->error : "Job failed";
+        argvlen[5] = ngx_strlen(argv[5]);
+        argv[6] = (char *) attempts;
+        argvlen[6] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
+        argc = 7;
+        break;
+
+    default: /* NGX_HTTP_CLOCKCHAIN_STORE_REQUEUE */
+        script = NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE;
+        argv[2] = (char *) other;
+        argvlen[2] = ngx_http_clockchain_store_key(other, mcf, "queue",
+                                                   NULL, 0);
+        argv[3] = o->token;
+        argvlen[3] = ngx_strlen(o->token);
+        argv[4] = o->id;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        /* from now on Redis's clock, which the claims read */
+        argv[5] = (char *) delay;
+        argvlen[5] = ngx_sprintf(delay, "%M", o->delay) - delay;
+        argv[6] = (char *) attempts;
+        argvlen[6] = o->count
+                     ? (size_t) (ngx_sprintf(attempts, "%ui", o->attempts)
+                                 - attempts)
+                     : 0;
+        argv[7] = o->error ? o->error : "";
+        argvlen[7] = ngx_strlen(argv[7]);
+        nkeys = 3;
+        argc = 8;
+        break;
+    }
+
+    /* every script publishes the change on the events channel */
+    argv[argc] = (char *) channel->data;
+    argvlen[argc++] = channel->len;
+
+    if (script != NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE) {
+        /* a finished job is kept this long, then Redis lets it go */
+        argv[argc] = (char *) keep;
+        argvlen[argc++] = ngx_sprintf(keep, "%T",
+                                 script == NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE
+                                 ? mcf->keep_completed : mcf->keep_failed)
+                          - keep;
+    }
+
+    return ngx_http_clockchain_redis_eval(script, handler, data, nkeys, argc,
+                                          argv, argvlen);
+}
+
+
+/* ZCARD of the queue or the processing set, for the gauges */
+
+void
+ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
+    const char *name, ngx_http_clockchain_redis_handler_pt handler,
+    void *data)
+{
+    u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    argv[0] = "ZCARD";
+    argvlen[0] = 5;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_http_clockchain_store_key(key, mcf, name, NULL, 0);
+
+    (void) ngx_http_clockchain_redis_command(handler, data, 2, argv, argvlen);
+}

@@ -1,0 +1,89 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+#ifndef _NGX_HTTP_CLOCKCHAIN_STORE_H_INCLUDED_
+#define _NGX_HTTP_CLOCKCHAIN_STORE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_create.h"
+
+
+/* the longest key: "<prefix>{cc}:v1:edges:<path>" */
+#define NGX_HTTP_CLOCKCHAIN_KEY_MAX                                           \
+    (NGX_HTTP_CLOCKCHAIN_PREFIX_MAX + sizeof("{cc}:v1:edges:")                \
+     + NGX_HTTP_CLOCKCHAIN_PATH_LEN)
+
+#define NGX_HTTP_CLOCKCHAIN_STORE_COMPLETE   1
+#define NGX_HTTP_CLOCKCHAIN_STORE_FAIL       2
+#define NGX_HTTP_CLOCKCHAIN_STORE_REQUEUE    3
+
+
+/* a runner's outcome: complete.lua, fail.lua or requeue.lua */
+typedef struct {
+    ngx_uint_t                        kind;          /* ..._STORE_COMPLETE */
+    const char                       *id;
+    const char                       *token;
+    const char                       *completed_at;  /* complete, fail */
+    const char                       *path;          /* complete */
+    const char                       *node;          /* complete */
+    const char                       *error;         /* fail, requeue */
+    ngx_uint_t                        attempts;
+    ngx_uint_t                        count;         /* requeue: counted */
+    ngx_msec_t                        delay;         /* requeue */
+} ngx_http_clockchain_store_outcome_t;
+
+
+/* "<prefix>{cc}:v1:<name><tail>" into buf of NGX_HTTP_CLOCKCHAIN_KEY_MAX */
+size_t ngx_http_clockchain_store_key(u_char *buf,
+    ngx_http_clockchain_main_conf_t *mcf, const char *name,
+    const u_char *tail, size_t len);
+size_t ngx_http_clockchain_store_channel(ngx_http_clockchain_main_conf_t *mcf,
+    u_char *buf, size_t len);
+
+/* caches a job as Redis had it at version, read in epoch, with its expiry */
+void ngx_http_clockchain_store_cache(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_job_t *job, uint64_t version, uint32_t epoch);
+
+/*
+ * One call per script or command, each argv built here from the script's
+ * header (src/lua/).  NULL: not sent (Redis is not connected).
+ */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_create(
+    ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_argv_t *av,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_fetch(
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *id,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_moment(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
+    ngx_uint_t edges, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_publish(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
+    const char *visibility, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_claim(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *runner,
+    ngx_str_t *channel, char (*tokens)[NGX_HTTP_CLOCKCHAIN_TOKEN_HEX],
+    ngx_uint_t n, ngx_http_clockchain_redis_handler_pt handler, void *data);
+void ngx_http_clockchain_store_heartbeat(ngx_http_clockchain_main_conf_t *mcf,
+    const char **ids, const char **tokens, ngx_uint_t n, ngx_log_t *log);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_commit(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *channel,
+    const ngx_http_clockchain_store_outcome_t *o,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+void ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
+    const char *name, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+
+
+#endif /* _NGX_HTTP_CLOCKCHAIN_STORE_H_INCLUDED_ */
