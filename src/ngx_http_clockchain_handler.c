@@ -334,6 +334,23 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
         /* the Idempotency-Key was seen with this request: the same jobs */
         rc = ngx_http_clockchain_replay(r, ctx, reply);
+
+        if (rc == NGX_OK && mcf->redis.wait) {
+            /* confirmed by the replicas like the first answer was to be */
+            rc = ngx_http_clockchain_create_wait(r, ctx);
+
+            if (rc != NGX_DONE) {
+                ngx_http_clockchain_finalize(r, rc);
+            }
+
+            return;
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
+                                               ctx->bulk);
+        }
+
         ngx_http_clockchain_finalize(r, rc);
         return;
     }
@@ -452,7 +469,8 @@ ngx_http_clockchain_create_wait(ngx_http_request_t *r,
     p = ngx_sprintf(n, "%ui", mcf->redis.wait);
     argv[1] = (char *) n;
     argvlen[1] = p - n;
-    p = ngx_sprintf(ms, "%M", mcf->redis.timeout / 2);
+    /* WAIT n 0 would block for ever */
+    p = ngx_sprintf(ms, "%M", ngx_max(mcf->redis.timeout / 2, 1));
     argv[2] = (char *) ms;
     argvlen[2] = p - ms;
 
@@ -578,7 +596,9 @@ ngx_http_clockchain_replay(ngx_http_request_t *r,
         }
     }
 
-    return ngx_http_clockchain_send_jobs(r, ctx->jobs, n, ctx->bulk);
+    ctx->njobs = n;
+
+    return NGX_OK;
 
 malformed:
 
@@ -800,6 +820,7 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
         if (meta.fresh && ngx_http_clockchain_events_subscribed()) {
             if (ngx_http_clockchain_wait_asleep(ctx)) {
                 /* its change will be heard */
+                ctx->wait_known = 1;
                 return NGX_DONE;
             }
 
@@ -898,8 +919,15 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
                           ? reply->str : "unexpected reply");
         }
 
-        if (ctx->wait_state == NGX_HTTP_CLOCKCHAIN_WAIT_REREAD) {
-            /* only a read again: it waits on, and its timer answers */
+        if (ctx->wait_state == NGX_HTTP_CLOCKCHAIN_WAIT_REREAD
+            || (ctx->wait_state == NGX_HTTP_CLOCKCHAIN_WAIT_STALE
+                && ctx->wait_known))
+        {
+            /*
+             * only a read again (a re-read that went stale when the
+             * subscription came back once more is one too): it waits on,
+             * and its timer answers
+             */
             ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP;
             return;
         }
@@ -987,6 +1015,7 @@ ngx_http_clockchain_fetch_done(void *data, redisReply *reply)
         case NGX_HTTP_CLOCKCHAIN_WAIT_REREAD:
             /* not finished yet: the change will wake it */
             ctx->wait_state = NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP;
+            ctx->wait_known = 1;
             return;
 
         case NGX_HTTP_CLOCKCHAIN_WAIT_WOKEN:

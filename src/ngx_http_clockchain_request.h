@@ -51,6 +51,7 @@ typedef struct {
 
     unsigned                          bulk:1;
     unsigned                          has_cached:1;
+    unsigned                          wait_known:1;  /* asleep, knowing */
 } ngx_http_clockchain_ctx_t;
 
 

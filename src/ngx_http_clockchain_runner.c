@@ -407,7 +407,11 @@ ngx_http_clockchain_runner_drain_handler(ngx_event_t *ev)
         rn->drain_end = ngx_current_msec + rn->mcf->job_lease;
     }
 
-    if ((ngx_msec_int_t) (rn->drain_end - ngx_current_msec) > 0) {
+    /* a leaving worker does not reconnect: without Redis, no use waiting */
+
+    if ((ngx_msec_int_t) (rn->drain_end - ngx_current_msec) > 0
+        && ngx_http_clockchain_redis_available())
+    {
         ngx_add_timer(&rn->drain, NGX_HTTP_CLOCKCHAIN_TICK);
         return;
     }

@@ -643,11 +643,11 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
             ngx_http_clockchain_shm_unlock(shm_zone);
             return;
         }
+    }
 
-        if (ngx_http_clockchain_shm_linked(ctx, &old->queue) != NGX_OK) {
-            ngx_http_clockchain_shm_unlock(shm_zone);
-            return;
-        }
+    if (old && ngx_http_clockchain_shm_linked(ctx, &old->queue) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
     }
 
     if (old) {

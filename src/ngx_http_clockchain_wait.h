@@ -25,7 +25,8 @@
 /* until its job changes or its timer fires; a read out is news to it */
 #define NGX_HTTP_CLOCKCHAIN_WAIT_ASLEEP   1
 /* asleep, and the read out was sent before the subscription came back:
- * the job is read again when it arrives */
+ * the job is read again when it arrives; if it fails, the request answers
+ * only when it has had no answer yet (ctx->wait_known), else sleeps on */
 #define NGX_HTTP_CLOCKCHAIN_WAIT_STALE    2
 /* asleep, and the read out is its own, sent when the subscription came
  * back: if it fails, the request sleeps on and its timer answers */

@@ -19,15 +19,34 @@
 -- Returns the number of jobs created; or, when the idempotency key was
 -- used before with the same fingerprint, { "REPLAY", {id, status, path,
 -- error, created_at, completed_at}, ... } for the jobs it created then.
--- Errors: CONFLICT (the key was used with another request), REPLICAS <n>
--- (fewer replicas are online than must confirm the jobs: WAIT could only
--- time out), FULL (the queue has no room for them all), EXISTS <key> (a
--- drawn id is taken: the caller draws new ids). Nothing is written on an
+-- Errors: REPLICAS <n> (fewer replicas are online than must confirm the
+-- jobs: WAIT could only time out; checked before a replay too, which then
+-- writes the key's TTL again so that the caller's WAIT has a write to
+-- count), CONFLICT (the key was used with another request), FULL (the
+-- queue has no room for them all), EXISTS <key> (a drawn id is taken: the
+-- caller draws new ids). Nothing is written on an
 -- error.
 
 local first = 2
 local idem = nil
 local fingerprint = nil
+
+-- before a replay too: the 503 of a WAIT that timed out says to retry with
+-- the same key, and that retry must be confirmed like the first POST
+local replicas = tonumber(ARGV[6])
+
+if replicas > 0 then
+    local online = 0
+    local info = redis.call('INFO', 'replication')
+
+    for _ in string.gmatch(info, 'slave%d+:[^\r\n]*state=online') do
+        online = online + 1
+    end
+
+    if online < replicas then
+        return redis.error_reply('REPLICAS ' .. online)
+    end
+end
 
 if ARGV[4] ~= '' then
     idem = KEYS[2]
@@ -55,24 +74,17 @@ if ARGV[4] ~= '' then
                               f[5] or '' }
         end
         if out then
+            if replicas > 0 then
+                -- a write on this connection, which its WAIT can count:
+                -- the key's TTL as it is
+                local ttl = redis.call('PTTL', idem)
+                if ttl > 0 then
+                    redis.call('PEXPIRE', idem, ttl)
+                end
+            end
             return out
         end
         redis.call('DEL', idem)
-    end
-end
-
-local replicas = tonumber(ARGV[6])
-
-if replicas > 0 then
-    local online = 0
-    local info = redis.call('INFO', 'replication')
-
-    for _ in string.gmatch(info, 'slave%d+:[^\r\n]*state=online') do
-        online = online + 1
-    end
-
-    if online < replicas then
-        return redis.error_reply('REPLICAS ' .. online)
     end
 end
 
