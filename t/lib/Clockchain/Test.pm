@@ -52,7 +52,7 @@ use Time::Local qw(timegm);
 our @EXPORT = qw(
     start_redis start_nginx nginx_t nginx_t_fail done
     http http_ua json_body json_ok is_job is_error no_job_created
-    job_count redis_state base_http
+    job_count redis_state
     $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY $KEYS $JOBS_LOCATIONS
     wait_for module_path nginx_bin
     generate bulk get_job created_ok raw_request
@@ -930,33 +930,6 @@ END { _cleanup() }
 
 for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} = sub { _cleanup(); POSIX::_exit(1) };
-}
-
-# The usual http block: zone, redis, one server with two service keys, an
-# admin key and the four locations.  Options add lines at each level.
-sub base_http {
-    my (%o) = @_;
-    my $zone  = $o{zone} // 'cc:1m';
-    my $redis = $o{redis_args} // '';
-    my $keys  = exists $o{keys} ? $o{keys}
-        : "clockchain_service_key test-key-1 test-key-2;\n"
-        . "        clockchain_admin_key admin-key;";
-    return <<"EOF";
-    clockchain_zone $zone;
-    clockchain_redis 127.0.0.1:%%REDIS_PORT%%$redis;
-@{[ $o{http} // '' ]}
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $keys
-@{[ $o{server} // '' ]}
-        location = /api/generate      { clockchain_generate; }
-        location = /api/bulk-generate { clockchain_bulk_generate; }
-        location /api/jobs/           { clockchain_jobs; }
-        location /api/v1/jobs/        { clockchain_jobs; }
-@{[ $o{locations} // '' ]}
-    }
-@{[ $o{servers} // '' ]}
-EOF
 }
 
 package Clockchain::Test::Nginx;
