@@ -5,9 +5,28 @@ use warnings;
 use Test::More;
 use Clockchain::Test;
 
+# The configuration most cases start from; each bad case below changes one
+# of its lines (zone, redis) or adds one to its server block.
+sub usual {
+    my (%o) = @_;
+    my $zone   = $o{zone} // 'cc:1m';
+    my $redis  = $o{redis} // '127.0.0.1:%%REDIS_PORT%%';
+    my $server = $o{server} // '';
+    return <<"EOF";
+    clockchain_zone $zone;
+    clockchain_redis $redis;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $server
+        $JOBS_LOCATIONS
+    }
+EOF
+}
+
 # valid: the usual block
 {
-    my ($rc, $out) = nginx_t(conf => base_http());
+    my ($rc, $out) = nginx_t(conf => usual());
     is($rc, 0, 'nginx -t passes on the usual config') or diag($out);
     like($out, qr/syntax is ok/, 'nginx -t: syntax is ok');
     like($out, qr/test is successful/, 'nginx -t: test is successful');
@@ -52,40 +71,39 @@ EOF
 
 # valid: a unix socket address
 {
-    my ($rc, $out) = nginx_t(conf => base_http()
-        =~ s{127\.0\.0\.1:%%REDIS_PORT%%}{unix:/tmp/clockchain-test.sock}r);
+    my ($rc, $out) = nginx_t(conf => usual(redis => 'unix:/tmp/clockchain-test.sock'));
     is($rc, 0, 'nginx -t passes with clockchain_redis unix:/path') or diag($out);
 }
 
 # invalid values: non-zero exit and the offending value named
 my @bad = (
     [ 'clockchain_zone cc:abc',
-      base_http(zone => 'cc:abc'), qr/abc/ ],
+      usual(zone => 'cc:abc'), qr/abc/ ],
     [ 'clockchain_zone nosize',
-      base_http(zone => 'nosize'), qr/nosize/ ],
+      usual(zone => 'nosize'), qr/nosize/ ],
     [ 'clockchain_redis 127.0.0.1:notaport',
-      base_http() =~ s{127\.0\.0\.1:%%REDIS_PORT%%}{127.0.0.1:notaport}r,
+      usual(redis => '127.0.0.1:notaport'),
       qr/notaport/ ],
     [ 'clockchain_redis ... bogus=1',
-      base_http(redis_args => ' bogus=1'), qr/bogus=1|"bogus"|bogus/ ],
+      usual(redis => '127.0.0.1:%%REDIS_PORT%% bogus=1'), qr/bogus=1|"bogus"|bogus/ ],
     [ 'clockchain_redis sentinel= without master=',
-      base_http() =~ s{127\.0\.0\.1:%%REDIS_PORT%%}{sentinel=127.0.0.1:26379}r,
+      usual(redis => 'sentinel=127.0.0.1:26379'),
       qr/master=/ ],
     [ 'clockchain_redis ... db=abc',
-      base_http(redis_args => ' db=abc'), qr/abc/ ],
+      usual(redis => '127.0.0.1:%%REDIS_PORT%% db=abc'), qr/abc/ ],
     [ 'clockchain_redis ... timeout=xyz',
-      base_http(redis_args => ' timeout=xyz'), qr/xyz/ ],
+      usual(redis => '127.0.0.1:%%REDIS_PORT%% timeout=xyz'), qr/xyz/ ],
     [ 'clockchain_service_key_file /nonexistent',
-      base_http(server => 'clockchain_service_key_file /nonexistent/cc-keys;'),
+      usual(server => 'clockchain_service_key_file /nonexistent/cc-keys;'),
       qr{/nonexistent/cc-keys} ],
     [ 'clockchain_admin_key_file /nonexistent',
-      base_http(server => 'clockchain_admin_key_file /nonexistent/cc-admin;'),
+      usual(server => 'clockchain_admin_key_file /nonexistent/cc-admin;'),
       qr{/nonexistent/cc-admin} ],
     [ 'clockchain_max_body_size abc',
-      base_http(server => 'clockchain_max_body_size abc;'),
+      usual(server => 'clockchain_max_body_size abc;'),
       qr/clockchain_max_body_size|abc/ ],
     [ 'clockchain_bulk_max abc',
-      base_http(server => 'clockchain_bulk_max abc;'),
+      usual(server => 'clockchain_bulk_max abc;'),
       qr/clockchain_bulk_max|abc/ ],
 );
 for my $b (@bad) {
@@ -98,17 +116,17 @@ for my $b (@bad) {
 # directives outside their contexts
 {
     my $out = nginx_t_fail(name => 'clockchain_zone in server',
-        conf => base_http(server => 'clockchain_zone other:1m;'));
+        conf => usual(server => 'clockchain_zone other:1m;'));
     like($out, qr/"clockchain_zone" directive is not allowed here/,
          'clockchain_zone is http-only');
 
     $out = nginx_t_fail(name => 'clockchain_redis in server',
-        conf => base_http(server => 'clockchain_redis 127.0.0.1:6380;'));
+        conf => usual(server => 'clockchain_redis 127.0.0.1:6380;'));
     like($out, qr/"clockchain_redis" directive is not allowed here/,
          'clockchain_redis is http-only');
 
     $out = nginx_t_fail(name => 'clockchain_generate in server',
-        conf => base_http(server => 'clockchain_generate;'));
+        conf => usual(server => 'clockchain_generate;'));
     like($out, qr/"clockchain_generate" directive is not allowed here/,
          'clockchain_generate is location-only');
 
@@ -117,7 +135,7 @@ for my $b (@bad) {
 # a running nginx with the module passes nginx -t on its own config
 {
     my $redis = start_redis();
-    my $ng = start_nginx(conf => base_http(), redis => $redis);
+    my $ng = start_nginx(conf => usual(), redis => $redis);
     my ($rc, $out) = $ng->test_config;
     is($rc, 0, 'nginx -t on a running instance passes') or diag($out);
     like($ng->error_log, qr/start worker process/, 'workers started');

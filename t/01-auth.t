@@ -14,9 +14,20 @@ my $ng = start_nginx(
             . "file-key-2\n",
         'conf/admin.keys' => "# admins\nadmin-file-key\n\n",
     },
-    conf => base_http(
-        server => 'clockchain_service_key test-key-3;',
-        servers => <<'EOF'));
+    conf => <<'EOF');
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    # keys in the server block
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        clockchain_service_key test-key-1 test-key-2;
+        clockchain_admin_key admin-key;
+        clockchain_service_key test-key-3;
+        location = /api/generate      { clockchain_generate; }
+        location = /api/bulk-generate { clockchain_bulk_generate; }
+        location /api/jobs/           { clockchain_jobs; }
+        location /api/v1/jobs/        { clockchain_jobs; }
+    }
     # keys from files only
     server {
         listen 127.0.0.1:%%PORT2%%;

@@ -8,11 +8,18 @@ use JSON::PP;
 use Clockchain::Test;
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, conf => base_http(locations => <<'EOF'));
+my $ng = start_nginx(redis => $redis, conf => <<"EOF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
         location = /small/generate {
             clockchain_max_body_size 1k;
             clockchain_generate;
         }
+    }
 EOF
 
 my $KEY = { 'X-Service-Key' => 'test-key-1' };

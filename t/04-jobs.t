@@ -7,7 +7,16 @@ use JSON::PP;
 use Clockchain::Test;
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, conf => base_http());
+my $CONF = <<"EOF";
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+EOF
+my $ng = start_nginx(redis => $redis, conf => $CONF);
 my $KEY = { 'X-Service-Key' => 'test-key-1' };
 
 my @jobs;
@@ -110,7 +119,7 @@ is($redis->cmd('EXISTS', $JOB_PREFIX . $id), 1, 'DELETE did not delete the job')
 
 # --- a second nginx on the same Redis reads the jobs from Redis
 {
-    my $ng2 = start_nginx(redis => $redis, conf => base_http());
+    my $ng2 = start_nginx(redis => $redis, conf => $CONF);
     for my $j (@jobs) {
         my $res = get_job($ng2, $j->{job_id});
         is($res->{status}, 200, 'second nginx: GET job created on the first -> 200');

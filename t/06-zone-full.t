@@ -9,7 +9,15 @@ use Clockchain::Test;
 my $N = 2000;
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, conf => base_http(zone => 'cc:64k'));
+my $ng = start_nginx(redis => $redis, conf => <<"EOF");
+    clockchain_zone cc:64k;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+EOF
 my $ua = http_ua(keep_alive => 1);
 
 my $t0 = time;

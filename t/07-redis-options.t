@@ -6,6 +6,23 @@ use Clockchain::Test;
 
 my $redis = start_redis(unixsocket => 1);
 
+# the usual server; $redis is the clockchain_redis line's value, $http
+# more lines for the http block
+sub conf {
+    my ($redis, $http) = @_;
+    $http //= '';
+    return <<"CONF";
+    clockchain_zone cc:1m;
+    clockchain_redis $redis;
+$http
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+CONF
+}
+
 sub one_job {
     my ($ng, $name) = @_;
     return created_ok(generate($ng, { query => "Redis options: $name" }), $name);
@@ -14,7 +31,7 @@ sub one_job {
 # --- prefix=
 {
     my $ng = start_nginx(redis => $redis,
-                         conf => base_http(redis_args => ' prefix=myapp:'));
+                         conf => conf('127.0.0.1:%%REDIS_PORT%% prefix=myapp:'));
     my $before = job_count($redis);
     my $j = one_job($ng, 'prefix=myapp:');
     my $id = $j ? $j->{job_id} : 'x';
@@ -43,15 +60,16 @@ sub one_job {
 {
     my $long = 'p' x 127 . ':';
     my $out = nginx_t_fail(name => 'a 129-byte prefix',
-                           conf => base_http(redis_args => " prefix=x$long"));
+                           conf => conf("127.0.0.1:%%REDIS_PORT%% prefix=x$long"));
     like($out, qr/invalid parameter "prefix=x\Q$long\E": a prefix is at most 128 bytes/,
          'a 129-byte prefix: nginx -t says the limit');
 
     my $flash = start_flash(delay => 0, key => 'fk');
-    my $ng = start_nginx(redis => $redis, conf => base_http(
-        redis_args => " prefix=$long",
-        http => "    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]}/;\n"
-              . "    clockchain_flash_key fk;\n"));
+    my $ng = start_nginx(redis => $redis, conf => conf(
+        "127.0.0.1:%%REDIS_PORT%% prefix=$long", <<"CONF"));
+    clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]}/;
+    clockchain_flash_key fk;
+CONF
     my $j = one_job($ng, 'a 128-byte prefix');
     my $id = $j ? $j->{job_id} : 'x';
     my $done = wait_job($ng, $id, 20) // {};
@@ -70,7 +88,7 @@ sub one_job {
 # --- db=
 {
     my $ng = start_nginx(redis => $redis,
-                         conf => base_http(redis_args => ' db=3'));
+                         conf => conf('127.0.0.1:%%REDIS_PORT%% db=3'));
     my $j = one_job($ng, 'db=3');
     my $id = $j ? $j->{job_id} : 'x';
     is($redis->cli('-n', 3, 'EXISTS', "$JOB_PREFIX$id"), '1',
@@ -88,7 +106,7 @@ sub one_job {
 # --- unix socket
 {
     my $ng = start_nginx(redis => $redis,
-        conf => base_http() =~ s{127\.0\.0\.1:%%REDIS_PORT%%}{unix:%%REDIS_SOCKET%%}r);
+        conf => conf('unix:%%REDIS_SOCKET%%'));
     my $j = one_job($ng, 'unix socket');
     my $id = $j ? $j->{job_id} : 'x';
     is($redis->cmd('EXISTS', "$JOB_PREFIX$id"), 1, 'unix socket: job in Redis');
@@ -104,20 +122,20 @@ sub one_job {
     my $pw = start_redis(password => 's3cret-pw');
     my $ng = start_nginx(redis => $pw,
         files => { 'conf/redis.pass' => "s3cret-pw\n" },
-        conf => base_http(redis_args => ' password_file=%%PREFIX%%/conf/redis.pass'));
+        conf => conf('127.0.0.1:%%REDIS_PORT%% password_file=%%PREFIX%%/conf/redis.pass'));
     my $j = one_job($ng, 'password_file');
     my $id = $j ? $j->{job_id} : 'x';
     is($pw->cmd('EXISTS', "$JOB_PREFIX$id"), 1, 'password_file: job in Redis');
 
     # no password, or a wrong one: Redis refuses, the module answers 503
-    my $nopw = start_nginx(redis => $pw, conf => base_http());
+    my $nopw = start_nginx(redis => $pw, conf => conf('127.0.0.1:%%REDIS_PORT%%'));
     my $res = no_job_created($pw, 'no password', sub {
         generate($nopw, { query => 'Without the Redis password' }) });
     is_error($res, 503, undef, 'Redis needs a password, none given: POST -> 503');
 
     my $wrong = start_nginx(redis => $pw,
         files => { 'conf/redis.pass' => "wrong-pw\n" },
-        conf => base_http(redis_args => ' password_file=%%PREFIX%%/conf/redis.pass'));
+        conf => conf('127.0.0.1:%%REDIS_PORT%% password_file=%%PREFIX%%/conf/redis.pass'));
     $res = no_job_created($pw, 'wrong password', sub {
         generate($wrong, { query => 'With a wrong Redis password' }) });
     is_error($res, 503, undef, 'wrong Redis password: POST -> 503');

@@ -14,7 +14,9 @@ my $NODE_PREFIX = 'clockchain:{cc}:v1:node:';
 my $redis = start_redis();
 my $flash = start_flash(delay => 1, key => 'flash-secret');
 
-my $runner = <<"CONF";
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]}/;
     clockchain_flash_key flash-secret;
     clockchain_flash_timeout 3s;
@@ -22,9 +24,12 @@ my $runner = <<"CONF";
     # one attempt: this file checks each failure's message (t/23 retries)
     clockchain_flash_attempts 1;
     clockchain_flash_circuit_breaker failures=1000;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
 CONF
-
-my $ng = start_nginx(redis => $redis, conf => base_http(http => $runner));
 
 sub node_count { scalar @{ $redis->cmd('KEYS', "$NODE_PREFIX*") } }
 

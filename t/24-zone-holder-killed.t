@@ -13,7 +13,17 @@ use Test::More;
 use Clockchain::Test;
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, conf => base_http(zone => 'cc:64k'),
+# a small zone: the bulks below fill it, so puts evict and unlink
+my $CONF = <<"CONF";
+    clockchain_zone cc:64k;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+CONF
+my $ng = start_nginx(redis => $redis, conf => $CONF,
                      main => 'env CLOCKCHAIN_DEBUG_CRASH_IN_ZONE=put:1;');
 
 my $KILLED = qr/CLOCKCHAIN_DEBUG_CRASH_IN_ZONE: killing this worker/;
@@ -122,7 +132,7 @@ is(scalar(my @d = $ng->error_log =~ /cached jobs are dropped/g), 1,
 #    dereferencing NULL
 my $ng2;
 {
-    $ng2 = start_nginx(redis => $redis, conf => base_http(zone => 'cc:64k'),
+    $ng2 = start_nginx(redis => $redis, conf => $CONF,
                           main => 'env CLOCKCHAIN_DEBUG_CRASH_IN_ZONE=unlink:1;');
     my @w = $ng2->worker_pids;
     my @made;

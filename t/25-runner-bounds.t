@@ -14,9 +14,13 @@ my $NODE = 'clockchain:{cc}:v1:node:';
 my $redis = start_redis();
 my $flash = start_flash(delay => 0, key => 'fk');
 
+# the runner's nginx with its lease, attempts and backoff; extra => more
+# lines for the http block
 sub runner_conf {
     my (%o) = @_;
     return <<"CONF";
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]}/;
     clockchain_flash_key fk;
     clockchain_flash_timeout 3s;
@@ -24,6 +28,13 @@ sub runner_conf {
     clockchain_flash_attempts $o{attempts};
     clockchain_flash_retry_backoff $o{backoff} $o{backoff_max};
     clockchain_flash_circuit_breaker failures=100000;
+@{[ $o{extra} // '' ]}
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+        location = /metrics { clockchain_metrics; }
+    }
 CONF
 }
 
@@ -32,10 +43,9 @@ sub metrics {
     return json_body(http(GET => $ng->url('/metrics?format=json'))) // {};
 }
 
-my $ng = start_nginx(redis => $redis, conf => base_http(
-    http => runner_conf(lease => '2s', attempts => 40, backoff => '1ms',
-                        backoff_max => '64ms'),
-    locations => "        location = /metrics { clockchain_metrics; }\n"));
+my $ng = start_nginx(redis => $redis,
+    conf => runner_conf(lease => '2s', attempts => 40, backoff => '1ms',
+                        backoff_max => '64ms'));
 
 # ---------------------------------------------------------------------------
 # A result Redis refuses for what it is: the node's key holds a string, so
@@ -69,9 +79,8 @@ $redis->cmd('DEL', "$NODE$path");
 {
     my $ng2 = start_nginx(redis => $redis,
         main => "env CLOCKCHAIN_FAULT_FLASH_START=1;",
-        conf => base_http(http => runner_conf(lease => '5s', attempts => 3,
-                                              backoff => '10ms',
-                                              backoff_max => '20ms')));
+        conf => runner_conf(lease => '5s', attempts => 3, backoff => '10ms',
+                            backoff_max => '20ms'));
     $ng->stop;    # this one's runner alone takes the queue
     my $j = created_ok(generate($ng2, { query => 'unstartable call' }),
                        'a job whose call cannot start');
@@ -136,21 +145,22 @@ $redis->cmd('DEL', "$NODE$path");
 
 {
     my $out = nginx_t_fail(name => 'flash_buffers below flash_max_response',
-        conf => base_http(http => runner_conf(lease => '5s', attempts => 3,
-                                              backoff => '100ms',
-                                              backoff_max => '200ms')
-                          . "    clockchain_flash_max_response 4m;\n"
-                          . "    clockchain_flash_buffers 3m;\n"));
+        conf => runner_conf(lease => '5s', attempts => 3, backoff => '100ms',
+                            backoff_max => '200ms', extra => <<'CONF'));
+    clockchain_flash_max_response 4m;
+    clockchain_flash_buffers 3m;
+CONF
     like($out, qr/"clockchain_flash_buffers" must be at least "clockchain_flash_max_response"/,
          'nginx -t: flash_buffers must hold one whole answer');
 
     $ng->stop;
-    my $ng3 = start_nginx(redis => $redis, conf => base_http(
-        http => runner_conf(lease => '10s', attempts => 3, backoff => '200ms',
-                            backoff_max => '400ms')
-              . "    clockchain_flash_max_response 4m;\n"
-              . "    clockchain_flash_buffers 5m;\n"
-              . "    clockchain_flash_max_calls 4;\n"));
+    my $ng3 = start_nginx(redis => $redis,
+        conf => runner_conf(lease => '10s', attempts => 3, backoff => '200ms',
+                            backoff_max => '400ms', extra => <<'CONF'));
+    clockchain_flash_max_response 4m;
+    clockchain_flash_buffers 5m;
+    clockchain_flash_max_calls 4;
+CONF
     my $res = bulk($ng3, { queries => [ map { { query => "big answer $_ [flash:datauri,delay=1]" } } 1 .. 4 ] });
     is($res->{status}, 200, 'four jobs with 3 MiB answers');
     my @jobs = @{ json_body($res) // [] };

@@ -8,14 +8,18 @@ use Clockchain::Test;
 
 my $redis = start_redis();
 my $flash = start_flash(delay => 0, key => 'fk');
-my $ng = start_nginx(redis => $redis, conf => base_http(
-    http => <<"CONF",
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
-CONF
-    locations => <<'CONF'));
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
         location /api/moments/    { clockchain_moments; }
         location /api/v1/moments/ { clockchain_moments; }
+    }
 CONF
 
 sub moment {

@@ -7,7 +7,15 @@ use Test::More;
 use Clockchain::Test;
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, conf => base_http());
+my $ng = start_nginx(redis => $redis, conf => <<"EOF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+EOF
 
 sub idem { return (headers => { 'Idempotency-Key' => $_[0], %{ $_[1] // {} } }) }
 

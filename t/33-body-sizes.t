@@ -16,8 +16,13 @@ use Clockchain::Test;
 my $LIMIT = 256 * 1024;    # clockchain_max_body_size's default
 
 my $redis = start_redis();
-my $ng = start_nginx(redis => $redis, private => 1,
-                     conf => base_http(locations => <<'EOF'));
+my $ng = start_nginx(redis => $redis, private => 1, conf => <<"EOF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
         location = /tiny/generate {
             client_body_buffer_size 1k;
             clockchain_generate;
@@ -32,6 +37,7 @@ my $ng = start_nginx(redis => $redis, private => 1,
             clockchain_max_body_size 1m;
             clockchain_generate;
         }
+    }
 EOF
 
 my @workers = $ng->worker_pids;

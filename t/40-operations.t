@@ -9,8 +9,9 @@ use Clockchain::Test;
 
 my $redis = start_redis();
 my $flash = start_flash(delay => 0.2, key => 'fk');
-my $ng = start_nginx(redis => $redis, conf => base_http(
-    http => <<"CONF",
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
     clockchain_flash_attempts 2;
@@ -18,14 +19,17 @@ my $ng = start_nginx(redis => $redis, conf => base_http(
     clockchain_job_retention completed=3s failed=4s;
     log_format jobs '\$request_method \$uri \$status job=\$clockchain_job_id '
                     'state=\$clockchain_job_status user=\$clockchain_user';
-CONF
-    server => 'access_log logs/jobs.log jobs;',
-    locations => <<'CONF'));
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        access_log logs/jobs.log jobs;
+        $JOBS_LOCATIONS
         location = /metrics {
             clockchain_metrics;
             allow 127.0.0.1;
             deny all;
         }
+    }
 CONF
 
 # some work: completed, failed after a retry, a 500 that is retried
@@ -39,7 +43,12 @@ for my $j (@ok, $bad) {
 my $done = json_body(get_job($ng, $ok[0]{job_id}));
 is($done->{status}, 'completed', 'completed');
 is(json_body(get_job($ng, $bad->{job_id}))->{status}, 'failed', 'failed');
-sleep 1.2;    # the runner refreshes the queue gauges each second
+# event: the queue gauges, which the runner refreshes from Redis once a
+# second, show the queue as Redis now holds it (empty)
+wait_for(10, sub {
+    my $g = json_body(http(GET => $ng->url('/metrics'))) // {};
+    return ($g->{jobs_pending} // -1) == 0 && ($g->{jobs_processing} // -1) == 0;
+});
 
 # ---------------------------------------------------------------------------
 # JSON

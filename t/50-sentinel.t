@@ -66,13 +66,18 @@ ok(wait_for(15, sub {
 
 my $flash = start_flash(delay => 0.2, key => 'fk');
 my $list = join ',', map { "127.0.0.1:$_->{port}" } @sentinels;
-my $ng = start_nginx(redis => $primary, conf => base_http(
-    redis_args => '',
-    http => <<"CONF") =~ s{clockchain_redis 127\.0\.0\.1:%%REDIS_PORT%%;}{clockchain_redis sentinel=$list master=cc wait=1 timeout=2s;}r);
+my $ng = start_nginx(redis => $primary, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis sentinel=$list master=cc wait=1 timeout=2s;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
     clockchain_job_lease 3s;
     clockchain_drain_timeout 1s;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
 CONF
 
 my @ids;
@@ -165,10 +170,15 @@ waitpid($_->{pid}, 0) for @sentinels;
 
     my $conf = sub {
         my ($pass) = @_;
-        my $c = base_http(redis_args => '');
-        $c =~ s{clockchain_redis 127\.0\.0\.1:%%REDIS_PORT%%;}
-               {clockchain_redis sentinel=127.0.0.1:$port master=cc2 sentinel_password_file=%%PREFIX%%/conf/sentinel.pass timeout=2s;};
-        return $c;
+        return <<"CONF";
+    clockchain_zone cc:1m;
+    clockchain_redis sentinel=127.0.0.1:$port master=cc2 sentinel_password_file=%%PREFIX%%/conf/sentinel.pass timeout=2s;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+CONF
     };
     my $good = start_nginx(redis => $p2, conf => $conf->(),
                            files => { 'conf/sentinel.pass' => "s3cret-sentinel\n" });

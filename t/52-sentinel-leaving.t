@@ -36,9 +36,15 @@ ok(wait_for(15, sub {
     `redis-cli -p $sport SENTINEL get-master-addr-by-name cc 2>/dev/null` =~ /\d/
 }), 'the sentinel knows the master');
 
-my $ng = start_nginx(redis => $redis, conf => base_http() =~
-    s{clockchain_redis 127\.0\.0\.1:%%REDIS_PORT%%;}
-     {clockchain_redis sentinel=127.0.0.1:$sport master=cc timeout=10s;}r);
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis sentinel=127.0.0.1:$sport master=cc timeout=10s;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+    }
+CONF
 
 created_ok(generate($ng, { query => 'through the sentinel' }), 'a POST works');
 my @old = $ng->worker_pids;
@@ -51,7 +57,10 @@ ok(wait_for(10, sub {
     my $n = () = $ng->error_log =~ /lost the connection to redis/g;
     $n >= 2;
 }), 'both workers lost their connection');
-sleep 1;    # their reconnect timer (100 ms) sends them to the sentinel
+# event: their reconnect timer sent both to the sentinel: two connections
+# to it hold a question it has not read (it is stopped)
+ok(wait_for(10, sub { (tcp_unread(local => $sport))[1] >= 2 }),
+   'both workers asked the stopped sentinel');
 
 # leaving while the question is out; then the sentinel answers
 kill 'HUP', $ng->master_pid;

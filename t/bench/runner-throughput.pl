@@ -15,13 +15,20 @@ my $max_calls = shift // 256;
 
 my $redis = start_redis();
 my $flash = start_flash(delay => 0, key => 'fk');
-my $ng = start_nginx(redis => $redis, conf => base_http(http => <<"CONF",
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
     clockchain_flash_max_calls $max_calls;
     clockchain_max_pending 0;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        clockchain_bulk_max 1000;
+        $JOBS_LOCATIONS
+    }
 CONF
-    server => 'clockchain_bulk_max 1000;'));
 
 my $t0 = time;
 my @ids;

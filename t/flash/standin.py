@@ -41,6 +41,7 @@ STATUS_MODES = {
     "504": (504, "Generation timed out"),
 }
 BODY_MODES = {"hang", "close", "garbage", "array", "huge"}
+WAIT_MODES = {"hold"}
 SCENE_MODES = {
     "datauri", "blocked", "noyear", "stringyear", "bce",
     # extras beyond the brief, for edge cases of the contract
@@ -106,7 +107,7 @@ class BadMode(ValueError):
 def parse_mode_text(text):
     """Parse 'delay=2,500' style text into a dict (raises BadMode)."""
     mode = {"status": None, "body": None, "scene": set(), "delay": None,
-            "fail": None, "fail429": None, "tokens": []}
+            "fail": None, "fail429": None, "hold": False, "tokens": []}
     for raw in text.split(","):
         tok = raw.strip().lower()
         if not tok:
@@ -129,6 +130,8 @@ def parse_mode_text(text):
             mode["status"] = tok
         elif tok in BODY_MODES:
             mode["body"] = tok
+        elif tok in WAIT_MODES:
+            mode["hold"] = True
         elif tok in SCENE_MODES:
             mode["scene"].add(tok)
         else:
@@ -346,6 +349,8 @@ class State:
         self.key = key
         self.default_mode = None
         self.stop = threading.Event()
+        self.gate = threading.Event()  # replaced by each release
+        self.held = 0
         self.log_fp = open(logfile, "a", buffering=1, encoding="utf-8") if logfile else None
         self.log_lock = threading.Lock()
         self.reset()
@@ -478,6 +483,30 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status, obj, headers=None):
         return self._send(status, json.dumps(obj, ensure_ascii=False), headers=headers)
 
+    def _hold(self):
+        """Wait until POST /_standin/release; False if the client went away
+        or the server is stopping."""
+        with STATE.lock:
+            gate = STATE.gate
+            STATE.held += 1
+        sock = self.connection
+        try:
+            while not gate.is_set():
+                if STATE.stop.is_set():
+                    return False
+                try:
+                    r, _, _ = select.select([sock], [], [], 0.05)
+                    if r and not sock.recv(1, socket.MSG_PEEK):
+                        return False
+                except (OSError, ValueError):
+                    return False
+                if r:
+                    gate.wait(0.05)  # pipelined data: keep holding
+            return True
+        finally:
+            with STATE.lock:
+                STATE.held -= 1
+
     def _wait(self, seconds):
         """Sleep `seconds` (inf = forever); False if the client went away or
         the server is stopping."""
@@ -538,6 +567,7 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 out = {"total": STATE.total, "by_job": dict(STATE.by_job),
                        "in_flight": STATE.in_flight,
+                       "held": STATE.held,
                        "max_in_flight": STATE.max_in_flight,
                        "default_mode": STATE.default_mode,
                        "delay": STATE.delay}
@@ -557,6 +587,12 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.default_mode = None
                 STATE.delay = STATE.start_delay
             return self._json(200, {"ok": True})
+        if path == "/_standin/release" and m == "POST":
+            with STATE.lock:
+                released = STATE.held
+                STATE.gate.set()
+                STATE.gate = threading.Event()
+            return self._json(200, {"released": released})
         if path == "/_standin/mode" and m in ("POST", "GET"):
             if m == "POST":
                 try:
@@ -654,6 +690,10 @@ class Handler(BaseHTTPRequestHandler):
             self._wait(float("inf"))
             self.close_connection = True
             return "hang-ended"
+
+        if mode["hold"] and not self._hold():
+            self.close_connection = True
+            return "client-gone"
 
         delay = mode["delay"] if mode["delay"] is not None else STATE.delay
         if delay > 0 and not self._wait(delay):

@@ -8,6 +8,27 @@ package Clockchain::Test;
 # stops every nginx, checks each error.log for [alert]/[emerg]/[crit] (one test
 # per nginx), stops every redis and calls done_testing().
 #
+# Each test writes the http block it runs as a heredoc (conf => ...), so the
+# configuration under test reads in the test file.  What the harness adds
+# around it is where files go and how processes run, never behaviour:
+#
+#     load_module <the module>;
+#     daemon on; master_process on; worker_processes 2;
+#     user nobody nogroup;                      (when the tests run as root)
+#     error_log logs/error.log info; pid logs/nginx.pid;
+#     <main => ...>
+#     events { worker_connections 1024; }
+#     http {
+#         access_log logs/access.log;
+#         client_body_temp_path client_body_temp; (and the other temp paths)
+#         <conf => ...>
+#     }
+#
+# %%PORT%% (%%PORT1%%, %%PORT2%%...), %%PREFIX%%, %%REDIS_PORT%% and
+# %%REDIS_SOCKET%% in it are the harness's free ports and paths; $ng->conf
+# is the nginx.conf as written.  $KEYS and $JOBS_LOCATIONS below are the
+# pieces most servers share.
+#
 # Run from the repository root:  prove -I t/lib t/
 # CLOCKCHAIN_MODULE (default build/ngx_http_clockchain_module.so) and
 # NGINX_BIN (default /usr/sbin/nginx) select what is tested.
@@ -31,17 +52,33 @@ use Time::Local qw(timegm);
 our @EXPORT = qw(
     start_redis start_nginx nginx_t nginx_t_fail done
     http http_ua json_body json_ok is_job is_error no_job_created
-    job_count redis_state base_http
-    $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY
+    job_count redis_state
+    $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY $KEYS $JOBS_LOCATIONS
     wait_for module_path nginx_bin
     generate bulk get_job created_ok raw_request
-    start_flash wait_job
+    start_flash wait_job background background_get tcp_unread
 );
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 our $TS_RE   = qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 our $JOB_PREFIX = 'clockchain:{cc}:v1:job:';
 our $QUEUE_KEY  = 'clockchain:{cc}:v1:queue';
+
+# The keys generate(), bulk() and get_job() send, as a server's directives.
+# Multi-line fragments begin at their first directive and indent the next
+# lines for a server block, so that "        $KEYS" in a heredoc reads right.
+our $KEYS = <<'EOF' =~ s/\n\z//r;
+clockchain_service_key test-key-1 test-key-2;
+        clockchain_admin_key admin-key;
+EOF
+
+# The jobs API at its usual paths (and /api/v1/jobs/, the versioned alias).
+our $JOBS_LOCATIONS = <<'EOF' =~ s/\n\z//r;
+location = /api/generate      { clockchain_generate; }
+        location = /api/bulk-generate { clockchain_bulk_generate; }
+        location /api/jobs/           { clockchain_jobs; }
+        location /api/v1/jobs/        { clockchain_jobs; }
+EOF
 
 my $REPO = abs_path(File::Spec->catdir(dirname(__FILE__), '..', '..', '..'));
 my $PARENT_PID = $$;
@@ -359,6 +396,107 @@ sub wait_job {
     return $job;
 }
 
+# tcp_unread(local => $port): bytes that reached 127.0.0.1:$port (a
+# server's side: nginx's) and that the process there has not read yet;
+# tcp_unread(remote => $port): the same on connections to that port (nginx's
+# side of its connections to Redis).  From /proc/net/tcp, ESTABLISHED only.
+# 0 after a request was sent is the event "nginx has read it": a ?wait=
+# request is a registered waiter from then on, as the jobs handler runs on
+# the read.
+sub tcp_unread {
+    my (%o) = @_;
+    my ($side, $port) = exists $o{local} ? (1, $o{local}) : (2, $o{remote});
+    my $hex = sprintf '0100007F:%04X', $port;
+    my ($n, $conns) = (0, 0);
+    open my $tcp, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!";
+    while (my $l = <$tcp>) {
+        my @f = split ' ', $l;
+        next unless ($f[$side] // '') eq $hex && $f[3] eq '01';
+        my $unread = hex((split /:/, $f[4])[1]);
+        $n += $unread;
+        $conns++ if $unread;
+    }
+    # in list context also the number of connections with bytes unread
+    return wantarray ? ($n, $conns) : $n;
+}
+
+# background(sub { my ($sent) = @_; ...; return @result }) -> the code runs
+# in a child process; it calls $sent->() once its request is written:
+#   ->sent      true once it has (or once the code returned)
+#   ->answered  true once the code returned
+#   ->result    waits for it and returns @result (JSON-able scalars)
+sub background {
+    my ($code) = @_;
+    pipe(my $r, my $w) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $r;
+        $w->autoflush(1);
+        my $said = 0;
+        my @res = eval { $code->(sub { print {$w} "sent\n" unless $said++ }) };
+        POSIX::_exit(1) if $@;
+        print {$w} "sent\n" unless $said++;
+        print {$w} JSON::PP->new->encode(\@res), "\n";
+        close $w;
+        POSIX::_exit(0);
+    }
+    close $w;
+    return bless { pid => $pid, fh => $r, buf => '' },
+                 'Clockchain::Test::Background';
+}
+
+# background_get($ng, $path, timeout => S) -> a background() GET
+# (X-Service-Key test-key-1) on a connection of its own; ->sent once the
+# request is written (then tcp_unread(local => $ng->port) == 0 says nginx
+# has read it); ->result is (arrival time, status, body).  The client gives
+# up after S seconds (30): status 599.  A timeout below a ?wait=N makes
+# "answered by the wait timer" impossible.
+sub background_get {
+    my ($ng, $path, %o) = @_;
+    my $secs = $o{timeout} // 30;
+    my $port = $ng->port($o{port_n});
+    return background(sub {
+        my ($sent) = @_;
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5) or return (time, 599, '');
+        print {$s} "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            . "X-Service-Key: test-key-1\r\nConnection: close\r\n\r\n";
+        $sent->();
+        my ($buf, $closed) = ('', 0);
+        my $end = time + $secs;
+        my $sel = '';
+        vec($sel, fileno($s), 1) = 1;
+        while (time < $end) {
+            my $rd = $sel;
+            last if select($rd, undef, undef, $end - time) <= 0;
+            my $got = sysread($s, $buf, 65536, length $buf);
+            if (!$got) { $closed = 1; last }
+        }
+        return (time, $closed ? _parse_response($buf) : (599, ''));
+    });
+}
+
+# (status, body) of a whole HTTP/1.1 response, chunked or not
+sub _parse_response {
+    my ($text) = @_;
+    my ($head, $body) = split /\r\n\r\n/, $text, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/1\.[01] (\d{3})};
+    return (599, '') unless $status;
+    $body //= '';
+    if ($head =~ /^Transfer-Encoding:\s*chunked/mi) {
+        my $out = '';
+        while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+            my $n = hex $1;
+            last if $n == 0;
+            $out .= substr($body, 0, $n, '');
+            $body =~ s/^\r\n//;
+        }
+        $body = $out;
+    }
+    return ($status, $body);
+}
+
 ###########################################################################
 # The Flash stand-in (t/flash/standin.py)
 
@@ -377,6 +515,37 @@ END {
         local ($?, $!, $@);
         eval { $_->stop } for @FLASH;
     }
+}
+
+package Clockchain::Test::Background;
+
+use strict;
+use warnings;
+use JSON::PP;
+
+# reads what the child wrote, waiting up to $secs
+sub _pump {
+    my ($self, $secs) = @_;
+    return if $self->{eof};
+    my $sel = '';
+    vec($sel, fileno($self->{fh}), 1) = 1;
+    while (select(my $rd = $sel, undef, undef, $secs) > 0) {
+        my $got = sysread($self->{fh}, $self->{buf}, 65536, length $self->{buf});
+        if (!$got) { $self->{eof} = 1; last }
+        $secs = 0;
+    }
+}
+
+sub sent { $_[0]->_pump(0); $_[0]{buf} =~ /^sent\n/ }
+sub answered { $_[0]->_pump(0); $_[0]{buf} =~ /^sent\n.+\n/s }
+
+sub result {
+    my ($self) = @_;
+    $self->_pump(1) until $self->{eof};
+    waitpid($self->{pid}, 0);
+    my ($line) = $self->{buf} =~ /^sent\n(.+)\n/s;
+    die "a background child died without a result\n" unless $line;
+    return @{ JSON::PP->new->decode($line) };
 }
 
 package Clockchain::Test::Flash;
@@ -426,6 +595,10 @@ sub _get {
 }
 
 sub calls { $_[0]->_get('/_standin/calls') }
+# calls held by [flash:hold], and their release: a job changes when the
+# test says so
+sub held { $_[0]->calls->{held} }
+sub release { $_[0]->_get('/_standin/release', 'POST', {})->{released} }
 sub calls_for { $_[0]->_get("/_standin/calls/$_[1]") }
 sub reset { $_[0]->_get('/_standin/reset', 'POST', {}) }
 sub mode { my ($s, %m) = @_; $s->_get('/_standin/mode', 'POST', \%m) }
@@ -759,33 +932,6 @@ for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} = sub { _cleanup(); POSIX::_exit(1) };
 }
 
-# The usual http block: zone, redis, one server with two service keys, an
-# admin key and the four locations.  Options add lines at each level.
-sub base_http {
-    my (%o) = @_;
-    my $zone  = $o{zone} // 'cc:1m';
-    my $redis = $o{redis_args} // '';
-    my $keys  = exists $o{keys} ? $o{keys}
-        : "clockchain_service_key test-key-1 test-key-2;\n"
-        . "        clockchain_admin_key admin-key;";
-    return <<"EOF";
-    clockchain_zone $zone;
-    clockchain_redis 127.0.0.1:%%REDIS_PORT%%$redis;
-@{[ $o{http} // '' ]}
-    server {
-        listen 127.0.0.1:%%PORT%%;
-        $keys
-@{[ $o{server} // '' ]}
-        location = /api/generate      { clockchain_generate; }
-        location = /api/bulk-generate { clockchain_bulk_generate; }
-        location /api/jobs/           { clockchain_jobs; }
-        location /api/v1/jobs/        { clockchain_jobs; }
-@{[ $o{locations} // '' ]}
-    }
-@{[ $o{servers} // '' ]}
-EOF
-}
-
 package Clockchain::Test::Nginx;
 
 use strict;
@@ -799,6 +945,7 @@ sub url {
     return 'http://127.0.0.1:' . $s->port($n) . ($path // '/');
 }
 sub error_log { Clockchain::Test::_slurp("$_[0]{prefix}/logs/error.log") }
+sub conf { Clockchain::Test::_slurp("$_[0]{prefix}/conf/nginx.conf") }
 sub access_log { Clockchain::Test::_slurp("$_[0]{prefix}/logs/access.log") }
 
 sub master_pid {
