@@ -9,18 +9,22 @@ use Clockchain::Test;
 
 my $redis = start_redis();
 my $flash = start_flash(delay => 0.1, key => 'fk');
-my $ng = start_nginx(redis => $redis, conf => base_http(
-    http => <<"CONF",
+my $ng = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
     clockchain_flash_url http://127.0.0.1:@{[ $flash->port ]};
     clockchain_flash_key fk;
     clockchain_flash_attempts 2;
     clockchain_flash_retry_backoff 100ms 200ms;
     clockchain_flash_circuit_breaker failures=1000 pause=1s;
-CONF
-    locations => <<'CONF'));
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
         location = /metrics {
             clockchain_metrics;
         }
+    }
 CONF
 
 sub metrics { json_body(http(GET => $ng->url('/metrics'))) // {} }
