@@ -236,6 +236,9 @@ is($res->{status}, 405, 'POST: 405');
 is($res->{headers}{allow}, 'GET, HEAD', 'Allow: GET, HEAD');
 is_error(neighbors($sys, headers => { 'X-User-Id' => 'a b' }), 400,
          qr/X-User-Id/, 'a bad X-User-Id: 400');
+$res = neighbors($sys, method => 'HEAD');
+is($res->{status}, 200, 'HEAD: 200');
+is($res->{content} // '', '', '... without a body');
 is_error(neighbors('/1999/january/01/1200/nowhere/nowhere/nowhere/nothing-0000'),
          404, 'Node not found', 'absent path: 404');
 
