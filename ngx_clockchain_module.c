@@ -297,6 +297,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_CLOCKCHAIN_READS_PUBLISH,
       ngx_http_clockchain_moments_handler },
 
+    { ngx_string("clockchain_graph_neighbors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_neighbors_handler },
+
       ngx_null_command
 };
 

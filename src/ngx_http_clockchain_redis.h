@@ -26,7 +26,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE    5
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT     6
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH    7
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           8
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_NEIGHBORS  8
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           9
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

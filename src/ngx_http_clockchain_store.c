@@ -160,6 +160,41 @@ ngx_http_clockchain_store_moment(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* neighbors.lua: a node's edges out and in, as user may see them */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_neighbors(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *path, ngx_str_t *user, ngx_uint_t max,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       edge[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       n[NGX_INT_T_LEN];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    argv[0] = (char *) node;
+    argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
+                                               path->data, path->len);
+    argv[1] = (char *) edge;
+    argvlen[1] = ngx_http_clockchain_store_key(edge, mcf, "edges:",
+                                               path->data, path->len);
+    argv[2] = (char *) path->data;
+    argvlen[2] = path->len;
+    argv[3] = user->len ? (char *) user->data : "";
+    argvlen[3] = user->len;
+    argv[4] = (char *) prefix;
+    argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[5] = (char *) n;
+    argvlen[5] = ngx_sprintf(n, "%ui", max) - n;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_NEIGHBORS,
+                                          handler, data, 2, 6, argv,
+                                          argvlen);
+}
+
+
 /* publish.lua: a node's visibility, as user may set it */
 
 ngx_http_clockchain_redis_op_t *
