@@ -29,8 +29,6 @@
 
 static void ngx_http_clockchain_neighbors_done(void *data, redisReply *reply);
 static json_t *ngx_http_clockchain_neighbors_json(redisReply *reply);
-static ngx_int_t ngx_http_clockchain_graph_send(ngx_http_request_t *r,
-    json_t *json);
 
 
 ngx_int_t
@@ -155,7 +153,7 @@ ngx_http_clockchain_neighbors_done(void *data, redisReply *reply)
         return;
     }
 
-    ngx_http_clockchain_finalize(r, ngx_http_clockchain_graph_send(r, json));
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
 }
 
 
@@ -207,35 +205,4 @@ ngx_http_clockchain_neighbors_json(redisReply *reply)
     }
 
     return list;
-}
-
-
-/* sends the JSON and frees it */
-
-static ngx_int_t
-ngx_http_clockchain_graph_send(ngx_http_request_t *r, json_t *json)
-{
-    u_char  *p;
-    char    *text;
-    size_t   len;
-
-    text = json_dumps(json, JSON_COMPACT);
-    json_decref(json);
-
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = ngx_strlen(text);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
-        free(text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_memcpy(p, text, len);
-    free(text);
-
-    return ngx_http_clockchain_send(r, NGX_HTTP_OK, p, len);
 }

@@ -14,6 +14,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
@@ -485,4 +487,35 @@ ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
 
     return ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE, "%s",
                                      detail);
+}
+
+
+/* a JSON answer, 200; the JSON is freed */
+
+ngx_int_t
+ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
+{
+    u_char  *p;
+    char    *text;
+    size_t   len;
+
+    text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(p, text, len);
+    free(text);
+
+    return ngx_http_clockchain_send(r, NGX_HTTP_OK, p, len);
 }
