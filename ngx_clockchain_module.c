@@ -304,6 +304,27 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_neighbors_handler },
 
+    { ngx_string("clockchain_health"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_health_handler },
+
+    { ngx_string("clockchain_service_info"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_service_info_handler },
+
+    { ngx_string("clockchain_stats"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_stats_handler },
+
       ngx_null_command
 };
 

@@ -78,6 +78,9 @@ ngx_int_t ngx_http_clockchain_jobs_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_moments_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
 

@@ -27,7 +27,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT     6
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH    7
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_NEIGHBORS  8
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           9
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_STATS      9
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           10
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

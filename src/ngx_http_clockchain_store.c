@@ -195,6 +195,29 @@ ngx_http_clockchain_store_neighbors(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* stats.lua: the graph's counters and the ends of its time index */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_stats(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       stats[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       time[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    argv[0] = (char *) stats;
+    argvlen[0] = ngx_http_clockchain_store_key(stats, mcf, "stats", NULL, 0);
+    argv[1] = (char *) time;
+    argvlen[1] = ngx_http_clockchain_store_key(time, mcf, "idx:time", NULL,
+                                               0);
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_STATS,
+                                          handler, data, 2, 2, argv,
+                                          argvlen);
+}
+
+
 /* publish.lua: a node's visibility, as user may set it */
 
 ngx_http_clockchain_redis_op_t *

@@ -71,6 +71,9 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_neighbors(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
     ngx_uint_t max, ngx_http_clockchain_redis_handler_pt handler,
     void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_stats(
+    ngx_http_clockchain_main_conf_t *mcf,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_publish(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
     const char *visibility, ngx_http_clockchain_redis_handler_pt handler,

@@ -17,7 +17,10 @@
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
 -- idx:loc:<country>/<region>/<city>, idx:fig:<name>, idx:tag:<tag>
--- (sorted sets of paths by sort key), all under the {cc} hash tag.
+-- (sorted sets of paths by sort key), all under the {cc} hash tag, and
+-- the counters in stats (hash: nodes, edges, edges:<type>, layer:<n>,
+-- last_updated): a node counts once, when its hash is new, an edge once,
+-- when its field is new, so that /api/stats never scans the graph.
 -- A node belongs to its first creator (created_by): a job of the same
 -- creator landing on its path updates it; a job of another creator gets a
 -- node of its own, the same path with the slug's hex suffix (or, with none,
@@ -92,6 +95,11 @@ end
 local score = node.sort_key
 local YEAR = 100000000
 
+-- read before the node is written: is it new, and its layer until now
+local stats = p .. 'stats'
+local fresh = redis.call('EXISTS', nkey) == 0
+local old_layer = redis.call('HGET', nkey, 'layer')
+
 -- the node: a hash; lists as JSON, nulls absent; same path = same node
 
 local fields = {}
@@ -117,6 +125,29 @@ if redis.call('HEXISTS', nkey, 'created_at') == 1 then
 end
 
 redis.call('HSET', nkey, unpack(fields))
+
+-- the counters: a new node, or one whose layer moved
+
+local layer = node.layer ~= nil and node.layer ~= cjson.null
+              and tostring(node.layer) or nil
+
+if fresh then
+    redis.call('HINCRBY', stats, 'nodes', 1)
+    if type(node.created_at) == 'string'
+       and node.created_at > (redis.call('HGET', stats, 'last_updated') or '')
+    then
+        redis.call('HSET', stats, 'last_updated', node.created_at)
+    end
+end
+
+if layer ~= old_layer then
+    if old_layer then
+        redis.call('HINCRBY', stats, 'layer:' .. old_layer, -1)
+    end
+    if layer then
+        redis.call('HINCRBY', stats, 'layer:' .. layer, 1)
+    end
+end
 
 -- nearer in time first; the same distance in path order, so it is stable
 
@@ -160,8 +191,12 @@ local function edge(source, target, etype, weight, theme)
     if theme then
         e.theme = theme
     end
-    redis.call('HSET', p .. 'edges:' .. source, etype .. '|' .. target,
-               cjson.encode(e))
+    if redis.call('HSET', p .. 'edges:' .. source, etype .. '|' .. target,
+                  cjson.encode(e)) == 1
+    then
+        redis.call('HINCRBY', stats, 'edges', 1)
+        redis.call('HINCRBY', stats, 'edges:' .. etype, 1)
+    end
 end
 
 local function both(other, etype, weight, theme)
