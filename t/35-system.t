@@ -113,14 +113,20 @@ is_error(get("/api/stats", "X-Service-Key" => "nope"), 401,
          "Missing or invalid service key",
          'stats: a wrong key is 401');
 is(get('/api/v1/stats')->{status}, 200, 'stats: /api/v1/stats too');
+for my $uri ('/', '/health', '/api/stats') {
+    my $head = http(HEAD => $ng->url($uri));
+    is($head->{status}, 200, "HEAD $uri: 200");
+    is($head->{body} // '', '', "HEAD $uri: no body");
+}
+is(http(DELETE => $ng->url('/health'))->{status}, 405, 'DELETE /health: 405');
 
 # ---------------------------------------------------------------------------
 # Flash jobs: a system node and private nodes of alice that share a time
 # or place with it
 
 my $sys = make('edge probe 1');
-my @alice = map { make("edge probe $_", headers => { 'X-User-Id' => 'alice' }) }
-            2 .. 5;
+my @alice = map { make("edge probe $_",
+                        headers => { 'X-User-Id' => 'alice' }) } 2 .. 5;
 
 $s = stats_match('after 5 jobs');
 ok($s->{total_nodes} == 5, 'five nodes');
@@ -176,7 +182,8 @@ sub direct {
 direct(year => -44, country => 'italy', slug => 'ides', layer => 2,
        figures => ['Julius Caesar']);
 direct(year => -44, country => 'italy', slug => 'ides-2', layer => 2,
-       figures => ['Julius Caesar'], created_at => '2099-01-01T00:00:00.000000Z');
+       figures => ['Julius Caesar'],
+       created_at => '2099-01-01T00:00:00.000000Z');
 $s = stats_match('after direct writes');
 is($s->{date_range}{min_year}, -44, 'a year BC is the minimum');
 is($s->{last_updated}, '2099-01-01T00:00:00.000000Z',

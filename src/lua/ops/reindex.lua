@@ -24,8 +24,8 @@ local function each(kind, fn)
     local seen = {}
     local cursor = '0'
     repeat
-        local page = redis.call('SCAN', cursor, 'MATCH', pattern .. kind .. '*',
-                                'COUNT', 1000)
+        local page = redis.call('SCAN', cursor,
+                                'MATCH', pattern .. kind .. '*', 'COUNT', 1000)
         cursor = page[1]
         for _, key in ipairs(page[2]) do
             -- SCAN may return a key twice
