@@ -11,10 +11,11 @@
 --          X-User-Id, ARGV[2])
 --
 -- The public sees public nodes; the service sees every node; a user sees
--- public nodes, nodes created by "system", and their own. Returns false for a node that is absent or not
--- visible (both answer 404), else { node as HGETALL, edges }, each edge
--- { type, weight, theme, direction, other path, other name }; edges to
--- nodes the requester may not see are left out.
+-- public nodes, nodes created by "system", and their own. Returns false
+-- for a node that is absent or not visible (both answer 404), else { node
+-- as HGETALL, edges }, each edge { type, weight, theme, direction, other
+-- path, other name }; edges to nodes the requester may not see are left
+-- out.
 
 local mode = ARGV[5]
 
