@@ -187,6 +187,90 @@ ngx_http_clockchain_parse_publish(const char *body, size_t len,
 }
 
 
+/*
+ * PATCH .../visibility: {"visibility": "public"|"private", "user_id": ...},
+ * visibility required, user_id optional (a string, or null for none),
+ * 1 to usermax printable ASCII characters without spaces, copied into user
+ * (not NUL-terminated) with its length in *userlen, 0 when absent.
+ */
+
+int
+ngx_http_clockchain_parse_visibility(const char *body, size_t len,
+    const char **visibility, char *user, size_t usermax, size_t *userlen,
+    char *err, size_t errlen)
+{
+    size_t       i, n;
+    json_t      *root, *v;
+    const char  *s;
+
+    *visibility = NULL;
+    *userlen = 0;
+
+    if (len == 0) {
+        snprintf(err, errlen, "Request body required: "
+                 "{\"visibility\": \"public\" or \"private\"}");
+        return 0;
+    }
+
+    root = ngx_http_clockchain_load(body, len, err, errlen);
+    if (root == NULL) {
+        return 0;
+    }
+
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "Request body must be a JSON object");
+        json_decref(root);
+        return 0;
+    }
+
+    if (json_object_get(root, "visibility") == NULL) {
+        snprintf(err, errlen, "visibility: required, one of public, private");
+        json_decref(root);
+        return 0;
+    }
+
+    *visibility = ngx_http_clockchain_choice(root, "visibility",
+                                             ngx_http_clockchain_visibilities,
+                                             NULL, "", err, errlen);
+    if (*visibility == NULL) {
+        json_decref(root);
+        return 0;
+    }
+
+    v = json_object_get(root, "user_id");
+
+    if (v != NULL && !json_is_null(v)) {
+        s = json_is_string(v) ? json_string_value(v) : NULL;
+        n = s ? json_string_length(v) : 0;
+
+        if (n == 0 || n > usermax) {
+            snprintf(err, errlen, "user_id: must be a string of 1 to %zu "
+                     "characters", usermax);
+            *visibility = NULL;
+            json_decref(root);
+            return 0;
+        }
+
+        for (i = 0; i < n; i++) {
+            if ((unsigned char) s[i] < 0x21 || (unsigned char) s[i] > 0x7e) {
+                snprintf(err, errlen, "user_id: only printable ASCII "
+                         "without spaces is allowed");
+                *visibility = NULL;
+                json_decref(root);
+                return 0;
+            }
+        }
+
+        memcpy(user, s, n);
+        *userlen = n;
+    }
+
+    json_decref(root);
+
+    return 1;
+}
+
+
 static json_t *
 ngx_http_clockchain_load(const char *body, size_t len, char *err,
     size_t errlen)

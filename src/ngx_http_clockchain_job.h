@@ -79,6 +79,9 @@ int ngx_http_clockchain_parse_bulk(const char *body, size_t len, size_t max,
 
 int ngx_http_clockchain_parse_publish(const char *body, size_t len,
     const char **visibility, char *err, size_t errlen);
+int ngx_http_clockchain_parse_visibility(const char *body, size_t len,
+    const char **visibility, char *user, size_t usermax, size_t *userlen,
+    char *err, size_t errlen);
 
 int ngx_http_clockchain_valid_id(const char *id, size_t len);
 int ngx_http_clockchain_valid_path(const char *path, size_t len);

@@ -6,8 +6,11 @@
 
 /*
  * GET {location}{path}: the graph node at a canonical path, with its edges,
- * as the requester may see it (moment.lua).
- * POST {location}{path}/publish: set its visibility (publish.lua).
+ * as the requester may see it (moment.lua): without a service key, public
+ * nodes; with a key and no X-User-Id (the calling service), every node;
+ * with both, public nodes, "system" ones and the user's own.
+ * POST {location}{path}/publish and PATCH {location}{path}/visibility: set
+ * its visibility (publish.lua), the creator or the calling service only.
  * The path is checked to be canonical before it becomes part of any key.
  */
 
@@ -19,6 +22,7 @@
 #include <jansson.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
@@ -29,18 +33,22 @@
 /* what the segments after a moment's path ask for */
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_READ      0
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH   1
-#define NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN   2
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY  2
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN   3
 
 
 static ngx_int_t ngx_http_clockchain_moment_path(ngx_http_request_t *r,
     ngx_str_t *path, ngx_uint_t *action);
 static ngx_int_t ngx_http_clockchain_moment_read(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx);
+    ngx_http_clockchain_ctx_t *ctx, const char *mode);
 static void ngx_http_clockchain_moment_read_done(void *data,
     redisReply *reply);
 static json_t *ngx_http_clockchain_moment_json(redisReply *node,
     redisReply *edges);
 static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
+static void ngx_http_clockchain_visibility_body(ngx_http_request_t *r);
+static void ngx_http_clockchain_publish_store(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 
 static void ngx_http_clockchain_publish_done(void *data, redisReply *reply);
 
@@ -49,17 +57,23 @@ ngx_int_t
 ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    ngx_str_t                   path;
-    ngx_uint_t                  action, publish;
+    ngx_str_t                   path, key;
+    ngx_uint_t                  action, anonymous;
     const char                 *detail;
     ngx_http_clockchain_ctx_t  *ctx;
 
     (void) ngx_http_clockchain_moment_path(r, &path, &action);
 
-    publish = (action == NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH);
-
-    if (publish && r->method != NGX_HTTP_POST) {
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH
+        && r->method != NGX_HTTP_POST)
+    {
         return ngx_http_clockchain_not_allowed(r, "POST");
+    }
+
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY
+        && r->method != NGX_HTTP_PATCH)
+    {
+        return ngx_http_clockchain_not_allowed(r, "PATCH");
     }
 
     if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ
@@ -68,15 +82,28 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
 
-    rc = ngx_http_clockchain_auth(r, 0);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    /*
+     * A read needs no key, and then shows public nodes only; a key that
+     * is given must be right, so a wrong one is 401 rather than a quieter
+     * answer with less in it.
+     */
+
+    anonymous = (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ
+                 && ngx_http_clockchain_header(r, "X-Service-Key", &key)
+                    == 0);
+
+    if (!anonymous) {
+        rc = ngx_http_clockchain_auth(r, 0);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN) {
         return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
                    "Unknown action on a moment: after the eight segments of "
-                   "its path, the only action is \"publish\"");
+                   "its path, the actions are \"publish\" and "
+                   "\"visibility\"");
     }
 
     if (path.data == NULL) {
@@ -91,21 +118,30 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
-    }
-
     ctx->path = path;
 
-    if (!publish) {
+    if (anonymous) {
+        /* X-User-Id without a key vouching for it names nobody */
+        ngx_str_null(&ctx->created_by);
+
+    } else {
+        detail = ngx_http_clockchain_user(r, &ctx->created_by);
+        if (detail) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                             detail);
+        }
+    }
+
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
         }
 
-        return ngx_http_clockchain_moment_read(r, ctx);
+        return ngx_http_clockchain_moment_read(r, ctx,
+                                               anonymous ? "public"
+                                               : ctx->created_by.len ? "user"
+                                               : "service");
     }
 
     if ((r->headers_in.content_length_n > 0 || r->headers_in.chunked)
@@ -124,7 +160,9 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_clockchain_publish_body);
+             action == NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH
+             ? ngx_http_clockchain_publish_body
+             : ngx_http_clockchain_visibility_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
         return rc;
@@ -136,7 +174,7 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 
 /*
  * The canonical path is the URI after the location's prefix, with its
- * leading slash, and without "/publish" for a publish request;
+ * leading slash, and without the action ("/publish", "/visibility");
  * path->data is NULL when it is not canonical.
  */
 
@@ -191,6 +229,11 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
         {
             *action = NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH;
 
+        } else if (slen == sizeof("visibility") - 1
+                   && ngx_strncmp(s, "visibility", slen) == 0)
+        {
+            *action = NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY;
+
         } else {
             *action = NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN;
         }
@@ -212,14 +255,14 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
 
 static ngx_int_t
 ngx_http_clockchain_moment_read(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx)
+    ngx_http_clockchain_ctx_t *ctx, const char *mode)
 {
     ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     ctx->op = ngx_http_clockchain_store_moment(mcf, &ctx->path,
-                                        &ctx->created_by,
+                                        &ctx->created_by, mode,
                                         NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN,
                                         ngx_http_clockchain_moment_read_done,
                                         ctx);
@@ -378,14 +421,12 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
 static void
 ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 {
-    char                              err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
-    ngx_str_t                         body;
-    const char                       *visibility;
-    ngx_http_clockchain_ctx_t        *ctx;
-    ngx_http_clockchain_main_conf_t  *mcf;
+    char                        err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
+    ngx_str_t                   body;
+    const char                 *visibility;
+    ngx_http_clockchain_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     if (ngx_http_clockchain_read_body(r, &body) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -411,8 +452,95 @@ ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 
     ctx->visibility = visibility;
 
+    ngx_http_clockchain_publish_store(r, ctx);
+}
+
+
+/*
+ * PATCH .../visibility: {visibility, user_id}.  The body's user_id is the
+ * user the calling service acts for, as X-User-Id is: without the header
+ * it takes its place (so a client that names its user only in the body
+ * gets that user's rights, not the service's); with it, the two must
+ * agree.
+ */
+
+static void
+ngx_http_clockchain_visibility_body(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    char                        err[NGX_HTTP_CLOCKCHAIN_ERR_LEN];
+    char                        user[NGX_HTTP_CLOCKCHAIN_USER_MAX];
+    size_t                      ulen;
+    ngx_str_t                   body;
+    const char                 *visibility;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ngx_http_clockchain_read_body(r, &body) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (body.len > NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX) {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                  "Request body too large: the limit is "
+                                  ngx_value(NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX)
+                                  " bytes"));
+        return;
+    }
+
+    if (!ngx_http_clockchain_parse_visibility((char *) body.data, body.len,
+                                              &visibility, user,
+                                              sizeof(user), &ulen,
+                                              err, sizeof(err)))
+    {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_BAD_REQUEST, "%s", err));
+        return;
+    }
+
+    if (ulen && ctx->created_by.len
+        && (ulen != ctx->created_by.len
+            || ngx_strncmp(user, ctx->created_by.data, ulen) != 0))
+    {
+        ngx_http_finalize_request(r, ngx_http_clockchain_error(r,
+                                  NGX_HTTP_BAD_REQUEST,
+                                  "user_id: differs from X-User-Id; give "
+                                  "one, or the same in both"));
+        return;
+    }
+
+    if (ulen && ctx->created_by.len == 0) {
+        p = ngx_pnalloc(r->pool, ulen);
+        if (p == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(p, user, ulen);
+        ctx->created_by.data = p;
+        ctx->created_by.len = ulen;
+    }
+
+    ctx->visibility = visibility;
+
+    ngx_http_clockchain_publish_store(r, ctx);
+}
+
+
+static void
+ngx_http_clockchain_publish_store(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
     ctx->op = ngx_http_clockchain_store_publish(mcf, &ctx->path,
-                                             &ctx->created_by, visibility,
+                                             &ctx->created_by,
+                                             ctx->visibility,
                                              ngx_http_clockchain_publish_done,
                                              ctx);
     if (ctx->op == NULL) {
@@ -446,6 +574,15 @@ ngx_http_clockchain_publish_done(void *data, redisReply *reply)
         ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
                                      "Graph store unavailable: the moment "
                                      "was not changed, retry later"));
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER) {
+        /* seen, not owned: saying so leaks nothing the caller lacks */
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_FORBIDDEN,
+                                     "Only the moment's creator may change "
+                                     "its visibility"));
         return;
     }
 

@@ -125,19 +125,19 @@ ngx_http_clockchain_store_fetch(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
-/* moment.lua: a node and its edges, as user may see them */
+/* moment.lua: a node and its edges, as user, asking as mode, may see them */
 
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_moment(ngx_http_clockchain_main_conf_t *mcf,
-    ngx_str_t *path, ngx_str_t *user, ngx_uint_t edges,
+    ngx_str_t *path, ngx_str_t *user, const char *mode, ngx_uint_t edges,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       edge[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       max[NGX_INT_T_LEN];
-    const char  *argv[6];
-    size_t       argvlen[6];
+    const char  *argv[7];
+    size_t       argvlen[7];
 
     argv[0] = (char *) node;
     argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
@@ -153,9 +153,11 @@ ngx_http_clockchain_store_moment(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
     argv[5] = (char *) max;
     argvlen[5] = ngx_sprintf(max, "%ui", edges) - max;
+    argv[6] = mode;
+    argvlen[6] = ngx_strlen(mode);
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_MOMENT,
-                                          handler, data, 2, 6, argv,
+                                          handler, data, 2, 7, argv,
                                           argvlen);
 }
 

@@ -65,8 +65,8 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_fetch(
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_moment(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
-    ngx_uint_t edges, ngx_http_clockchain_redis_handler_pt handler,
-    void *data);
+    const char *mode, ngx_uint_t edges,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_neighbors(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
     ngx_uint_t max, ngx_http_clockchain_redis_handler_pt handler,

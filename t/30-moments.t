@@ -1,6 +1,7 @@
 # GET /api/moments/{path} and POST /api/moments/{path}/publish: the node
 # with its edges both ways, visibility rules for private nodes and their
-# edges, publishing, 404 / 400, and paths that try to escape.
+# edges, publishing, 404 / 400, and paths that try to escape. Who sees what
+# and who may change it, case by case: t/36-visibility.t.
 use strict;
 use warnings;
 use Test::More;
@@ -25,7 +26,7 @@ CONF
 sub moment {
     my ($path, %o) = @_;
     return http(GET => $ng->url(($o{prefix} // '/api/moments') . $path),
-                headers => { 'X-Service-Key' => 'test-key-1',
+                headers => { ($o{nokey} ? () : ('X-Service-Key' => 'test-key-1')),
                              %{ $o{headers} // {} } });
 }
 
@@ -75,7 +76,7 @@ is(moment($sys, prefix => '/api/v1/moments')->{status}, 200, 'v1 location');
 # edges, seen by alice: every edge has its fields; both directions
 my $as_alice = json_body(moment($sys, headers => { 'X-User-Id' => 'alice' }));
 my $as_bob = json_body(moment($sys, headers => { 'X-User-Id' => 'bob' }));
-my $anon = json_body(moment($sys));
+my $anon = json_body(moment($sys, nokey => 1));
 my @ea = @{ $as_alice->{edges} // [] };
 ok(@ea > 0, 'alice sees edges of the system node (' . scalar(@ea) . ')');
 my $bad = 0;
@@ -99,8 +100,10 @@ is(moment($p, headers => { 'X-User-Id' => 'alice' })->{status}, 200,
    "alice sees her private node");
 is_error(moment($p, headers => { 'X-User-Id' => 'bob' }), 404,
          'Moment not found', "bob gets 404 for alice's private node");
-is_error(moment($p), 404, 'Moment not found',
-         'no X-User-Id: 404 for a private node');
+is_error(moment($p, nokey => 1), 404, 'Moment not found',
+         'no key: 404 for a private node');
+is(moment($p)->{status}, 200,
+   'a key without X-User-Id (the service itself) sees it');
 
 # publishing follows the same rule
 is_error(publish($p, { visibility => 'public' }, headers => { 'X-User-Id' => 'bob' }),
@@ -115,7 +118,7 @@ my $node = $redis->hash("clockchain:{cc}:v1:node:$p");
 like($node->{published_at} // '', $TS_RE, 'published_at set');
 is(moment($p, headers => { 'X-User-Id' => 'bob' })->{status}, 200,
    'now bob sees it');
-is(json_body(moment($p))->{published_at}, $node->{published_at},
+is(json_body(moment($p, nokey => 1))->{published_at}, $node->{published_at},
    'published_at is shown');
 
 $res = publish($p, undef, headers => { 'X-User-Id' => 'alice' });

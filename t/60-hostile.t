@@ -589,6 +589,34 @@ for my $c (
 }
 
 ###########################################################################
+# bodies of PATCH /api/moments/.../visibility: a clear 4xx, nothing written
+
+for my $c (
+    [ 'empty',                 '',                                 400, qr/body required/ ],
+    [ 'not JSON',              'visibility=public',                400, qr/Invalid JSON/ ],
+    [ 'a bare string',         '"public"',                         400, qr/Invalid JSON|object/ ],
+    [ 'visibility twice',      '{"visibility":"public","visibility":"private"}', 400, qr/Invalid JSON/ ],
+    [ 'visibility null',       '{"visibility":null}',              400, qr/visibility/ ],
+    [ 'visibility with a NUL', '{"visibility":"public\u0000"}',   400, qr/visibility|Invalid JSON/ ],
+    [ 'user_id an object',     '{"visibility":"public","user_id":{}}', 400, qr/user_id/ ],
+    [ 'user_id UTF-8',         '{"visibility":"public","user_id":"al\u00e9ce"}', 400, qr/user_id/ ],
+    [ 'user_id empty',         '{"visibility":"public","user_id":""}', 400, qr/user_id/ ],
+    # within the 4096-byte limit and jansson's depth; an unknown field is
+    # ignored, and the path names no node
+    [ '1000 nested arrays',    '{"visibility":"public","x":' . ('[' x 1000) . (']' x 1000) . '}',
+                                                                   404, 'Moment not found' ],
+    [ '5000 bytes',            '{"visibility":"public","x":"' . ('a' x 5000) . '"}',
+                                                                   413, qr/too large/ ],
+) {
+    my ($name, $body, $status, $detail) = @$c;
+    my $before = $redis->cmd('DBSIZE');
+    case("PATCH visibility, $name", $status, $detail, sub {
+        request(PATCH => "/api/moments/$CANON/visibility",
+                headers => $GEN_HDRS, body => $body) });
+    is($redis->cmd('DBSIZE'), $before, "  PATCH visibility, $name: no key written");
+}
+
+###########################################################################
 # chunked bodies
 
 my $TE = "Transfer-Encoding: chunked\r\n";
@@ -793,6 +821,8 @@ my @WORKERS2 = $ng2->worker_pids;
         'bulk'           => [ POST => '/api/bulk-generate', $BULK_HDRS, $bulk ],
         'GET moment'     => [ GET  => "/api/moments/$CANON", $SK, undef ],
         'publish moment' => [ POST => "/api/moments/$CANON/publish", $GEN_HDRS, '{}' ],
+        'PATCH visibility' => [ PATCH => "/api/moments/$CANON/visibility", $GEN_HDRS,
+                                '{"visibility":"public"}' ],
     );
     for my $u ([ '256 characters', 'X-User-Id: ' . ('u' x 256) . "\r\n", qr/1 to 255/ ],
                [ 'empty',          "X-User-Id: \r\n",                    qr/1 to 255/ ],

@@ -6,16 +6,29 @@
 -- ARGV[2]  the requester (X-User-Id), or "" for none
 -- ARGV[3]  graph key prefix ("<prefix>{cc}:v1:")
 -- ARGV[4]  the most edges to return
+-- ARGV[5]  who asks: "public" (no service key), "service" (a key without
+--          X-User-Id: the calling service itself) or "user" (a key with
+--          X-User-Id, ARGV[2])
 --
--- A node is visible when it is public, was created by "system", or was
--- created by the requester. Returns false for a node that is absent or not
--- visible (both answer 404), else { node as HGETALL, edges }, each edge
--- { type, weight, theme, direction, other path, other name }; edges to
--- nodes the requester may not see are left out.
+-- The public sees public nodes; the service sees every node; a user sees
+-- public nodes, nodes created by "system", and their own. Returns false
+-- for a node that is absent or not visible (both answer 404), else { node
+-- as HGETALL, edges }, each edge { type, weight, theme, direction, other
+-- path, other name }; edges to nodes the requester may not see are left
+-- out.
+
+local mode = ARGV[5]
 
 local function visible(visibility, by)
-    return visibility == 'public' or by == 'system'
-           or (ARGV[2] ~= '' and by == ARGV[2])
+    if mode == 'service' then
+        return true
+    end
+
+    if visibility == 'public' then
+        return true
+    end
+
+    return mode == 'user' and (by == 'system' or by == ARGV[2])
 end
 
 local node = redis.call('HGETALL', KEYS[1])

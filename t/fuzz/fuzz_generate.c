@@ -13,8 +13,10 @@
  * refused one a NUL-terminated message.  The body is parsed twice, the
  * second time with a short error buffer of exact size: the verdict must not
  * change and nothing may be written past it.  The same bytes go to the
- * publish body parser (ngx_http_clockchain_parse_publish): 0 or 1, a
- * known visibility, or a NUL-terminated message within its buffer.
+ * publish body parser (ngx_http_clockchain_parse_publish) and the PATCH
+ * .../visibility one (ngx_http_clockchain_parse_visibility): 0 or 1, a
+ * known visibility (and a user_id of printable ASCII within its buffer),
+ * or a NUL-terminated message within its buffer.
  */
 
 
@@ -92,6 +94,44 @@ fz_publish(const uint8_t *data, size_t size, size_t errlen)
 }
 
 
+static void
+fz_visibility(const uint8_t *data, size_t size, size_t errlen)
+{
+    int          rc;
+    char        *err;
+    char         user[255];
+    size_t       ulen, i;
+    const char  *visibility;
+
+    err = malloc(errlen);
+    fz_assert(err != NULL);
+
+    ulen = 12345;
+
+    rc = ngx_http_clockchain_parse_visibility((const char *) data, size,
+                                              &visibility, user, sizeof(user),
+                                              &ulen, err, errlen);
+
+    fz_assert(rc == 0 || rc == 1);
+
+    if (rc == 1) {
+        fz_assert(visibility != NULL);
+        fz_assert(strcmp(visibility, "public") == 0
+                  || strcmp(visibility, "private") == 0);
+        fz_assert(ulen <= sizeof(user));
+
+        for (i = 0; i < ulen; i++) {
+            fz_assert(user[i] > 0x20 && user[i] < 0x7f);
+        }
+
+    } else {
+        fz_check_err(err, errlen);
+    }
+
+    free(err);
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -103,6 +143,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fz_publish(data, size, NGX_HTTP_CLOCKCHAIN_ERR_LEN);
     fz_publish(data, size, 1 + size % 40);
+
+    fz_visibility(data, size, NGX_HTTP_CLOCKCHAIN_ERR_LEN);
+    fz_visibility(data, size, 1 + size % 40);
 
     return 0;
 }
