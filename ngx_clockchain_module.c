@@ -304,6 +304,27 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_neighbors_handler },
 
+    { ngx_string("clockchain_graph_subgraph"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_subgraph_handler },
+
+    { ngx_string("clockchain_graph_traverse"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_traverse_handler },
+
+    { ngx_string("clockchain_graph_path"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_path_handler },
+
     { ngx_string("clockchain_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,

@@ -29,6 +29,7 @@
 
 static void ngx_http_clockchain_neighbors_done(void *data, redisReply *reply);
 static json_t *ngx_http_clockchain_neighbors_json(redisReply *reply);
+static void ngx_http_clockchain_walk_done(void *data, redisReply *reply);
 
 
 ngx_int_t
@@ -205,4 +206,678 @@ ngx_http_clockchain_neighbors_json(redisReply *reply)
     }
 
     return list;
+}
+
+
+/*
+ * The walks: GET {location}{path}?... for subgraph and traverse, GET
+ * {location}?from=&to=... for path, all through walk.lua.  Each answer is
+ * bounded: at most "most" nodes, each expanded for at most PER_NODE edge
+ * fields, and at most BUDGET fields read in all.
+ */
+
+
+#define NGX_HTTP_CLOCKCHAIN_WALK_PER_NODE  200
+#define NGX_HTTP_CLOCKCHAIN_WALK_BUDGET    5000
+#define NGX_HTTP_CLOCKCHAIN_WALK_PATH_MOST 1000
+
+
+typedef struct {
+    ngx_http_clockchain_ctx_t         *ctx;
+    ngx_http_clockchain_store_walk_t   walk;
+    ngx_uint_t                         depths;   /* summaries with depth */
+} ngx_http_clockchain_walk_t;
+
+
+static const char  *ngx_http_clockchain_edge_types[] = {
+    "causes", "caused_by", "influences", "contemporaneous", "same_era",
+    "same_location", "same_conflict", "same_figure", "thematic",
+    "precedes", "follows", "challenges", NULL
+};
+
+
+/* a query argument, unescaped; NGX_DECLINED when absent */
+
+static ngx_int_t
+ngx_http_clockchain_walk_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    dst = ngx_pnalloc(r->pool, raw.len + 1);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = dst;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, 0);
+
+    value->len = dst - value->data;
+    *dst = '\0';
+
+    return NGX_OK;
+}
+
+
+/* a whole number in [min, max]; a default when absent */
+
+static ngx_int_t
+ngx_http_clockchain_walk_number(ngx_http_request_t *r, const char *name,
+    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *n, const char **detail)
+{
+    ngx_int_t  rc, v;
+    ngx_str_t  value;
+
+    rc = ngx_http_clockchain_walk_arg(r, name, &value);
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+    }
+
+    v = ngx_atoi(value.data, value.len);
+
+    if (v == NGX_ERROR || (ngx_uint_t) v < min || (ngx_uint_t) v > max) {
+        *detail = ngx_pnalloc(r->pool, 80);
+        if (*detail == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ngx_snprintf((u_char *) *detail, 79,
+                      "%s: must be a whole number from %ui to %ui",
+                      name, min, max) = '\0';
+        return NGX_DECLINED;
+    }
+
+    *n = v;
+
+    return NGX_OK;
+}
+
+
+/* edge_types=a,b: each one of the twelve, sent as ",a,b," */
+
+static ngx_int_t
+ngx_http_clockchain_walk_types(ngx_http_request_t *r, ngx_str_t *types)
+{
+    u_char     *p, *end, *comma, *out;
+    size_t      len;
+    ngx_str_t   value;
+    ngx_uint_t  i;
+
+    switch (ngx_http_clockchain_walk_arg(r, "edge_types", &value)) {
+    case NGX_DECLINED:
+        ngx_str_null(types);
+        return NGX_OK;
+    case NGX_ERROR:
+        return NGX_ERROR;
+    }
+
+    out = ngx_pnalloc(r->pool, value.len + 3);
+    if (out == NULL) {
+        return NGX_ERROR;
+    }
+
+    types->data = out;
+    *out++ = ',';
+
+    p = value.data;
+    end = value.data + value.len;
+
+    while (p < end) {
+        comma = ngx_strlchr(p, end, ',');
+        len = (comma ? comma : end) - p;
+
+        for (i = 0; ngx_http_clockchain_edge_types[i]; i++) {
+            if (ngx_strlen(ngx_http_clockchain_edge_types[i]) == len
+                && ngx_strncmp(p, ngx_http_clockchain_edge_types[i], len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (ngx_http_clockchain_edge_types[i] == NULL) {
+            return NGX_DECLINED;
+        }
+
+        out = ngx_cpymem(out, p, len);
+        *out++ = ',';
+
+        p += len + (comma ? 1 : 0);
+    }
+
+    if (out == types->data + 1) {
+        return NGX_DECLINED;
+    }
+
+    types->len = out - types->data;
+
+    return NGX_OK;
+}
+
+
+/* min_weight=0.5: digits and a point only, from 0 to 1 */
+
+static ngx_int_t
+ngx_http_clockchain_walk_weight(ngx_http_request_t *r, ngx_str_t *weight)
+{
+    char       *end;
+    u_char     *p;
+    double      w;
+    ngx_str_t   value;
+    ngx_uint_t  dots;
+
+    switch (ngx_http_clockchain_walk_arg(r, "min_weight", &value)) {
+    case NGX_DECLINED:
+        ngx_str_set(weight, "0");
+        return NGX_OK;
+    case NGX_ERROR:
+        return NGX_ERROR;
+    }
+
+    dots = 0;
+
+    for (p = value.data; p < value.data + value.len; p++) {
+        if (*p == '.') {
+            dots++;
+
+        } else if (*p < '0' || *p > '9') {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (value.len == 0 || value.len > 20 || dots > 1
+        || (dots && value.len == 1))
+    {
+        return NGX_DECLINED;
+    }
+
+    w = strtod((char *) value.data, &end);
+
+    if (*end != '\0' || w < 0 || w > 1) {
+        return NGX_DECLINED;
+    }
+
+    *weight = value;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_walk_start(ngx_http_request_t *r,
+    ngx_http_clockchain_walk_t *w)
+{
+    ngx_int_t                         rc;
+    ngx_http_clockchain_ctx_t        *ctx;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    ctx = w->ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    w->walk.user = ctx->created_by;
+    w->walk.per_node = NGX_HTTP_CLOCKCHAIN_WALK_PER_NODE;
+    w->walk.budget = NGX_HTTP_CLOCKCHAIN_WALK_BUDGET;
+
+    ctx->op = ngx_http_clockchain_store_walk(mcf, &w->walk,
+                                             ngx_http_clockchain_walk_done, w);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* the common start: method, key, X-User-Id, the walk's context */
+
+static ngx_int_t
+ngx_http_clockchain_walk_init(ngx_http_request_t *r,
+    ngx_http_clockchain_walk_t **wp)
+{
+    ngx_int_t                    rc;
+    const char                  *detail;
+    ngx_http_clockchain_ctx_t   *ctx;
+    ngx_http_clockchain_walk_t  *w;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_clockchain_auth(r, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    detail = ngx_http_clockchain_user(r, &ctx->created_by);
+    if (detail) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
+    }
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_clockchain_walk_t));
+    if (w == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    w->ctx = ctx;
+    w->walk.direction = "both";
+    ngx_str_set(&w->walk.min_weight, "0");
+
+    *wp = w;
+
+    return NGX_DECLINED;
+}
+
+
+/* the path after the location's prefix, as for neighbors; NGX_DECLINED
+ * when it is canonical, else the 400 sent */
+
+static ngx_int_t
+ngx_http_clockchain_walk_path(ngx_http_request_t *r, ngx_str_t *path)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    path->data = r->uri.data;
+    path->len = r->uri.len;
+
+    if (path->len >= clcf->name.len
+        && ngx_strncmp(path->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        path->data += clcf->name.len;
+        path->len -= clcf->name.len;
+
+        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+            path->data--;
+            path->len++;
+        }
+    }
+
+    if (!ngx_http_clockchain_valid_path((char *) path->data, path->len)) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Not a canonical moment path: expected "
+                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
+                   "{slug}");
+    }
+
+    return NGX_DECLINED;
+}
+
+
+#define ngx_http_clockchain_walk_bad(r, detail)                              \
+    ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s", detail)
+
+
+ngx_int_t
+ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    const char                  *detail;
+    ngx_http_clockchain_walk_t  *w;
+
+    rc = ngx_http_clockchain_walk_init(r, &w);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    w->walk.mode = "subgraph";
+    w->walk.hops = 1;
+    w->walk.most = 200;
+    detail = NULL;
+
+    if (ngx_http_clockchain_walk_number(r, "depth", 1, 3, &w->walk.hops,
+                                        &detail) != NGX_OK
+        || ngx_http_clockchain_walk_number(r, "cap", 1, 500, &w->walk.most,
+                                           &detail) != NGX_OK)
+    {
+        return detail ? ngx_http_clockchain_walk_bad(r, detail)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_clockchain_walk_start(r, w);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                    value;
+    const char                  *detail;
+    ngx_http_clockchain_walk_t  *w;
+
+    rc = ngx_http_clockchain_walk_init(r, &w);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    w->walk.mode = "traverse";
+    w->walk.hops = 2;
+    w->walk.most = 50;
+    w->depths = 1;
+    detail = NULL;
+
+    if (ngx_http_clockchain_walk_number(r, "depth", 1, 4, &w->walk.hops,
+                                        &detail) != NGX_OK
+        || ngx_http_clockchain_walk_number(r, "limit", 1, 500, &w->walk.most,
+                                           &detail) != NGX_OK)
+    {
+        return detail ? ngx_http_clockchain_walk_bad(r, detail)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_clockchain_walk_arg(r, "direction", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        if (value.len == 3 && ngx_strncmp(value.data, "out", 3) == 0) {
+            w->walk.direction = "out";
+
+        } else if (value.len == 2 && ngx_strncmp(value.data, "in", 2) == 0) {
+            w->walk.direction = "in";
+
+        } else if (value.len == 4 && ngx_strncmp(value.data, "both", 4) == 0)
+        {
+            w->walk.direction = "both";
+
+        } else {
+            return ngx_http_clockchain_walk_bad(r,
+                       "direction: must be out, in or both");
+        }
+    }
+
+    rc = ngx_http_clockchain_walk_types(r, &w->walk.types);
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+               : ngx_http_clockchain_walk_bad(r,
+                     "edge_types: must be a comma list of edge types");
+    }
+
+    rc = ngx_http_clockchain_walk_weight(r, &w->walk.min_weight);
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+               : ngx_http_clockchain_walk_bad(r,
+                     "min_weight: must be a number from 0 to 1");
+    }
+
+    return ngx_http_clockchain_walk_start(r, w);
+}
+
+
+ngx_int_t
+ngx_http_clockchain_path_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *end[2];
+    ngx_uint_t                   i;
+    const char                  *detail, *names[2];
+    ngx_http_clockchain_walk_t  *w;
+
+    rc = ngx_http_clockchain_walk_init(r, &w);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    end[0] = &w->walk.from;
+    end[1] = &w->walk.to;
+    names[0] = "from";
+    names[1] = "to";
+
+    for (i = 0; i < 2; i++) {
+        rc = ngx_http_clockchain_walk_arg(r, names[i], end[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED
+            || !ngx_http_clockchain_valid_path((char *) end[i]->data,
+                                               end[i]->len))
+        {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                       "%s: must be a canonical moment path", names[i]);
+        }
+    }
+
+    w->walk.mode = "path";
+    w->walk.hops = 6;
+    w->walk.most = NGX_HTTP_CLOCKCHAIN_WALK_PATH_MOST;
+    detail = NULL;
+
+    if (ngx_http_clockchain_walk_number(r, "max_hops", 1, 10, &w->walk.hops,
+                                        &detail) != NGX_OK)
+    {
+        return detail ? ngx_http_clockchain_walk_bad(r, detail)
+                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_clockchain_walk_types(r, &w->walk.types);
+    if (rc != NGX_OK) {
+        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
+               : ngx_http_clockchain_walk_bad(r,
+                     "edge_types: must be a comma list of edge types");
+    }
+
+    return ngx_http_clockchain_walk_start(r, w);
+}
+
+
+/* a summary's year or day: a number, or null when absent */
+
+static json_t *
+ngx_http_clockchain_walk_int(redisReply *v)
+{
+    ngx_int_t  n;
+
+    if (v->len == 0) {
+        return json_null();
+    }
+
+    if (v->str[0] == '-') {
+        n = ngx_atoi((u_char *) v->str + 1, v->len - 1);
+        return n == NGX_ERROR ? json_null() : json_integer(-n);
+    }
+
+    n = ngx_atoi((u_char *) v->str, v->len);
+
+    return n == NGX_ERROR ? json_null() : json_integer(n);
+}
+
+
+static json_t *
+ngx_http_clockchain_walk_json(ngx_http_clockchain_walk_t *w,
+    redisReply *reply)
+{
+    size_t        i, k;
+    json_t       *out, *nodes, *edges, *n;
+    redisReply  **e, *list;
+
+    out = json_object();
+    nodes = json_array();
+    edges = json_array();
+
+    if (out == NULL || nodes == NULL || edges == NULL) {
+        json_decref(out);
+        json_decref(nodes);
+        json_decref(edges);
+        return NULL;
+    }
+
+    list = reply->element[0];
+
+    for (i = 0; i < list->elements; i++) {
+        if (list->element[i]->type != REDIS_REPLY_ARRAY
+            || list->element[i]->elements != 10)
+        {
+            continue;
+        }
+
+        e = list->element[i]->element;
+
+        for (k = 0; k < 10 && e[k]->type == REDIS_REPLY_STRING; k++) {
+            /* void */
+        }
+
+        if (k < 10) {
+            continue;
+        }
+
+        n = json_pack("{s:s%,s:s%,s:s%,s:o,s:s%,s:o,s:s%,s:s%,s:s%}",
+                      "path", e[0]->str, e[0]->len,
+                      "name", e[1]->str, e[1]->len,
+                      "one_liner", e[2]->str, e[2]->len,
+                      "year", ngx_http_clockchain_walk_int(e[3]),
+                      "month", e[4]->str, e[4]->len,
+                      "day", ngx_http_clockchain_walk_int(e[5]),
+                      "country", e[6]->str, e[6]->len,
+                      "region", e[7]->str, e[7]->len,
+                      "city", e[8]->str, e[8]->len);
+        if (n == NULL) {
+            continue;
+        }
+
+        if (w->depths) {
+            json_object_set_new(n, "depth",
+                                json_integer(ngx_atoi((u_char *) e[9]->str,
+                                                      e[9]->len)));
+        }
+
+        json_array_append_new(nodes, n);
+    }
+
+    list = reply->element[1];
+
+    for (i = 0; i < list->elements; i++) {
+        if (list->element[i]->type != REDIS_REPLY_ARRAY
+            || list->element[i]->elements != 5)
+        {
+            continue;
+        }
+
+        e = list->element[i]->element;
+
+        for (k = 0; k < 5 && e[k]->type == REDIS_REPLY_STRING; k++) {
+            /* void */
+        }
+
+        if (k < 5) {
+            continue;
+        }
+
+        n = json_pack("{s:s%,s:s%,s:s%,s:f,s:s%}",
+                      "source", e[0]->str, e[0]->len,
+                      "target", e[1]->str, e[1]->len,
+                      "edge_type", e[2]->str, e[2]->len,
+                      "weight", strtod(e[3]->str, NULL),
+                      "theme", e[4]->str, e[4]->len);
+        if (n) {
+            json_array_append_new(edges, n);
+        }
+    }
+
+    if (ngx_strcmp(w->walk.mode, "path") == 0) {
+        json_object_set_new(out, "from",
+                            json_stringn((char *) w->walk.from.data,
+                                         w->walk.from.len));
+        json_object_set_new(out, "to",
+                            json_stringn((char *) w->walk.to.data,
+                                         w->walk.to.len));
+        json_object_set_new(out, "hops",
+                            json_integer(json_array_size(edges)));
+
+    } else {
+        json_object_set_new(out, "root",
+                            json_stringn((char *) w->walk.from.data,
+                                         w->walk.from.len));
+    }
+
+    json_object_set_new(out, "nodes", nodes);
+    json_object_set_new(out, "edges", edges);
+
+    return out;
+}
+
+
+static void
+ngx_http_clockchain_walk_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_walk_t *w = data;
+
+    json_t              *json;
+    ngx_http_request_t  *r;
+
+    r = w->ctx->request;
+    w->ctx->op = NULL;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: a graph %s failed: %s",
+                          w->walk.mode, reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        /* absent, or not visible to this requester: the same answer */
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_NOT_FOUND, "Node not found"));
+        return;
+    }
+
+    if (reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_ARRAY
+        || reply->element[1]->type != REDIS_REPLY_ARRAY)
+    {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_NOT_FOUND, "No path found"));
+        return;
+    }
+
+    json = ngx_http_clockchain_walk_json(w, reply);
+    if (json == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
 }

@@ -197,6 +197,53 @@ ngx_http_clockchain_store_neighbors(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* walk.lua: a subgraph, a traversal or a path, as user may see them */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_walk(ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_store_walk_t *w,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       n[4][NGX_INT_T_LEN];
+    const char  *argv[13];
+    size_t       argvlen[13];
+
+    argv[0] = (char *) node;
+    argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
+                                               w->from.data, w->from.len);
+    argv[1] = w->mode;
+    argvlen[1] = ngx_strlen(w->mode);
+    argv[2] = w->user.len ? (char *) w->user.data : "";
+    argvlen[2] = w->user.len;
+    argv[3] = (char *) prefix;
+    argvlen[3] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[4] = (char *) w->from.data;
+    argvlen[4] = w->from.len;
+    argv[5] = w->to.len ? (char *) w->to.data : "";
+    argvlen[5] = w->to.len;
+    argv[6] = (char *) n[0];
+    argvlen[6] = ngx_sprintf(n[0], "%ui", w->hops) - n[0];
+    argv[7] = (char *) n[1];
+    argvlen[7] = ngx_sprintf(n[1], "%ui", w->most) - n[1];
+    argv[8] = w->direction;
+    argvlen[8] = ngx_strlen(w->direction);
+    argv[9] = w->types.len ? (char *) w->types.data : "";
+    argvlen[9] = w->types.len;
+    argv[10] = (char *) w->min_weight.data;
+    argvlen[10] = w->min_weight.len;
+    argv[11] = (char *) n[2];
+    argvlen[11] = ngx_sprintf(n[2], "%ui", w->per_node) - n[2];
+    argv[12] = (char *) n[3];
+    argvlen[12] = ngx_sprintf(n[3], "%ui", w->budget) - n[3];
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_WALK,
+                                          handler, data, 1, 13, argv,
+                                          argvlen);
+}
+
+
 /* stats.lua: the graph's counters and the ends of its time index */
 
 ngx_http_clockchain_redis_op_t *

@@ -56,6 +56,22 @@ void ngx_http_clockchain_store_cache(ngx_http_clockchain_main_conf_t *mcf,
  * One call per script or command, each argv built here from the script's
  * header (src/lua/).  NULL: not sent (Redis is not connected).
  */
+/* a walk over the graph (walk.lua): its header says what each field is */
+typedef struct {
+    const char                *mode;
+    ngx_str_t                  from;
+    ngx_str_t                  to;
+    ngx_str_t                  user;
+    ngx_uint_t                 hops;
+    ngx_uint_t                 most;
+    const char                *direction;
+    ngx_str_t                  types;
+    ngx_str_t                  min_weight;
+    ngx_uint_t                 per_node;
+    ngx_uint_t                 budget;
+} ngx_http_clockchain_store_walk_t;
+
+
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_create(
     ngx_http_clockchain_main_conf_t *mcf,
     const ngx_http_clockchain_argv_t *av,
@@ -71,6 +87,10 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_neighbors(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
     ngx_uint_t max, ngx_http_clockchain_redis_handler_pt handler,
     void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_walk(
+    ngx_http_clockchain_main_conf_t *mcf,
+    const ngx_http_clockchain_store_walk_t *w,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_stats(
     ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
