@@ -361,4 +361,26 @@ $c = calls();
 ok($c->{hscan} <= 1000 + 4 && $c->{hget} <= 5000,
    "... within the bounds ($c->{hscan} HSCAN, $c->{hget} HGET)");
 
+# every spoke joined to the next 30: a walk past the hub would read 31
+# fields at each of 500 nodes (15500) but stops at 5000 in all
+$redis->cmd('EVAL', <<'LUA', 0, $P, 5000, 30);
+local p, n, k = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local function s(i) return '/1970/may/01/1200/a/b/c/spoke-' .. i end
+for i = 1, n do
+    for j = i + 1, math.min(i + k, n) do
+        redis.call('HSET', p .. 'edges:' .. s(i), 'thematic|' .. s(j),
+                   cjson.encode({ source = s(i), target = s(j),
+                                  type = 'thematic', weight = 0.5 }))
+    end
+end
+LUA
+$redis->cmd('CONFIG', 'RESETSTAT');
+$res = get("/api/graph/subgraph$hub?depth=3&cap=500");
+is($res->{status}, 200, 'a dense graph past the hub: 200');
+$g = json_body($res) // {};
+is(scalar @{ $g->{nodes} // [] }, 500, '... cap=500 nodes');
+$c = calls();
+ok($c->{hget} <= 5000, "... at most 5000 edge fields read in all ($c->{hget} HGET)");
+ok($c->{hget} >= 4000, '... and it did read that far');
+
 done();
