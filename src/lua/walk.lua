@@ -170,7 +170,9 @@ while head <= #order and head <= most and read < budget do
                 order[#order + 1] = other
                 via[other] = oe[2]
             end
-            edges[#edges + 1] = oe[2]
+            if mode ~= 'path' then
+                edges[#edges + 1] = oe[2]
+            end
         end
     end
 end
