@@ -66,7 +66,8 @@ sub half {
     my ($from, $to, $type, $w) = @_;
     $redis->cmd('HSET', "${P}edges:$N{$from}", "$type|$N{$to}",
                 qq({"source":"$N{$from}","target":"$N{$to}","type":"$type",)
-                . qq("weight":$w,"theme":"theme $from$to","created_by":"auto"}));
+                . qq("weight":$w,"theme":"theme $from$to",)
+                . qq("created_by":"auto"}));
 }
 sub join2 {
     my ($a, $b, $type, $w) = @_;
@@ -123,25 +124,31 @@ is_deeply(edges($g->{edges}), T(qw(AB AC)),
 is_deeply([ map { join ' ', sort keys %$_ } @{ $g->{edges} } ],
           [ ('edge_type source target theme weight') x 4 ],
           'an edge is {source, target, edge_type, weight, theme}');
-my ($ab) = grep { $_->{source} eq $N{A} && $_->{target} eq $N{B} } @{ $g->{edges} };
+my ($ab) = grep { $_->{source} eq $N{A} && $_->{target} eq $N{B} }
+               @{ $g->{edges} };
 is($ab->{weight}, 0.9, 'weight a number');
 is($ab->{theme}, 'theme AB', 'theme');
 
 $g = json_body(get("/api/graph/subgraph$N{A}?depth=2"));
-is_deeply(set(names($g->{nodes})), [qw(A B C D F H)], 'depth 2: the service sees all');
+is_deeply(set(names($g->{nodes})), [qw(A B C D F H)],
+          'depth 2: the service sees all');
 is_deeply([ @{ names($g->{nodes}) }[0] ], ['A'], '... root first');
-is_deeply(set([ @{ names($g->{nodes}) }[1, 2] ]), [qw(B C)], '... nearest first');
-is_deeply(edges($g->{edges}), T(qw(AB AC BD CF CH)), '... with every edge among them');
+is_deeply(set([ @{ names($g->{nodes}) }[1, 2] ]), [qw(B C)],
+          '... nearest first');
+is_deeply(edges($g->{edges}), T(qw(AB AC BD CF CH)),
+          '... with every edge among them');
 
 $g = json_body(get("/api/graph/subgraph$N{A}?depth=3"));
 is_deeply(set(names($g->{nodes})), [qw(A B C D E F G H)], 'depth 3: all eight');
 is_deeply(edges($g->{edges}), T(keys %T), '... every edge');
 
 $g = json_body(get("/api/graph/subgraph$N{A}?depth=2", as('alice')));
-is_deeply(set(names($g->{nodes})), [qw(A B C D F)], "alice: her F, not bob's H");
+is_deeply(set(names($g->{nodes})), [qw(A B C D F)],
+          "alice: her F, not bob's H");
 is_deeply(edges($g->{edges}), T(qw(AB AC BD CF)), '... no edge to H');
 $g = json_body(get("/api/graph/subgraph$N{A}?depth=3", as('carol')));
-is_deeply(set(names($g->{nodes})), [qw(A B C D E)], 'carol: neither F nor H; G is only behind them');
+is_deeply(set(names($g->{nodes})), [qw(A B C D E)],
+          'carol: neither F nor H; G is only behind them');
 
 $g = json_body(get("/api/graph/subgraph$N{A}?depth=2&cap=2"));
 is(scalar @{ $g->{nodes} }, 2, 'cap=2: two nodes');
@@ -160,17 +167,22 @@ is(get("/api/v1/graph/subgraph$N{A}")->{status}, 200, 'under /api/v1/ too');
 # ---------------------------------------------------------------------------
 # traverse
 
+sub tv { json_body(get("/api/graph/traverse$N{$_[0]}?$_[1]", @_[2 .. $#_])) }
+
 $g = json_body(get("/api/graph/traverse$N{A}"));
-is(join(' ', sort keys %$g), 'edges nodes root', 'traverse: {root, nodes, edges}');
+is(join(' ', sort keys %$g), 'edges nodes root',
+   'traverse: {root, nodes, edges}');
 is_deeply({ map { $L{ $_->{path} } => $_->{depth} } @{ $g->{nodes} } },
           { A => 0, B => 1, C => 1, D => 2, F => 2, H => 2 },
           'both ways, depth 2 (defaults): each node with its depth');
 my @d = map { $_->{depth} } @{ $g->{nodes} };
 is_deeply(\@d, [ sort { $a <=> $b } @d ], '... nearest first');
 is_deeply([ sort keys %{ $g->{nodes}[1] } ],
-          [ sort qw(path name one_liner year month day country region city depth) ],
+          [ sort qw(path name one_liner year month day country region city
+                    depth) ],
           '... a summary and depth');
-is_deeply(edges($g->{edges}), T(qw(AB AC BD CF CH)), '... the edges it crossed');
+is_deeply(edges($g->{edges}), T(qw(AB AC BD CF CH)),
+          '... the edges it crossed');
 
 $g = json_body(get("/api/graph/traverse$N{A}?depth=1"));
 is_deeply(set(names($g->{nodes})), [qw(A B C)], 'depth=1');
@@ -179,26 +191,29 @@ is_deeply(set(names($g->{nodes})), [qw(A B C D E F G H)], 'depth=4');
 $g = json_body(get("/api/graph/traverse$N{A}?limit=3"));
 is(scalar @{ $g->{nodes} }, 3, 'limit=3: three nodes, the root among them');
 $g = json_body(get("/api/graph/traverse$N{A}?min_weight=0.5"));
-is_deeply(set(names($g->{nodes})), [qw(A B D)], 'min_weight=0.5: not across A-C (0.3)');
+is_deeply(set(names($g->{nodes})), [qw(A B D)],
+          'min_weight=0.5: not across A-C (0.3)');
 is_deeply(edges($g->{edges}), T(qw(AB BD)), '... nor its edges');
-$g = json_body(get("/api/graph/traverse$N{A}?depth=3&edge_types=causes,thematic"));
+$g = tv('A', 'depth=3&edge_types=causes,thematic');
 is_deeply(set(names($g->{nodes})), [qw(A B D)], 'edge_types=causes,thematic');
-$g = json_body(get("/api/graph/traverse$N{A}?depth=3&edge_types=causes%2Cthematic"));
+$g = tv('A', 'depth=3&edge_types=causes%2Cthematic');
 is_deeply(set(names($g->{nodes})), [qw(A B D)], '... the comma escaped too');
 
-$g = json_body(get("/api/graph/traverse$N{D}?direction=out&edge_types=precedes"));
+$g = tv('D', 'direction=out&edge_types=precedes');
 is_deeply(names($g->{nodes}), [qw(D E)], 'direction=out: D precedes E');
 is_deeply(edges($g->{edges}), ['D>E precedes'], '... the edge out');
-$g = json_body(get("/api/graph/traverse$N{D}?direction=in&edge_types=follows"));
+$g = tv('D', 'direction=in&edge_types=follows');
 is_deeply(names($g->{nodes}), [qw(D E)], 'direction=in: E follows D, into D');
 is_deeply(edges($g->{edges}), ['E>D follows'], '... the edge in');
-$g = json_body(get("/api/graph/traverse$N{D}?direction=out&edge_types=follows"));
-is_deeply(names($g->{nodes}), [qw(D)], 'direction=out, follows: nothing goes out');
-$g = json_body(get("/api/graph/traverse$N{D}?direction=both&edge_types=follows"));
+$g = tv('D', 'direction=out&edge_types=follows');
+is_deeply(names($g->{nodes}), [qw(D)],
+          'direction=out, follows: nothing goes out');
+$g = tv('D', 'direction=both&edge_types=follows');
 is_deeply(names($g->{nodes}), [qw(D E)], 'direction=both: the edge in counts');
 
 $g = json_body(get("/api/graph/traverse$N{A}?depth=4", as('bob')));
-is_deeply(set(names($g->{nodes})), [qw(A B C D E G H)], "bob: his H, not alice's F");
+is_deeply(set(names($g->{nodes})), [qw(A B C D E G H)],
+          "bob: his H, not alice's F");
 ok(!grep({ /F/ } @{ edges($g->{edges}) }), '... no edge to F');
 is_error(get("/api/graph/traverse$N{H}", as('alice')), 404, 'Node not found',
          "alice: 404 for bob's node");
@@ -213,28 +228,33 @@ sub path { get("/api/graph/path?from=$N{$_[0]}&to=$N{$_[1]}" . ($_[2] // ''),
 $res = path('A', 'E');
 is($res->{status}, 200, 'path A to E: 200');
 $g = json_body($res);
-is(join(' ', sort keys %$g), 'edges from hops nodes to', '{from, to, hops, nodes, edges}');
+is(join(' ', sort keys %$g), 'edges from hops nodes to',
+   '{from, to, hops, nodes, edges}');
 is($g->{from}, $N{A}, 'from');
 is($g->{to}, $N{E}, 'to');
 is($g->{hops}, 3, 'hops 3');
 is_deeply(names($g->{nodes}), [qw(A B D E)], 'the chain, in order');
 is_deeply(join(' ', sort keys %{ $g->{nodes}[0] }),
-          join(' ', sort qw(path name one_liner year month day country region city)),
+          join(' ', sort qw(path name one_liner year month day country
+                            region city)),
           '... summaries');
 my $ok = @{ $g->{edges} } == 3;
 for my $i (0 .. 2) {
     my $e = $g->{edges}[$i] // {};
     my %ends = map { $_ => 1 } grep { defined } $e->{source}, $e->{target};
-    $ok &&= $ends{ $g->{nodes}[$i]{path} } && $ends{ $g->{nodes}[$i + 1]{path} };
+    $ok &&= $ends{ $g->{nodes}[$i]{path} }
+            && $ends{ $g->{nodes}[$i + 1]{path} };
 }
 ok($ok, '... each edge joins the next two nodes');
 is(json_body(path('E', 'A'))->{hops}, 3, 'either direction: E to A');
-is_error(path('A', 'E', '&max_hops=2'), 404, 'No path found', 'max_hops=2: none');
+is_error(path('A', 'E', '&max_hops=2'), 404, 'No path found',
+         'max_hops=2: none');
 is(json_body(path('A', 'E', '&max_hops=3'))->{hops}, 3, 'max_hops=3: found');
 is_error(path('A', 'E', '&edge_types=same_era'), 404, 'No path found',
          'edge_types=same_era: none');
-is(json_body(path('A', 'E', '&edge_types=causes,thematic,precedes,follows'))->{hops},
-   3, 'edge_types along it: found');
+is(json_body(path('A', 'E',
+                 '&edge_types=causes,thematic,precedes,follows'))->{hops}, 3,
+   'edge_types along it: found');
 $g = json_body(path('A', 'A'));
 is($g->{hops}, 0, 'a node to itself: 0 hops');
 is_deeply(names($g->{nodes}), ['A'], '... itself');
@@ -292,8 +312,10 @@ for my $t (
 }
 is_error(get('/api/graph/subgraph/1914/june/x'), 400, qr/canonical/,
          'a path that is not canonical: 400');
-is(get("/api/graph/traverse$N{A}?min_weight=1")->{status}, 200, 'min_weight=1: 200');
-is(get("/api/graph/traverse$N{A}?min_weight=0")->{status}, 200, 'min_weight=0: 200');
+is(get("/api/graph/traverse$N{A}?min_weight=1")->{status}, 200,
+   'min_weight=1: 200');
+is(get("/api/graph/traverse$N{A}?min_weight=0")->{status}, 200,
+   'min_weight=0: 200');
 is($redis->cmd('DBSIZE'), $before, 'no key was made by a bad request');
 
 for my $u ("/api/graph/subgraph$N{A}", "/api/graph/traverse$N{A}",
@@ -304,6 +326,9 @@ for my $u ("/api/graph/subgraph$N{A}", "/api/graph/traverse$N{A}",
     $res = get($u, method => 'POST');
     is($res->{status}, 405, "POST: 405 for $u");
     is($res->{headers}{allow}, 'GET, HEAD', '... Allow: GET, HEAD');
+    $res = get($u, method => 'HEAD');
+    is($res->{status}, 200, "HEAD: 200 for $u");
+    is($res->{content} // '', '', '... without a body');
 }
 
 # ---------------------------------------------------------------------------
@@ -338,11 +363,14 @@ $redis->cmd('CONFIG', 'RESETSTAT');
 $res = get("/api/graph/traverse$hub?depth=1&limit=500");
 is($res->{status}, 200, 'hub traverse: 200');
 $g = json_body($res) // {};
-is(scalar @{ $g->{nodes} // [] }, 201, '... the hub and the first 200 of its spokes');
+is(scalar @{ $g->{nodes} // [] }, 201,
+   '... the hub and the first 200 of its spokes');
 my $c = calls();
-ok($c->{hscan} <= 4, "... the hub's hash read a page at a time, 200 fields ($c->{hscan} HSCAN)");
+ok($c->{hscan} <= 4,
+   "... the hub's hash read a page at a time, 200 fields ($c->{hscan} HSCAN)");
 ok($c->{hget} <= 200 && $c->{hmget} <= 201,
-   "... one node and one back edge per field read ($c->{hmget} HMGET, $c->{hget} HGET)");
+   '... one node and one back edge per field read '
+   . "($c->{hmget} HMGET, $c->{hget} HGET)");
 
 $redis->cmd('CONFIG', 'RESETSTAT');
 $res = get("/api/graph/subgraph$hub?depth=3&cap=500");
@@ -350,12 +378,14 @@ is($res->{status}, 200, 'hub subgraph depth 3, cap 500: 200');
 $g = json_body($res) // {};
 is(scalar @{ $g->{nodes} // [] }, 201, '... 201 nodes: 200 fields of the hub');
 $c = calls();
-ok($c->{hscan} <= 4 + 200, "... each node's hash paged once ($c->{hscan} HSCAN)");
+ok($c->{hscan} <= 4 + 200,
+   "... each node's hash paged once ($c->{hscan} HSCAN)");
 
 $redis->cmd('HSET', "${P}node:/1915/may/01/1200/a/b/c/lonely-0001",
             'name', 'lonely', 'visibility', 'public', 'created_by', 'system');
 $redis->cmd('CONFIG', 'RESETSTAT');
-$res = get("/api/graph/path?from=$hub&to=/1915/may/01/1200/a/b/c/lonely-0001&max_hops=10");
+$res = get("/api/graph/path?from=$hub"
+           . '&to=/1915/may/01/1200/a/b/c/lonely-0001&max_hops=10');
 is_error($res, 404, 'No path found', 'hub to an unconnected node: 404');
 $c = calls();
 ok($c->{hscan} <= 1000 + 4 && $c->{hget} <= 5000,
@@ -380,7 +410,8 @@ is($res->{status}, 200, 'a dense graph past the hub: 200');
 $g = json_body($res) // {};
 is(scalar @{ $g->{nodes} // [] }, 500, '... cap=500 nodes');
 $c = calls();
-ok($c->{hget} <= 5000, "... at most 5000 edge fields read in all ($c->{hget} HGET)");
+ok($c->{hget} <= 5000,
+   "... at most 5000 edge fields read in all ($c->{hget} HGET)");
 ok($c->{hget} >= 4000, '... and it did read that far');
 
 done();
