@@ -218,7 +218,7 @@ ngx_http_clockchain_neighbors_json(redisReply *reply)
 
 
 #define NGX_HTTP_CLOCKCHAIN_WALK_PER_NODE  200
-#define NGX_HTTP_CLOCKCHAIN_WALK_BUDGET    5000
+#define NGX_HTTP_CLOCKCHAIN_WALK_BUDGET    2000
 #define NGX_HTTP_CLOCKCHAIN_WALK_PATH_MOST 1000
 
 

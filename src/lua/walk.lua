@@ -91,7 +91,7 @@ end
 -- page at a time and no further than the bounds
 local read = 0
 
-local function expand(path)
+local function expand(path, known)
     local out = {}
     local seen = {}
     local n = 0
@@ -117,7 +117,14 @@ local function expand(path)
                 local other = e.target
                 local etype = tostring(e.type)
 
-                if type(other) == 'string' and node(other) then
+                if type(other) ~= 'string' or (known and not known[other])
+                then
+                    -- not a node of the walk: nothing to read
+                elseif known then
+                    -- each node of the set is expanded too, and holds
+                    -- its own edge back: the edges out are enough
+                    out[#out + 1] = { other, edge(e, path, other, etype) }
+                elseif node(other) then
                     if direction ~= 'in' and follow(etype, e.weight) then
                         out[#out + 1] = { other, edge(e, path, other, etype) }
                     end
@@ -160,8 +167,13 @@ while head <= #order and head <= most and read < budget do
         break
     end
 
+    -- past its last ring or its cap, the subgraph is expanded only for
+    -- the edges among the nodes already found
+    local last = mode == 'subgraph'
+                 and (depth[at] >= hops or #order >= most) and depth or nil
+
     if mode ~= 'traverse' or depth[at] < hops then
-        for _, oe in ipairs(expand(at)) do
+        for _, oe in ipairs(expand(at, last)) do
             local other = oe[1]
             if depth[other] == nil and depth[at] < hops
                and (mode == 'path' or #order < most)
