@@ -304,6 +304,27 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_neighbors_handler },
 
+    { ngx_string("clockchain_moments_list"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_list_handler },
+
+    { ngx_string("clockchain_today"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_today_handler },
+
+    { ngx_string("clockchain_random"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_random_handler },
+
     { ngx_string("clockchain_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
