@@ -126,6 +126,12 @@ is_deeply(names(list('limit=2&offset=1', 'service')), [qw(hastings magna)],
 is_deeply(names(list('offset=50')), [], 'an offset past the end: no items');
 is_deeply(names(list('sort=-year&limit=2')), [qw(moon other)],
           'sort=-year: newest first');
+is_deeply(names(list('sort=-year&limit=2&offset=1&year_to=1969', 'service')),
+          [qw(other today1)], 'sort=-year, a year range, an offset, as the service');
+is(json_body(list('sort=-year&year_from=1066&year_to=1969', 'service'))->{total},
+   5, '... total of the range');
+is_deeply(names(list('sort=-year&year_from=2100', 'service')), [],
+          'a range with nothing in it: no items');
 
 # filters
 is_deeply(names(list('year_from=1000&year_to=1950')),

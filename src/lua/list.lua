@@ -68,18 +68,31 @@ if what == 'list' then
     local entity, q = string.lower(ARGV[11]), string.lower(ARGV[12])
     local out = { 0 }
 
+    -- ranks, not scores: ZCOUNT is O(log N), so a deep page costs no
+    -- more than the first (ZRANGEBYSCORE ... LIMIT walks the offset)
+    local n = redis.call('ZCOUNT', KEYS[1], lo, hi)
+    local first
+    if desc then
+        first = redis.call('ZCOUNT', KEYS[1], '(' .. hi, '+inf')
+    else
+        first = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. lo)
+    end
+
     local function page(start, count)
-        if desc then
-            return redis.call('ZREVRANGEBYSCORE', KEYS[1], hi, lo, 'LIMIT',
-                              start, count)
+        if start >= n then
+            return {}
         end
-        return redis.call('ZRANGEBYSCORE', KEYS[1], lo, hi, 'LIMIT', start,
-                          count)
+        local stop = math.min(start + count, n) - 1
+        if desc then
+            return redis.call('ZREVRANGE', KEYS[1], first + start,
+                              first + stop)
+        end
+        return redis.call('ZRANGE', KEYS[1], first + start, first + stop)
     end
 
     -- the service with no filter but years: exact, at any offset
     if mode == 'service' and entity == '' and q == '' then
-        out[1] = redis.call('ZCOUNT', KEYS[1], lo, hi)
+        out[1] = n
         for _, path in ipairs(page(offset, limit)) do
             out[#out + 1] = fields(path)
         end
