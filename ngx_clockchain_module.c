@@ -52,6 +52,10 @@ static char *ngx_http_clockchain_key_file(ngx_conf_t *cf,
 static char *ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_array_t **keys, u_char *data, size_t len, ngx_str_t *where,
     ngx_uint_t n);
+static char *ngx_http_clockchain_cors_origins(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_clockchain_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_clockchain_header_filter(ngx_http_request_t *r);
 static char *ngx_http_clockchain_handler_set(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_clockchain_init_process(ngx_cycle_t *cycle);
@@ -262,6 +266,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       offsetof(ngx_http_clockchain_loc_conf_t, wait_max),
       NULL },
 
+    { ngx_string("clockchain_cors_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_clockchain_cors_origins,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("clockchain_generate"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
@@ -303,6 +314,27 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       ngx_http_clockchain_neighbors_handler },
+
+    { ngx_string("clockchain_moments_list"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_list_handler },
+
+    { ngx_string("clockchain_today"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_today_handler },
+
+    { ngx_string("clockchain_random"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_random_handler },
 
     { ngx_string("clockchain_graph_subgraph"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -352,7 +384,7 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
 
 static ngx_http_module_t  ngx_http_clockchain_module_ctx = {
     ngx_http_clockchain_add_variables,     /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_clockchain_postconfiguration, /* postconfiguration */
 
     ngx_http_clockchain_create_main_conf,  /* create main configuration */
     ngx_http_clockchain_init_main_conf,    /* init main configuration */
@@ -363,6 +395,9 @@ static ngx_http_module_t  ngx_http_clockchain_module_ctx = {
     ngx_http_clockchain_create_loc_conf,   /* create location configuration */
     ngx_http_clockchain_merge_loc_conf     /* merge location configuration */
 };
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 ngx_module_t  ngx_http_clockchain_module = {
@@ -526,6 +561,7 @@ ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf)
     llcf->max_body_size = NGX_CONF_UNSET_SIZE;
     llcf->bulk_max = NGX_CONF_UNSET_UINT;
     llcf->wait_max = NGX_CONF_UNSET_MSEC;
+    llcf->cors_origins = NGX_CONF_UNSET_PTR;
 
     return llcf;
 }
@@ -548,6 +584,7 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               256 * 1024);
     ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
     ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
+    ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
 
     if (conf->body_core) {
         /*
@@ -1152,6 +1189,117 @@ ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
+/*
+ * clockchain_cors_origins origin ... | * | off;
+ * An origin is what a browser sends in Origin: scheme "://" host, and a
+ * port if not the scheme's; a path, or a trailing "/", never matches.
+ */
+
+static char *
+ngx_http_clockchain_cors_origins(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_loc_conf_t  *llcf = conf;
+
+    u_char      *p, *last;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (llcf->cors_origins != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2 && ngx_strcmp(value[1].data, "off") == 0) {
+        llcf->cors_origins = NULL;
+        return NGX_CONF_OK;
+    }
+
+    llcf->cors_origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                          sizeof(ngx_str_t));
+    if (llcf->cors_origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len == 1 && value[i].data[0] == '*') {
+            if (cf->args->nelts != 2) {
+                return "takes \"*\" alone, not among origins";
+            }
+
+        } else {
+            p = value[i].data;
+            last = p + value[i].len;
+
+            if (value[i].len > sizeof("https://") - 1
+                && ngx_strncmp(p, "https://", sizeof("https://") - 1) == 0)
+            {
+                p += sizeof("https://") - 1;
+
+            } else if (value[i].len > sizeof("http://") - 1
+                       && ngx_strncmp(p, "http://", sizeof("http://") - 1)
+                          == 0)
+            {
+                p += sizeof("http://") - 1;
+
+            } else {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid origin \"%V\": an origin is "
+                                   "\"http://\" or \"https://\" and a host",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            for ( /* void */ ; p < last; p++) {
+                if (*p <= ' ' || *p >= 0x7f || *p == '/' || *p == '*'
+                    || *p == ',')
+                {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "invalid origin \"%V\": no path, "
+                                       "wildcard, space or list in an origin",
+                                       &value[i]);
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+
+        o = ngx_array_push(llcf->cors_origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* CORS headers on every answer of a clockchain location, errors too */
+
+static ngx_int_t
+ngx_http_clockchain_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_clockchain_header_filter;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_header_filter(ngx_http_request_t *r)
+{
+    if (ngx_http_clockchain_cors_headers(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
 static char *
 ngx_http_clockchain_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -1167,7 +1315,9 @@ ngx_http_clockchain_handler_set(ngx_conf_t *cf, ngx_command_t *cmd,
         return "is duplicate";
     }
 
-    clcf->handler = (ngx_http_handler_pt) cmd->post;
+    /* the entry answers a CORS preflight before the handler sees it */
+    clcf->handler = ngx_http_clockchain_entry;
+    llcf->handler = (ngx_http_handler_pt) cmd->post;
 
     if (cmd->offset) {
         /* merge_loc_conf sizes nginx's body buffer to the module's limit */

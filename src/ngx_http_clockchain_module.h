@@ -63,6 +63,12 @@ typedef struct {
     ngx_uint_t                    bulk_max;
     ngx_msec_t                    wait_max;
 
+    /* clockchain_cors_origins: of ngx_str_t, NULL for none, "*" alone */
+    ngx_array_t                  *cors_origins;
+
+    /* the location's clockchain handler, behind ngx_http_clockchain_entry */
+    ngx_http_handler_pt           handler;
+
     /* core's conf of a location whose handler reads a body, else NULL */
     ngx_http_core_loc_conf_t     *body_core;
     ngx_uint_t                    body_reader;    /* READS_BODY, ... */
@@ -77,6 +83,9 @@ ngx_int_t ngx_http_clockchain_bulk_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_jobs_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_moments_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_list_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_today_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_random_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_traverse_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_path_handler(ngx_http_request_t *r);
@@ -84,6 +93,9 @@ ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_clockchain_entry(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
 

@@ -79,6 +79,7 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_publish,
     ngx_http_clockchain_lua_neighbors,
     ngx_http_clockchain_lua_stats,
+    ngx_http_clockchain_lua_list,
     ngx_http_clockchain_lua_walk
 };
 

@@ -28,8 +28,9 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH    7
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_NEIGHBORS  8
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_STATS      9
-#define NGX_HTTP_CLOCKCHAIN_SCRIPT_WALK       10
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           11
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_LIST       10
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_WALK       11
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           12
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

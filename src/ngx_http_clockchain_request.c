@@ -26,6 +26,25 @@
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
     ngx_str_t *given);
 static void ngx_http_clockchain_ctx_cleanup(void *data);
+static ngx_int_t ngx_http_clockchain_preflight(ngx_http_request_t *r,
+    ngx_str_t *method);
+static ngx_int_t ngx_http_clockchain_cors_allowed(ngx_array_t *origins,
+    ngx_str_t *origin);
+
+
+/* what a preflight may ask for: the methods and headers the API reads */
+#define NGX_HTTP_CLOCKCHAIN_CORS_METHODS  "GET, HEAD, POST, PATCH"
+#define NGX_HTTP_CLOCKCHAIN_CORS_HEADERS                                      \
+    "Content-Type, X-Service-Key, X-Admin-Key, X-User-Id, Idempotency-Key"
+#define NGX_HTTP_CLOCKCHAIN_CORS_MAX_AGE  "600"
+
+static ngx_str_t  ngx_http_clockchain_cors_methods[] = {
+    ngx_string("GET"),
+    ngx_string("HEAD"),
+    ngx_string("POST"),
+    ngx_string("PATCH"),
+    ngx_null_string
+};
 
 
 ngx_int_t
@@ -84,6 +103,174 @@ ngx_http_clockchain_read_body(ngx_http_request_t *r, ngx_str_t *body)
     *p = '\0';
 
     return NGX_OK;
+}
+
+
+/*
+ * Every clockchain location's content handler: a browser's CORS preflight
+ * is answered here, before the handler's method check and keys, since a
+ * browser sends it without the request's headers; anything else goes to
+ * the location's handler.
+ */
+
+ngx_int_t
+ngx_http_clockchain_entry(ngx_http_request_t *r)
+{
+    ngx_str_t                        origin, method;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    if (r->method == NGX_HTTP_OPTIONS
+        && llcf->cors_origins != NULL
+        && ngx_http_clockchain_header(r, "Origin", &origin) != 0
+        && ngx_http_clockchain_header(r, "Access-Control-Request-Method",
+                                      &method) != 0)
+    {
+        return ngx_http_clockchain_preflight(r, &method);
+    }
+
+    return llcf->handler(r);
+}
+
+
+/*
+ * 204 with what may be asked; the origin's own headers are the filter's
+ * (ngx_http_clockchain_cors_headers).  As Starlette's CORSMiddleware does,
+ * an origin or a method not allowed is a 400 that says which.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_preflight(ngx_http_request_t *r, ngx_str_t *method)
+{
+    ngx_int_t                        rc, n;
+    ngx_str_t                        origin, *m;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    n = ngx_http_clockchain_header(r, "Origin", &origin);
+
+    if (n != 1
+        || !ngx_http_clockchain_cors_allowed(llcf->cors_origins, &origin))
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "Disallowed CORS origin");
+    }
+
+    /* the method as a browser sends it: case matters */
+
+    m = ngx_http_clockchain_cors_methods;
+
+    while (m->len
+           && (m->len != method->len
+               || ngx_strncmp(m->data, method->data, m->len) != 0))
+    {
+        m++;
+    }
+
+    if (m->len == 0
+        || ngx_http_clockchain_header(r, "Access-Control-Request-Method",
+                                      method) != 1)
+    {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                                         "Disallowed CORS method");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_clockchain_add_header(r, "Access-Control-Allow-Methods",
+                                       NGX_HTTP_CLOCKCHAIN_CORS_METHODS)
+        != NGX_OK
+        || ngx_http_clockchain_add_header(r, "Access-Control-Allow-Headers",
+                                          NGX_HTTP_CLOCKCHAIN_CORS_HEADERS)
+           != NGX_OK
+        || ngx_http_clockchain_add_header(r, "Access-Control-Max-Age",
+                                          NGX_HTTP_CLOCKCHAIN_CORS_MAX_AGE)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/*
+ * The header filter's part, for every answer of a clockchain location
+ * with clockchain_cors_origins, errors included: an allowed Origin is
+ * told so (each listed origin by name, any origin with "*"); any other,
+ * or none, gets no CORS header.
+ */
+
+ngx_int_t
+ngx_http_clockchain_cors_headers(ngx_http_request_t *r)
+{
+    ngx_str_t                        origin, *o;
+    ngx_table_elt_t                 *h;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    if (llcf->handler == NULL || llcf->cors_origins == NULL || r != r->main) {
+        return NGX_OK;
+    }
+
+    /* two Origins: which one would the browser have checked? */
+
+    if (ngx_http_clockchain_header(r, "Origin", &origin) != 1
+        || !ngx_http_clockchain_cors_allowed(llcf->cors_origins, &origin))
+    {
+        return NGX_OK;
+    }
+
+    o = llcf->cors_origins->elts;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "Access-Control-Allow-Origin");
+    h->value = (o[0].len == 1 && o[0].data[0] == '*') ? o[0] : origin;
+
+    return ngx_http_clockchain_add_header(r, "Vary", "Origin");
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_cors_allowed(ngx_array_t *origins, ngx_str_t *origin)
+{
+    ngx_str_t   *o;
+    ngx_uint_t   i;
+
+    o = origins->elts;
+
+    if (o[0].len == 1 && o[0].data[0] == '*') {
+        return 1;
+    }
+
+    for (i = 0; i < origins->nelts; i++) {
+        if (o[i].len == origin->len
+            && ngx_strncmp(o[i].data, origin->data, origin->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

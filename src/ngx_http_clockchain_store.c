@@ -197,6 +197,53 @@ ngx_http_clockchain_store_neighbors(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/*
+ * list.lua: a list read from idx:time; args are ARGV[6] on, which differ
+ * with what ("list", "today", "random")
+ */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_list(ngx_http_clockchain_main_conf_t *mcf,
+    const char *what, const char *mode, ngx_str_t *user, ngx_uint_t budget,
+    ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       time[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       n[NGX_INT_T_LEN];
+    ngx_uint_t   i;
+    const char  *argv[6 + 8];
+    size_t       argvlen[6 + 8];
+
+    if (nargs > 8) {
+        return NULL;
+    }
+
+    argv[0] = (char *) time;
+    argvlen[0] = ngx_http_clockchain_store_key(time, mcf, "idx:time",
+                                               NULL, 0);
+    argv[1] = what;
+    argvlen[1] = ngx_strlen(what);
+    argv[2] = mode;
+    argvlen[2] = ngx_strlen(mode);
+    argv[3] = user->len ? (char *) user->data : "";
+    argvlen[3] = user->len;
+    argv[4] = (char *) prefix;
+    argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[5] = (char *) n;
+    argvlen[5] = ngx_sprintf(n, "%ui", budget) - n;
+
+    for (i = 0; i < nargs; i++) {
+        argv[6 + i] = args[i].len ? (char *) args[i].data : "";
+        argvlen[6 + i] = args[i].len;
+    }
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_LIST,
+                                          handler, data, 1, 6 + nargs, argv,
+                                          argvlen);
+}
+
+
 /* walk.lua: a subgraph, a traversal or a path, as user may see them */
 
 ngx_http_clockchain_redis_op_t *

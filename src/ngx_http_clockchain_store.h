@@ -87,6 +87,11 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_neighbors(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
     ngx_uint_t max, ngx_http_clockchain_redis_handler_pt handler,
     void *data);
+/* list.lua: what, mode, user, then the list's own arguments (its header) */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_list(
+    ngx_http_clockchain_main_conf_t *mcf, const char *what, const char *mode,
+    ngx_str_t *user, ngx_uint_t budget, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_walk(
     ngx_http_clockchain_main_conf_t *mcf,
     const ngx_http_clockchain_store_walk_t *w,

@@ -520,7 +520,9 @@ CONF
         $redis->cmd('HSET', "$JOB_PREFIX$id", 'status', 'processing', 'token', $token,
                     'version', $version);
         $redis->cmd('PERSIST', "$JOB_PREFIX$id");
-        $redis->cmd('ZADD', "${P}processing", 1, $id);
+        # a lease far from over: a runner must not reclaim the job (and
+        # take its token) before the test ends it (it did, under load)
+        $redis->cmd('ZADD', "${P}processing", int((time + 600) * 1000), $id);
     };
     my $answers = sub {
         my ($id, $field, $want) = @_;
