@@ -98,7 +98,8 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
     }
 
     rc = ngx_http_clockchain_list_params(r, &lp);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
@@ -243,28 +244,32 @@ ngx_http_clockchain_list_params(ngx_http_request_t *r,
     rc = ngx_http_clockchain_list_int(r, "limit", 1,
                                       NGX_HTTP_CLOCKCHAIN_LIST_MAX,
                                       &lp->limit);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
     rc = ngx_http_clockchain_list_int(r, "offset", 0,
                                       NGX_HTTP_CLOCKCHAIN_OFFSET_MAX,
                                       &lp->offset);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
     rc = ngx_http_clockchain_list_int(r, "year_from",
                                       -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
                                       NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &from);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
     rc = ngx_http_clockchain_list_int(r, "year_to",
                                       -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
                                       NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &to);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
@@ -305,12 +310,14 @@ ngx_http_clockchain_list_params(ngx_http_request_t *r,
     }
 
     rc = ngx_http_clockchain_list_text(r, "entity", &lp->entity);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
     rc = ngx_http_clockchain_list_text(r, "q", &lp->q);
-    if (rc != NGX_OK) {
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
         return rc;
     }
 
