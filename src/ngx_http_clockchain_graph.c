@@ -128,23 +128,10 @@ ngx_http_clockchain_neighbors_done(void *data, redisReply *reply)
     r = ctx->request;
     ctx->op = NULL;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "clockchain: reading neighbors failed: %s",
-                          reply->str);
-        }
-
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: Redis cannot "
-                                     "be reached, retry later"));
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        /* absent, or not visible to this requester: the same answer */
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
-                                     NGX_HTTP_NOT_FOUND, "Node not found"));
+    if (ngx_http_clockchain_graph_reply(r, reply, "neighbors",
+                                        "Node not found")
+        != NGX_OK)
+    {
         return;
     }
 
@@ -844,23 +831,10 @@ ngx_http_clockchain_walk_done(void *data, redisReply *reply)
     r = w->ctx->request;
     w->ctx->op = NULL;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "clockchain: a graph %s failed: %s",
-                          w->walk.mode, reply->str);
-        }
-
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: Redis cannot "
-                                     "be reached, retry later"));
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        /* absent, or not visible to this requester: the same answer */
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
-                                     NGX_HTTP_NOT_FOUND, "Node not found"));
+    if (ngx_http_clockchain_graph_reply(r, reply, w->walk.mode,
+                                        "Node not found")
+        != NGX_OK)
+    {
         return;
     }
 

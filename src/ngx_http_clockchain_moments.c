@@ -289,23 +289,10 @@ ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
     r = ctx->request;
     ctx->op = NULL;
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "clockchain: reading a moment failed: %s",
-                          reply->str);
-        }
-
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: Redis cannot "
-                                     "be reached, retry later"));
-        return;
-    }
-
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        /* absent, or not visible to this requester: the same answer */
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
-                                     NGX_HTTP_NOT_FOUND, "Moment not found"));
+    if (ngx_http_clockchain_graph_reply(r, reply, "a moment",
+                                        "Moment not found")
+        != NGX_OK)
+    {
         return;
     }
 

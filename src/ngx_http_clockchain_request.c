@@ -706,3 +706,38 @@ ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
 
     return ngx_http_clockchain_send(r, NGX_HTTP_OK, p, len);
 }
+
+
+/*
+ * The start of a graph read's reply handler: NGX_OK when the reply is an
+ * answer to build on; else the request is answered here, 503 when Redis
+ * could not answer (a script error is logged) and 404 "missing" for a node
+ * that is absent or hidden from the caller (the same answer), and
+ * NGX_DONE.
+ */
+
+ngx_int_t
+ngx_http_clockchain_graph_reply(ngx_http_request_t *r, redisReply *reply,
+    const char *what, const char *missing)
+{
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: reading %s failed: %s", what,
+                          reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+        return NGX_DONE;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_error(r,
+                                     NGX_HTTP_NOT_FOUND, "%s", missing));
+        return NGX_DONE;
+    }
+
+    return NGX_OK;
+}

@@ -72,6 +72,8 @@ ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_clockchain_send_type(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len, const char *type);
 ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json);
+ngx_int_t ngx_http_clockchain_graph_reply(ngx_http_request_t *r,
+    redisReply *reply, const char *what, const char *missing);
 ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
 void *ngx_http_clockchain_palloc(void *ctx, size_t size);
