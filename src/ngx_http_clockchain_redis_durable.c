@@ -34,7 +34,7 @@ static ngx_int_t ngx_http_clockchain_redis_durable_open(
 static ngx_int_t ngx_http_clockchain_redis_durable_send(
     ngx_http_clockchain_redis_durable_t *d,
     ngx_http_clockchain_redis_op_t *op, int argc, const char **argv,
-    const size_t *argvlen);
+    const size_t *argvlen, ngx_msec_t timeout);
 static void ngx_http_clockchain_redis_durable_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_clockchain_redis_durable_connected(
@@ -43,6 +43,8 @@ static void ngx_http_clockchain_redis_durable_disconnected(
     const redisAsyncContext *ac, int status);
 static void ngx_http_clockchain_redis_durable_timeout(ngx_event_t *ev);
 static void ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_durable_expire(ngx_event_t *ev);
+static void ngx_http_clockchain_redis_durable_expire_at_head(void);
 static void ngx_http_clockchain_redis_durable_close(
     ngx_http_clockchain_redis_durable_t *d);
 
@@ -69,6 +71,10 @@ ngx_http_clockchain_redis_durable_init(ngx_cycle_t *cycle)
     rd->dispatch.handler = ngx_http_clockchain_redis_durable_dispatch;
     rd->dispatch.log = cycle->log;
     rd->dispatch.data = rd;
+
+    rd->expire.handler = ngx_http_clockchain_redis_durable_expire;
+    rd->expire.log = cycle->log;
+    rd->expire.data = rd;
 }
 
 
@@ -82,6 +88,10 @@ ngx_http_clockchain_redis_durable_exit(void)
 
     if (rd->dispatch.posted) {
         ngx_delete_posted_event(&rd->dispatch);
+    }
+
+    if (rd->expire.timer_set) {
+        ngx_del_timer(&rd->expire);
     }
 
     /* replies still due come back NULL, and nobody is told */
@@ -106,7 +116,8 @@ ngx_http_clockchain_redis_durable_exit(void)
  * its WAIT after it on the same one, so that WAIT counts that write and
  * blocks nothing else.  The body is sent with EVAL each time: no SHA1 to
  * learn per connection, and no NOSCRIPT after a SCRIPT FLUSH.  When every
- * connection is busy the op waits in a queue, at most the timeout.
+ * connection is busy the op waits in a queue; its timeout= counts from
+ * here, queued or sent, so that a POST never gets a second one.
  */
 
 ngx_http_clockchain_redis_op_t *
@@ -157,11 +168,16 @@ ngx_http_clockchain_redis_durable_eval(ngx_uint_t script,
         ngx_queue_insert_tail(&rd->queue, &op->queue);
         rd->queued++;
 
+        if (!rd->expire.timer_set) {
+            ngx_http_clockchain_redis_durable_expire_at_head();
+        }
+
         return op;
     }
 
     if (ngx_http_clockchain_redis_durable_send(d, op, op->argc, op->argv,
-                                               op->argvlen)
+                                               op->argvlen,
+                                               rd->rcf->timeout)
         != NGX_OK)
     {
         ngx_free(op);
@@ -198,7 +214,9 @@ ngx_http_clockchain_redis_durable_command(
     op->data = data;
     op->script = -1;
 
-    if (ngx_http_clockchain_redis_durable_send(d, op, argc, argv, argvlen)
+    if (ngx_http_clockchain_redis_durable_send(d, op, argc, argv, argvlen,
+                                               ngx_http_clockchain_redis.rcf
+                                                                  ->timeout)
         != NGX_OK)
     {
         ngx_free(op);
@@ -340,7 +358,7 @@ ngx_http_clockchain_redis_durable_open(ngx_http_clockchain_redis_durable_t *d)
 static ngx_int_t
 ngx_http_clockchain_redis_durable_send(ngx_http_clockchain_redis_durable_t *d,
     ngx_http_clockchain_redis_op_t *op, int argc, const char **argv,
-    const size_t *argvlen)
+    const size_t *argvlen, ngx_msec_t timeout)
 {
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
@@ -368,7 +386,7 @@ ngx_http_clockchain_redis_durable_send(ngx_http_clockchain_redis_durable_t *d,
         ngx_del_timer(&d->timeout);
     }
 
-    ngx_add_timer(&d->timeout, rd->rcf->timeout);
+    ngx_add_timer(&d->timeout, timeout);
 
     return NGX_OK;
 }
@@ -512,6 +530,7 @@ ngx_http_clockchain_redis_durable_timeout(ngx_event_t *ev)
 static void
 ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev)
 {
+    ngx_msec_t                            waited;
     ngx_queue_t                          *q;
     ngx_http_clockchain_redis_op_t       *op;
     ngx_http_clockchain_redis_durable_t  *d;
@@ -522,23 +541,26 @@ ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev)
         op = ngx_queue_data(q, ngx_http_clockchain_redis_op_t, queue);
 
         d = NULL;
+        waited = ngx_current_msec - op->queued;
 
-        if (op->handler
-            && ngx_current_msec - op->queued < rd->rcf->timeout)
-        {
+        if (op->handler && waited < rd->rcf->timeout) {
             d = ngx_http_clockchain_redis_durable_pick();
 
             if (d == NULL) {
-                return;
+                break;
             }
         }
 
         ngx_queue_remove(q);
         rd->queued--;
 
+        /* what is left of its timeout=, not a new one */
+
         if (d == NULL
             || ngx_http_clockchain_redis_durable_send(d, op, op->argc,
-                                                      op->argv, op->argvlen)
+                                                      op->argv, op->argvlen,
+                                                      rd->rcf->timeout
+                                                      - waited)
                != NGX_OK)
         {
             /* cancelled, waited its whole timeout, or not sent */
@@ -550,6 +572,78 @@ ngx_http_clockchain_redis_durable_dispatch(ngx_event_t *ev)
             ngx_free(op);
         }
     }
+
+    ngx_http_clockchain_redis_durable_expire_at_head();
+}
+
+
+/*
+ * The queue's head has waited its whole timeout= while every connection
+ * stayed busy: it and every other op as old answer NULL (503) now, not
+ * when a connection frees.
+ */
+
+static void
+ngx_http_clockchain_redis_durable_expire(ngx_event_t *ev)
+{
+    ngx_queue_t                      *q;
+    ngx_http_clockchain_redis_op_t   *op;
+    ngx_http_clockchain_redis_t      *rd = ev->data;
+
+    while (!ngx_queue_empty(&rd->queue) && !rd->exiting) {
+        q = ngx_queue_head(&rd->queue);
+        op = ngx_queue_data(q, ngx_http_clockchain_redis_op_t, queue);
+
+        if (op->handler
+            && ngx_current_msec - op->queued < rd->rcf->timeout)
+        {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        rd->queued--;
+
+        if (op->handler) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "clockchain: a POST waited %M ms for a connection "
+                          "to redis at \"%V\", every one busy, answering "
+                          "503", ngx_current_msec - op->queued,
+                          &rd->rcf->addr);
+
+            op->handler(op->data, NULL);
+        }
+
+        ngx_free(op);
+    }
+
+    ngx_http_clockchain_redis_durable_expire_at_head();
+}
+
+
+/* the timer for the queue's oldest op, or none for an empty queue */
+
+static void
+ngx_http_clockchain_redis_durable_expire_at_head(void)
+{
+    ngx_msec_t                       waited;
+    ngx_http_clockchain_redis_op_t  *op;
+    ngx_http_clockchain_redis_t     *rd = &ngx_http_clockchain_redis;
+
+    if (rd->expire.timer_set) {
+        ngx_del_timer(&rd->expire);
+    }
+
+    if (ngx_queue_empty(&rd->queue) || rd->exiting) {
+        return;
+    }
+
+    op = ngx_queue_data(ngx_queue_head(&rd->queue),
+                        ngx_http_clockchain_redis_op_t, queue);
+
+    waited = ngx_current_msec - op->queued;
+
+    ngx_add_timer(&rd->expire, waited < rd->rcf->timeout
+                               ? rd->rcf->timeout - waited : 1);
 }
 
 

@@ -89,6 +89,7 @@ typedef struct {
     ngx_queue_t                            queue;      /* ops for a conn */
     ngx_uint_t                             queued;
     ngx_event_t                            dispatch;
+    ngx_event_t                            expire;     /* the queue's head */
 } ngx_http_clockchain_redis_t;
 
 
