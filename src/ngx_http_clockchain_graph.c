@@ -21,6 +21,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_query.h"
 
 
 /* as many as a moment shows edges: one answer stays bounded */
@@ -216,181 +217,141 @@ typedef struct {
 } ngx_http_clockchain_walk_t;
 
 
-static const char  *ngx_http_clockchain_edge_types[] = {
-    "causes", "caused_by", "influences", "contemporaneous", "same_era",
-    "same_location", "same_conflict", "same_figure", "thematic",
-    "precedes", "follows", "challenges", NULL
+/* what each walk takes: a depth, a size, and which of the filters */
+
+typedef struct {
+    const char                        *mode;
+    const char                        *hops;       /* its argument's name */
+    ngx_uint_t                         hops_default;
+    ngx_uint_t                         hops_max;
+    const char                        *most;       /* NULL: path's own */
+    ngx_uint_t                         most_default;
+    ngx_uint_t                         most_max;
+    unsigned                           direction:1;
+    unsigned                           weight:1;
+} ngx_http_clockchain_walk_spec_t;
+
+
+static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_subgraph_spec = {
+    "subgraph", "depth", 1, 3, "cap", 200, 500, 0, 0
+};
+
+static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_traverse_spec = {
+    "traverse", "depth", 2, 4, "limit", 50, 500, 1, 1
+};
+
+static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_path_spec = {
+    "path", "max_hops", 6, 10, NULL, 0, 0, 0, 0
 };
 
 
-/* a query argument, unescaped; NGX_DECLINED when absent */
+static const char *const  ngx_http_clockchain_directions[] = {
+    "out", "in", "both", NULL
+};
+
+
+/*
+ * The walk's query arguments, each checked by the nginx-free parsers of
+ * ngx_http_clockchain_query.c: NGX_OK, NGX_ERROR, or NGX_DECLINED with
+ * *detail the 400's text, naming the argument.
+ */
 
 static ngx_int_t
-ngx_http_clockchain_walk_arg(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
+ngx_http_clockchain_walk_args(ngx_http_request_t *r,
+    ngx_http_clockchain_walk_t *w, ngx_http_clockchain_walk_spec_t *spec,
+    const char **detail)
 {
-    u_char     *dst, *src;
-    ngx_str_t   raw;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
-        return NGX_DECLINED;
-    }
-
-    dst = ngx_pnalloc(r->pool, raw.len + 1);
-    if (dst == NULL) {
-        return NGX_ERROR;
-    }
-
-    value->data = dst;
-    src = raw.data;
-
-    ngx_unescape_uri(&dst, &src, raw.len, 0);
-
-    value->len = dst - value->data;
-    *dst = '\0';
-
-    return NGX_OK;
-}
-
-
-/* a whole number in [min, max]; a default when absent */
-
-static ngx_int_t
-ngx_http_clockchain_walk_number(ngx_http_request_t *r, const char *name,
-    ngx_uint_t min, ngx_uint_t max, ngx_uint_t *n, const char **detail)
-{
-    ngx_int_t  rc, v;
+    int        i;
+    int64_t    n;
+    ssize_t    len;
+    ngx_int_t  rc;
     ngx_str_t  value;
 
-    rc = ngx_http_clockchain_walk_arg(r, name, &value);
+    w->walk.mode = spec->mode;
+
+    n = spec->hops_default;
+    rc = ngx_http_clockchain_arg_int(r, spec->hops, 1, spec->hops_max, &n,
+                                     detail);
     if (rc != NGX_OK) {
-        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+        return rc;
     }
 
-    v = ngx_atoi(value.data, value.len);
+    w->walk.hops = n;
 
-    if (v == NGX_ERROR || (ngx_uint_t) v < min || (ngx_uint_t) v > max) {
-        *detail = ngx_pnalloc(r->pool, 80);
-        if (*detail == NULL) {
+    if (spec->most) {
+        n = spec->most_default;
+        rc = ngx_http_clockchain_arg_int(r, spec->most, 1, spec->most_max,
+                                         &n, detail);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        w->walk.most = n;
+
+    } else {
+        w->walk.most = NGX_HTTP_CLOCKCHAIN_WALK_PATH_MOST;
+    }
+
+    if (spec->direction) {
+        rc = ngx_http_clockchain_arg(r, "direction", &value);
+
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
 
-        *ngx_snprintf((u_char *) *detail, 79,
-                      "%s: must be a whole number from %ui to %ui",
-                      name, min, max) = '\0';
-        return NGX_DECLINED;
-    }
-
-    *n = v;
-
-    return NGX_OK;
-}
-
-
-/* edge_types=a,b: each one of the twelve, sent as ",a,b," */
-
-static ngx_int_t
-ngx_http_clockchain_walk_types(ngx_http_request_t *r, ngx_str_t *types)
-{
-    u_char     *p, *end, *comma, *out;
-    size_t      len;
-    ngx_str_t   value;
-    ngx_uint_t  i;
-
-    switch (ngx_http_clockchain_walk_arg(r, "edge_types", &value)) {
-    case NGX_DECLINED:
-        ngx_str_null(types);
-        return NGX_OK;
-    case NGX_ERROR:
-        return NGX_ERROR;
-    }
-
-    out = ngx_pnalloc(r->pool, value.len + 3);
-    if (out == NULL) {
-        return NGX_ERROR;
-    }
-
-    types->data = out;
-    *out++ = ',';
-
-    p = value.data;
-    end = value.data + value.len;
-
-    while (p < end) {
-        comma = ngx_strlchr(p, end, ',');
-        len = (comma ? comma : end) - p;
-
-        for (i = 0; ngx_http_clockchain_edge_types[i]; i++) {
-            if (ngx_strlen(ngx_http_clockchain_edge_types[i]) == len
-                && ngx_strncmp(p, ngx_http_clockchain_edge_types[i], len) == 0)
-            {
-                break;
+        if (rc == NGX_OK) {
+            i = ngx_http_clockchain_query_one_of(value.data, value.len,
+                                                ngx_http_clockchain_directions);
+            if (i < 0) {
+                *detail = "direction: must be out, in or both";
+                return NGX_DECLINED;
             }
+
+            w->walk.direction = ngx_http_clockchain_directions[i];
         }
-
-        if (ngx_http_clockchain_edge_types[i] == NULL) {
-            return NGX_DECLINED;
-        }
-
-        out = ngx_cpymem(out, p, len);
-        *out++ = ',';
-
-        p += len + (comma ? 1 : 0);
     }
 
-    if (out == types->data + 1) {
-        return NGX_DECLINED;
-    }
+    /* edge_types=a,b: sent as ",a,b," */
 
-    types->len = out - types->data;
+    rc = ngx_http_clockchain_arg(r, "edge_types", &value);
 
-    return NGX_OK;
-}
-
-
-/* min_weight=0.5: digits and a point only, from 0 to 1 */
-
-static ngx_int_t
-ngx_http_clockchain_walk_weight(ngx_http_request_t *r, ngx_str_t *weight)
-{
-    char       *end;
-    u_char     *p;
-    double      w;
-    ngx_str_t   value;
-    ngx_uint_t  dots;
-
-    switch (ngx_http_clockchain_walk_arg(r, "min_weight", &value)) {
-    case NGX_DECLINED:
-        ngx_str_set(weight, "0");
-        return NGX_OK;
-    case NGX_ERROR:
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
 
-    dots = 0;
+    if (rc == NGX_OK) {
+        w->walk.types.data = ngx_pnalloc(r->pool, value.len + 2);
+        if (w->walk.types.data == NULL) {
+            return NGX_ERROR;
+        }
 
-    for (p = value.data; p < value.data + value.len; p++) {
-        if (*p == '.') {
-            dots++;
-
-        } else if (*p < '0' || *p > '9') {
+        len = ngx_http_clockchain_query_edge_types(value.data, value.len,
+                                                   w->walk.types.data);
+        if (len < 0) {
+            *detail = "edge_types: must be a comma list of edge types";
             return NGX_DECLINED;
         }
+
+        w->walk.types.len = len;
     }
 
-    if (value.len == 0 || value.len > 20 || dots > 1
-        || (dots && value.len == 1))
-    {
-        return NGX_DECLINED;
+    if (spec->weight) {
+        rc = ngx_http_clockchain_arg(r, "min_weight", &value);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK) {
+            if (ngx_http_clockchain_query_weight(value.data, value.len) != 0)
+            {
+                *detail = "min_weight: must be a number from 0 to 1";
+                return NGX_DECLINED;
+            }
+
+            w->walk.min_weight = value;
+        }
     }
-
-    w = strtod((char *) value.data, &end);
-
-    if (*end != '\0' || w < 0 || w > 1) {
-        return NGX_DECLINED;
-    }
-
-    *weight = value;
 
     return NGX_OK;
 }
@@ -513,39 +474,28 @@ ngx_http_clockchain_walk_path(ngx_http_request_t *r, ngx_str_t *path)
 }
 
 
-#define ngx_http_clockchain_walk_bad(r, detail)                              \
-    ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s", detail)
+/* after the walk's path: its arguments, then the store */
 
-
-ngx_int_t
-ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_clockchain_walk_run(ngx_http_request_t *r,
+    ngx_http_clockchain_walk_t *w, ngx_http_clockchain_walk_spec_t *spec)
 {
-    ngx_int_t                    rc;
-    const char                  *detail;
-    ngx_http_clockchain_walk_t  *w;
+    ngx_int_t    rc;
+    const char  *detail;
 
-    rc = ngx_http_clockchain_walk_init(r, &w);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    rc = ngx_http_clockchain_walk_args(r, w, spec, &detail);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
     }
 
-    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
-    if (rc != NGX_DECLINED) {
-        return rc;
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    w->walk.mode = "subgraph";
-    w->walk.hops = 1;
-    w->walk.most = 200;
-    detail = NULL;
-
-    if (ngx_http_clockchain_walk_number(r, "depth", 1, 3, &w->walk.hops,
-                                        &detail) != NGX_OK
-        || ngx_http_clockchain_walk_number(r, "cap", 1, 500, &w->walk.most,
-                                           &detail) != NGX_OK)
-    {
-        return detail ? ngx_http_clockchain_walk_bad(r, detail)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (spec == &ngx_http_clockchain_traverse_spec) {
+        w->depths = 1;
     }
 
     return ngx_http_clockchain_walk_start(r, w);
@@ -553,11 +503,9 @@ ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r)
 
 
 ngx_int_t
-ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
+ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
-    ngx_str_t                    value;
-    const char                  *detail;
     ngx_http_clockchain_walk_t  *w;
 
     rc = ngx_http_clockchain_walk_init(r, &w);
@@ -570,59 +518,29 @@ ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    w->walk.mode = "traverse";
-    w->walk.hops = 2;
-    w->walk.most = 50;
-    w->depths = 1;
-    detail = NULL;
+    return ngx_http_clockchain_walk_run(r, w,
+                                        &ngx_http_clockchain_subgraph_spec);
+}
 
-    if (ngx_http_clockchain_walk_number(r, "depth", 1, 4, &w->walk.hops,
-                                        &detail) != NGX_OK
-        || ngx_http_clockchain_walk_number(r, "limit", 1, 500, &w->walk.most,
-                                           &detail) != NGX_OK)
-    {
-        return detail ? ngx_http_clockchain_walk_bad(r, detail)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+ngx_int_t
+ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_clockchain_walk_t  *w;
+
+    rc = ngx_http_clockchain_walk_init(r, &w);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    rc = ngx_http_clockchain_walk_arg(r, "direction", &value);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    if (rc == NGX_OK) {
-        if (value.len == 3 && ngx_strncmp(value.data, "out", 3) == 0) {
-            w->walk.direction = "out";
-
-        } else if (value.len == 2 && ngx_strncmp(value.data, "in", 2) == 0) {
-            w->walk.direction = "in";
-
-        } else if (value.len == 4 && ngx_strncmp(value.data, "both", 4) == 0)
-        {
-            w->walk.direction = "both";
-
-        } else {
-            return ngx_http_clockchain_walk_bad(r,
-                       "direction: must be out, in or both");
-        }
-    }
-
-    rc = ngx_http_clockchain_walk_types(r, &w->walk.types);
-    if (rc != NGX_OK) {
-        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
-               : ngx_http_clockchain_walk_bad(r,
-                     "edge_types: must be a comma list of edge types");
-    }
-
-    rc = ngx_http_clockchain_walk_weight(r, &w->walk.min_weight);
-    if (rc != NGX_OK) {
-        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
-               : ngx_http_clockchain_walk_bad(r,
-                     "min_weight: must be a number from 0 to 1");
-    }
-
-    return ngx_http_clockchain_walk_start(r, w);
+    return ngx_http_clockchain_walk_run(r, w,
+                                        &ngx_http_clockchain_traverse_spec);
 }
 
 
@@ -632,7 +550,7 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
     ngx_int_t                    rc;
     ngx_str_t                   *end[2];
     ngx_uint_t                   i;
-    const char                  *detail, *names[2];
+    const char                  *names[2];
     ngx_http_clockchain_walk_t  *w;
 
     rc = ngx_http_clockchain_walk_init(r, &w);
@@ -646,7 +564,7 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
     names[1] = "to";
 
     for (i = 0; i < 2; i++) {
-        rc = ngx_http_clockchain_walk_arg(r, names[i], end[i]);
+        rc = ngx_http_clockchain_arg(r, names[i], end[i]);
 
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -661,26 +579,7 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
         }
     }
 
-    w->walk.mode = "path";
-    w->walk.hops = 6;
-    w->walk.most = NGX_HTTP_CLOCKCHAIN_WALK_PATH_MOST;
-    detail = NULL;
-
-    if (ngx_http_clockchain_walk_number(r, "max_hops", 1, 10, &w->walk.hops,
-                                        &detail) != NGX_OK)
-    {
-        return detail ? ngx_http_clockchain_walk_bad(r, detail)
-                      : NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_http_clockchain_walk_types(r, &w->walk.types);
-    if (rc != NGX_OK) {
-        return rc == NGX_ERROR ? NGX_HTTP_INTERNAL_SERVER_ERROR
-               : ngx_http_clockchain_walk_bad(r,
-                     "edge_types: must be a comma list of edge types");
-    }
-
-    return ngx_http_clockchain_walk_start(r, w);
+    return ngx_http_clockchain_walk_run(r, w, &ngx_http_clockchain_path_spec);
 }
 
 

@@ -24,6 +24,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_query.h"
 
 
 /* index entries one call may examine: a few ms of Redis at most */
@@ -53,11 +54,9 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_clockchain_list_params(ngx_http_request_t *r,
-    ngx_http_clockchain_list_params_t *lp);
-static ngx_int_t ngx_http_clockchain_list_int(ngx_http_request_t *r,
-    const char *name, ngx_int_t min, ngx_int_t max, ngx_int_t *value);
+    ngx_http_clockchain_list_params_t *lp, const char **detail);
 static ngx_int_t ngx_http_clockchain_list_text(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
+    const char *name, ngx_str_t *value, const char **detail);
 static ngx_int_t ngx_http_clockchain_list_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, const char *what, const char *mode,
     ngx_str_t *args, ngx_uint_t nargs,
@@ -97,10 +96,15 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
         }
     }
 
-    rc = ngx_http_clockchain_list_params(r, &lp);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
-        return rc;
+    rc = ngx_http_clockchain_list_params(r, &lp, &detail);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx = ngx_http_clockchain_ctx(r);
@@ -226,149 +230,127 @@ ngx_http_clockchain_random_handler(ngx_http_request_t *r)
 }
 
 
-/* the query's filters, each checked; a 400 names the one out of range */
+/*
+ * The query's filters, each checked: NGX_OK, NGX_ERROR, or NGX_DECLINED
+ * with *detail the 400's text, naming the one out of range.
+ */
 
 static ngx_int_t
 ngx_http_clockchain_list_params(ngx_http_request_t *r,
-    ngx_http_clockchain_list_params_t *lp)
+    ngx_http_clockchain_list_params_t *lp, const char **detail)
 {
     u_char     *p;
-    ngx_int_t   rc, from, to;
+    int64_t     n, from, to;
+    ngx_int_t   rc;
     ngx_str_t   sort;
 
-    lp->limit = NGX_HTTP_CLOCKCHAIN_LIST_DEFAULT;
-    lp->offset = 0;
-    from = NGX_MAX_INT_T_VALUE;
-    to = NGX_MAX_INT_T_VALUE;
+    static const char *const  sorts[] = { "year", "-year", NULL };
 
-    rc = ngx_http_clockchain_list_int(r, "limit", 1,
-                                      NGX_HTTP_CLOCKCHAIN_LIST_MAX,
-                                      &lp->limit);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    n = NGX_HTTP_CLOCKCHAIN_LIST_DEFAULT;
+    rc = ngx_http_clockchain_arg_int(r, "limit", 1,
+                                     NGX_HTTP_CLOCKCHAIN_LIST_MAX, &n,
+                                     detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_clockchain_list_int(r, "offset", 0,
-                                      NGX_HTTP_CLOCKCHAIN_OFFSET_MAX,
-                                      &lp->offset);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    lp->limit = n;
+
+    n = 0;
+    rc = ngx_http_clockchain_arg_int(r, "offset", 0,
+                                     NGX_HTTP_CLOCKCHAIN_OFFSET_MAX, &n,
+                                     detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_clockchain_list_int(r, "year_from",
-                                      -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
-                                      NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &from);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    lp->offset = n;
+
+    from = INT64_MAX;
+    rc = ngx_http_clockchain_arg_int(r, "year_from",
+                                     -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
+                                     NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &from,
+                                     detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_clockchain_list_int(r, "year_to",
-                                      -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
-                                      NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &to);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    to = INT64_MAX;
+    rc = ngx_http_clockchain_arg_int(r, "year_to",
+                                     -NGX_HTTP_CLOCKCHAIN_YEAR_MAX,
+                                     NGX_HTTP_CLOCKCHAIN_YEAR_MAX, &to,
+                                     detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    if (from != NGX_MAX_INT_T_VALUE && to != NGX_MAX_INT_T_VALUE
-        && from > to)
-    {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid year_to: it is before year_from");
+    if (from != INT64_MAX && to != INT64_MAX && from > to) {
+        *detail = "year_to: must be year_from or later";
+        return NGX_DECLINED;
     }
 
     /* a year's sort keys: [year * 10^8, (year + 1) * 10^8) */
 
-    if (from == NGX_MAX_INT_T_VALUE) {
+    if (from == INT64_MAX) {
         ngx_str_set(&lp->lo, "-inf");
 
     } else {
         p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         lp->lo.data = p;
-        lp->lo.len = ngx_sprintf(p, "%L", (int64_t) from * 100000000) - p;
+        lp->lo.len = ngx_sprintf(p, "%L", from * 100000000) - p;
     }
 
-    if (to == NGX_MAX_INT_T_VALUE) {
+    if (to == INT64_MAX) {
         ngx_str_set(&lp->hi, "+inf");
 
     } else {
         p = ngx_pnalloc(r->pool, NGX_INT64_LEN);
         if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         lp->hi.data = p;
-        lp->hi.len = ngx_sprintf(p, "%L", ((int64_t) to + 1) * 100000000 - 1)
-                     - p;
+        lp->hi.len = ngx_sprintf(p, "%L", (to + 1) * 100000000 - 1) - p;
     }
 
-    rc = ngx_http_clockchain_list_text(r, "entity", &lp->entity);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    rc = ngx_http_clockchain_list_text(r, "entity", &lp->entity, detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
-    rc = ngx_http_clockchain_list_text(r, "q", &lp->q);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
+    rc = ngx_http_clockchain_list_text(r, "q", &lp->q, detail);
+    if (rc != NGX_OK) {
         return rc;
     }
 
     ngx_str_set(&lp->order, "asc");
 
-    if (ngx_http_arg(r, (u_char *) "sort", 4, &sort) == NGX_OK) {
-        if (sort.len == 5 && ngx_strncmp(sort.data, "-year", 5) == 0) {
-            ngx_str_set(&lp->order, "desc");
+    rc = ngx_http_clockchain_arg(r, "sort", &sort);
 
-        } else if (!(sort.len == 4 && ngx_strncmp(sort.data, "year", 4) == 0))
-        {
-            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                       "Invalid sort: \"year\" (oldest first) or \"-year\" "
-                       "(newest first)");
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        switch (ngx_http_clockchain_query_one_of(sort.data, sort.len, sorts)) {
+
+        case 0:
+            break;
+
+        case 1:
+            ngx_str_set(&lp->order, "desc");
+            break;
+
+        default:
+            *detail = "sort: must be \"year\" (oldest first) or \"-year\" "
+                      "(newest first)";
+            return NGX_DECLINED;
         }
     }
-
-    return NGX_OK;
-}
-
-
-/* an integer argument within [min, max]; value untouched when absent */
-
-static ngx_int_t
-ngx_http_clockchain_list_int(ngx_http_request_t *r, const char *name,
-    ngx_int_t min, ngx_int_t max, ngx_int_t *value)
-{
-    ngx_int_t   n, sign;
-    ngx_str_t   v;
-
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    sign = 1;
-
-    if (v.len && v.data[0] == '-') {
-        sign = -1;
-        v.data++;
-        v.len--;
-    }
-
-    /* at most 9 digits: no overflow, and max is below that anyway */
-    n = (v.len && v.len <= 9) ? ngx_atoi(v.data, v.len) : NGX_ERROR;
-
-    if (n == NGX_ERROR || sign * n < min || sign * n > max) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid %s: an integer from %i to %i", name, min, max);
-    }
-
-    *value = sign * n;
 
     return NGX_OK;
 }
@@ -378,74 +360,41 @@ ngx_http_clockchain_list_int(ngx_http_request_t *r, const char *name,
 
 static ngx_int_t
 ngx_http_clockchain_list_text(ngx_http_request_t *r, const char *name,
-    ngx_str_t *value)
+    ngx_str_t *value, const char **detail)
 {
-    u_char     *dst, *src;
-    ngx_str_t   v;
+    u_char     *p;
+    ngx_int_t   rc;
 
-    ngx_str_set(value, "");
+    rc = ngx_http_clockchain_arg(r, name, value);
 
-    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &v) != NGX_OK
-        || v.len == 0)
+    if (rc == NGX_DECLINED) {
+        ngx_str_set(value, "");
+        return NGX_OK;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* matched in Lua against names: UTF-8 only, no control character */
+
+    if (ngx_http_clockchain_query_text(value->data, value->len,
+                                       NGX_HTTP_CLOCKCHAIN_TEXT_MAX)
+        == 0)
     {
         return NGX_OK;
     }
 
-    if (v.len > 3 * NGX_HTTP_CLOCKCHAIN_TEXT_MAX) {
-        goto invalid;
+    p = ngx_pnalloc(r->pool, 80);
+    if (p == NULL) {
+        return NGX_ERROR;
     }
 
-    dst = ngx_pnalloc(r->pool, v.len);
-    if (dst == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    *ngx_snprintf(p, 79, "%s: must be UTF-8 text of at most %d bytes",
+                  name, NGX_HTTP_CLOCKCHAIN_TEXT_MAX) = '\0';
+    *detail = (const char *) p;
 
-    value->data = dst;
-    src = v.data;
-
-    /* '+' is a space in a query string */
-    for ( /* void */ ; src < v.data + v.len; src++) {
-        if (*src == '+') {
-            *src = ' ';
-        }
-    }
-
-    src = v.data;
-    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
-    value->len = dst - value->data;
-
-    if (value->len > NGX_HTTP_CLOCKCHAIN_TEXT_MAX) {
-        goto invalid;
-    }
-
-    /* matched in Lua against names: UTF-8 only, and no NUL */
-
-    src = value->data;
-
-    while (src < value->data + value->len) {
-        if (*src == '\0') {
-            goto invalid;
-        }
-
-        if (*src < 0x80) {
-            src++;
-            continue;
-        }
-
-        if (ngx_utf8_decode(&src, value->data + value->len - src)
-            > 0x10ffff)
-        {
-            goto invalid;
-        }
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-               "Invalid %s: UTF-8 text of at most "
-               ngx_value(NGX_HTTP_CLOCKCHAIN_TEXT_MAX) " bytes", name);
+    return NGX_DECLINED;
 }
 
 
@@ -488,6 +437,7 @@ ngx_http_clockchain_list_done(void *data, redisReply *reply)
 
     size_t                              i;
     json_t                             *json, *items, *node;
+    const char                         *detail;
     ngx_http_request_t                 *r;
     ngx_http_clockchain_list_params_t   lp;
 
@@ -504,7 +454,7 @@ ngx_http_clockchain_list_done(void *data, redisReply *reply)
     }
 
     /* checked once already: limit and offset as the request gave them */
-    if (ngx_http_clockchain_list_params(r, &lp) != NGX_OK) {
+    if (ngx_http_clockchain_list_params(r, &lp, &detail) != NGX_OK) {
         ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -19,6 +19,7 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_query.h"
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_wait.h"
 
@@ -740,4 +741,66 @@ ngx_http_clockchain_graph_reply(ngx_http_request_t *r, redisReply *reply,
     }
 
     return NGX_OK;
+}
+
+
+/* a query argument, unescaped into the pool; NGX_DECLINED when absent */
+
+ngx_int_t
+ngx_http_clockchain_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_str_t  raw;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_http_clockchain_query_unescape(value->data, raw.data,
+                                                    raw.len);
+    value->data[value->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * An integer argument within [min, max], *n untouched when absent:
+ * NGX_OK, NGX_ERROR, or NGX_DECLINED with *detail the 400's text.
+ */
+
+ngx_int_t
+ngx_http_clockchain_arg_int(ngx_http_request_t *r, const char *name,
+    int64_t min, int64_t max, int64_t *n, const char **detail)
+{
+    u_char     *p;
+    ngx_int_t   rc;
+    ngx_str_t   value;
+
+    rc = ngx_http_clockchain_arg(r, name, &value);
+    if (rc != NGX_OK) {
+        return rc == NGX_DECLINED ? NGX_OK : NGX_ERROR;
+    }
+
+    if (ngx_http_clockchain_query_int(value.data, value.len, min, max, n)
+        == 0)
+    {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, 128);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_snprintf(p, 127, "%s: must be an integer from %L to %L",
+                  name, min, max) = '\0';
+    *detail = (const char *) p;
+
+    return NGX_DECLINED;
 }

@@ -82,6 +82,11 @@ ngx_int_t ngx_http_clockchain_unavailable(ngx_http_request_t *r,
     const char *detail);
 ngx_int_t ngx_http_clockchain_not_allowed(ngx_http_request_t *r,
     const char *allow);
+ngx_int_t ngx_http_clockchain_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_clockchain_arg_int(ngx_http_request_t *r,
+    const char *name, int64_t min, int64_t max, int64_t *n,
+    const char **detail);
 
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_REQUEST_H_INCLUDED_ */

@@ -160,10 +160,11 @@ for my $bad (['limit=0', 'limit'], ['limit=101', 'limit'],
              ['year_to=99999999999', 'year_to'],
              ['year_from=2000&year_to=1000', 'year_to'],
              ['sort=name', 'sort'], ['q=' . ('a' x 201), 'q'],
-             ['entity=%ff', 'entity']) {
+             ['entity=%ff', 'entity'], ['q=a%09b', 'q'],
+             ['limit=', 'limit'], ['sort=year%00', 'sort']) {
     my ($calls) = ($redis->cmd('INFO', 'commandstats')
                    =~ /cmdstat_evalsha:calls=(\d+)/) ? ($1) : (0);
-    is_error(list($bad->[0]), 400, qr/^Invalid $bad->[1]\b/,
+    is_error(list($bad->[0]), 400, qr/^$bad->[1]: must be /,
              "$bad->[0]: 400 naming $bad->[1]");
     # the handler went on after its 400 (the helpers' rc was the send's
     # NGX_OK) and sent list.lua arguments it never set: under ASan the

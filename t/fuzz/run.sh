@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
-FUZZ_TARGETS=(generate bulk create scene id_json path)
+FUZZ_TARGETS=(generate bulk create scene id_json path query)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -24,6 +24,7 @@ for t in "${targets[@]}"; do
     srcs=("$ROOT/t/fuzz/fuzz_$t.c" "$ROOT/src/ngx_http_clockchain_job.c")
     [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
     [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
+    [ "$t" = query ] && srcs+=("$ROOT/src/ngx_http_clockchain_query.c")
     clang -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$ROOT/src" \
         -o "$dir/fuzz_$t" "${srcs[@]}" -ljansson -lutf8proc
