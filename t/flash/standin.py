@@ -122,6 +122,14 @@ def parse_mode_text(text):
                     mode["delay"] = max(0.0, float(val))
                 elif name in ("fail", "fail429"):
                     mode[name] = max(0, int(val))
+                elif name == "date":
+                    # date=M-D: the scene's month and day, so that a test
+                    # can make a moment of today's date
+                    m, _, d = val.partition("-")
+                    m, d = int(m), int(d)
+                    if not (1 <= m <= 12 and 1 <= d <= 31):
+                        raise BadMode(tok)
+                    mode["scene"].add(("date", m, d))
                 else:
                     raise BadMode(tok)
             except ValueError:
@@ -251,6 +259,10 @@ def build_scene(query, preset, modes):
     location = h.pick("location", LOCATIONS)
     tags = h.sample("tags", TAGS, 2, 4)
     chars = h.sample("chars", CHARACTERS, 1, 3)
+
+    for m in modes:
+        if isinstance(m, tuple) and m[0] == "date":
+            month, day = m[1], m[2]
 
     if "bce" in modes:
         year, month, day = -44, 3, 15
