@@ -378,6 +378,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_stats_handler },
 
+    { ngx_string("clockchain_openapi"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_openapi_handler },
+
       ngx_null_command
 };
 

@@ -547,6 +547,7 @@ ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_clockchain_path_handler(ngx_http_request_t *r)
 {
+    u_char                      *p;
     ngx_int_t                    rc;
     ngx_str_t                   *end[2];
     ngx_uint_t                   i;
@@ -568,6 +569,24 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
 
         if (rc == NGX_ERROR) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /*
+         * The MCP client sends a path stripped of its slashes at both ends
+         * (path.strip("/")), as the original's route takes it: the leading
+         * one is put back, so that both name the same node
+         */
+
+        if (rc == NGX_OK && end[i]->len && end[i]->data[0] != '/') {
+            p = ngx_pnalloc(r->pool, end[i]->len + 1);
+            if (p == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            *p = '/';
+            ngx_memcpy(p + 1, end[i]->data, end[i]->len);
+            end[i]->data = p;
+            end[i]->len++;
         }
 
         if (rc == NGX_DECLINED

@@ -93,6 +93,7 @@ ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_openapi_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_entry(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);

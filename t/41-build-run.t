@@ -133,6 +133,20 @@ wait_for(30, sub {
 is($job->{status}, 'completed', 'the job completes');
 like($job->{path} // '', qr{^/\d{4}/[a-z]+/\d\d/\d{4}/}, 'with a canonical path');
 
+# every route also under /api/v1/ (issue 15), the path read from the URI
+# as under /api/, and the query string kept through the rewrite
+$res = http(GET => "$base/api/v1/jobs/$id", headers => { %H });
+is($res->{status}, 200, 'GET /api/v1/jobs/{id}: 200');
+is((json_body($res) // {})->{job_id}, $id, '... the same job');
+$res = http(GET => "$base/api/v1/moments$job->{path}", headers => { %H });
+is($res->{status}, 200, 'GET /api/v1/moments/{path}: 200');
+is((json_body($res) // {})->{path}, $job->{path}, '... the job\'s moment');
+$res = http(GET => "$base/api/v1/moments?limit=1", headers => { %H });
+is((json_body($res) // {})->{limit}, 1, 'GET /api/v1/moments?limit=1: the '
+   . 'query string reaches the handler');
+$res = http(GET => "$base/openapi.json");
+is($res->{status}, 200, 'GET /openapi.json: 200');
+
 # bodies of every size up to the 256k limit, generate and bulk
 my $n = 0;
 for my $size (1024, 8193, 16385, 45000, 100000, 200000, 262144) {
