@@ -245,8 +245,9 @@ static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_path_spec = {
 };
 
 
+/* past and future: the MCP client's traverse_moments sends them */
 static const char *const  ngx_http_clockchain_directions[] = {
-    "out", "in", "both", NULL
+    "out", "in", "both", "past", "future", NULL
 };
 
 
@@ -303,7 +304,7 @@ ngx_http_clockchain_walk_args(ngx_http_request_t *r,
             i = ngx_http_clockchain_query_one_of(value.data, value.len,
                                                 ngx_http_clockchain_directions);
             if (i < 0) {
-                *detail = "direction: must be out, in or both";
+                *detail = "direction: must be out, in, both, past or future";
                 return NGX_DECLINED;
             }
 

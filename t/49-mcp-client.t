@@ -19,9 +19,9 @@
 #     {"visibility": v, "user_id": u} and X-User-ID u (through Flash's
 #     proxy, which forwards it to /api/v1/...).
 #
-# Its traverse_moments tool lets a user pick direction "past" or "future";
-# the module's traverse takes out, in or both (issue 15's table), so only
-# the client's default, "both", is made here.
+# Its traverse_moments tool lets a user pick direction "past" or "future"
+# (passed through as given): the module takes them besides out, in and
+# both, each step towards earlier (later) moments.
 use strict;
 use warnings;
 use Test::More;
@@ -161,6 +161,7 @@ sub make {
 my $A = make('mcp probe in 1969', body => { visibility => 'public' });
 my $B = make('mcp probe in 1970', body => { visibility => 'public' });
 my $MINE = make('mcp probe in 1971', headers => { 'X-User-Id' => 'mcp-user' });
+my $OLD = make('mcp probe in 1968', body => { visibility => 'public' });
 
 sub answer {
     my ($res, $name, $type) = @_;
@@ -195,6 +196,17 @@ for my $c ([1, 200, 'the defaults'], [9, 1000, 'clamped high: depth 3, cap 200']
         if $c->[1] == 0;
 }
 
+# direction past / future: only the earlier / later moments, one hop
+for my $c ([ 'past', [ $A, $OLD ] ], [ 'future', [ $A, $B, $MINE ] ],
+           [ 'both', [ $A, $B, $MINE, $OLD ] ]) {
+    my $t = answer(traverse($A, direction => $c->[0], depth => 1),
+                   "traverse, direction $c->[0]", 'HASH');
+    is_deeply([ sort map { $_->{path} } @{ $t->{nodes} // [] } ],
+              [ sort @{ $c->[1] } ],
+              "traverse, direction $c->[0]: "
+              . ($c->[0] eq 'both' ? 'every neighbour' : "only the $c->[0]"));
+}
+
 for my $c ([ {}, 'the defaults' ],
            [ { depth => 9, limit => 1000 }, 'clamped high: depth 4, limit 200' ],
            [ { depth => 0, limit => 0 }, 'clamped low: depth 1, limit 1' ],
@@ -222,10 +234,10 @@ my $t = answer(today(), 'today', 'HASH');
 is(keys_of($t), 'day events month', 'today: {month, day, events}');
 
 my $r = answer(random(), 'random', 'HASH');
-ok((grep { $r->{path} eq $_ } $A, $B, $MINE), 'random: a moment of the graph');
+ok((grep { $r->{path} eq $_ } $A, $B, $MINE, $OLD), 'random: a moment of the graph');
 
 my $s = answer(stats(), 'stats', 'HASH');
-is($s->{total_nodes}, 3, 'stats: three nodes');
+is($s->{total_nodes}, 4, 'stats: four nodes');
 
 my $v = answer(update_visibility($MINE, 'public', 'mcp-user'),
                'update_visibility', 'HASH');

@@ -10,7 +10,9 @@
 -- ARGV[6]  the most hops: depth (subgraph, traverse), max_hops (path)
 -- ARGV[7]  the most nodes in the answer, the root included (cap, limit;
 --          path: the most nodes expanded)
--- ARGV[8]  direction: "out", "in" or "both"
+-- ARGV[8]  direction: "out", "in" or "both" (edges out of a node, into
+--          it, or either), or "past" / "future": either edge, to a moment
+--          earlier / later in time (sort_key) than the one it leaves
 -- ARGV[9]  edge types to follow, "," around each (",causes,same_era,"),
 --          or "" for all
 -- ARGV[10] the least weight of an edge to follow
@@ -38,7 +40,15 @@ local per_node, budget = tonumber(ARGV[11]), tonumber(ARGV[12])
 local reverse = { precedes = 'follows', follows = 'precedes' }
 
 local FIELDS = { 'path', 'name', 'one_liner', 'year', 'month', 'day',
-                 'country', 'region', 'city', 'visibility', 'created_by' }
+                 'country', 'region', 'city', 'visibility', 'created_by',
+                 'sort_key' }
+
+-- past and future cross edges either way, towards one side of time
+local when = nil
+if direction == 'past' or direction == 'future' then
+    when = direction
+    direction = 'both'
+end
 
 -- a node as the requester may see it, or false; read once per request
 local cache = {}
@@ -65,6 +75,23 @@ local function node(path)
     end
     return n
 end
+
+-- past and future: is "to" on that side of "from" in time
+
+local function towards(from, to)
+    if when == nil then
+        return true
+    end
+    local a, b = tonumber(cache[from][12]), tonumber(cache[to][12])
+    if a == nil or b == nil then
+        return false
+    end
+    if when == 'past' then
+        return b < a
+    end
+    return b > a
+end
+
 
 local function summary(path, depth)
     local n = cache[path]
@@ -124,7 +151,7 @@ local function expand(path, known)
                     -- each node of the set is expanded too, and holds
                     -- its own edge back: the edges out are enough
                     out[#out + 1] = { other, edge(e, path, other, etype) }
-                elseif node(other) then
+                elseif node(other) and node(path) and towards(path, other) then
                     if direction ~= 'in' and follow(etype, e.weight) then
                         out[#out + 1] = { other, edge(e, path, other, etype) }
                     end
