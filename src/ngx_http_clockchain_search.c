@@ -155,6 +155,7 @@ static ngx_int_t
 ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q)
 {
     u_char     *dst, *src;
+    uint32_t    c;
     ngx_str_t   v;
 
     if (ngx_http_arg(r, (u_char *) "q", 1, &v) != NGX_OK || v.len == 0) {
@@ -200,7 +201,10 @@ ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q)
             continue;
         }
 
-        if (ngx_utf8_decode(&src, q->data + q->len - src) > 0x10ffff) {
+        /* nginx's decoder takes surrogates, which are not UTF-8 */
+        c = ngx_utf8_decode(&src, q->data + q->len - src);
+
+        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
             goto invalid;
         }
     }
