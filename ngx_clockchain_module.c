@@ -357,6 +357,20 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_path_handler },
 
+    { ngx_string("clockchain_search"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_search_handler },
+
+    { ngx_string("clockchain_browse"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_browse_handler },
+
     { ngx_string("clockchain_health"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,

@@ -89,6 +89,8 @@ ngx_int_t ngx_http_clockchain_random_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_traverse_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_path_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_search_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_browse_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);

@@ -80,7 +80,9 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_neighbors,
     ngx_http_clockchain_lua_stats,
     ngx_http_clockchain_lua_list,
-    ngx_http_clockchain_lua_walk
+    ngx_http_clockchain_lua_walk,
+    ngx_http_clockchain_lua_search,
+    ngx_http_clockchain_lua_browse
 };
 
 

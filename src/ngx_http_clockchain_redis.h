@@ -30,7 +30,9 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_STATS      9
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_LIST       10
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_WALK       11
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           12
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEARCH     12
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE     13
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           14
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

@@ -66,6 +66,13 @@ typedef struct {
 } ngx_http_clockchain_reason_t;
 
 
+/* the node's search words being gathered: [[word, field class], ...] */
+typedef struct {
+    json_t           *words;
+    int               field;     /* 0 name, 1 one_liner, 2 tags, figures */
+} ngx_http_clockchain_search_t;
+
+
 static void ngx_http_clockchain_scene_error(char *err, size_t errlen,
     const char *fmt, ...);
 static const char *ngx_http_clockchain_type_name(json_t *v);
@@ -101,6 +108,9 @@ static json_t *ngx_http_clockchain_scene_tags(json_t *scene);
 static json_t *ngx_http_clockchain_scene_figures(json_t *scene);
 static json_t *ngx_http_clockchain_scene_one_liner(
     ngx_http_clockchain_scene_t *ctx);
+static json_t *ngx_http_clockchain_scene_search(json_t *node);
+static int ngx_http_clockchain_search_word(const char *word, size_t len,
+    void *data);
 static json_t *ngx_http_clockchain_json_text(json_t *obj, const char *key);
 static json_t *ngx_http_clockchain_json_url(json_t *obj, const char *key,
     int no_data);
@@ -670,6 +680,106 @@ done:
     out[n] = '\0';
 
     return n;
+}
+
+
+int
+ngx_http_clockchain_words(const char *s, size_t len,
+    ngx_http_clockchain_word_pt fn, void *data)
+{
+    int                     bound, rc;
+    size_t                  n, chars;
+    utf8proc_int32_t        cp, c;
+    utf8proc_ssize_t        r, m, k;
+    utf8proc_category_t     cat;
+    const unsigned char    *p, *end;
+    utf8proc_int32_t        dec[NGX_HTTP_CLOCKCHAIN_DECOMPOSE_MAX];
+    char                    word[NGX_HTTP_CLOCKCHAIN_WORD_BYTES];
+
+    n = 0;
+    chars = 0;
+    bound = 0;
+
+    p = (const unsigned char *) s;
+    end = p + (s ? len : 0);
+
+    for ( ;; ) {
+        m = 0;
+
+        if (p < end) {
+            r = utf8proc_iterate(p, end - p, &cp);
+
+            if (r <= 0) {
+                /* an invalid byte ends a word */
+                p++;
+                dec[0] = ' ';
+                m = 1;
+
+            } else {
+                p += r;
+
+                m = utf8proc_decompose_char(cp, dec,
+                                            NGX_HTTP_CLOCKCHAIN_DECOMPOSE_MAX,
+                                            UTF8PROC_CASEFOLD|UTF8PROC_COMPAT
+                                            |UTF8PROC_DECOMPOSE
+                                            |UTF8PROC_STRIPMARK,
+                                            &bound);
+
+                if (m < 0 || m > NGX_HTTP_CLOCKCHAIN_DECOMPOSE_MAX) {
+                    m = 0;
+                }
+            }
+        }
+
+        for (k = 0; k < m; k++) {
+            c = dec[k];
+
+            /* letters that stay themselves under NFKD, as readers type them */
+            switch (c) {
+            case 0x0111: c = 'd'; break;    /* đ */
+            case 0x0127: c = 'h'; break;    /* ħ */
+            case 0x0131: c = 'i'; break;    /* ı */
+            case 0x0142: c = 'l'; break;    /* ł */
+            case 0x00f8: c = 'o'; break;    /* ø */
+            case 0x0167: c = 't'; break;    /* ŧ */
+            }
+
+            cat = utf8proc_category(c);
+
+            if ((cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO)
+                || (cat >= UTF8PROC_CATEGORY_ND
+                    && cat <= UTF8PROC_CATEGORY_NO))
+            {
+                if (chars < NGX_HTTP_CLOCKCHAIN_WORD_MAX) {
+                    n += utf8proc_encode_char(c, (utf8proc_uint8_t *) word
+                                                 + n);
+                    chars++;
+                }
+
+                continue;
+            }
+
+            if (chars >= 2) {
+                rc = fn(word, n, data);
+                if (rc != 0) {
+                    return rc;
+                }
+            }
+
+            n = 0;
+            chars = 0;
+        }
+
+        if (p >= end && m == 0) {
+            break;
+        }
+    }
+
+    if (chars >= 2) {
+        return fn(word, n, data);
+    }
+
+    return 0;
 }
 
 
@@ -1317,7 +1427,9 @@ ngx_http_clockchain_scene_node(ngx_http_clockchain_scene_t *ctx,
                                      in->job_id, NULL))
         || json_object_set_new(node, "created_at",
                ngx_http_clockchain_json_clean(in->created_at, NULL))
-        || json_object_set_new(node, "sort_key", json_integer(sort_key)))
+        || json_object_set_new(node, "sort_key", json_integer(sort_key))
+        || json_object_set_new(node, "search",
+                               ngx_http_clockchain_scene_search(node)))
     {
         json_decref(node);
         return -1;
@@ -1511,6 +1623,114 @@ ngx_http_clockchain_scene_figures(json_t *scene)
     }
 
     return out;
+}
+
+
+/*
+ * The node's words for search (complete.lua indexes them, then drops the
+ * field): [[word, class], ...], class 0 for a word of the name, 1 of the
+ * one-liner, 2 of a tag or a figure, the least when a word is in several;
+ * the name, tags and figures first, so that a long one-liner cannot crowd
+ * them out of the NGX_HTTP_CLOCKCHAIN_WORDS_MAX.
+ */
+
+static json_t *
+ngx_http_clockchain_scene_search(json_t *node)
+{
+    size_t                         i, f;
+    json_t                        *v;
+    ngx_http_clockchain_search_t   ctx;
+
+    static const struct {
+        const char  *name;
+        int          field;
+    }  fields[] = {
+        { "name", 0 }, { "tags", 2 }, { "figures", 2 }, { "one_liner", 1 }
+    };
+
+    ctx.words = json_array();
+    if (ctx.words == NULL) {
+        return NULL;
+    }
+
+    for (f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        ctx.field = fields[f].field;
+        v = json_object_get(node, fields[f].name);
+
+        if (json_is_string(v)) {
+            if (ngx_http_clockchain_words(json_string_value(v),
+                                          json_string_length(v),
+                                          ngx_http_clockchain_search_word,
+                                          &ctx)
+                < 0)
+            {
+                goto failed;
+            }
+
+            continue;
+        }
+
+        for (i = 0; i < json_array_size(v); i++) {
+            if (!json_is_string(json_array_get(v, i))) {
+                continue;
+            }
+
+            if (ngx_http_clockchain_words(
+                    json_string_value(json_array_get(v, i)),
+                    json_string_length(json_array_get(v, i)),
+                    ngx_http_clockchain_search_word, &ctx)
+                < 0)
+            {
+                goto failed;
+            }
+        }
+    }
+
+    return ctx.words;
+
+failed:
+
+    json_decref(ctx.words);
+    return NULL;
+}
+
+
+/* one word into the node's list (a new one left out once it is full) */
+
+static int
+ngx_http_clockchain_search_word(const char *word, size_t len, void *data)
+{
+    ngx_http_clockchain_search_t *ctx = data;
+
+    size_t   i;
+    json_t  *e, *w;
+
+    for (i = 0; i < json_array_size(ctx->words); i++) {
+        e = json_array_get(ctx->words, i);
+        w = json_array_get(e, 0);
+
+        if (json_string_length(w) == len
+            && memcmp(json_string_value(w), word, len) == 0)
+        {
+            if (json_integer_value(json_array_get(e, 1)) > ctx->field) {
+                return json_array_set_new(e, 1, json_integer(ctx->field))
+                       ? -1 : 0;
+            }
+
+            return 0;
+        }
+    }
+
+    if (json_array_size(ctx->words) >= NGX_HTTP_CLOCKCHAIN_WORDS_MAX) {
+        return 0;
+    }
+
+    e = json_pack("[s%i]", word, len, ctx->field);
+    if (e == NULL) {
+        return -1;
+    }
+
+    return json_array_append_new(ctx->words, e) ? -1 : 0;
 }
 
 

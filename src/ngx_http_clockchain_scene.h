@@ -29,6 +29,11 @@
 #define NGX_HTTP_CLOCKCHAIN_ONE_LINER     200   /* code points */
 #define NGX_HTTP_CLOCKCHAIN_FLASH_BODY    500   /* bytes quoted in errors */
 
+/* search: a word's first code points kept, and the words a node has */
+#define NGX_HTTP_CLOCKCHAIN_WORD_MAX      12    /* code points */
+#define NGX_HTTP_CLOCKCHAIN_WORD_BYTES    (NGX_HTTP_CLOCKCHAIN_WORD_MAX * 4)
+#define NGX_HTTP_CLOCKCHAIN_WORDS_MAX     48
+
 /* |year| beyond this would overflow sort_key (year * 10^8 + ...) */
 #define NGX_HTTP_CLOCKCHAIN_YEAR_MAX      90000000000LL
 
@@ -61,6 +66,22 @@ int ngx_http_clockchain_scene_to_node(const char *body, size_t len,
  */
 size_t ngx_http_clockchain_slugify(const char *in, size_t len, char *out,
     size_t outlen);
+
+/*
+ * The words of a UTF-8 text as search sees them: casefolded, decomposed
+ * for compatibility, marks stripped ("Zürich" is "zurich", "ﬁne" is
+ * "fine"; a few letters that do not decompose are folded too: "ł" is "l"),
+ * then each run of letters and digits; cut to its first
+ * NGX_HTTP_CLOCKCHAIN_WORD_MAX code points; a word of one code point is
+ * left out.  fn gets each word (not NUL-terminated) in order; a non-zero
+ * return stops the walk and is returned; else 0.  Invalid bytes separate
+ * words.  The same for the node's text and the query, so they meet.
+ */
+typedef int (*ngx_http_clockchain_word_pt)(const char *word, size_t len,
+    void *data);
+
+int ngx_http_clockchain_words(const char *s, size_t len,
+    ngx_http_clockchain_word_pt fn, void *data);
 
 /*
  * "Flash API error: <status> <reason phrase> | response: <first 500 bytes

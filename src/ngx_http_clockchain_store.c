@@ -314,6 +314,74 @@ ngx_http_clockchain_store_stats(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* search.lua: the nodes with every word, as user may see them */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_search(ngx_http_clockchain_main_conf_t *mcf,
+    const char *mode, ngx_str_t *user, ngx_uint_t limit, ngx_uint_t budget,
+    ngx_str_t *words, ngx_uint_t n,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       nums[2][NGX_INT_T_LEN];
+    ngx_uint_t   i;
+    const char  *argv[5 + NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS];
+    size_t       argvlen[5 + NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS];
+
+    if (n > NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) {
+        return NULL;
+    }
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = mode;
+    argvlen[1] = ngx_strlen(mode);
+    argv[2] = user->len ? (char *) user->data : "";
+    argvlen[2] = user->len;
+    argv[3] = (char *) nums[0];
+    argvlen[3] = ngx_sprintf(nums[0], "%ui", limit) - nums[0];
+    argv[4] = (char *) nums[1];
+    argvlen[4] = ngx_sprintf(nums[1], "%ui", budget) - nums[1];
+
+    for (i = 0; i < n; i++) {
+        argv[5 + i] = (char *) words[i].data;
+        argvlen[5 + i] = words[i].len;
+    }
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_SEARCH,
+                                          handler, data, 0, 5 + n, argv,
+                                          argvlen);
+}
+
+
+/* browse.lua: the segments under parent, counted as user may see them */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_browse(ngx_http_clockchain_main_conf_t *mcf,
+    const char *mode, ngx_str_t *user, ngx_str_t *parent, ngx_uint_t most,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       n[NGX_INT_T_LEN];
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = mode;
+    argvlen[1] = ngx_strlen(mode);
+    argv[2] = user->len ? (char *) user->data : "";
+    argvlen[2] = user->len;
+    argv[3] = (char *) parent->data;
+    argvlen[3] = parent->len;
+    argv[4] = (char *) n;
+    argvlen[4] = ngx_sprintf(n, "%ui", most) - n;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE,
+                                          handler, data, 0, 5, argv,
+                                          argvlen);
+}
+
 /* publish.lua: a node's visibility, as user may set it */
 
 ngx_http_clockchain_redis_op_t *
@@ -322,9 +390,10 @@ ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
-    const char  *argv[4];
-    size_t       argvlen[4];
+    const char  *argv[5];
+    size_t       argvlen[5];
 
     ngx_http_clockchain_iso_now(now);
 
@@ -337,9 +406,11 @@ ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[2] = ngx_strlen(visibility);
     argv[3] = now;
     argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[4] = (char *) prefix;
+    argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
-                                          handler, data, 1, 4, argv,
+                                          handler, data, 1, 5, argv,
                                           argvlen);
 }
 

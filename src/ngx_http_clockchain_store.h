@@ -21,6 +21,9 @@
     (NGX_HTTP_CLOCKCHAIN_PREFIX_MAX + sizeof("{cc}:v1:edges:")                \
      + NGX_HTTP_CLOCKCHAIN_PATH_LEN)
 
+/* the most words of a query search.lua is given */
+#define NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS     8
+
 #define NGX_HTTP_CLOCKCHAIN_STORE_COMPLETE   1
 #define NGX_HTTP_CLOCKCHAIN_STORE_FAIL       2
 #define NGX_HTTP_CLOCKCHAIN_STORE_REQUEUE    3
@@ -95,6 +98,16 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_list(
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_walk(
     ngx_http_clockchain_main_conf_t *mcf,
     const ngx_http_clockchain_store_walk_t *w,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+/* search.lua: words normalised (ngx_http_clockchain_words()), distinct */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_search(
+    ngx_http_clockchain_main_conf_t *mcf, const char *mode, ngx_str_t *user,
+    ngx_uint_t limit, ngx_uint_t budget, ngx_str_t *words, ngx_uint_t n,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+/* browse.lua: parent is "/" or a checked prefix of a canonical path */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_browse(
+    ngx_http_clockchain_main_conf_t *mcf, const char *mode, ngx_str_t *user,
+    ngx_str_t *parent, ngx_uint_t most,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_stats(
     ngx_http_clockchain_main_conf_t *mcf,

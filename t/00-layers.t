@@ -1,8 +1,8 @@
 # The layers of src/ (docs/architecture.md, "Layers"): each knows the next
 # one down only.
 #
-#   HTTP   handler, request, moments, graph, list, system, metrics, wait
-#                                                     (may use all below)
+#   HTTP   handler, request, moments, graph, list, search, system,
+#          metrics, wait                              (may use all below)
 #   store  shm, redis*, sentinel*, events, store      (never the HTTP layer)
 #   pure   job, scene, create, query                  (no nginx, no store)
 #
@@ -22,7 +22,7 @@ closedir $dh;
 
 sub concern { $_[0] =~ /^ngx_http_clockchain_([a-z]+)/ ? $1 : '' }
 
-my %HTTP  = map { $_ => 1 } qw(handler request moments graph list system metrics wait);
+my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics wait);
 my %STORE = map { $_ => 1 } qw(shm redis sentinel events store);
 my %PURE  = map { $_ => 1 } qw(job scene create query);
 

@@ -37,6 +37,9 @@ my $SERVER = <<"CONF";
         location /api/graph/subgraph/  { clockchain_graph_subgraph; }
         location /api/graph/traverse/  { clockchain_graph_traverse; }
         location = /api/graph/path     { clockchain_graph_path; }
+        location = /api/search         { clockchain_search; }
+        location = /api/browse         { clockchain_browse; }
+        location /api/browse/          { clockchain_browse; }
         location = /api/stats          { clockchain_stats; }
         location = /health             { clockchain_health; }
         location = /                   { clockchain_service_info; }

@@ -35,6 +35,9 @@ my $redis = start_redis();
 # of nginx's client_max_body_size (1m)
 my $LOCATIONS = <<'EOF';
         location /api/moments/ { clockchain_moments; }
+        location = /api/search { clockchain_search; }
+        location = /api/browse { clockchain_browse; }
+        location /api/browse/  { clockchain_browse; }
         location = /big/generate {
             client_max_body_size 24m;
             clockchain_max_body_size 16m;
@@ -614,6 +617,61 @@ for my $c (
         request(PATCH => "/api/moments/$CANON/visibility",
                 headers => $GEN_HDRS, body => $body) });
     is($redis->cmd('DBSIZE'), $before, "  PATCH visibility, $name: no key written");
+}
+
+###########################################################################
+# GET /api/search?q= and /api/browse/{prefix}: a 400 naming the parameter,
+# nothing written, nothing crashes
+
+for my $c (
+    [ 'q missing',               '',                                400, qr/^Invalid q: required/ ],
+    [ 'q of 201 bytes',          'q=' . ('a' x 201),                400, qr/^Invalid q: UTF-8 text of at most 200/ ],
+    [ 'q of 70 escaped emoji',   'q=' . ('%F0%9F%98%80' x 70),      400, qr/^Invalid q: UTF-8/ ],
+    [ 'q of 601 raw bytes',      'q=' . ('%' x 601),                400, qr/^Invalid q: UTF-8/ ],
+    [ 'q an overlong NUL',       'q=%C0%80',                        400, qr/^Invalid q: UTF-8/ ],
+    [ 'q a lone surrogate',      'q=%ED%A0%80',                     400, qr/^Invalid q: UTF-8/ ],
+    [ 'q a cut sequence',        'q=ab%E2%82',                      400, qr/^Invalid q: UTF-8/ ],
+    [ 'q a NUL',                 'q=ab%00cd',                       400, qr/^Invalid q/ ],
+    [ 'q of 9 words',            'q=a1+b2+c3+d4+e5+f6+g7+h8+i9',   400, qr/^Invalid q: at most 8 words/ ],
+    [ 'q twice',                 'q=&q=caesar',                     400, qr/^Invalid q: required/ ],
+    [ 'limit with a sign',       'q=caesar&limit=%2B5',             400, qr/^Invalid limit/ ],
+    [ 'limit of 30 digits',      'q=caesar&limit=' . ('9' x 30),    400, qr/^Invalid limit/ ],
+    [ 'limit 1e1',               'q=caesar&limit=1e1',              400, qr/^Invalid limit/ ],
+    # words made only of marks, punctuation or one letter: nothing to look up
+    [ 'q of combining marks',    'q=' . ('%CC%81' x 60),            200, undef ],
+    [ 'q of Redis glob and Lua pattern characters', 'q=%2A%3F%5B%5D%25%28%29', 200, undef ],
+    [ 'q with a key separator',  'q=ab%7Ccd%3Aef',                  200, undef ],
+) {
+    my ($name, $query, $status, $detail) = @$c;
+    my $before = $redis->cmd('DBSIZE');
+    my $res = request(GET => "/api/search?$query", headers => "X-Service-Key: test-key-1\r\n");
+    if ($status == 200) {
+        is($res->{status}, 200, "search, $name: 200");
+        is($res->{content}, '[]', "search, $name: nothing found");
+    } else {
+        case("search, $name", $status, $detail, sub { $res });
+    }
+    is($redis->cmd('DBSIZE'), $before, "  search, $name: no key written");
+}
+
+for my $c (
+    [ 'a word',                  '/caesar' ],
+    [ 'a Redis glob',            '/1969/%2A' ],
+    [ 'a key separator',         '/1969/july%7Calice' ],
+    [ 'a colon',                 '/1969:july' ],
+    [ 'nine segments',           '/1969/july/16/0000/a/b/c/d/e' ],
+    # nginx decodes %2F to "/" and refuses %00 itself, before any module
+    [ 'a NUL',                   '/1969/ju%00ly', 'nginx' ],
+    [ 'a year of 13 digits',     '/' . ('9' x 13) ],
+    [ 'a 600-byte segment',      '/1969/july/16/0000/' . ('a' x 600) ],
+    [ 'upper case',              '/1969/JULY' ],
+    [ 'UTF-8',                   '/1969/j%C3%BCly' ],
+) {
+    my ($name, $prefix, $by) = @$c;
+    my $before = $redis->cmd('DBSIZE');
+    case("browse, $name", 400, $by // qr/^Invalid prefix: /, sub {
+        request(GET => "/api/browse$prefix", headers => "X-Service-Key: test-key-1\r\n") });
+    is($redis->cmd('DBSIZE'), $before, "  browse, $name: no key written");
 }
 
 ###########################################################################

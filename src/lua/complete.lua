@@ -21,6 +21,17 @@
 -- the counters in stats (hash: nodes, edges, edges:<type>, layer:<n>,
 -- last_updated): a node counts once, when its hash is new, an edge once,
 -- when its field is new, so that /api/stats never scans the graph.
+-- The read indexes, so that browse and search never scan either:
+-- idx:br:<parent> (hash "<segment>|<g>" -> nodes under it, for each of
+-- the path's eight levels; g is the node's group: 0 public, 1 private of
+-- "system", 2 private of a user, who also has idx:br:<parent>|<user>,
+-- "<segment>" -> count) and idx:w:<prefix> (sorted set of paths scored
+-- 4 * class + g, class 0 when the prefix starts a word of the name, 1 of
+-- the one-liner, 2 of a tag or figure; a user's private nodes also in
+-- idx:w:<prefix>|<user>), every prefix of two code points or more of the
+-- node's words, which the node JSON carries as "search" (normalised in C,
+-- not stored in the node); words:<path> keeps them, to take them out
+-- again when the node changes.  browse.lua and search.lua read these.
 -- A node belongs to its first creator (created_by): a job of the same
 -- creator landing on its path updates it; a job of another creator gets a
 -- node of its own, the same path with the slug's hex suffix (or, with none,
@@ -49,6 +60,9 @@ end
 
 local path = ARGV[4]
 local node = cjson.decode(ARGV[5])
+-- [[word, class], ...]: indexed below, not a field of the node
+local words = type(node.search) == 'table' and node.search or {}
+node.search = nil
 local p = ARGV[6]
 local cap = tonumber(ARGV[7])
 local nkey = p .. 'node:' .. path
@@ -99,6 +113,7 @@ local YEAR = 100000000
 local stats = p .. 'stats'
 local fresh = redis.call('EXISTS', nkey) == 0
 local old_layer = redis.call('HGET', nkey, 'layer')
+local old = redis.call('HMGET', nkey, 'visibility', 'created_by')
 
 -- the node: a hash; lists as JSON, nulls absent; same path = same node
 
@@ -298,6 +313,85 @@ end
 for _, tag in ipairs(tags) do
     redis.call('ZADD', p .. 'idx:tag:' .. tag, score, path)
 end
+
+-- browse and search: see the header; the same functions as publish.lua's
+-- and ops/reindex.lua's
+
+local function group(visibility, by)
+    if visibility == 'public' then
+        return 0
+    end
+    return (by == nil or by == 'system') and 1 or 2
+end
+
+local function browse(at, g, by, delta)
+    local parent = '/'
+    for seg in string.gmatch(at, '[^/]+') do
+        local k = p .. 'idx:br:' .. parent
+        local f = seg .. '|' .. g
+        if redis.call('HINCRBY', k, f, delta) <= 0 then
+            redis.call('HDEL', k, f)
+        end
+        if g == 2 and redis.call('HINCRBY', k .. '|' .. by, seg, delta) <= 0
+        then
+            redis.call('HDEL', k .. '|' .. by, seg)
+        end
+        parent = (parent == '/' and '' or parent) .. '/' .. seg
+    end
+end
+
+-- every prefix of two code points or more of each word, its least class
+local function prefixes(list)
+    local out = {}
+    for _, e in ipairs(list) do
+        local w, class, n = e[1], e[2], 0
+        for i = 1, #w do
+            local b = string.byte(w, i + 1)
+            if b == nil or b < 0x80 or b >= 0xc0 then
+                n = n + 1
+                local pre = string.sub(w, 1, i)
+                if n >= 2 and (out[pre] == nil or class < out[pre]) then
+                    out[pre] = class
+                end
+            end
+        end
+    end
+    return out
+end
+
+local function search(list, at, g, by, add)
+    for pre, class in pairs(prefixes(list)) do
+        local k = p .. 'idx:w:' .. pre
+        if add then
+            redis.call('ZADD', k, 4 * class + g, at)
+            if g == 2 then
+                redis.call('ZADD', k .. '|' .. by, 4 * class + g, at)
+            end
+        else
+            redis.call('ZREM', k, at)
+            if g == 2 then
+                redis.call('ZREM', k .. '|' .. by, at)
+            end
+        end
+    end
+end
+
+local now = redis.call('HMGET', nkey, 'visibility', 'created_by')
+local g = group(now[1], now[2])
+local wkey = p .. 'words:' .. path
+local before = redis.call('GET', wkey)
+
+if before then
+    -- the same node written again: its old words out (its path, and so
+    -- its place in browse, is the same)
+    search(cjson.decode(before), path, group(old[1], old[2]), old[2], false)
+else
+    -- new, or written before these indexes (ops/reindex.lua)
+    browse(path, g, now[2], 1)
+end
+
+search(words, path, g, now[2], true)
+redis.call('SET', wkey, cjson.encode(words))
 
 -- the job
 

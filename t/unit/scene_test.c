@@ -574,7 +574,7 @@ test_node(void)
         "created_by", "tags", "figures", "one_liner", "flash_timepoint_id",
         "flash_slug", "flash_share_url", "era", "image_url", "text_model",
         "image_model", "model_provider", "model_permissiveness",
-        "generation_id", "created_at", "sort_key", NULL
+        "generation_id", "created_at", "sort_key", "search", NULL
     };
 
     n = node_of(SEED, NULL);
@@ -1117,6 +1117,87 @@ test_slugify(void)
 }
 
 
+/* search words: ngx_http_clockchain_words(), and the node's "search" */
+
+static int
+collect(const char *word, size_t len, void *data)
+{
+    char  *out = data;
+    size_t n = strlen(out);
+
+    if (n + len + 2 > 512) {
+        return 1;
+    }
+
+    if (n) {
+        out[n++] = ' ';
+    }
+
+    memcpy(out + n, word, len);
+    out[n + len] = '\0';
+
+    return 0;
+}
+
+
+static const char *
+words_of(const char *text)
+{
+    static char  out[512];
+
+    out[0] = '\0';
+    (void) ngx_http_clockchain_words(text, strlen(text), collect, out);
+
+    return out;
+}
+
+
+static void
+test_words(void)
+{
+    json_t  *n, *w;
+    size_t   i;
+    int      name;
+
+    ok(strcmp(words_of("Zürich, São Paulo"), "zurich sao paulo") == 0,
+       "words: casefolded, accents stripped, punctuation splits");
+    ok(strcmp(words_of("Marie SKŁODOWSKA-Curie"),
+              "marie sklodowska curie") == 0,
+       "words: ł folded to l, a hyphen splits");
+    ok(strcmp(words_of("İstanbul Straße ﬁne Søren"),
+              "istanbul strasse fine soren") == 0,
+       "words: İ, ß, the fi ligature, ø");
+    ok(strcmp(words_of("a I x9 42 Apollo11"), "x9 42 apollo11") == 0,
+       "words: one code point is no word; digits are letters");
+    ok(strcmp(words_of("Internationalization"), "internationa") == 0,
+       "words: cut to their first 12 code points");
+    ok(strcmp(words_of("\xff\xfe" "ab\xff" "cd"), "ab cd") == 0,
+       "words: an invalid byte separates words");
+    ok(strcmp(words_of("«Ἀθῆναι» — 東京"), "αθηναι 東京") == 0,
+       "words: other scripts, marks stripped");
+    ok(strcmp(words_of(""), "") == 0 && strcmp(words_of(" -- "), "") == 0,
+       "words: none in an empty text");
+
+    n = node_of(SEED, NULL);
+    w = n ? json_object_get(n, "search") : NULL;
+    ok(json_is_array(w), "the node carries its search words");
+
+    name = -1;
+
+    for (i = 0; i < json_array_size(w); i++) {
+        if (strcmp(json_string_value(json_array_get(json_array_get(w, i), 0)),
+                   "declaration") == 0)
+        {
+            name = json_integer_value(json_array_get(json_array_get(w, i),
+                                                     1));
+        }
+    }
+
+    ok(name == 0, "a word of the name is of class 0");
+    json_decref(n);
+}
+
+
 static void
 test_flash_error(void)
 {
@@ -1339,7 +1420,7 @@ check_result(int rc, char *path, char *node, const char *err)
 
     j = json_loads(node, 0, NULL);
 
-    good = good && j && json_object_size(j) == 30
+    good = good && j && json_object_size(j) == 31
            && strcmp(str(j, "path"), path) == 0;
 
     json_decref(j);
@@ -1516,6 +1597,7 @@ main(void)
     test_deep();
     test_slugify();
     test_flash_error();
+    test_words();
     test_oom();
     test_fuzz();
 

@@ -1,0 +1,544 @@
+
+/*
+ * Copyright (C) The Clockchain authors
+ */
+
+
+/*
+ * GET {location}?q=&limit=: search (search.lua), and GET {location}{prefix}:
+ * browse (browse.lua), both from indexes complete.lua keeps, as the
+ * requester may see them (the rule of moments.c).  The query's words are
+ * normalised here as the node's were in the runner
+ * (ngx_http_clockchain_words()), so Redis compares bytes; a prefix is
+ * checked against the canonical path before it becomes part of a key.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_scene.h"
+
+
+#define NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT  20
+#define NGX_HTTP_CLOCKCHAIN_SEARCH_MAX      50
+/* bytes of q, once unescaped */
+#define NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX    200
+/* several words: the rarest word's nodes examined, about 1 ms of Redis */
+#define NGX_HTTP_CLOCKCHAIN_SEARCH_BUDGET   1000
+/* segments of one browse answer */
+#define NGX_HTTP_CLOCKCHAIN_BROWSE_MAX      1000
+
+
+typedef struct {
+    ngx_pool_t                       *pool;
+    ngx_str_t                         words[NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS];
+    ngx_uint_t                        n;
+    ngx_uint_t                        more;    /* a word past the last */
+} ngx_http_clockchain_query_t;
+
+
+static ngx_int_t ngx_http_clockchain_search_q(ngx_http_request_t *r,
+    ngx_str_t *q);
+static ngx_int_t ngx_http_clockchain_search_limit(ngx_http_request_t *r,
+    ngx_int_t *limit);
+static int ngx_http_clockchain_query_word(const char *word, size_t len,
+    void *data);
+static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_browse_prefix(u_char *p, size_t len,
+    ngx_str_t *parent);
+static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
+
+
+ngx_int_t
+ngx_http_clockchain_search_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                          rc, limit;
+    ngx_str_t                          q;
+    const char                        *detail;
+    ngx_http_clockchain_ctx_t         *ctx;
+    ngx_http_clockchain_query_t        query;
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_clockchain_auth(r, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    detail = ngx_http_clockchain_user(r, &ctx->created_by);
+    if (detail) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
+    }
+
+    ngx_str_null(&q);
+
+    rc = ngx_http_clockchain_search_q(r, &q);
+    if (rc != NGX_OK || r->header_sent) {
+        /* a 400 was sent: its rc is NGX_OK */
+        return rc;
+    }
+
+    limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
+
+    rc = ngx_http_clockchain_search_limit(r, &limit);
+    if (rc != NGX_OK || r->header_sent) {
+        return rc;
+    }
+
+    ngx_memzero(&query, sizeof(ngx_http_clockchain_query_t));
+    query.pool = r->pool;
+
+    if (ngx_http_clockchain_words((char *) q.data, q.len,
+                                  ngx_http_clockchain_query_word, &query)
+        < 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (query.more) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Invalid q: at most "
+                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (query.n == 0) {
+        /* only words of one letter, or none: nothing is indexed for them */
+        return ngx_http_clockchain_send_json(r, json_array());
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    ctx->op = ngx_http_clockchain_store_search(mcf,
+                                       ctx->created_by.len ? "user"
+                                                           : "service",
+                                       &ctx->created_by, (ngx_uint_t) limit,
+                                       NGX_HTTP_CLOCKCHAIN_SEARCH_BUDGET,
+                                       query.words, query.n,
+                                       ngx_http_clockchain_search_done, ctx);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* q: required, UTF-8 of at most NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX bytes */
+
+static ngx_int_t
+ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q)
+{
+    u_char     *dst, *src;
+    uint32_t    c;
+    ngx_str_t   v;
+
+    if (ngx_http_arg(r, (u_char *) "q", 1, &v) != NGX_OK || v.len == 0) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Invalid q: required, the text to search for");
+    }
+
+    /* %XX is 3 bytes for 1: longer cannot fit once unescaped */
+    if (v.len > 3 * NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
+        goto invalid;
+    }
+
+    dst = ngx_pnalloc(r->pool, v.len);
+    if (dst == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->data = dst;
+
+    /* '+' is a space in a query string; the args are not ours to change */
+    for (src = v.data; src < v.data + v.len; src++) {
+        *dst++ = (*src == '+') ? ' ' : *src;
+    }
+
+    src = q->data;
+    dst = q->data;
+    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
+    q->len = dst - q->data;
+
+    if (q->len > NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
+        goto invalid;
+    }
+
+    src = q->data;
+
+    while (src < q->data + q->len) {
+        if (*src == '\0') {
+            goto invalid;
+        }
+
+        if (*src < 0x80) {
+            src++;
+            continue;
+        }
+
+        /* nginx's decoder takes surrogates, which are not UTF-8 */
+        c = ngx_utf8_decode(&src, q->data + q->len - src);
+
+        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+            goto invalid;
+        }
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+               "Invalid q: UTF-8 text of at most "
+               ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) " bytes");
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_search_limit(ngx_http_request_t *r, ngx_int_t *limit)
+{
+    ngx_int_t  n;
+    ngx_str_t  v;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &v) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = (v.len && v.len <= 9) ? ngx_atoi(v.data, v.len) : NGX_ERROR;
+
+    if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_CLOCKCHAIN_SEARCH_MAX) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Invalid limit: an integer from 1 to "
+                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_MAX));
+    }
+
+    *limit = n;
+
+    return NGX_OK;
+}
+
+
+/* a word of the query, once: "caesar caesar" asks for one word */
+
+static int
+ngx_http_clockchain_query_word(const char *word, size_t len, void *data)
+{
+    ngx_http_clockchain_query_t *query = data;
+
+    ngx_uint_t   i;
+    ngx_str_t   *w;
+
+    for (i = 0; i < query->n; i++) {
+        if (query->words[i].len == len
+            && ngx_memcmp(query->words[i].data, word, len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    if (query->n == NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) {
+        query->more = 1;
+        return 1;
+    }
+
+    w = &query->words[query->n];
+
+    w->data = ngx_pnalloc(query->pool, len);
+    if (w->data == NULL) {
+        return -1;
+    }
+
+    ngx_memcpy(w->data, word, len);
+    w->len = len;
+    query->n++;
+
+    return 0;
+}
+
+
+/* each { path, name, one_liner, class, image_url }: the original's shape */
+
+static void
+ngx_http_clockchain_search_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    size_t               i, k;
+    json_t              *list, *n;
+    redisReply         **e;
+    ngx_http_request_t  *r;
+
+    /* the original's scores: a match in the name, the one-liner, else */
+    static const double  score[] = { 1.0, 0.7, 0.4 };
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (ngx_http_clockchain_graph_reply(r, reply, "search", "Not found")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    list = json_array();
+    if (list == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type != REDIS_REPLY_ARRAY
+            || reply->element[i]->elements != 5)
+        {
+            continue;
+        }
+
+        e = reply->element[i]->element;
+
+        for (k = 0; k < 5; k++) {
+            if (e[k]->type != (k == 3 ? REDIS_REPLY_INTEGER
+                                      : REDIS_REPLY_STRING))
+            {
+                break;
+            }
+        }
+
+        if (k < 5 || e[3]->integer < 0 || e[3]->integer > 2) {
+            continue;
+        }
+
+        /* s% fails on a string that is not UTF-8: not written by us */
+        n = json_pack("{s:s%,s:s%,s:s%,s:f,s:o}",
+                      "path", e[0]->str, e[0]->len,
+                      "name", e[1]->str, e[1]->len,
+                      "one_liner", e[2]->str, e[2]->len,
+                      "score", score[e[3]->integer],
+                      "image_url", e[4]->len
+                                   ? json_stringn(e[4]->str, e[4]->len)
+                                   : json_null());
+        if (n) {
+            json_array_append_new(list, n);
+        }
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, list));
+}
+
+
+ngx_int_t
+ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_int_t                         rc;
+    const char                       *detail;
+    ngx_http_clockchain_ctx_t        *ctx;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
+    }
+
+    rc = ngx_http_clockchain_auth(r, 0);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    detail = ngx_http_clockchain_user(r, &ctx->created_by);
+    if (detail) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
+    }
+
+    /* the prefix is the URI after the location's: "", "/", "/1969", ... */
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = r->uri.data;
+    len = r->uri.len;
+
+    if (len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+        len -= clcf->name.len;
+
+        /* the location's trailing slash is the prefix's leading one */
+        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+            p--;
+            len++;
+        }
+    }
+
+    if (ngx_http_clockchain_browse_prefix(p, len, &ctx->path) != NGX_OK) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
+                   "Invalid prefix: expected the start of a moment path, "
+                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
+                   "{slug}");
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    ctx->op = ngx_http_clockchain_store_browse(mcf,
+                                       ctx->created_by.len ? "user"
+                                                           : "service",
+                                       &ctx->created_by, &ctx->path,
+                                       NGX_HTTP_CLOCKCHAIN_BROWSE_MAX,
+                                       ngx_http_clockchain_browse_done, ctx);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * "" and "/" are the root, "/"; else one to eight segments, each as a
+ * canonical path has it there (a trailing slash allowed): the prefix with
+ * the shortest canonical segments after it must be a canonical path.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_browse_prefix(u_char *p, size_t len, ngx_str_t *parent)
+{
+    u_char      *b;
+    size_t       i, segs;
+    u_char       buf[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 32];
+
+    static const char *const  rest[] = {
+        "/0", "/may", "/01", "/0000", "/x", "/x", "/x", "/x"
+    };
+
+    if (len == 0 || (len == 1 && p[0] == '/')) {
+        ngx_str_set(parent, "/");
+        return NGX_OK;
+    }
+
+    if (p[0] != '/') {
+        return NGX_DECLINED;
+    }
+
+    if (p[len - 1] == '/') {
+        len--;
+    }
+
+    if (len > NGX_HTTP_CLOCKCHAIN_PATH_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0, segs = 0; i < len; i++) {
+        if (p[i] == '/') {
+            segs++;
+        }
+    }
+
+    if (segs > 8) {
+        return NGX_DECLINED;
+    }
+
+    b = ngx_cpymem(buf, p, len);
+
+    for (i = segs; i < 8; i++) {
+        b = ngx_cpymem(b, rest[i], ngx_strlen(rest[i]));
+    }
+
+    if (!ngx_http_clockchain_valid_path((char *) buf, b - buf)) {
+        return NGX_DECLINED;
+    }
+
+    parent->data = p;
+    parent->len = len;
+
+    return NGX_OK;
+}
+
+
+/* {prefix, items: [{segment, count, label}]}, label the segment itself */
+
+static void
+ngx_http_clockchain_browse_done(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    size_t               i;
+    json_t              *json, *items, *n;
+    redisReply         **e;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (ngx_http_clockchain_graph_reply(r, reply, "browse", "Not found")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    items = json_array();
+    json = json_pack("{s:s%,s:o}", "prefix", ctx->path.data, ctx->path.len,
+                     "items", items);
+    if (json == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    e = reply->element;
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        if (e[i]->type != REDIS_REPLY_STRING
+            || e[i + 1]->type != REDIS_REPLY_INTEGER)
+        {
+            continue;
+        }
+
+        n = json_pack("{s:s%,s:I,s:s%}", "segment", e[i]->str, e[i]->len,
+                      "count", (json_int_t) e[i + 1]->integer,
+                      "label", e[i]->str, e[i]->len);
+        if (n) {
+            json_array_append_new(items, n);
+        }
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+}
