@@ -166,8 +166,9 @@ my ($in) = grep { $_->{direction} eq 'incoming' && $_->{source} eq $near } @e;
 ok($out && $in, 'a moment joined both ways: its edge out and the one back');
 is($out && $out->{name}, $redis->cmd('HGET', "${P}node:$near", 'name'),
    "name is the other moment's");
-my $stored = $redis->cmd('HGET', "${P}edges:$sys", "$out->{edge_type}|$near");
-is($out->{weight} + 0, JSON::PP::decode_json($stored)->{weight} + 0,
+my $stored = $redis->cmd('HGET', "${P}edges:$sys",
+                         (($out // {})->{edge_type} // '') . "|$near");
+is(($out // {})->{weight}, $stored && JSON::PP::decode_json($stored)->{weight},
    'weight as stored');
 
 # the same on /api/ and /api/v1/
