@@ -569,6 +569,47 @@ ngx_http_clockchain_valid_path(const char *path, size_t len)
 
 
 /*
+ * The original service's form of a path, its day without a leading zero
+ * (/2016/march/9/...), as the canonical one (/2016/march/09/...), which
+ * is the only one stored: the canonical path's length, written to out
+ * (room for len + 1 bytes), or 0 when the path is a moment's in neither
+ * form.
+ */
+
+size_t
+ngx_http_clockchain_canonical_path(const char *path, size_t len, char *out)
+{
+    size_t  i, n, day;
+
+    if (ngx_http_clockchain_valid_path(path, len)) {
+        memcpy(out, path, len);
+        return len;
+    }
+
+    /* the day is the third segment: after the third slash */
+
+    for (i = 0, n = 0, day = 0; i < len; i++) {
+        if (path[i] == '/' && ++n == 3) {
+            day = i + 1;
+            break;
+        }
+    }
+
+    if (day == 0 || day + 1 >= len || path[day + 1] != '/'
+        || path[day] < '1' || path[day] > '9')
+    {
+        return 0;
+    }
+
+    memcpy(out, path, day);
+    out[day] = '0';
+    memcpy(out + day + 1, path + day, len - day);
+
+    return ngx_http_clockchain_valid_path(out, len + 1) ? len + 1 : 0;
+}
+
+
+/*
  * The kernel's CSPRNG, drawn a page at a time: ids must not be guessable
  * from pid or time, and one getrandom() per id was 4% of a POST.  A forked
  * process must not reuse its parent's bytes: a worker calls

@@ -85,6 +85,8 @@ int ngx_http_clockchain_parse_visibility(const char *body, size_t len,
 
 int ngx_http_clockchain_valid_id(const char *id, size_t len);
 int ngx_http_clockchain_valid_path(const char *path, size_t len);
+size_t ngx_http_clockchain_canonical_path(const char *path, size_t len,
+    char *out);
 int ngx_http_clockchain_uuid4(char *out);
 int ngx_http_clockchain_token(char *out);
 void ngx_http_clockchain_random_reset(void);

@@ -8,10 +8,13 @@
  * GET {location}{path}: the graph node at a canonical path, with its edges,
  * as the requester may see it (moment.lua): without a service key, public
  * nodes; with a key and no X-User-Id (the calling service), every node;
- * with both, public nodes, "system" ones and the user's own.
+ * with both, public nodes, "system" ones and the user's own.  The node is
+ * shown as the original service shows it (every column, month a number),
+ * or with ?format=tdf as a TDF record (ngx_http_clockchain_tdf.c).
  * POST {location}{path}/publish and PATCH {location}{path}/visibility: set
  * its visibility (publish.lua), the creator or the calling service only.
- * The path is checked to be canonical before it becomes part of any key.
+ * The path is made canonical (an unpadded day padded) and checked before
+ * it becomes part of any key.
  */
 
 
@@ -26,6 +29,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_tdf.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN  1000
@@ -36,6 +40,11 @@
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY  2
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN   3
 
+/* ?format= of a read */
+#define NGX_HTTP_CLOCKCHAIN_FORMAT_DEFAULT   0
+#define NGX_HTTP_CLOCKCHAIN_FORMAT_TDF       1
+#define NGX_HTTP_CLOCKCHAIN_FORMAT_BAD       2
+
 
 static ngx_int_t ngx_http_clockchain_moment_path(ngx_http_request_t *r,
     ngx_str_t *path, ngx_uint_t *action);
@@ -43,8 +52,9 @@ static ngx_int_t ngx_http_clockchain_moment_read(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, const char *mode);
 static void ngx_http_clockchain_moment_read_done(void *data,
     redisReply *reply);
+static ngx_uint_t ngx_http_clockchain_moment_format(ngx_http_request_t *r);
 static json_t *ngx_http_clockchain_moment_json(redisReply *node,
-    redisReply *edges);
+    redisReply *edges, ngx_uint_t format);
 static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_visibility_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_publish_store(ngx_http_request_t *r,
@@ -100,17 +110,32 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
     }
 
     if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN) {
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            /* a read of nine segments: a path that names no node */
+            return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                             "Moment not found");
+        }
+
         return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
                    "Unknown action on a moment: after the eight segments of "
                    "its path, the actions are \"publish\" and "
                    "\"visibility\"");
     }
 
-    if (path.data == NULL) {
+    if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ
+        && ngx_http_clockchain_moment_format(r)
+           == NGX_HTTP_CLOCKCHAIN_FORMAT_BAD)
+    {
         return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Not a canonical moment path: expected "
-                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
-                   "{slug}");
+                   "Invalid format: \"default\" (the node) or \"tdf\" (a "
+                   "TDF record)");
+    }
+
+    /* a path that names no node, whatever its form, is one answer */
+
+    if (path.data == NULL) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                         "Moment not found");
     }
 
     ctx = ngx_http_clockchain_ctx(r);
@@ -174,15 +199,17 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 
 /*
  * The canonical path is the URI after the location's prefix, with its
- * leading slash, and without the action ("/publish", "/visibility");
- * path->data is NULL when it is not canonical.
+ * leading slash, and without the action ("/publish", "/visibility"); the
+ * original's form with an unpadded day (/2016/march/9/...) is made the
+ * canonical one (/2016/march/09/...).  path->data is NULL when it is not
+ * a moment's path in either form.
  */
 
 static ngx_int_t
 ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
     ngx_uint_t *action)
 {
-    u_char                    *p, *s;
+    u_char                    *p, *s, *c;
     size_t                     len, slen, i, slash;
     ngx_uint_t                 n;
     ngx_http_core_loc_conf_t  *clcf;
@@ -243,13 +270,49 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
 
     if (!ngx_http_clockchain_valid_path((char *) p, len)) {
         ngx_str_null(path);
-        return NGX_DECLINED;
+
+        if (len >= NGX_HTTP_CLOCKCHAIN_PATH_LEN) {
+            return NGX_DECLINED;
+        }
+
+        c = ngx_pnalloc(r->pool, len + 1);
+        if (c == NULL) {
+            return NGX_DECLINED;
+        }
+
+        len = ngx_http_clockchain_canonical_path((char *) p, len, (char *) c);
+        if (len == 0) {
+            return NGX_DECLINED;
+        }
+
+        p = c;
     }
 
     path->data = p;
     path->len = len;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_clockchain_moment_format(ngx_http_request_t *r)
+{
+    ngx_str_t  v;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &v) != NGX_OK) {
+        return NGX_HTTP_CLOCKCHAIN_FORMAT_DEFAULT;
+    }
+
+    if (v.len == 3 && ngx_strncmp(v.data, "tdf", 3) == 0) {
+        return NGX_HTTP_CLOCKCHAIN_FORMAT_TDF;
+    }
+
+    if (v.len == 7 && ngx_strncmp(v.data, "default", 7) == 0) {
+        return NGX_HTTP_CLOCKCHAIN_FORMAT_DEFAULT;
+    }
+
+    return NGX_HTTP_CLOCKCHAIN_FORMAT_BAD;
 }
 
 
@@ -298,7 +361,8 @@ ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
 
     json = (reply->elements == 2)
            ? ngx_http_clockchain_moment_json(reply->element[0],
-                                             reply->element[1])
+                                             reply->element[1],
+                                     ngx_http_clockchain_moment_format(r))
            : NULL;
 
     if (json == NULL) {
@@ -310,15 +374,31 @@ ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
 }
 
 
+/*
+ * The node as the original service returns it: every column of its table
+ * (absent ones with their defaults, ngx_http_clockchain_tdf.c), month as
+ * the number and month_name, and its edges.  An edge is {source, target,
+ * edge_type, weight, theme, direction, name}: the original gives every
+ * edge the moment as source, in and out alike; here source and target are
+ * the edge's own, so an incoming edge has the other moment as source, and
+ * direction ("outgoing", "incoming") says which it is.  name is the other
+ * moment's.
+ */
+
 static json_t *
-ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
+ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
+    ngx_uint_t format)
 {
     size_t        i;
-    json_t       *obj, *list, *edge, *v;
+    json_t       *obj, *list, *edge, *v, *self, *other, *rec;
     redisReply  **f, **e;
 
     static const char  *integers[] = {
         "year", "month_num", "day", "layer", NULL
+    };
+
+    static const char  *lists[] = {
+        "tags", "figures", "challenged_by", "entity_ids", NULL
     };
 
     if (node->type != REDIS_REPLY_ARRAY || edges->type != REDIS_REPLY_ARRAY) {
@@ -351,15 +431,20 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
             }
         }
 
-        if (v == NULL
-            && (ngx_strcmp(f[i]->str, "tags") == 0
-                || ngx_strcmp(f[i]->str, "figures") == 0))
-        {
-            v = json_loadb(f[i + 1]->str, f[i + 1]->len, 0, NULL);
+        if (v == NULL && ngx_strcmp(f[i]->str, "confidence") == 0) {
+            v = json_real(strtod(f[i + 1]->str, NULL));
+        }
 
-            if (v && !json_is_array(v)) {
-                json_decref(v);
-                v = NULL;
+        for (n = lists; v == NULL && *n; n++) {
+            if (ngx_strcmp(f[i]->str, *n) == 0) {
+                v = json_loadb(f[i + 1]->str, f[i + 1]->len, 0, NULL);
+
+                if (v && !json_is_array(v)) {
+                    json_decref(v);
+                    v = NULL;
+                }
+
+                break;
             }
         }
 
@@ -375,6 +460,29 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
         json_object_set_new(obj, f[i]->str, v);
     }
 
+    if (ngx_http_clockchain_node_columns(obj) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+
+    if (format == NGX_HTTP_CLOCKCHAIN_FORMAT_TDF) {
+        /* as the original exports it: the stored month name, no edges */
+        rec = ngx_http_clockchain_tdf_record(obj);
+        json_decref(obj);
+        return rec;
+    }
+
+    if (ngx_http_clockchain_node_month(obj) != 0) {
+        json_decref(obj);
+        return NULL;
+    }
+
+    self = json_object_get(obj, "path");
+    if (!json_is_string(self)) {
+        json_decref(obj);
+        return NULL;
+    }
+
     list = json_array();
     json_object_set_new(obj, "edges", list);
 
@@ -387,18 +495,38 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges)
 
         e = edges->element[i]->element;
 
-        edge = json_pack("{s:s%,s:f,s:o,s:s%,s:s%,s:s%}",
-                         "type", e[0]->str, e[0]->len,
-                         "weight", strtod(e[1]->str, NULL),
-                         "theme", e[2]->len
-                                  ? json_stringn(e[2]->str, e[2]->len)
-                                  : json_null(),
-                         "direction", e[3]->str, e[3]->len,
-                         "path", e[4]->str, e[4]->len,
-                         "name", e[5]->str, e[5]->len);
-        if (edge) {
-            json_array_append_new(list, edge);
+        other = json_stringn(e[4]->str, e[4]->len);
+        if (other == NULL) {
+            continue;
         }
+
+        /* "incoming" is the edge the other moment holds towards this one */
+
+        edge = (e[3]->len == sizeof("incoming") - 1
+                && ngx_strncmp(e[3]->str, "incoming", e[3]->len) == 0)
+               ? json_pack("{s:o,s:O}", "source", other, "target", self)
+               : json_pack("{s:O,s:o}", "source", self, "target", other);
+
+        if (edge == NULL) {
+            continue;
+        }
+
+        if (json_object_set_new(edge, "edge_type",
+                                json_stringn(e[0]->str, e[0]->len))
+            || json_object_set_new(edge, "weight",
+                                   json_real(strtod(e[1]->str, NULL)))
+            || json_object_set_new(edge, "theme",
+                                   json_stringn(e[2]->str, e[2]->len))
+            || json_object_set_new(edge, "direction",
+                                   json_stringn(e[3]->str, e[3]->len))
+            || json_object_set_new(edge, "name",
+                                   json_stringn(e[5]->str, e[5]->len)))
+        {
+            json_decref(edge);
+            continue;
+        }
+
+        json_array_append_new(list, edge);
     }
 
     return obj;

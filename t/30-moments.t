@@ -1,6 +1,6 @@
 # GET /api/moments/{path} and POST /api/moments/{path}/publish: the node
 # with its edges both ways, visibility rules for private nodes and their
-# edges, publishing, 404 / 400, and paths that try to escape. Who sees what
+# edges, publishing, 404, and paths that try to escape. Who sees what
 # and who may change it, case by case: t/36-visibility.t.
 use strict;
 use warnings;
@@ -79,20 +79,28 @@ my $as_bob = json_body(moment($sys, headers => { 'X-User-Id' => 'bob' }));
 my $anon = json_body(moment($sys, nokey => 1));
 my @ea = @{ $as_alice->{edges} // [] };
 ok(@ea > 0, 'alice sees edges of the system node (' . scalar(@ea) . ')');
+# an edge is {source, target, edge_type, weight, theme, direction, name}:
+# its own source and target, so an incoming one has the other moment as
+# source (the original puts the moment as source of every edge)
 my $bad = 0;
 for my $e (@ea) {
-    $bad++ unless defined $e->{type} && defined $e->{weight}
-        && exists $e->{theme} && defined $e->{path} && defined $e->{name}
-        && ($e->{direction} // '') =~ /^(outgoing|incoming)$/;
+    my $in = ($e->{direction} // '') eq 'incoming';
+    $bad++ unless defined $e->{edge_type} && defined $e->{weight}
+        && defined $e->{theme} && defined $e->{name}
+        && ($e->{direction} // '') =~ /^(outgoing|incoming)$/
+        && ($in ? $e->{target} : $e->{source}) eq $sys
+        && ($in ? $e->{source} : $e->{target}) ne $sys;
 }
-is($bad, 0, 'every edge has type, weight, theme, direction, path, name');
+is($bad, 0, 'every edge has source, target, edge_type, weight, theme, '
+            . 'direction, name, this moment at its end');
 my %dir = map { $_->{direction} => 1 } @ea;
 ok($dir{outgoing} && $dir{incoming}, 'edges in both directions');
+sub other_end { $_[0]{direction} eq 'incoming' ? $_[0]{source} : $_[0]{target} }
 
 my %private = map { $_ => 1 } grep { defined } @alice;
-my @leak = grep { $private{ $_->{path} } } @{ $as_bob->{edges} // [] }, @{ $anon->{edges} // [] };
+my @leak = grep { $private{ other_end($_) } } @{ $as_bob->{edges} // [] }, @{ $anon->{edges} // [] };
 is(scalar @leak, 0, "edges to alice's private nodes are hidden from others");
-ok((grep { $private{ $_->{path} } } @ea), 'alice sees the edges to her nodes');
+ok((grep { $private{ other_end($_) } } @ea), 'alice sees the edges to her nodes');
 
 # private nodes: only their creator sees them
 my $p = $alice[0];
@@ -144,7 +152,7 @@ is_error(http(POST => $ng->url("/api/moments$p/publish"), body => 'x=1',
 is_error(publish($sys, undef, headers => { 'X-Service-Key' => 'nope' }),
          401, undef, 'publish with a wrong key: 401');
 
-# absent, wrong method, not canonical
+# absent, wrong method, names no node
 my $absent = '/1999/january/01/1200/nowhere/nowhere/nowhere/nothing-0000';
 is_error(moment($absent), 404, 'Moment not found', 'absent path: 404');
 is_error(publish($absent, {}), 404, 'Moment not found', 'publish absent: 404');
@@ -159,12 +167,17 @@ is($res->{headers}{allow}, 'POST', 'Allow: POST');
 is_error(moment($sys, headers => { 'X-Service-Key' => 'wrong' }), 401, undef,
          'wrong key: 401');
 
+# a path that names no node is 404 whatever its form (issue 15); the
+# original's unpadded day is a form of the canonical path, so
+# /1776/july/4/... is the absent /1776/july/04/...
 my $before = $redis->cmd('DBSIZE');
 for my $bad (
     '/1776/july/04/1200/a/b/c',                 # too short
     '/1776/july/04/1200/a/b/c/d/e',             # too long
     '/1776/July/04/1200/a/b/c/d',               # uppercase
-    '/1776/july/4/1200/a/b/c/d',
+    '/1776/july/4/1200/a/b/c/d',                # unpadded: absent
+    '/1776/july/004/1200/a/b/c/d',
+    '/1776/july/0/1200/a/b/c/d',
     '/1776/july/04/1200/a/b/c/*',
     '/1776/july/04/1200/a/b/c/' . ('x' x 101),
     '/1776/july/04/1200/a/b/c/%2e%2e',
@@ -174,15 +187,20 @@ for my $bad (
     '/' . ('9' x 600),
 ) {
     $res = moment($bad);
-    ok($res->{status} == 400 || $res->{status} == 404,
-       "not canonical '$bad': 400 (or nginx's own 400/404)")
+    ok($res->{status} == 404 || $res->{status} == 400,
+       "names no node '$bad': 404 (or nginx's own 400)")
         or diag("$res->{status} $res->{content}");
-    if ($res->{status} == 400 && ($res->{headers}{'content-type'} // '') =~ /json/) {
-        like(json_body($res)->{detail}, qr/canonical/, "  detail says why");
+    if (($res->{headers}{'content-type'} // '') =~ /json/) {
+        is($res->{status}, 404, '  from the module: 404');
+        is(json_body($res)->{detail}, 'Moment not found', '  Moment not found');
     }
 }
-is_error(moment('/1776/july/04/1200/a/b/c/*'), 400, qr/canonical/,
-         'a * in the path: 400 from the module');
+is_error(moment('/1776/july/04/1200/a/b/c/*'), 404, 'Moment not found',
+         'a * in the path: 404 from the module');
+is_error(moment('/1776/july/04/1200/a/b/c/*', prefix => '/api/v1/moments'),
+         404, 'Moment not found', '... under /api/v1/ too');
+is_error(moment('/1776/july/04/1200/a/b/c/*', nokey => 1), 404,
+         'Moment not found', '... and without a key');
 is($redis->cmd('DBSIZE'), $before, 'no key was made from those paths');
 # nginx resolves .. before any module runs: it can never reach another key
 $res = moment('/1776/july/04/1200/a/b/../../../../../../jobs/x');
@@ -214,7 +232,7 @@ isnt($res->{status}, 200, '.. segments never reach a node');
               headers => { 'X-Service-Key' => 'test-key-1' });
     is_error($r, 404, qr/Unknown action/, 'an unknown action: 404');
     $r = moment("$sys/publish/extra");
-    is_error($r, 400, qr/canonical/, 'a tenth segment: not a moment, 400');
+    is_error($r, 404, 'Moment not found', 'a tenth segment: not a moment, 404');
     $redis->cmd('DEL', "${P}node:$pub");
 }
 

@@ -84,7 +84,7 @@ sub edges_to {
     my ($who) = @_;
     my %back = reverse %path;
     my $m = json_body(get('hub', $who)) // {};
-    return join ',', sort map { $back{ $_->{path} } // '?' }
+    return join ',', sort map { $back{ $_->{target} } // '?' }
                           grep { $_->{direction} eq 'outgoing' }
                           @{ $m->{edges} // [] };
 }

@@ -296,14 +296,19 @@ my %GENERIC = (
     405 => sub { req($_[0], 'delete') },
     400 => sub {
         my ($route, $m, $op) = @_;
-        # a body that is not JSON, a number that is not, a path that is
-        # not canonical, an X-User-Id with a space: the first that applies
+        # a body that is not JSON, a number that is not, a value outside
+        # its enum, a path that is not canonical, an X-User-Id with a
+        # space: the first that applies
         return req($route, $m, body => '{"visibility": ')
             if $op->{requestBody};
         my ($n) = grep { $_->{in} eq 'query'
                          && ($_->{schema}{type} // '') eq 'integer' }
                   params($op);
         return req($route, $m, query => { $n->{name} => 'x' }) if $n;
+        my ($e) = grep { $_->{in} eq 'query' && $_->{schema}{enum} }
+                  params($op);
+        return req($route, $m, query => { $e->{name} => 'not-one-of-them' })
+            if $e;
         if (grep { $_->{in} eq 'path' && $_->{name} eq 'path' } params($op)) {
             local $KNOWN{path} = '/not/a/moment';
             return req($route, $m);

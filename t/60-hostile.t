@@ -571,20 +571,44 @@ for my $c (
 
 my $CANON = '1776/july/04/1200/a/b/c/d';
 for my $c (
-    [ '.. back to a short path',   '1776/july/../../x',         400, qr/canonical/ ],
+    # a path that names no node is 404 whatever its form (issue 15)
+    [ '.. back to a short path',   '1776/july/../../x',         404, 'Moment not found' ],
     [ '.. above the root',         '../../../etc/passwd',       400, 'nginx' ],
-    [ '.. inside a canonical path', '1776/july/04/1200/a/b/c/../d', 400, qr/canonical/ ],
+    [ '.. inside a canonical path', '1776/july/04/1200/a/b/c/../d', 404, 'Moment not found' ],
     # %2f is decoded: the same canonical path, which holds no node
     [ 'every / as %2f',            $CANON =~ s{/}{%2f}gr,       404, 'Moment not found' ],
     [ '%2e%2e%2f to another location', '%2e%2e%2f%2e%2e%2fjobs', 404, 'nginx' ],
-    # decoded, it is a ninth segment: an action on the moment (none is "e")
-    [ 'a %2f inside the slug',     '1776/july/04/1200/a/b/c/d%2fe', 404, qr/^Unknown action/ ],
-    [ 'overlong: 60 segments',     join('/', ('x' x 100) x 60), 400, qr/canonical/ ],
-    [ 'overlong: a 7000-byte slug', "1776/july/04/1200/a/b/c/" . ('d' x 7000), 400, qr/canonical/ ],
+    # decoded, it is a ninth segment: no action is "e", and a read of it
+    # names no node
+    [ 'a %2f inside the slug',     '1776/july/04/1200/a/b/c/d%2fe', 404, 'Moment not found' ],
+    [ 'overlong: 60 segments',     join('/', ('x' x 100) x 60), 404, 'Moment not found' ],
+    [ 'overlong: a 7000-byte slug', "1776/july/04/1200/a/b/c/" . ('d' x 7000), 404, 'Moment not found' ],
+    [ 'overlong: 7000-byte, day unpadded', "1776/july/4/1200/a/b/c/" . ('d' x 7000), 404, 'Moment not found' ],
+    [ 'unpadded, longest segments', '-99999999999/september/4/2359/' . join('/', ('z' x 100) x 4),
+                                                                404, 'Moment not found' ],
+    [ 'unpadded, a 101-byte slug', '1776/july/4/1200/a/b/c/' . ('d' x 101), 404, 'Moment not found' ],
+    [ 'day 0',                     '1776/july/0/1200/a/b/c/d',  404, 'Moment not found' ],
+    [ 'day 004',                   '1776/july/004/1200/a/b/c/d', 404, 'Moment not found' ],
+    [ 'day 32 unpadded form',      '1776/july/32/1200/a/b/c/d', 404, 'Moment not found' ],
+    [ 'day a letter',              '1776/july/x/1200/a/b/c/d',  404, 'Moment not found' ],
+    [ 'day empty',                 '1776/july//1200/a/b/c/d',   404, 'Moment not found' ],
+    [ 'day last, unpadded',        '1776/july/4',               404, 'Moment not found' ],
+    [ 'unpadded, a ninth segment', '1776/july/4/1200/a/b/c/d/frob', 404, 'Moment not found' ],
+    # ?format= of a moment: "default" or "tdf", nothing else
+    [ 'format unknown',            "$CANON?format=xml",         400, qr/^Invalid format/ ],
+    [ 'format empty',              "$CANON?format=",            400, qr/^Invalid format/ ],
+    [ 'format TDF uppercase',      "$CANON?format=TDF",         400, qr/^Invalid format/ ],
+    [ 'format tdf%00',             "$CANON?format=tdf%00",      400, qr/^Invalid format/ ],
+    [ 'format tdf plus junk',      "$CANON?format=tdfx",        400, qr/^Invalid format/ ],
+    [ 'format 4000 bytes',         "$CANON?format=" . ('t' x 4000), 400, qr/^Invalid format/ ],
+    [ 'format, bad path',          "1776/july/*?format=xml",    400, qr/^Invalid format/ ],
+    [ 'format tdf, absent node',   "$CANON?format=tdf",         404, 'Moment not found' ],
+    [ 'format default, absent',    "$CANON?format=default",     404, 'Moment not found' ],
+    [ 'format tdf, unpadded absent', "1776/july/4/1200/a/b/c/d?format=tdf", 404, 'Moment not found' ],
     [ 'overlong: 9000 bytes',      'x' x 9000,                  414, 'nginx' ],
     [ 'a %00 in the slug',         "$CANON%00",                 400, 'nginx' ],
     [ 'a raw NUL in the slug',     "$CANON\0",                  400, 'nginx' ],
-    [ 'empty',                     '',                          400, qr/canonical/ ],
+    [ 'empty',                     '',                          404, 'Moment not found' ],
 ) {
     my ($name, $path, $status, $detail) = @$c;
     case("GET moment, $name", $status, $detail, sub {

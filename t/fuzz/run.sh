@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
-FUZZ_TARGETS=(generate bulk create scene id_json path query)
+FUZZ_TARGETS=(generate bulk create scene id_json path query tdf)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -25,16 +25,20 @@ for t in "${targets[@]}"; do
     [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
     [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
     [ "$t" = query ] && srcs+=("$ROOT/src/ngx_http_clockchain_query.c")
+    libs=(-ljansson -lutf8proc)
+    # OpenSSL's SHA-256 is the reference for the module's own
+    [ "$t" = tdf ] && srcs+=("$ROOT/src/ngx_http_clockchain_tdf.c") \
+        && libs+=(-lcrypto)
     clang -g -O1 -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=all -Wall -Wextra -Werror -I"$ROOT/src" \
-        -o "$dir/fuzz_$t" "${srcs[@]}" -ljansson -lutf8proc
+        -o "$dir/fuzz_$t" "${srcs[@]}" "${libs[@]}"
 done
 
 for t in "${targets[@]}"; do
     args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
           -print_final_stats=1)
     case $t in
-        generate|bulk|create|scene) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+        generate|bulk|create|scene|tdf) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
     esac
     mkdir -p "$dir/corpus/$t"
     say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"
