@@ -52,8 +52,8 @@ static ngx_int_t ngx_http_clockchain_search_limit(ngx_http_request_t *r,
 static int ngx_http_clockchain_query_word(const char *word, size_t len,
     void *data);
 static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
-static ngx_int_t ngx_http_clockchain_browse_prefix(u_char *p, size_t len,
-    ngx_str_t *parent);
+static ngx_int_t ngx_http_clockchain_browse_prefix(ngx_pool_t *pool,
+    u_char *p, size_t len, ngx_str_t *parent);
 static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
 
 
@@ -401,7 +401,13 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_http_clockchain_browse_prefix(p, len, &ctx->path) != NGX_OK) {
+    rc = ngx_http_clockchain_browse_prefix(r->pool, p, len, &ctx->path);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
                    "Invalid prefix: expected the start of a moment path, "
                    "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
@@ -440,11 +446,13 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
  */
 
 static ngx_int_t
-ngx_http_clockchain_browse_prefix(u_char *p, size_t len, ngx_str_t *parent)
+ngx_http_clockchain_browse_prefix(ngx_pool_t *pool, u_char *p, size_t len,
+    ngx_str_t *parent)
 {
     u_char      *b;
-    size_t       i, segs;
+    size_t       i, n, segs;
     u_char       buf[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 32];
+    u_char       canonical[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 33];
 
     static const char *const  rest[] = {
         "/0", "/may", "/01", "/0000", "/x", "/x", "/x", "/x"
@@ -483,12 +491,24 @@ ngx_http_clockchain_browse_prefix(u_char *p, size_t len, ngx_str_t *parent)
         b = ngx_cpymem(b, rest[i], ngx_strlen(rest[i]));
     }
 
-    if (!ngx_http_clockchain_valid_path((char *) buf, b - buf)) {
+    /* the original's unpadded day ("/1776/july/4", as the MCP client
+     * browses) names the canonical "04" */
+
+    n = ngx_http_clockchain_canonical_path((char *) buf, b - buf,
+                                           (char *) canonical);
+    if (n == 0) {
         return NGX_DECLINED;
     }
 
-    parent->data = p;
+    len += n - (b - buf);
+
+    parent->data = ngx_pnalloc(pool, len);
+    if (parent->data == NULL) {
+        return NGX_ERROR;
+    }
+
     parent->len = len;
+    ngx_memcpy(parent->data, canonical, len);
 
     return NGX_OK;
 }

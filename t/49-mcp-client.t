@@ -28,10 +28,6 @@ use Test::More;
 use JSON::PP;
 use Clockchain::Test;
 
-# the calls whose routes other branches add: the lead removes each name
-# when its route lands
-my %PENDING = map { $_ => 1 } qw();
-
 my $redis = start_redis();
 my $flash = start_flash(delay => 0, key => 'fk');
 my $ng = start_nginx(redis => $redis, conf => <<"CONF");
@@ -251,31 +247,23 @@ is(http(GET => "$BASE/moments$MINE")->{status}, 200,
 is(update_visibility($A, 'private', 'mcp-user')->{status}, 403,
    'update_visibility of a moment the user did not create: 403');
 
-# ---------------------------------------------------------------------------
-# the calls whose routes are not on this branch
-
-SKIP: {
-    skip 'search: its route is not here yet', 6 if $PENDING{search};
-    for my $limit (20, 100) {
-        my $l = answer(search('mcp probe', $limit), "search, limit $limit",
-                       'ARRAY');
-        ok(@$l && @$l <= clamp($limit, 1, 50),
-           "search, limit $limit: found, within the clamp");
-    }
+for my $limit (20, 100) {
+    my $l = answer(search('mcp probe', $limit), "search, limit $limit", 'ARRAY');
+    ok(@$l && @$l <= clamp($limit, 1, 50),
+       "search, limit $limit: found, within the clamp");
 }
 
-SKIP: {
-    skip 'tdf: ?format=tdf is not here yet', 2 if $PENDING{tdf};
-    answer(get_moment($A, 'tdf'), 'get_moment, format tdf', 'HASH');
-}
+answer(get_moment($A, 'tdf'), 'get_moment, format tdf', 'HASH');
 
-SKIP: {
-    skip 'browse: its route is not here yet', 9 if $PENDING{browse};
-    for my $prefix ('/', '/1969', '/1969/' . (split m{/}, $A)[2] . '/') {
-        my $b = answer(browse($prefix), "browse '$prefix'", 'HASH');
-        ok(ref $b->{items} eq 'ARRAY' && @{ $b->{items} },
-           "browse '$prefix': items");
-    }
+# browse_graph's own examples drill down with an unpadded day
+# ('/1776/july/4'): it names the same day as the canonical '04'
+my $JULY4 = make('mcp probe of an early day 1776 [flash:date=7-4]',
+                 body => { visibility => 'public' });
+like($JULY4, qr{^/1776/july/04/}, 'a moment of July 4, 1776');
+for my $prefix ('/', '/1776', '/1776/july/', '/1776/july/04',
+                '/1776/july/4') {
+    my $b = answer(browse($prefix), "browse '$prefix'", 'HASH');
+    ok(ref $b->{items} eq 'ARRAY' && @{ $b->{items} }, "browse '$prefix': items");
 }
 
 done();
