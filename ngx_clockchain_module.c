@@ -266,6 +266,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       offsetof(ngx_http_clockchain_loc_conf_t, wait_max),
       NULL },
 
+    { ngx_string("clockchain_moments_max_age"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_clockchain_loc_conf_t, moments_max_age),
+      NULL },
+
     { ngx_string("clockchain_cors_origins"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_clockchain_cors_origins,
@@ -583,6 +590,7 @@ ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf)
     llcf->bulk_max = NGX_CONF_UNSET_UINT;
     llcf->wait_max = NGX_CONF_UNSET_MSEC;
     llcf->cors_origins = NGX_CONF_UNSET_PTR;
+    llcf->moments_max_age = NGX_CONF_UNSET;
 
     return llcf;
 }
@@ -606,6 +614,7 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
     ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
+    ngx_conf_merge_sec_value(conf->moments_max_age, prev->moments_max_age, 0);
 
     if (conf->body_core) {
         /*

@@ -18,6 +18,11 @@
  * ngx_http_clockchain_events_on_change() is told (the long-poll waiters of
  * GET /api/jobs/{id}?wait=N, in wait.c): of each change, and of each new
  * subscription, after which changes may have been missed.
+ *
+ * A third channel, "<that channel>:moments", names the graph nodes whose
+ * public answer a script changed (publish.lua, complete.lua): paths
+ * separated by spaces, or "*" for every one.  What the zone caches of
+ * them goes (ngx_http_clockchain_shm_moment_mark()).
  */
 
 
@@ -32,6 +37,7 @@
 #include "ngx_http_clockchain_redis_adapter.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_stats.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EVENTS_BACKOFF_MIN  50
@@ -77,6 +83,7 @@ static void ngx_http_clockchain_events_message(redisAsyncContext *ac,
 static void ngx_http_clockchain_events_change(u_char *p, size_t len);
 static ngx_int_t ngx_http_clockchain_events_final(u_char *id,
     ngx_uint_t status, uint64_t version, u_char *p, u_char *last);
+static void ngx_http_clockchain_events_moments(u_char *p, size_t len);
 
 
 static ngx_http_clockchain_events_t  ngx_http_clockchain_events;
@@ -200,10 +207,11 @@ ngx_http_clockchain_events_connect(void)
 {
     u_char                        *host, *p;
     u_char                         final[256 + sizeof(":final")];
+    u_char                         moments[256 + sizeof(":moments")];
     ngx_int_t                      port;
     redisAsyncContext             *ac;
-    const char                    *argv[3];
-    size_t                         argvlen[3];
+    const char                    *argv[4];
+    size_t                         argvlen[4];
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
     if (ev->rcf->unix_path) {
@@ -258,7 +266,9 @@ ngx_http_clockchain_events_connect(void)
     /*
      * "<channel>" has every change as "<id> <status> <version>", as every
      * version of the module reads it; "<channel>:final" has a final state
-     * whole, published just before the change itself
+     * whole, published just before the change itself; "<channel>:moments"
+     * the graph nodes whose public answer changed.  One SUBSCRIBE: all
+     * three are heard from its first confirmation on.
      */
 
     argv[0] = "SUBSCRIBE";
@@ -268,9 +278,13 @@ ngx_http_clockchain_events_connect(void)
     argv[2] = (char *) final;
     argvlen[2] = ngx_sprintf(final, "%*s:final", ev->channel_len, ev->channel)
                  - final;
+    argv[3] = (char *) moments;
+    argvlen[3] = ngx_sprintf(moments, "%*s:moments", ev->channel_len,
+                             ev->channel)
+                 - moments;
 
     (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
-                                 NULL, 3, argv, argvlen);
+                                 NULL, 4, argv, argvlen);
 
     /* a Redis that takes the connection but never answers is let go */
     if (ev->deadline.timer_set) {
@@ -432,6 +446,19 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
     }
 
     if (ngx_strcmp(reply->element[0]->str, "message") == 0
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len == ev->channel_len + sizeof(":moments") - 1
+        && reply->element[2]->type == REDIS_REPLY_STRING
+        && ngx_strncmp(reply->element[1]->str + ev->channel_len, ":moments",
+                       sizeof(":moments") - 1)
+           == 0)
+    {
+        ngx_http_clockchain_events_moments((u_char *) reply->element[2]->str,
+                                           reply->element[2]->len);
+        return;
+    }
+
+    if (ngx_strcmp(reply->element[0]->str, "message") == 0
         && reply->element[2]->type == REDIS_REPLY_STRING)
     {
         ngx_http_clockchain_events_change((u_char *) reply->element[2]->str,
@@ -580,6 +607,60 @@ invalid:
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, id);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * "<path> <path> ..." or "*": the public answers of these moments changed.
+ * A message that does not parse changes every moment: which of them it
+ * meant is not known.
+ */
+
+static void
+ngx_http_clockchain_events_moments(u_char *p, size_t len)
+{
+    u_char                        *last, *s;
+    ngx_str_t                      path;
+    ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
+
+    ngx_http_clockchain_stat_add(moment_events, 1);
+
+    last = p + len;
+
+    for (s = p; s < last; s = p + 1) {
+        p = ngx_strlchr(s, last, ' ');
+        if (p == NULL) {
+            p = last;
+        }
+
+        if (!ngx_http_clockchain_valid_path((char *) s, p - s)) {
+            break;
+        }
+    }
+
+    if (len == 0 || s < last || last[-1] == ' ') {
+        if (len != 1 || *(last - 1) != '*') {
+            ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                          "clockchain: a moments event that is not a list "
+                          "of paths, \"%*s\": every cached moment is read "
+                          "from redis again", ngx_min(len, 128), last - len);
+        }
+
+        ngx_http_clockchain_shm_moment_mark(ev->mcf->shm_zone, NULL);
+        return;
+    }
+
+    for (s = last - len; s < last; s = p + 1) {
+        p = ngx_strlchr(s, last, ' ');
+        if (p == NULL) {
+            p = last;
+        }
+
+        path.data = s;
+        path.len = p - s;
+
+        ngx_http_clockchain_shm_moment_mark(ev->mcf->shm_zone, &path);
+    }
 }
 
 

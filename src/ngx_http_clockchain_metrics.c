@@ -65,7 +65,8 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
     u_char                           *buf, *p;
     ngx_int_t                         rc;
     ngx_pid_t                         runner;
-    ngx_uint_t                        i, jobs, pages, free;
+    size_t                            mbytes;
+    ngx_uint_t                        i, jobs, pages, free, moments;
     ngx_http_clockchain_out_t         o;
     ngx_http_clockchain_stats_t      *st;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -163,6 +164,23 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
         "Pages of the shared zone.", "zone_pages", pages);
     ngx_http_clockchain_metric(&o, "clockchain_zone_pages_free", "gauge",
         "Free pages of the shared zone.", "zone_pages_free", free);
+    ngx_http_clockchain_shm_moment_usage(mcf->shm_zone, &moments, &mbytes);
+
+    ngx_http_clockchain_metric(&o, "clockchain_zone_moments", "gauge",
+        "Public moments' answers held in the shared zone.", "zone_moments",
+        moments);
+    ngx_http_clockchain_metric(&o, "clockchain_zone_moments_bytes", "gauge",
+        "Bytes those answers take (at most half the zone).",
+        "zone_moments_bytes", mbytes);
+    ngx_http_clockchain_metric(&o, "clockchain_moments_cache_hits_total",
+        "counter", "Public moment reads answered from the shared zone.",
+        "moments_cache_hits", st->moment_hits);
+    ngx_http_clockchain_metric(&o, "clockchain_moments_cache_misses_total",
+        "counter", "Public moment reads that asked Redis.",
+        "moments_cache_misses", st->moment_misses);
+    ngx_http_clockchain_metric(&o, "clockchain_moments_events_total",
+        "counter", "Changes to public moments heard on the events channel, "
+        "by each worker.", "moments_events", st->moment_events);
     ngx_http_clockchain_metric(&o, "clockchain_runner_pid", "gauge",
         "Process id of the worker that holds the runner role (0: none).",
         "runner_pid", (ngx_atomic_uint_t) runner);

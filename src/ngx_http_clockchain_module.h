@@ -66,6 +66,9 @@ typedef struct {
     /* clockchain_cors_origins: of ngx_str_t, NULL for none, "*" alone */
     ngx_array_t                  *cors_origins;
 
+    /* clockchain_moments_max_age: Cache-Control of public moments, s */
+    time_t                        moments_max_age;
+
     /* the location's clockchain handler, behind ngx_http_clockchain_entry */
     ngx_http_handler_pt           handler;
 

@@ -15,12 +15,19 @@
  * its visibility (publish.lua), the creator or the calling service only.
  * The path is made canonical (an unpadded day padded) and checked before
  * it becomes part of any key.
+ *
+ * The public's answer to a read without arguments (200 or 404) is cached
+ * in the shared zone until an event says the moment changed (see
+ * ngx_http_clockchain_shm_moment_get()); a 200 carries an ETag, the MD5 of
+ * its body, and Cache-Control from clockchain_moments_max_age, and an
+ * If-None-Match that names it is answered 304, from the zone alone.
  */
 
 
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <ngx_md5.h>
 
 #include <jansson.h>
 
@@ -30,9 +37,15 @@
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_tdf.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_events.h"
+#include "ngx_http_clockchain_stats.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_EDGES_SHOWN  1000
+
+/* the ETags of If-None-Match looked at, at most */
+#define NGX_HTTP_CLOCKCHAIN_INM_MAX      8
 
 /* what the segments after a moment's path ask for */
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_READ      0
@@ -55,6 +68,14 @@ static void ngx_http_clockchain_moment_read_done(void *data,
 static ngx_uint_t ngx_http_clockchain_moment_format(ngx_http_request_t *r);
 static json_t *ngx_http_clockchain_moment_json(redisReply *node,
     redisReply *edges, ngx_uint_t format);
+static ngx_int_t ngx_http_clockchain_moment_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
+static ngx_int_t ngx_http_clockchain_moment_fill(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, json_t *json);
+static ngx_uint_t ngx_http_clockchain_moment_inm(ngx_http_request_t *r,
+    u_char *known, ngx_uint_t *star);
+static ngx_int_t ngx_http_clockchain_moment_send(ngx_http_request_t *r,
+    ngx_http_clockchain_shm_moment_t *m, ngx_uint_t modified);
 static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_visibility_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_publish_store(ngx_http_request_t *r,
@@ -320,9 +341,21 @@ static ngx_int_t
 ngx_http_clockchain_moment_read(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, const char *mode)
 {
+    ngx_int_t                         rc;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    /* the public's plain read only: ?format= and the like are other bodies */
+    if (ngx_strcmp(mode, "public") == 0 && r->args.len == 0) {
+        rc = ngx_http_clockchain_moment_cached(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
+        ctx->moment_public = 1;
+        ctx->moment_seq = ngx_http_clockchain_shm_moment_seq(mcf->shm_zone);
+    }
 
     ctx->op = ngx_http_clockchain_store_moment(mcf, &ctx->path,
                                         &ctx->created_by, mode,
@@ -352,6 +385,13 @@ ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
     r = ctx->request;
     ctx->op = NULL;
 
+    if (ctx->moment_public && reply && reply->type != REDIS_REPLY_ERROR
+        && reply->type != REDIS_REPLY_ARRAY)
+    {
+        /* absent or private: the public's 404 is cached as well */
+        (void) ngx_http_clockchain_moment_fill(r, ctx, NULL);
+    }
+
     if (ngx_http_clockchain_graph_reply(r, reply, "a moment",
                                         "Moment not found")
         != NGX_OK)
@@ -370,7 +410,285 @@ ngx_http_clockchain_moment_read_done(void *data, redisReply *reply)
         return;
     }
 
+    if (ctx->moment_public) {
+        ngx_http_clockchain_finalize(r,
+                              ngx_http_clockchain_moment_fill(r, ctx, json));
+        return;
+    }
+
     ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+}
+
+
+/*
+ * The public's answer from the zone, when this worker hears the events
+ * (else a change could go unheard): NGX_DECLINED when it is not there.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_moment_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    u_char                            known[NGX_HTTP_CLOCKCHAIN_INM_MAX
+                                            * NGX_HTTP_CLOCKCHAIN_ETAG_LEN];
+    ngx_int_t                         rc;
+    ngx_uint_t                        nknown, star;
+    ngx_http_clockchain_shm_moment_t  m;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    if (!ngx_http_clockchain_events_subscribed()) {
+        return NGX_DECLINED;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    nknown = ngx_http_clockchain_moment_inm(r, known, &star);
+
+    rc = ngx_http_clockchain_shm_moment_get(mcf->shm_zone, &ctx->path,
+                                            r->pool, known, nknown, &m);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_clockchain_stat_add(moment_misses, 1);
+        return NGX_DECLINED;
+    }
+
+    ngx_http_clockchain_stat_add(moment_hits, 1);
+
+    if (m.status != NGX_HTTP_OK) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                         "Moment not found");
+    }
+
+    return ngx_http_clockchain_moment_send(r, &m,
+                                           m.body.len != 0 && !star);
+}
+
+
+/*
+ * The public's answer read from Redis (json NULL: a 404), cached with the
+ * sequence its read was sent at, then sent (a 200; a 404 is sent by the
+ * caller).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_moment_fill(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, json_t *json)
+{
+    u_char                            known[NGX_HTTP_CLOCKCHAIN_INM_MAX
+                                            * NGX_HTTP_CLOCKCHAIN_ETAG_LEN];
+    u_char                            digest[16];
+    char                             *text;
+    ngx_md5_t                         md5;
+    ngx_uint_t                        i, nknown, star;
+    ngx_http_clockchain_shm_moment_t  m;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    ngx_memzero(&m, sizeof(ngx_http_clockchain_shm_moment_t));
+
+    if (json == NULL) {
+        m.status = NGX_HTTP_NOT_FOUND;
+        ngx_http_clockchain_shm_moment_put(mcf->shm_zone, &ctx->path, &m,
+                                           ctx->moment_seq);
+        return NGX_OK;
+    }
+
+    text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m.status = NGX_HTTP_OK;
+    m.body.len = ngx_strlen(text);
+    m.body.data = ngx_pnalloc(r->pool, m.body.len);
+
+    if (m.body.data == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(m.body.data, text, m.body.len);
+    free(text);
+
+    /* the body's digest: the same answer has the same ETag on every nginx */
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, m.body.data, m.body.len);
+    ngx_md5_final(digest, &md5);
+    ngx_hex_dump(m.etag, digest, NGX_HTTP_CLOCKCHAIN_ETAG_LEN / 2);
+
+    ngx_http_clockchain_shm_moment_put(mcf->shm_zone, &ctx->path, &m,
+                                       ctx->moment_seq);
+
+    nknown = ngx_http_clockchain_moment_inm(r, known, &star);
+
+    for (i = 0; i < nknown; i++) {
+        if (ngx_memcmp(known + i * NGX_HTTP_CLOCKCHAIN_ETAG_LEN, m.etag,
+                       NGX_HTTP_CLOCKCHAIN_ETAG_LEN)
+            == 0)
+        {
+            break;
+        }
+    }
+
+    return ngx_http_clockchain_moment_send(r, &m, i == nknown && !star);
+}
+
+
+/*
+ * The ETags of ours that If-None-Match names ("<16 hex digits>", weak or
+ * not: a GET compares them weakly), into known; *star for "*".
+ */
+
+static ngx_uint_t
+ngx_http_clockchain_moment_inm(ngx_http_request_t *r, u_char *known,
+    ngx_uint_t *star)
+{
+    u_char      *p, *last, *q;
+    ngx_uint_t   n, i;
+
+    *star = 0;
+
+    if (r->headers_in.if_none_match == NULL) {
+        return 0;
+    }
+
+    p = r->headers_in.if_none_match->value.data;
+    last = p + r->headers_in.if_none_match->value.len;
+    n = 0;
+
+    while (p < last && n < NGX_HTTP_CLOCKCHAIN_INM_MAX) {
+        if (*p == '*') {
+            *star = 1;
+            p++;
+            continue;
+        }
+
+        if (*p != '"') {
+            p++;
+            continue;
+        }
+
+        q = ngx_strlchr(p + 1, last, '"');
+        if (q == NULL) {
+            break;
+        }
+
+        if (q - p - 1 == NGX_HTTP_CLOCKCHAIN_ETAG_LEN) {
+            for (i = 0; i < NGX_HTTP_CLOCKCHAIN_ETAG_LEN; i++) {
+                if (!((p[1 + i] >= '0' && p[1 + i] <= '9')
+                      || (p[1 + i] >= 'a' && p[1 + i] <= 'f')))
+                {
+                    break;
+                }
+            }
+
+            if (i == NGX_HTTP_CLOCKCHAIN_ETAG_LEN) {
+                ngx_memcpy(known + n * NGX_HTTP_CLOCKCHAIN_ETAG_LEN, p + 1,
+                           NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
+                n++;
+            }
+        }
+
+        p = q + 1;
+    }
+
+    return n;
+}
+
+
+/*
+ * A public moment: 200 with its body, or 304 (not modified) without;
+ * ETag and Cache-Control either way.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_moment_send(ngx_http_request_t *r,
+    ngx_http_clockchain_shm_moment_t *m, ngx_uint_t modified)
+{
+    u_char                          *etag, *cc, *p;
+    ngx_int_t                        rc;
+    ngx_buf_t                       *b;
+    ngx_chain_t                      out;
+    ngx_table_elt_t                 *h;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+
+    etag = ngx_pnalloc(r->pool, NGX_HTTP_CLOCKCHAIN_ETAG_LEN + 3);
+    cc = ngx_pnalloc(r->pool, sizeof("public, max-age=, must-revalidate")
+                              + NGX_TIME_T_LEN);
+    h = ngx_list_push(&r->headers_out.headers);
+
+    if (etag == NULL || cc == NULL || h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = etag;
+    *p++ = '"';
+    p = ngx_cpymem(p, m->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
+    *p++ = '"';
+    *p = '\0';
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "ETag");
+    h->value.data = etag;
+    h->value.len = NGX_HTTP_CLOCKCHAIN_ETAG_LEN + 2;
+
+    r->headers_out.etag = h;
+
+    ngx_sprintf(cc, "public, max-age=%T, must-revalidate%Z",
+                llcf->moments_max_age);
+
+    if (ngx_http_clockchain_add_header(r, "Cache-Control", (char *) cc)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!modified) {
+        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+        r->headers_out.content_length_n = -1;
+        r->header_only = 1;
+
+        return ngx_http_send_header(r);
+    }
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = m->body.len;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = m->body.data;
+    b->last = m->body.data + m->body.len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
 }
 
 

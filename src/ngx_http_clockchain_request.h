@@ -45,6 +45,9 @@ typedef struct {
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
+    /* a public moment's read: the zone's moment sequence when it was sent */
+    uint64_t                          moment_seq;
+
     /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;
@@ -54,6 +57,7 @@ typedef struct {
     unsigned                          bulk:1;
     unsigned                          has_cached:1;
     unsigned                          wait_known:1;  /* asleep, knowing */
+    unsigned                          moment_public:1;  /* zone-cached */
 } ngx_http_clockchain_ctx_t;
 
 

@@ -35,6 +35,10 @@
 #define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096
 #define NGX_HTTP_CLOCKCHAIN_SHM_BUCKET    512     /* zone bytes per bucket */
 
+/* public moments: zone bytes per bucket, the marks kept for fills */
+#define NGX_HTTP_CLOCKCHAIN_SHM_MBUCKET   4096
+#define NGX_HTTP_CLOCKCHAIN_SHM_MARKS     256
+
 
 typedef struct ngx_http_clockchain_shm_node_s  ngx_http_clockchain_shm_node_t;
 
@@ -58,6 +62,32 @@ struct ngx_http_clockchain_shm_node_s {
     u_char                       completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     u_char                       data[1];    /* path, then error */
 };
+
+
+/*
+ * A public moment's answer (GET without a key): the path, then the body.
+ * seq is the zone's moment sequence when the read that gave it was sent.
+ */
+typedef struct ngx_http_clockchain_shm_mnode_s  ngx_http_clockchain_shm_mnode_t;
+
+struct ngx_http_clockchain_shm_mnode_s {
+    ngx_http_clockchain_shm_mnode_t  *next;  /* in its bucket */
+    ngx_queue_t                  queue;
+    uint64_t                     seq;
+    size_t                       size;       /* as allocated */
+    uint32_t                     hash;
+    uint32_t                     body_len;
+    u_short                      path_len;
+    u_short                      status;
+    u_char                       etag[NGX_HTTP_CLOCKCHAIN_ETAG_LEN];
+    u_char                       data[1];
+};
+
+
+typedef struct {
+    uint32_t                     hash;
+    uint64_t                     seq;
+} ngx_http_clockchain_shm_mark_t;
 
 
 typedef struct {
@@ -87,6 +117,23 @@ typedef struct {
 
     /* the test-only hook has fired (once per zone) */
     ngx_uint_t                   debug_fired;
+
+    /*
+     * Public moments, on an LRU of their own, in at most mmax bytes.
+     * mseq counts the changes heard; the last MARKS of them are kept by
+     * path hash, so that a read sent before a change to its path is not
+     * cached after it.  Nothing older than mfloor is trusted: a change
+     * to every moment, a new subscription, a drop.
+     */
+    ngx_http_clockchain_shm_mnode_t  **mbuckets;
+    uint32_t                     mmask;
+    ngx_queue_t                  mlru;
+    ngx_uint_t                   moments;
+    size_t                       mbytes;
+    size_t                       mmax;
+    uint64_t                     mseq;
+    uint64_t                     mfloor;
+    ngx_http_clockchain_shm_mark_t  marks[NGX_HTTP_CLOCKCHAIN_SHM_MARKS];
 } ngx_http_clockchain_shm_sh_t;
 
 
@@ -101,6 +148,8 @@ typedef struct {
     ngx_http_clockchain_shm_sh_t     *sh;
     ngx_http_clockchain_shm_node_t  **buckets;
     size_t                            nbuckets;
+    ngx_http_clockchain_shm_mnode_t **mbuckets;
+    size_t                            nmbuckets;
     u_char                           *log_ctx;
 } ngx_http_clockchain_shm_layout_t;
 
@@ -132,6 +181,14 @@ static ngx_uint_t ngx_http_clockchain_shm_lost(
     const ngx_http_clockchain_job_t *job);
 static void ngx_http_clockchain_shm_log_lost(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_uint_t status, uint64_t version);
+static void ngx_http_clockchain_shm_moments_init(
+    ngx_http_clockchain_shm_sh_t *sh);
+static ngx_http_clockchain_shm_mnode_t *ngx_http_clockchain_shm_moment_lookup(
+    ngx_http_clockchain_shm_ctx_t *ctx, ngx_str_t *path, uint32_t hash);
+static ngx_int_t ngx_http_clockchain_shm_moment_free(
+    ngx_http_clockchain_shm_ctx_t *ctx, ngx_http_clockchain_shm_mnode_t *mn);
+static ngx_int_t ngx_http_clockchain_shm_moment_evict(
+    ngx_http_clockchain_shm_ctx_t *ctx);
 
 
 /*
@@ -226,6 +283,12 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&ctx->sh->lru);
     ctx->sh->jobs = 0;
 
+    ctx->sh->mbuckets = lo.mbuckets;
+    ctx->sh->mmask = (uint32_t) (lo.nmbuckets - 1);
+    ctx->sh->mmax = shm_zone->shm.size / 2;
+
+    ngx_http_clockchain_shm_moments_init(ctx->sh);
+
     return NGX_OK;
 }
 
@@ -262,6 +325,19 @@ ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
     lo->buckets = ngx_slab_alloc_locked(ctx->shpool,
                                   n * sizeof(ngx_http_clockchain_shm_node_t *));
     if (lo->buckets == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (n = 64; n < shm_zone->shm.size / NGX_HTTP_CLOCKCHAIN_SHM_MBUCKET;
+         n *= 2)
+    {
+        /* void */
+    }
+
+    lo->nmbuckets = n;
+    lo->mbuckets = ngx_slab_alloc_locked(ctx->shpool,
+                                 n * sizeof(ngx_http_clockchain_shm_mnode_t *));
+    if (lo->mbuckets == NULL) {
         return NGX_ERROR;
     }
 
@@ -378,7 +454,9 @@ ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone)
     if (ngx_http_clockchain_shm_layout(shm_zone, &lo) != NGX_OK
         || lo.sh != sh
         || lo.buckets != sh->buckets
-        || lo.nbuckets != (size_t) sh->mask + 1)
+        || lo.nbuckets != (size_t) sh->mask + 1
+        || lo.mbuckets != sh->mbuckets
+        || lo.nmbuckets != (size_t) sh->mmask + 1)
     {
         sh->off = 1;
 
@@ -398,6 +476,24 @@ ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone)
 
     /* as after a resubscribe: what was read before is not trusted after */
     sh->epoch++;
+
+    ngx_http_clockchain_shm_moments_init(sh);
+}
+
+
+/* no moment cached, none trusted that was read before now */
+
+static void
+ngx_http_clockchain_shm_moments_init(ngx_http_clockchain_shm_sh_t *sh)
+{
+    ngx_memzero(sh->mbuckets,
+                ((size_t) sh->mmask + 1)
+                * sizeof(ngx_http_clockchain_shm_mnode_t *));
+
+    ngx_queue_init(&sh->mlru);
+    sh->moments = 0;
+    sh->mbytes = 0;
+    sh->mfloor = ++sh->mseq;
 }
 
 
@@ -755,10 +851,21 @@ ngx_http_clockchain_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size)
     for (i = 0; /* void */ ; i++) {
         cn = ngx_slab_alloc_locked(ctx->shpool, size);
 
-        if (cn != NULL || i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT
-            || ngx_queue_empty(&ctx->sh->lru))
-        {
+        if (cn != NULL || i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT) {
             return cn;
+        }
+
+        /* jobs first: a moment is one read of Redis away as well */
+        if (!ngx_queue_empty(&ctx->sh->mlru)) {
+            if (ngx_http_clockchain_shm_moment_evict(ctx) != NGX_OK) {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        if (ngx_queue_empty(&ctx->sh->lru)) {
+            return NULL;
         }
 
         q = ngx_queue_last(&ctx->sh->lru);
@@ -992,6 +1099,10 @@ ngx_http_clockchain_shm_new_epoch(ngx_shm_zone_t *shm_zone)
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
     ctx->sh->epoch++;
+
+    /* and so are cached moments */
+    ctx->sh->mfloor = ++ctx->sh->mseq;
+
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
 
@@ -1198,4 +1309,351 @@ ngx_http_clockchain_shm_runner_release(ngx_shm_zone_t *shm_zone,
     }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+/*
+ * Public moments.  The answer to GET {path} without a key, 200 with its
+ * body or 404, is kept until a change to the moment is heard (an event
+ * names its path, or every moment) or the events subscription comes back
+ * (changes may have been missed).  known: the ETags a client holds
+ * (If-None-Match), nknown of them; a 200 with one of them is found
+ * without its body (m->body empty).
+ */
+
+ngx_int_t
+ngx_http_clockchain_shm_moment_get(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
+    ngx_pool_t *pool, const u_char *known, ngx_uint_t nknown,
+    ngx_http_clockchain_shm_moment_t *m)
+{
+    uint32_t                          hash;
+    ngx_uint_t                        i;
+    ngx_http_clockchain_shm_ctx_t    *ctx;
+    ngx_http_clockchain_shm_mnode_t  *mn;
+
+    ctx = shm_zone->data;
+    hash = ngx_crc32_short(path->data, path->len);
+
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
+
+    mn = ngx_http_clockchain_shm_moment_lookup(ctx, path, hash);
+
+    if (mn == NULL) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
+
+    if (mn->seq < ctx->sh->mfloor) {
+        /* read before a change to every moment, or a new subscription */
+        (void) ngx_http_clockchain_shm_moment_free(ctx, mn);
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_clockchain_shm_linked(ctx, &mn->queue) != NGX_OK
+        || ngx_http_clockchain_shm_linked(ctx, &ctx->sh->mlru) != NGX_OK)
+    {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_remove(&mn->queue);
+    ngx_queue_insert_head(&ctx->sh->mlru, &mn->queue);
+
+    m->status = mn->status;
+    ngx_memcpy(m->etag, mn->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
+    ngx_str_null(&m->body);
+
+    if (mn->status == NGX_HTTP_OK) {
+        for (i = 0; i < nknown; i++) {
+            if (ngx_memcmp(known + i * NGX_HTTP_CLOCKCHAIN_ETAG_LEN,
+                           mn->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == nknown) {
+            /* copied out under the lock: the entry may go right after */
+            m->body.data = ngx_pnalloc(pool, mn->body_len);
+            if (m->body.data == NULL) {
+                ngx_http_clockchain_shm_unlock(shm_zone);
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(m->body.data, mn->data + mn->path_len, mn->body_len);
+            m->body.len = mn->body_len;
+        }
+    }
+
+    ngx_http_clockchain_shm_unlock(shm_zone);
+
+    return NGX_OK;
+}
+
+
+/* the sequence now: taken when a read of a moment is sent */
+
+uint64_t
+ngx_http_clockchain_shm_moment_seq(ngx_shm_zone_t *shm_zone)
+{
+    uint64_t                        seq;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+    seq = ctx->sh->mseq;
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    return seq;
+}
+
+
+/*
+ * Caches the answer of a read sent at seq, unless a change to its path
+ * (or to every moment) was heard since: that read may have been answered
+ * before the change.  When more changes were heard since than the zone
+ * remembers, it is not cached either.  An answer over a sixteenth of the
+ * moments' share of the zone is not cached: it is read from Redis.
+ */
+
+void
+ngx_http_clockchain_shm_moment_put(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
+    ngx_http_clockchain_shm_moment_t *m, uint64_t seq)
+{
+    size_t                            size;
+    uint32_t                          hash;
+    uint64_t                          s;
+    ngx_uint_t                        i;
+    ngx_http_clockchain_shm_sh_t     *sh;
+    ngx_http_clockchain_shm_ctx_t    *ctx;
+    ngx_http_clockchain_shm_mnode_t  *mn, *old;
+
+    ctx = shm_zone->data;
+    sh = ctx->sh;
+    hash = ngx_crc32_short(path->data, path->len);
+
+    size = offsetof(ngx_http_clockchain_shm_mnode_t, data) + path->len
+           + m->body.len;
+
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
+    if (seq < sh->mfloor || sh->mseq - seq >= NGX_HTTP_CLOCKCHAIN_SHM_MARKS) {
+        goto done;
+    }
+
+    for (s = seq + 1; s <= sh->mseq; s++) {
+        if (sh->marks[s % NGX_HTTP_CLOCKCHAIN_SHM_MARKS].hash == hash) {
+            /* changed since the read was sent (or a path of the same hash) */
+            goto done;
+        }
+    }
+
+    old = ngx_http_clockchain_shm_moment_lookup(ctx, path, hash);
+
+    if (old) {
+        if (old->seq > seq) {
+            /* a later read is cached */
+            goto done;
+        }
+
+        if (ngx_http_clockchain_shm_moment_free(ctx, old) != NGX_OK) {
+            goto done;
+        }
+    }
+
+    if (size > sh->mmax / 16 || path->len > 0xffff) {
+        goto done;
+    }
+
+    while (sh->mbytes + size > sh->mmax && !ngx_queue_empty(&sh->mlru)) {
+        if (ngx_http_clockchain_shm_moment_evict(ctx) != NGX_OK) {
+            goto done;
+        }
+    }
+
+    for (i = 0; /* void */ ; i++) {
+        mn = ngx_slab_alloc_locked(ctx->shpool, size);
+
+        if (mn != NULL || i == NGX_HTTP_CLOCKCHAIN_SHM_EVICT
+            || ngx_queue_empty(&sh->mlru))
+        {
+            break;
+        }
+
+        /* moments give way to moments only: jobs keep their share */
+        if (ngx_http_clockchain_shm_moment_evict(ctx) != NGX_OK) {
+            goto done;
+        }
+    }
+
+    if (mn == NULL) {
+        goto done;
+    }
+
+    if (ngx_http_clockchain_shm_linked(ctx, &sh->mlru) != NGX_OK) {
+        /* the zone is emptied at unlock, mn with it */
+        goto done;
+    }
+
+    mn->seq = seq;
+    mn->size = size;
+    mn->hash = hash;
+    mn->body_len = (uint32_t) m->body.len;
+    mn->path_len = (u_short) path->len;
+    mn->status = (u_short) m->status;
+    ngx_memcpy(mn->etag, m->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
+    ngx_memcpy(mn->data, path->data, path->len);
+
+    if (m->body.len) {
+        ngx_memcpy(mn->data + path->len, m->body.data, m->body.len);
+    }
+
+    mn->next = sh->mbuckets[hash & sh->mmask];
+    sh->mbuckets[hash & sh->mmask] = mn;
+
+    ngx_queue_insert_head(&sh->mlru, &mn->queue);
+    sh->moments++;
+    sh->mbytes += size;
+
+done:
+
+    ngx_http_clockchain_shm_unlock(shm_zone);
+}
+
+
+/*
+ * A change to the moment at path was heard (path NULL: to every moment):
+ * what is cached of it goes, and an answer read before it is not cached.
+ */
+
+void
+ngx_http_clockchain_shm_moment_mark(ngx_shm_zone_t *shm_zone, ngx_str_t *path)
+{
+    uint32_t                          hash;
+    ngx_http_clockchain_shm_sh_t     *sh;
+    ngx_http_clockchain_shm_ctx_t    *ctx;
+    ngx_http_clockchain_shm_mnode_t  *mn;
+
+    ctx = shm_zone->data;
+    sh = ctx->sh;
+
+    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
+    sh->mseq++;
+
+    if (path == NULL) {
+        /* what is cached goes when it is looked up, or evicted */
+        sh->mfloor = sh->mseq;
+        ngx_http_clockchain_shm_unlock(shm_zone);
+        return;
+    }
+
+    hash = ngx_crc32_short(path->data, path->len);
+
+    sh->marks[sh->mseq % NGX_HTTP_CLOCKCHAIN_SHM_MARKS].hash = hash;
+    sh->marks[sh->mseq % NGX_HTTP_CLOCKCHAIN_SHM_MARKS].seq = sh->mseq;
+
+    mn = ngx_http_clockchain_shm_moment_lookup(ctx, path, hash);
+
+    if (mn) {
+        (void) ngx_http_clockchain_shm_moment_free(ctx, mn);
+    }
+
+    ngx_http_clockchain_shm_unlock(shm_zone);
+}
+
+
+void
+ngx_http_clockchain_shm_moment_usage(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t *moments, size_t *bytes)
+{
+    ngx_http_clockchain_shm_ctx_t  *ctx = shm_zone->data;
+
+    ngx_shmtx_lock(&ctx->shpool->mutex);
+
+    *moments = ctx->sh->moments;
+    *bytes = ctx->sh->mbytes;
+
+    ngx_shmtx_unlock(&ctx->shpool->mutex);
+}
+
+
+static ngx_http_clockchain_shm_mnode_t *
+ngx_http_clockchain_shm_moment_lookup(ngx_http_clockchain_shm_ctx_t *ctx,
+    ngx_str_t *path, uint32_t hash)
+{
+    ngx_http_clockchain_shm_mnode_t  *mn;
+
+    for (mn = ctx->sh->mbuckets[hash & ctx->sh->mmask]; mn; mn = mn->next) {
+        if (mn->hash == hash && mn->path_len == path->len
+            && ngx_memcmp(mn->data, path->data, path->len) == 0)
+        {
+            return mn;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* with the mutex held; NGX_ERROR as ngx_http_clockchain_shm_free_node() */
+
+static ngx_int_t
+ngx_http_clockchain_shm_moment_free(ngx_http_clockchain_shm_ctx_t *ctx,
+    ngx_http_clockchain_shm_mnode_t *mn)
+{
+    ngx_http_clockchain_shm_mnode_t  **p;
+
+    for (p = &ctx->sh->mbuckets[mn->hash & ctx->sh->mmask];
+         *p != mn;
+         p = &(*p)->next)
+    {
+        if (*p == NULL) {
+            ctx->sh->broken = 1;
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_clockchain_shm_linked(ctx, &mn->queue) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    *p = mn->next;
+
+    ngx_queue_remove(&mn->queue);
+    ctx->sh->moments--;
+    ctx->sh->mbytes -= mn->size;
+    ngx_slab_free_locked(ctx->shpool, mn);
+
+    return NGX_OK;
+}
+
+
+/* with the mutex held: the least recently used moment goes */
+
+static ngx_int_t
+ngx_http_clockchain_shm_moment_evict(ngx_http_clockchain_shm_ctx_t *ctx)
+{
+    ngx_queue_t  *q;
+
+    q = ngx_queue_last(&ctx->sh->mlru);
+
+    if (ngx_http_clockchain_shm_linked(ctx, q) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_clockchain_shm_moment_free(ctx,
+               ngx_queue_data(q, ngx_http_clockchain_shm_mnode_t, queue));
 }

@@ -37,6 +37,9 @@ typedef struct {
     ngx_atomic_t                  flash_ms;
     ngx_atomic_t                  redis[NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS + 1];
     ngx_atomic_t                  redis_us;
+    ngx_atomic_t                  moment_hits;    /* public, from the zone */
+    ngx_atomic_t                  moment_misses;  /* public, from Redis */
+    ngx_atomic_t                  moment_events;  /* ":moments" messages */
 } ngx_http_clockchain_stats_t;
 
 

@@ -390,27 +390,39 @@ ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       edge[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       channel[256 + sizeof(":moments")];
     char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
-    const char  *argv[5];
-    size_t       argvlen[5];
+    size_t       len;
+    const char  *argv[8];
+    size_t       argvlen[8];
 
     ngx_http_clockchain_iso_now(now);
+
+    len = ngx_http_clockchain_store_channel(mcf, channel, 256);
 
     argv[0] = (char *) node;
     argvlen[0] = ngx_http_clockchain_store_key(node, mcf, "node:",
                                                path->data, path->len);
-    argv[1] = user->len ? (char *) user->data : "";
-    argvlen[1] = user->len;
-    argv[2] = visibility;
-    argvlen[2] = ngx_strlen(visibility);
-    argv[3] = now;
-    argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    argv[4] = (char *) prefix;
-    argvlen[4] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = (char *) edge;
+    argvlen[1] = ngx_http_clockchain_store_key(edge, mcf, "edges:",
+                                               path->data, path->len);
+    argv[2] = user->len ? (char *) user->data : "";
+    argvlen[2] = user->len;
+    argv[3] = visibility;
+    argvlen[3] = ngx_strlen(visibility);
+    argv[4] = now;
+    argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[5] = (char *) path->data;
+    argvlen[5] = path->len;
+    argv[6] = (char *) channel;
+    argvlen[6] = ngx_sprintf(channel + len, ":moments") - channel;
+    argv[7] = (char *) prefix;
+    argvlen[7] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
-                                          handler, data, 1, 5, argv,
+                                          handler, data, 2, 8, argv,
                                           argvlen);
 }
 

@@ -72,7 +72,7 @@ sub owner_of {
 # bytes that Redis has not read yet, on the connections to it
 sub redis_unread { tcp_unread(local => $redis->port) }
 
-sub subscriptions { scalar grep { ($_->{sub} // 0) == 2 } clients('TYPE', 'pubsub') }
+sub subscriptions { scalar grep { ($_->{sub} // 0) == 3 } clients('TYPE', 'pubsub') }
 
 sub subscribed_lines {
     my ($ng, $pid) = @_;

@@ -304,7 +304,7 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
     my $nw = 0;
     for my $ng ($a, $b, $c) { $nw += () = $ng->worker_pids }
     wait_for(10, sub {
-        $nw == grep { /sub=2 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub')
+        $nw == grep { /sub=3 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub')
     });
     my $w = background_get($b, "/api/jobs/$id?wait=10");
     waiting($b, $w);    # event: B has read the request, a waiter is in
@@ -372,7 +372,7 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
 {
     my $subscribers = sub {
         # each worker on both channels: the changes and the final states
-        scalar grep { /sub=2 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
+        scalar grep { /sub=3 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
     };
     my $before = $subscribers->();
     kill 'STOP', $redis->pid;

@@ -54,11 +54,11 @@ ok(wait_for(15, sub {
     sentinel_cmd('SENTINEL', 'replicas', 'cc') =~ /\b@{[ $replica->port ]}\b/
 }), 'the sentinel knows the primary and its replica');
 
-# nginx subscriptions (both channels) on a server
+# nginx subscriptions (all three channels) on a server
 sub subscriptions {
     my ($redis) = @_;
     my $list = eval { $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub') } // '';
-    return scalar grep { /sub=2 / } split /\n/, $list;
+    return scalar grep { /sub=3 / } split /\n/, $list;
 }
 
 my $ng = start_nginx(redis => $primary, conf => <<"CONF");

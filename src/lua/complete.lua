@@ -11,7 +11,8 @@
 -- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
 -- ARGV[7]  the most edges of one type from one new node
 -- ARGV[8]  attempts made, recorded with the job
--- ARGV[9]  the events channel (and "<it>:final" for the final state)
+-- ARGV[9]  the events channel (and "<it>:final" for the final state,
+--          "<it>:moments" for the nodes whose public answer changed)
 -- ARGV[10] how long the finished job is kept, seconds (the node stays)
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
@@ -200,7 +201,12 @@ local function nearest(key, lo, hi, n)
     return out
 end
 
+-- the nodes whose answer changes: the new node, each node given an edge
+-- to it, and on an update every neighbour (its name may have changed)
+local touched = {}
+
 local function edge(source, target, etype, weight, theme)
+    touched[source] = true
     local e = { source = source, target = target, type = etype,
                 weight = weight, created_by = 'auto' }
     if theme then
@@ -392,6 +398,38 @@ end
 
 search(words, path, g, now[2], true)
 redis.call('SET', wkey, cjson.encode(words))
+
+-- every nginx forgets what it cached of them ("*": every moment)
+
+local changed = { path }
+touched[path] = nil
+
+if not fresh then
+    if redis.call('HLEN', p .. 'edges:' .. path) > 256 then
+        changed = nil
+    else
+        for _, field in ipairs(redis.call('HKEYS', p .. 'edges:' .. path)) do
+            local other = string.match(field, '^[^|]*|(.*)$')
+            if other then
+                touched[other] = true
+            end
+        end
+        touched[path] = nil
+    end
+end
+
+if changed then
+    for other in pairs(touched) do
+        changed[#changed + 1] = other
+        if #changed > 256 then
+            changed = nil
+            break
+        end
+    end
+end
+
+redis.call('PUBLISH', ARGV[9] .. ':moments',
+           changed and table.concat(changed, ' ') or '*')
 
 -- the job
 

@@ -1,10 +1,13 @@
 -- Set a node's visibility, as its requester may.
 --
 -- KEYS[1]  the node hash
+-- KEYS[2]  the node's edge hash
 -- ARGV[1]  the requester (X-User-Id), or "" for the calling service itself
 -- ARGV[2]  "public" or "private"
 -- ARGV[3]  now, ISO 8601
--- ARGV[4]  graph key prefix ("<prefix>{cc}:v1:")
+-- ARGV[4]  the node's path
+-- ARGV[5]  the moments channel ("<events channel>:moments")
+-- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
 --
 -- The service may change any node; a requester only a node they created.
 -- Returns the visibility set; false when the node is absent or the
@@ -14,6 +17,10 @@
 -- private of a user) moves in the browse counts and the search index in
 -- the same step (complete.lua's header says what they hold); a node not
 -- indexed yet (no words:<path>, see ops/reindex.lua) is left to reindex.
+--
+-- A change of visibility changes the public's answer for the node and for
+-- each neighbour (an edge to it shows or goes): their paths are published
+-- on ARGV[5], "*" (every moment) past 256 neighbours.
 
 local f = redis.call('HMGET', KEYS[1], 'visibility', 'created_by')
 
@@ -37,8 +44,8 @@ redis.call('HSET', KEYS[1], 'visibility', ARGV[2])
 
 -- the same functions as complete.lua's
 
-local p = ARGV[4]
-local path = string.sub(KEYS[1], #p + #'node:' + 1)
+local p = ARGV[6]
+local path = ARGV[4]
 
 local function group(visibility, by)
     if visibility == 'public' then
@@ -98,6 +105,25 @@ if from ~= to and words then
             redis.call('ZADD', k .. '|' .. f[2], 4 * class + to, path)
         end
     end
+end
+
+if (f[1] == 'public') ~= (ARGV[2] == 'public') then
+    local paths = { ARGV[4] }
+
+    if redis.call('HLEN', KEYS[2]) > 256 then
+        paths = { '*' }
+    else
+        local seen = {}
+        for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+            local other = string.match(field, '^[^|]*|(.*)$')
+            if other and not seen[other] and other ~= ARGV[4] then
+                seen[other] = true
+                paths[#paths + 1] = other
+            end
+        end
+    end
+
+    redis.call('PUBLISH', ARGV[5], table.concat(paths, ' '))
 end
 
 return ARGV[2]

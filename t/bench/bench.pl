@@ -6,10 +6,10 @@
 #   CLOCKCHAIN_MODULE=build/ngx_http_clockchain_module.so \
 #       perl -I t/lib t/bench/bench.pl [measure ...]
 #
-# With no argument it runs the seven measures, prints the table and
+# With no argument it runs the eight measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 7) it runs only those and
+# them is kept).  With measure numbers (1 to 8) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
@@ -56,7 +56,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-7 ...]\n" if grep { !/^[1-7]$/ } @ARGV;
+die "usage: $0 [1-8 ...]\n" if grep { !/^[1-8]$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -1072,6 +1072,29 @@ if (wanted(4)) {
 }
 
 ###########################################################################
+# 8. public moments from the zone: a hot moment against return 200, and
+# how soon a publish on A is seen on B (t/bench/moments.pl, on its own
+# Redis and two nginx of its own)
+
+if (wanted(8)) {
+    say_('8: public moments (t/bench/moments.pl)');
+    open my $fh, '-|', $^X, '-I', "$REPO/t/lib", "$REPO/t/bench/moments.pl", $SECS, 200
+        or die "8: $!\n";
+    my ($line) = grep { /^\{/ } <$fh>;
+    close $fh;
+    die "8: no result from t/bench/moments.pl\n" unless $line;
+    $RES{8} = decode_json($line);
+    say_(sprintf '8: hot moment %.0f vs %.0f rps (%.2f); publish seen on B: median %.2f ms, p99 %.2f ms',
+         @{ $RES{8} }{qw(hot_rps ref_rps ratio median_ms p99_ms)});
+    $COMMANDS{8} = "t/bench/moments.pl: a public moment of 16 edges (" . $RES{8}{body_bytes}
+        . " bytes), `wrk -t2 -c64 -d${SECS}s` without a key on `/api/moments/PATH` and on "
+        . "`location = /ref/moment { return 200 '<the same body>'; }` in the same nginx, "
+        . "interleaved, 3 rounds each, the median of the ratios; then 200 private moments, each "
+        . "read twice without a key on B (the 404 cached), published on A (`POST .../publish`), "
+        . "and B polled without a key on a keep-alive connection from A's 200 until it answers 200";
+}
+
+###########################################################################
 # the table
 
 my @ROWS;    # [measure, target, measured, pass]
@@ -1130,6 +1153,19 @@ if ($RES{7}) {
     my $x = $RES{7};
     row('7. worker RssAnon after 100k jobs ÷ after 10k', '≤ 1.05',
         sprintf('%.3f (VmRSS with the zone: %.3f)', $x->{anon}, $x->{rss}), $x->{anon} <= 1.05);
+}
+
+if ($RES{8}) {
+    my $x = $RES{8};
+    row('8. hot public moment (zone hit), rps ÷ return 200 of the same body', '≥ 0.8',
+        sprintf('%s (%.0f vs %.0f rps)', fmt($x->{ratio}), $x->{hot_rps}, $x->{ref_rps}),
+        $x->{ratio} >= 0.8);
+    row('8. publish on A → 200 without a key on B, median', '—',
+        sprintf('%.2f ms', $x->{median_ms}), 1);
+    row('8. publish on A → 200 without a key on B, p99', '≤ 50 ms',
+        sprintf('%.2f ms (max %.2f ms; B polled %s time(s) at the median)',
+                $x->{p99_ms}, $x->{max_ms}, $x->{polls_median}),
+        $x->{p99_ms} <= 50);
 }
 
 my @head = ('measure', 'target', 'measured', 'result');
@@ -1283,7 +1319,7 @@ $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_ma
     . "`clockchain_max_pending 0`, `worker_connections 8192`, `keepalive_requests 1000000`, "
     . "one Redis. `post.lua` sets `POST`, the body `{\"query\":\"moon landing\"}`, "
     . "`Content-Type` and `X-Service-Key`.\n\n";
-for my $k (1 .. 7) {
+for my $k (1 .. 8) {
     next unless $COMMANDS{$k};
     my $c = $COMMANDS{$k};
     $gen .= "- $k: " . (ref $c ? join('; ', @$c) : $c) . "\n";
