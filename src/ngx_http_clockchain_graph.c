@@ -36,63 +36,30 @@ static void ngx_http_clockchain_walk_done(void *data, redisReply *reply);
 ngx_int_t
 ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r)
 {
-    u_char                           *p;
-    size_t                            len;
     ngx_int_t                         rc;
-    const char                       *detail;
+    ngx_str_t                         tail;
     ngx_http_clockchain_ctx_t        *ctx;
-    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_clockchain_main_conf_t  *mcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    /* the path is the URI after the location's prefix */
+    /* a path that names no node, whatever its form, is one answer */
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_http_clockchain_uri_tail(r, &tail);
 
-    p = r->uri.data;
-    len = r->uri.len;
-
-    if (len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-    {
-        p += clcf->name.len;
-        len -= clcf->name.len;
-
-        /* the location's trailing slash is the path's leading one */
-        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
-            p--;
-            len++;
-        }
-    }
-
-    if (!ngx_http_clockchain_valid_path((char *) p, len)) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Not a canonical moment path: expected "
-                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
-                   "{slug}");
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
+    rc = ngx_http_clockchain_moment_canonical(r, tail.data, tail.len,
+                                              &ctx->path);
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                         "Node not found");
     }
-
-    ctx->path.data = p;
-    ctx->path.len = len;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -400,28 +367,12 @@ ngx_http_clockchain_walk_init(ngx_http_request_t *r,
     ngx_http_clockchain_walk_t **wp)
 {
     ngx_int_t                    rc;
-    const char                  *detail;
     ngx_http_clockchain_ctx_t   *ctx;
     ngx_http_clockchain_walk_t  *w;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
     }
 
     w = ngx_pcalloc(r->pool, sizeof(ngx_http_clockchain_walk_t));
@@ -439,36 +390,28 @@ ngx_http_clockchain_walk_init(ngx_http_request_t *r,
 }
 
 
-/* the path after the location's prefix, as for neighbors; NGX_DECLINED
- * when it is canonical, else the 400 sent */
+/*
+ * The path after the location's prefix, made canonical as for neighbors:
+ * NGX_DECLINED to go on, else the 404 sent for a path that names no node
+ */
 
 static ngx_int_t
 ngx_http_clockchain_walk_path(ngx_http_request_t *r, ngx_str_t *path)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t  rc;
+    ngx_str_t  tail;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_http_clockchain_uri_tail(r, &tail);
 
-    path->data = r->uri.data;
-    path->len = r->uri.len;
+    rc = ngx_http_clockchain_moment_canonical(r, tail.data, tail.len, path);
 
-    if (path->len >= clcf->name.len
-        && ngx_strncmp(path->data, clcf->name.data, clcf->name.len) == 0)
-    {
-        path->data += clcf->name.len;
-        path->len -= clcf->name.len;
-
-        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
-            path->data--;
-            path->len++;
-        }
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!ngx_http_clockchain_valid_path((char *) path->data, path->len)) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Not a canonical moment path: expected "
-                   "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
-                   "{slug}");
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
+                                         "Node not found");
     }
 
     return NGX_DECLINED;
@@ -590,12 +533,19 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
             end[i]->len++;
         }
 
-        if (rc == NGX_DECLINED
-            || !ngx_http_clockchain_valid_path((char *) end[i]->data,
-                                               end[i]->len))
-        {
+        /* and the original's unpadded day is padded */
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_clockchain_moment_canonical(r, end[i]->data,
+                                                      end[i]->len, end[i]);
+            if (rc == NGX_ERROR) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+        }
+
+        if (rc != NGX_OK) {
             return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                       "%s: must be a canonical moment path", names[i]);
+                       "%s: must be a moment's path", names[i]);
         }
     }
 

@@ -73,7 +73,7 @@ ngx_int_t
 ngx_http_clockchain_list_handler(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
-    ngx_str_t                           key, args[7];
+    ngx_str_t                           args[7];
     ngx_uint_t                          anonymous;
     const char                         *detail;
     ngx_http_clockchain_ctx_t          *ctx;
@@ -81,19 +81,11 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
     u_char                              limit[NGX_INT_T_LEN];
     u_char                              offset[NGX_INT_T_LEN];
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
     /* as a moment: no key, public nodes; a key given must be right */
 
-    anonymous = (ngx_http_clockchain_header(r, "X-Service-Key", &key) == 0);
-
-    if (!anonymous) {
-        rc = ngx_http_clockchain_auth(r, 0);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
+    rc = ngx_http_clockchain_read_start(r, &anonymous, &ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_clockchain_list_params(r, &lp, &detail);
@@ -105,23 +97,6 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (anonymous) {
-        /* X-User-Id without a key vouching for it names nobody */
-        ngx_str_null(&ctx->created_by);
-
-    } else {
-        detail = ngx_http_clockchain_user(r, &ctx->created_by);
-        if (detail) {
-            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                             detail);
-        }
     }
 
     args[0].data = limit;
@@ -149,29 +124,13 @@ ngx_http_clockchain_today_handler(ngx_http_request_t *r)
     ngx_tm_t                    tm;
     ngx_int_t                   rc;
     ngx_str_t                   args[4];
-    const char                 *detail;
     ngx_http_clockchain_ctx_t  *ctx;
     u_char                      month[NGX_INT_T_LEN], day[NGX_INT_T_LEN];
     u_char                      years[NGX_INT_T_LEN], max[NGX_INT_T_LEN];
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
     }
 
     /* the original's "today" is UTC's */
@@ -199,27 +158,11 @@ ngx_int_t
 ngx_http_clockchain_random_handler(ngx_http_request_t *r)
 {
     ngx_int_t                   rc;
-    const char                 *detail;
     ngx_http_clockchain_ctx_t  *ctx;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
     }
 
     return ngx_http_clockchain_list_send(r, ctx, "random",

@@ -230,28 +230,15 @@ static ngx_int_t
 ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
     ngx_uint_t *action)
 {
-    u_char                    *p, *s, *c;
-    size_t                     len, slen, i, slash;
-    ngx_uint_t                 n;
-    ngx_http_core_loc_conf_t  *clcf;
+    u_char      *p, *s;
+    size_t       len, slen, i, slash;
+    ngx_str_t    tail;
+    ngx_uint_t   n;
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_http_clockchain_uri_tail(r, &tail);
 
-    p = r->uri.data;
-    len = r->uri.len;
-
-    if (len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-    {
-        p += clcf->name.len;
-        len -= clcf->name.len;
-
-        /* the location's trailing slash is the path's leading one */
-        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
-            p--;
-            len++;
-        }
-    }
+    p = tail.data;
+    len = tail.len;
 
     /*
      * One route rule for every moment route: exactly eight segments name a
@@ -289,28 +276,10 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
         len = i;
     }
 
-    if (!ngx_http_clockchain_valid_path((char *) p, len)) {
+    if (ngx_http_clockchain_moment_canonical(r, p, len, path) != NGX_OK) {
         ngx_str_null(path);
-
-        if (len >= NGX_HTTP_CLOCKCHAIN_PATH_LEN) {
-            return NGX_DECLINED;
-        }
-
-        c = ngx_pnalloc(r->pool, len + 1);
-        if (c == NULL) {
-            return NGX_DECLINED;
-        }
-
-        len = ngx_http_clockchain_canonical_path((char *) p, len, (char *) c);
-        if (len == 0) {
-            return NGX_DECLINED;
-        }
-
-        p = c;
+        return NGX_DECLINED;
     }
-
-    path->data = p;
-    path->len = len;
 
     return NGX_OK;
 }

@@ -804,3 +804,128 @@ ngx_http_clockchain_arg_int(ngx_http_request_t *r, const char *name,
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * A graph read's start: GET or HEAD, a valid key (or, with anonymous,
+ * none at all: the public's read), X-User-Id.  NGX_DECLINED to go on with
+ * *ctxp; else the rc of the answer sent.
+ */
+
+ngx_int_t
+ngx_http_clockchain_read_start(ngx_http_request_t *r,
+    ngx_uint_t *anonymous, ngx_http_clockchain_ctx_t **ctxp)
+{
+    ngx_int_t                   rc;
+    ngx_str_t                   key;
+    const char                 *detail;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
+    }
+
+    /*
+     * Without a key a public read shows public nodes only; a key that is
+     * given must be right, so a wrong one is 401 rather than a quieter
+     * answer with less in it.
+     */
+
+    if (anonymous) {
+        *anonymous = (ngx_http_clockchain_header(r, "X-Service-Key", &key)
+                      == 0);
+    }
+
+    if (anonymous == NULL || !*anonymous) {
+        rc = ngx_http_clockchain_auth(r, 0);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    ctx = ngx_http_clockchain_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (anonymous && *anonymous) {
+        /* X-User-Id without a key vouching for it names nobody */
+        ngx_str_null(&ctx->created_by);
+
+    } else {
+        detail = ngx_http_clockchain_user(r, &ctx->created_by);
+        if (detail) {
+            return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                             detail);
+        }
+    }
+
+    *ctxp = ctx;
+
+    return NGX_DECLINED;
+}
+
+
+/* the URI after the location's prefix, the prefix's trailing slash kept */
+
+void
+ngx_http_clockchain_uri_tail(ngx_http_request_t *r, ngx_str_t *tail)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    tail->data = r->uri.data;
+    tail->len = r->uri.len;
+
+    if (tail->len >= clcf->name.len
+        && ngx_strncmp(tail->data, clcf->name.data, clcf->name.len) == 0)
+    {
+        tail->data += clcf->name.len;
+        tail->len -= clcf->name.len;
+
+        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+            tail->data--;
+            tail->len++;
+        }
+    }
+}
+
+
+/*
+ * A moment's path as a client gives it, made canonical (the original's
+ * unpadded day padded): NGX_OK, NGX_DECLINED when it is a moment's path in
+ * neither form, NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_clockchain_moment_canonical(ngx_http_request_t *r, u_char *p,
+    size_t len, ngx_str_t *path)
+{
+    u_char  *c;
+
+    if (ngx_http_clockchain_valid_path((char *) p, len)) {
+        path->data = p;
+        path->len = len;
+        return NGX_OK;
+    }
+
+    if (len >= NGX_HTTP_CLOCKCHAIN_PATH_LEN) {
+        return NGX_DECLINED;
+    }
+
+    c = ngx_pnalloc(r->pool, len + 1);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_http_clockchain_canonical_path((char *) p, len, (char *) c);
+    if (len == 0) {
+        return NGX_DECLINED;
+    }
+
+    path->data = c;
+    path->len = len;
+
+    return NGX_OK;
+}

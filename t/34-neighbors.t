@@ -1,7 +1,8 @@
 # GET /api/graph/neighbors/{path}: a node's edges out and in, each as
 # {path, name, edge_type, weight, theme, description, created_by}, as the
-# requester may see them (issue 15, "Who sees what"); 404 Node not found,
-# 400 for a path that is not canonical, 401 without a key, at most 1000.
+# requester may see them (issue 15, "Who sees what"); 404 Node not found
+# for a path that names no node whatever its form (the original's unpadded
+# day names the canonical node), 401 without a key, at most 1000.
 use strict;
 use warnings;
 use Test::More;
@@ -253,13 +254,23 @@ for my $bad (
     '',
 ) {
     $res = neighbors($bad);
-    ok($res->{status} == 400 || $res->{status} == 404,
-       "not canonical '$bad': 400 (or nginx's own 400/404)")
+    ok($res->{status} == 404 || $res->{status} == 400,
+       "not canonical '$bad': 404 (or nginx's own 400)")
         or diag("$res->{status} $res->{content}");
 }
-is_error(neighbors('/1776/july/04/1200/a/b/c/*'), 400, qr/canonical/,
-         'a * in the path: 400 from the module, saying why');
+is_error(neighbors('/1776/july/04/1200/a/b/c/*'), 404, 'Node not found',
+         'a * in the path: the module\'s 404');
+
 is($redis->cmd('DBSIZE'), $before, 'no key was made from those paths');
+
+# the original's unpadded day names the canonical node
+my $july4 = make('edge probe of an early day 1969 [flash:date=7-4]');
+like($july4, qr{^/1969/july/04/}, 'a moment of July 4');
+(my $unpadded = $july4) =~ s{/july/04/}{/july/4/};
+$res = neighbors($unpadded);
+is($res->{status}, 200, 'neighbors of the unpadded day: 200');
+is_deeply(pairs(json_body($res)), pairs(json_body(neighbors($july4))),
+          '... the canonical node\'s neighbours');
 
 # ---------------------------------------------------------------------------
 # a popular node: 5000 edges; the answer stops at 1000 and reads no more of

@@ -49,7 +49,8 @@ sub as { return (headers => { 'X-User-Id' => $_[0] }) }
 
 my %N;
 my %who = (F => ['private', 'alice'], H => ['private', 'bob']);
-my $day = 10;
+# A is on June 3: its unpadded form /1914/june/3/... is tried below
+my $day = 3;
 for my $k (qw(A B C D E F G H)) {
     my $path = sprintf('/1914/june/%02d/1200/bosnia/sarajevo/sarajevo/%s-0001',
                        $day++, lc $k);
@@ -115,7 +116,7 @@ is(join(' ', sort keys %$g), 'edges nodes root', '{root, nodes, edges}');
 is($g->{root}, $N{A}, 'root is the path');
 is_deeply($g->{nodes}[0], { path => $N{A}, name => 'Name A',
                             one_liner => 'One A', year => 1914,
-                            month => 'june', day => 10, country => 'bosnia',
+                            month => 'june', day => 3, country => 'bosnia',
                             region => 'sarajevo', city => 'sarajevo' },
           'the root first, a summary of exactly the nine fields');
 is_deeply(set(names($g->{nodes})), [qw(A B C)], 'depth 1 (default): A B C');
@@ -310,8 +311,26 @@ for my $t (
 ) {
     is_error(get($t->[0]), 400, qr/^\Q$t->[1]\E: /, "400 for $t->[0]");
 }
-is_error(get('/api/graph/subgraph/1914/june/x'), 400, qr/canonical/,
-         'a path that is not canonical: 400');
+# a path that names no node, whatever its form, is 404 (400 is for the
+# query's parameters)
+for my $w (qw(subgraph traverse)) {
+    is_error(get("/api/graph/$w/1914/june/x"), 404, 'Node not found',
+             "$w: a path that is no moment's: 404");
+    is_error(get("/api/graph/$w/1914/june/03/1200/bosnia/sarajevo/sarajevo/nobody"),
+             404, 'Node not found', "$w: a moment's path that names no node: 404");
+}
+
+# the original's unpadded day names the canonical node
+(my $A1 = $N{A}) =~ s{/june/03/}{/june/3/};
+for my $w (qw(subgraph traverse)) {
+    my $g = json_body(get("/api/graph/$w$A1"));
+    is($g->{root}, $N{A}, "$w of the unpadded day: the canonical root");
+    is_deeply($g, json_body(get("/api/graph/$w$N{A}")),
+              "$w of the unpadded day: the same answer");
+}
+my $pth = json_body(get("/api/graph/path?from=$A1&to=$N{E}"));
+is($pth->{from}, $N{A}, 'path from the unpadded day: from is canonical');
+is($pth->{hops}, 3, '... and the chain is found');
 is(get("/api/graph/traverse$N{A}?min_weight=1")->{status}, 200,
    'min_weight=1: 200');
 is(get("/api/graph/traverse$N{A}?min_weight=0")->{status}, 200,

@@ -10,7 +10,8 @@
 # from Redis.
 #
 # Where each of the original's 43 tests of these four files lives:
-#   here: every test below, by its original name.
+#   here: every test below, by its original name (the original's 403 or
+#     422 for a missing or wrong key is 401 here, as the status page says).
 #   t/43-search.t, t/44-browse.t: browse_root, browse_year, search_caesar,
 #     search_trinity, search_apollo, browse_only_public, search_only_public.
 #   t/45-moment-shape.t: get_moment_caesar, get_moment_not_found,
@@ -47,6 +48,8 @@ my $ng = start_nginx(redis => $redis, conf => <<"CONF");
         location = /api/v1/today          { clockchain_today; }
         location = /api/v1/random         { clockchain_random; }
         location /api/v1/graph/neighbors/ { clockchain_graph_neighbors; }
+        location = /api/v1/search         { clockchain_search; }
+        location = /api/v1/browse         { clockchain_browse; }
     }
 CONF
 
@@ -137,11 +140,22 @@ is_deeply([ sort map { $_->{name} } @{ $d->{items} } ],
 ok(!grep({ $_->{year} < 1945 || $_->{year} > 1970 } @{ $d->{items} }),
    'test_list_moments_year_filter: every year in range');
 
+# test_auth_still_required_for_browse, test_auth_still_required_for_search
+# (the original's 403 or 422 is 401 here, as the status page says)
+is_error(get('/api/v1/browse'), 401, undef,
+         'test_auth_still_required_for_browse: 401');
+is_error(get('/api/v1/search?q=test'), 401, undef,
+         'test_auth_still_required_for_search: 401');
+is(get('/api/v1/browse', $SK)->{status}, 200, '... and 200 with the key');
+
 # test_invalid_service_key_returns_403 (401 here, as the status page says)
 is_error(get('/api/v1/moments', 'wrong-key'), 401, undef,
          'test_invalid_service_key_returns_403: a wrong key is 401');
 
 # --- tests/test_api_moments.py ---------------------------------------------
+
+# test_403_without_service_key: browse without a key
+is_error(get('/api/v1/browse'), 401, undef, 'test_403_without_service_key: 401');
 
 # test_random: the original's random_public is public-only for everyone;
 # here the service itself sees every node (issue 15's rule of who sees
