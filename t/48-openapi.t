@@ -333,6 +333,14 @@ my %PROVOKE = (
         http(GET => $ng->url('/openapi.json'),
              headers => { 'If-None-Match' => $etag });
     },
+    'GET /api/moments/{path} 304' => sub {
+        # the public's answer: published, read once without a key for its
+        # ETag, then asked again with it
+        req('/api/moments/{path}/publish', 'post');
+        my $url = $ng->url("/api/moments$A");
+        my $tag = http(GET => $url)->{headers}{etag} // 'none';
+        http(GET => $url, headers => { 'If-None-Match' => $tag });
+    },
     'POST /api/generate 409' => sub {
         for my $q ('first query', 'second query') {
             my $r = req('/api/generate', 'post',
