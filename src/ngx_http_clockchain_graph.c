@@ -553,7 +553,7 @@ ngx_http_clockchain_path_handler(ngx_http_request_t *r)
 }
 
 
-/* a summary's year or day: a number, or null when absent */
+/* a summary's year, month or day: a number, or null when absent */
 
 static json_t *
 ngx_http_clockchain_walk_int(redisReply *v)
@@ -613,12 +613,12 @@ ngx_http_clockchain_walk_json(ngx_http_clockchain_walk_t *w,
             continue;
         }
 
-        n = json_pack("{s:s%,s:s%,s:s%,s:o,s:s%,s:o,s:s%,s:s%,s:s%}",
+        n = json_pack("{s:s%,s:s%,s:s%,s:o,s:o,s:o,s:s%,s:s%,s:s%}",
                       "path", e[0]->str, e[0]->len,
                       "name", e[1]->str, e[1]->len,
                       "one_liner", e[2]->str, e[2]->len,
                       "year", ngx_http_clockchain_walk_int(e[3]),
-                      "month", e[4]->str, e[4]->len,
+                      "month", ngx_http_clockchain_walk_int(e[4]),
                       "day", ngx_http_clockchain_walk_int(e[5]),
                       "country", e[6]->str, e[6]->len,
                       "region", e[7]->str, e[7]->len,

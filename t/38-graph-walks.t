@@ -116,7 +116,7 @@ is(join(' ', sort keys %$g), 'edges nodes root', '{root, nodes, edges}');
 is($g->{root}, $N{A}, 'root is the path');
 is_deeply($g->{nodes}[0], { path => $N{A}, name => 'Name A',
                             one_liner => 'One A', year => 1914,
-                            month => 'june', day => 3, country => 'bosnia',
+                            month => 6, day => 3, country => 'bosnia',
                             region => 'sarajevo', city => 'sarajevo' },
           'the root first, a summary of exactly the nine fields');
 is_deeply(set(names($g->{nodes})), [qw(A B C)], 'depth 1 (default): A B C');

@@ -26,7 +26,7 @@
 --
 -- Returns false when the root (or the target) is absent or not visible
 -- (404), else { nodes, edges } where nodes is a list of { path, name,
--- one_liner, year, month, day, country, region, city, depth } and edges a
+-- one_liner, year, month (its number), day, country, region, city, depth } and edges a
 -- list of { source, target, type, weight, theme }, nearest nodes first;
 -- path returns { nodes, edges } along the chain, or {} when no chain was
 -- found within the bounds.
@@ -39,7 +39,7 @@ local min_weight = tonumber(ARGV[10])
 local per_node, budget = tonumber(ARGV[11]), tonumber(ARGV[12])
 local reverse = { precedes = 'follows', follows = 'precedes' }
 
-local FIELDS = { 'path', 'name', 'one_liner', 'year', 'month', 'day',
+local FIELDS = { 'path', 'name', 'one_liner', 'year', 'month_num', 'day',
                  'country', 'region', 'city', 'visibility', 'created_by',
                  'sort_key' }
 
