@@ -573,7 +573,7 @@ ngx_http_clockchain_moment_inm(ngx_http_request_t *r, u_char *known,
 
 /*
  * A public moment: 200 with its body, or 304 (not modified) without;
- * ETag and Cache-Control either way.
+ * ETag, Cache-Control and Vary either way.
  */
 
 static ngx_int_t
@@ -617,8 +617,11 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
     ngx_sprintf(cc, "public, max-age=%T, must-revalidate%Z",
                 llcf->moments_max_age);
 
+    /* a cache outside must not give the public's answer to a keyed read */
+
     if (ngx_http_clockchain_add_header(r, "Cache-Control", (char *) cc)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_clockchain_vary(r, "X-Service-Key") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -247,7 +247,7 @@ ngx_http_clockchain_cors_headers(ngx_http_request_t *r)
     ngx_str_set(&h->key, "Access-Control-Allow-Origin");
     h->value = (o[0].len == 1 && o[0].data[0] == '*') ? o[0] : origin;
 
-    return ngx_http_clockchain_add_header(r, "Vary", "Origin");
+    return ngx_http_clockchain_vary(r, "Origin");
 }
 
 
@@ -928,4 +928,63 @@ ngx_http_clockchain_moment_canonical(ngx_http_request_t *r, u_char *p,
     path->len = len;
 
     return NGX_OK;
+}
+
+
+/*
+ * Vary: one header for every field an answer varies by, so that a cache
+ * that reads only the first Vary misses none (the moment's X-Service-Key,
+ * CORS's Origin).
+ */
+
+ngx_int_t
+ngx_http_clockchain_vary(ngx_http_request_t *r, const char *field)
+{
+    u_char           *p, *q;
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0 || h[i].key.len != sizeof("Vary") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Vary",
+                               sizeof("Vary") - 1) != 0)
+        {
+            continue;
+        }
+
+        len = ngx_strlen(field);
+
+        p = ngx_pnalloc(r->pool, h[i].value.len + 2 + len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = ngx_cpymem(p, h[i].value.data, h[i].value.len);
+        *q++ = ',';
+        *q++ = ' ';
+        q = ngx_cpymem(q, field, len);
+
+        h[i].value.data = p;
+        h[i].value.len = q - p;
+
+        return NGX_OK;
+    }
+
+    return ngx_http_clockchain_add_header(r, "Vary", field);
 }

@@ -91,6 +91,7 @@ ngx_int_t ngx_http_clockchain_arg(ngx_http_request_t *r, const char *name,
 ngx_int_t ngx_http_clockchain_read_start(ngx_http_request_t *r,
     ngx_uint_t *anonymous, ngx_http_clockchain_ctx_t **ctxp);
 void ngx_http_clockchain_uri_tail(ngx_http_request_t *r, ngx_str_t *tail);
+ngx_int_t ngx_http_clockchain_vary(ngx_http_request_t *r, const char *field);
 ngx_int_t ngx_http_clockchain_moment_canonical(ngx_http_request_t *r,
     u_char *p, size_t len, ngx_str_t *path);
 ngx_int_t ngx_http_clockchain_arg_int(ngx_http_request_t *r,

@@ -116,6 +116,9 @@ $redis->cmd('HSET', "clockchain:{cc}:v1:node:$path", 'path', $path,
 $res = req(GET => "/api/moments$path", headers => { Origin => $APP });
 is($res->{status}, 200, 'GET moment: 200');
 allows($res, $APP, 'GET moment');
+# one Vary for both: the public moment's own field and CORS's
+is($res->{headers}{vary}, 'X-Service-Key, Origin',
+   'GET moment: one Vary, X-Service-Key and Origin');
 (my $missing = $path) =~ s/cors-moment$/nowhere/;
 $res = req(GET => "/api/moments$missing", headers => { Origin => $APP });
 is($res->{status}, 404, 'GET missing moment: 404');

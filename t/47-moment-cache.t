@@ -109,6 +109,8 @@ my $etag = $r1->{headers}{etag} // '';
 like($etag, qr/^"[0-9a-f]{16}"$/, 'it carries an ETag');
 is($r1->{headers}{'cache-control'}, 'public, max-age=0, must-revalidate',
    'Cache-Control: max-age 0 by default, revalidated');
+# a cache outside nginx must not give this answer to a read with a key
+is($r1->{headers}{vary}, 'X-Service-Key', 'Vary: X-Service-Key');
 my $hits = metric($B, 'moments_cache_hits');
 my $r2 = pub($B, $x);
 is($r2->{headers}{etag}, $etag, 'the ETag is stable');
@@ -136,6 +138,7 @@ my $nm = pub($B, $x, 'If-None-Match' => $etag);
 is($nm->{status}, 304, 'If-None-Match with the ETag: 304');
 is($nm->{content} // '', '', '304: no body');
 is($nm->{headers}{etag}, $etag, '304: the ETag');
+is($nm->{headers}{vary}, 'X-Service-Key', '304: Vary: X-Service-Key');
 is(pub($B, $x, 'If-None-Match' => qq{"0000000000000000", W/$etag})->{status},
    304, 'a weak ETag in a list: 304');
 my $other = pub($B, $x, 'If-None-Match' => '"0000000000000000"');
