@@ -581,10 +581,6 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
     ngx_http_clockchain_shm_moment_t *m, ngx_uint_t modified)
 {
     u_char                          *etag, *cc, *p;
-    ngx_int_t                        rc;
-    ngx_buf_t                       *b;
-    ngx_chain_t                      out;
-    ngx_table_elt_t                 *h;
     ngx_http_clockchain_loc_conf_t  *llcf;
 
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
@@ -592,9 +588,8 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
     etag = ngx_pnalloc(r->pool, NGX_HTTP_CLOCKCHAIN_ETAG_LEN + 3);
     cc = ngx_pnalloc(r->pool, sizeof("public, max-age=, must-revalidate")
                               + NGX_TIME_T_LEN);
-    h = ngx_list_push(&r->headers_out.headers);
 
-    if (etag == NULL || cc == NULL || h == NULL) {
+    if (etag == NULL || cc == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -602,65 +597,35 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
     *p++ = '"';
     p = ngx_cpymem(p, m->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
     *p++ = '"';
-    *p = '\0';
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "ETag");
-    h->value.data = etag;
-    h->value.len = NGX_HTTP_CLOCKCHAIN_ETAG_LEN + 2;
-
-    r->headers_out.etag = h;
 
     ngx_sprintf(cc, "public, max-age=%T, must-revalidate%Z",
                 llcf->moments_max_age);
 
     /* a cache outside must not give the public's answer to a keyed read */
 
-    if (ngx_http_clockchain_add_header(r, "Cache-Control", (char *) cc)
-        != NGX_OK
+    if (ngx_http_clockchain_etag(r, etag, p - etag) != NGX_OK
         || ngx_http_clockchain_vary(r, "X-Service-Key") != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (!modified) {
-        r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
-        r->headers_out.content_length_n = -1;
-        r->header_only = 1;
-
-        return ngx_http_send_header(r);
+    if (modified) {
+        return ngx_http_clockchain_send_body(r, NGX_HTTP_OK, m->body.data,
+                                             m->body.len, "application/json",
+                                             (char *) cc);
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = m->body.len;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
+    if (ngx_http_clockchain_add_header(r, "Cache-Control", (char *) cc)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->pos = m->body.data;
-    b->last = m->body.data + m->body.len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    r->headers_out.status = NGX_HTTP_NOT_MODIFIED;
+    r->headers_out.content_length_n = -1;
+    r->header_only = 1;
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_send_header(r);
 }
 
 

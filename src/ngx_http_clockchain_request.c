@@ -547,6 +547,21 @@ ngx_int_t
 ngx_http_clockchain_send_type(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len, const char *type)
 {
+    return ngx_http_clockchain_send_body(r, status, data, len, type,
+                                         "no-store");
+}
+
+
+/*
+ * The answer: status, Content-Type, Cache-Control and a body from memory
+ * that lives as long as the request; headers the caller added (ETag,
+ * Vary) go with them.
+ */
+
+ngx_int_t
+ngx_http_clockchain_send_body(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *data, size_t len, const char *type, const char *cache_control)
+{
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_chain_t   out;
@@ -559,7 +574,7 @@ ngx_http_clockchain_send_type(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
-    if (ngx_http_clockchain_add_header(r, "Cache-Control", "no-store")
+    if (ngx_http_clockchain_add_header(r, "Cache-Control", cache_control)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -586,6 +601,32 @@ ngx_http_clockchain_send_type(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/* ETag: value, quotes included; nginx's not_modified filter reads it */
+
+ngx_int_t
+ngx_http_clockchain_etag(ngx_http_request_t *r, u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+    ngx_str_set(&h->key, "ETag");
+    h->value.data = value;
+    h->value.len = len;
+
+    r->headers_out.etag = h;
+
+    return NGX_OK;
 }
 
 

@@ -75,6 +75,11 @@ ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
     u_char *data, size_t len);
 ngx_int_t ngx_http_clockchain_send_type(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len, const char *type);
+ngx_int_t ngx_http_clockchain_send_body(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *data, size_t len, const char *type,
+    const char *cache_control);
+ngx_int_t ngx_http_clockchain_etag(ngx_http_request_t *r, u_char *value,
+    size_t len);
 ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json);
 ngx_int_t ngx_http_clockchain_graph_reply(ngx_http_request_t *r,
     redisReply *reply, const char *what, const char *missing);

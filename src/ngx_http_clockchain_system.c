@@ -90,10 +90,7 @@ ngx_http_clockchain_service_info_handler(ngx_http_request_t *r)
 ngx_int_t
 ngx_http_clockchain_openapi_handler(ngx_http_request_t *r)
 {
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *etag;
+    ngx_int_t  rc;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
@@ -104,52 +101,20 @@ ngx_http_clockchain_openapi_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = sizeof(ngx_http_clockchain_openapi) - 1;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    etag = ngx_list_push(&r->headers_out.headers);
-    if (etag == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    etag->hash = 1;
-#if (nginx_version >= 1023000)
-    etag->next = NULL;
-#endif
-    ngx_str_set(&etag->key, "ETag");
-    ngx_str_set(&etag->value, NGX_HTTP_CLOCKCHAIN_OPENAPI_ETAG);
-    r->headers_out.etag = etag;
-
-    /* a cache may keep it, but asks each time whether it is still this */
-    if (ngx_http_clockchain_add_header(r, "Cache-Control", "no-cache")
+    if (ngx_http_clockchain_etag(r,
+                                 (u_char *) NGX_HTTP_CLOCKCHAIN_OPENAPI_ETAG,
+                                 sizeof(NGX_HTTP_CLOCKCHAIN_OPENAPI_ETAG) - 1)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
+    /* a cache may keep it, but asks each time whether it is still this */
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = (u_char *) ngx_http_clockchain_openapi;
-    b->last = b->pos + sizeof(ngx_http_clockchain_openapi) - 1;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_clockchain_send_body(r, NGX_HTTP_OK,
+                                     (u_char *) ngx_http_clockchain_openapi,
+                                     sizeof(ngx_http_clockchain_openapi) - 1,
+                                     "application/json", "no-cache");
 }
 
 
