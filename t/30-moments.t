@@ -38,15 +38,7 @@ sub publish {
                              %{ $o{headers} // {} } });
 }
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 # a system node, and two private nodes of alice sharing a time or place
 # with it (the stand-in gives related scenes to these queries)

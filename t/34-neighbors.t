@@ -34,15 +34,7 @@ sub neighbors {
                              %{ $o{headers} // {} } });
 }
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 # a list of neighbours as sorted "path type" strings, to compare as sets
 sub pairs { [ sort map { "$_->{path} $_->{edge_type}" } @{ $_[0] // [] } ] }

@@ -33,15 +33,7 @@ sub get {
     return http(GET => $ng->url($uri), headers => \%h);
 }
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 # what the counters should say, counted the slow way
 sub truth {

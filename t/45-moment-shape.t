@@ -37,15 +37,7 @@ sub moment {
                              %{ $o{headers} // {} } });
 }
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 # the stand-in's choices for a query (t/flash/standin.py, class Hasher), so
 # that a test can pick queries whose scenes share a place or tags

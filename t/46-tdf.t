@@ -39,15 +39,7 @@ sub moment {
                              %{ $o{headers} // {} } });
 }
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 # Python's json.dumps(v, sort_keys=True): ", " and ": " between items, keys
 # sorted by code point, ensure_ascii (\uXXXX, lowercase, surrogate pairs)

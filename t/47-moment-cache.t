@@ -81,11 +81,7 @@ sub heard_on_b {
 
 sub make {
     my ($query, %body) = @_;
-    my $j = created_ok(generate($A, { query => $query, %body }), "create '$query'")
-        or return;
-    my $done = wait_job($A, $j->{job_id}, 20) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
+    return completed_moment($A, $query, body => \%body, secs => 20);
 }
 
 sub edges_to {

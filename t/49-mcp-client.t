@@ -147,15 +147,7 @@ sub update_visibility {
 # a graph from Flash jobs: two moments of the service a year apart (an
 # edge joins them) and a private one of the MCP's user
 
-sub make {
-    my ($query, %o) = @_;
-    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
-                                headers => $o{headers} // {}),
-                       "create '$query'") or return;
-    my $done = wait_job($ng, $j->{job_id}, 15) // {};
-    is($done->{status}, 'completed', "'$query' completed");
-    return $done->{path};
-}
+sub make { completed_moment($ng, @_) }
 
 my $A = make('mcp probe in 1969', body => { visibility => 'public' });
 my $B = make('mcp probe in 1970', body => { visibility => 'public' });

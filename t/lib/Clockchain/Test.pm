@@ -55,7 +55,7 @@ our @EXPORT = qw(
     job_count redis_state
     $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY $KEYS $JOBS_LOCATIONS
     wait_for module_path nginx_bin
-    generate bulk get_job created_ok raw_request
+    generate bulk get_job created_ok completed_moment raw_request
     start_flash wait_job background background_get tcp_unread
 );
 
@@ -335,6 +335,20 @@ sub created_ok {
         is_job($job, 'job object');
     };
     return ref $job eq 'HASH' ? $job : undef;
+}
+
+# completed_moment($ng, $query, body => {...}, headers => {...}, secs => S):
+# a Flash job through the stand-in, waited for (S seconds, 15); its
+# creation and its completion are tests.  Returns the moment's path, or
+# undef when either failed.
+sub completed_moment {
+    my ($ng, $query, %o) = @_;
+    my $j = created_ok(generate($ng, { query => $query, %{ $o{body} // {} } },
+                                headers => $o{headers} // {}),
+                       "create '$query'") or return;
+    my $done = wait_job($ng, $j->{job_id}, $o{secs} // 15) // {};
+    is($done->{status}, 'completed', "'$query' completed");
+    return $done->{path};
 }
 
 ###########################################################################
