@@ -465,7 +465,12 @@ ngx_http_clockchain_node_hash(json_t *node, char *hex)
         }
     }
 
-    text = rc == 0 ? ngx_http_clockchain_py_dumps(obj, 1, &len) : NULL;
+    if (rc != 0) {
+        json_decref(obj);
+        return -1;
+    }
+
+    text = ngx_http_clockchain_py_dumps(obj, 1, &len);
     json_decref(obj);
 
     if (text == NULL) {
