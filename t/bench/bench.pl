@@ -6,12 +6,14 @@
 #   CLOCKCHAIN_MODULE=build/ngx_http_clockchain_module.so \
 #       perl -I t/lib t/bench/bench.pl [measure ...]
 #
-# With no argument it runs the eight measures, prints the table and
+# With no argument it runs the nine measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 8) it runs only those and
+# them is kept).  With measure numbers (1 to 9) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
+# BENCH_GRAPH_NODES sets the size of measure 9's graph (100000; see
+# docs/benchmarks.md for how long that takes and how much Redis it needs).
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
 # measure 3 and the first rounds of measures 1, 2 and 4, and writes
 # the reports to build/bench/ (it slows those rounds down a little).
@@ -28,6 +30,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Clockchain::Test;
 use Cwd qw(abs_path);
+use Encode ();
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
@@ -56,7 +59,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-8 ...]\n" if grep { !/^[1-8]$/ } @ARGV;
+die "usage: $0 [1-9 ...]\n" if grep { !/^[1-9]$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -179,15 +182,17 @@ sub metrics {
     return decode_json($r->{content});
 }
 
-# creates $n jobs with bulk-generate, 1000 a request; returns their ids
+# creates $n jobs with bulk-generate, 1000 a request; returns their ids;
+# $extra->($i), when given, adds fields to the $i-th query (from 1)
 sub bulk_create {
-    my ($ng, $n, $query) = @_;
+    my ($ng, $n, $query, $extra) = @_;
     my @ids;
     while (@ids < $n) {
         my $k = min(1000, $n - @ids);
         my $base = @ids;
         my $r = req(POST => $ng->url('/api/bulk-generate'),
-                    { queries => [ map { { query => "$query " . ($base + $_) } } 1 .. $k ] },
+                    { queries => [ map { { query => "$query " . ($base + $_),
+                                           $extra ? $extra->($base + $_) : () } } 1 .. $k ] },
                     'X-Admin-Key' => $ADMIN);
         die "bulk-generate: $r->{status} $r->{content}\n" unless $r->{status} == 200;
         push @ids, map { $_->{job_id} } @{ decode_json($r->{content}) };
@@ -264,11 +269,13 @@ sub _ms {
     die "wrk: unit $u\n";
 }
 
-# wrk($url, secs => .., post => 1, conns => 64) -> { rps, p50, p99 (ms), n }
+# wrk($url, secs => .., post => 1, conns => 64, nokey => 1, timeout => secs)
+# -> { rps, p50, p99 (ms), n }
 sub wrk {
     my ($url, %o) = @_;
     my @cmd = ('wrk', '-t2', '-c' . ($o{conns} // 64), '-d' . ($o{secs} // $SECS) . 's',
-               '--latency', '-H', "X-Service-Key: $KEY");
+               '--latency', $o{nokey} ? () : ('-H', "X-Service-Key: $KEY"),
+               $o{timeout} ? ('--timeout', "$o{timeout}s") : ());
     push @cmd, '-s', $POST_LUA if $o{post};
     push @cmd, $url;
     open my $fh, '-|', @cmd or die "wrk: $!\n";
@@ -347,8 +354,10 @@ sub with_perf {
 sub interleaved {
     my ($name, $mod_url, $ref_url, %o) = @_;
     my $before = $o{before} // sub {};
+    my $after = $o{after} // sub {};    # after each module round
     $before->();
     wrk($mod_url, %o, secs => 1);
+    $after->();
     wrk($ref_url, %o, secs => 1);
     my (@m, @r);
     my $procs = $o{procs} // {};
@@ -359,6 +368,7 @@ sub interleaved {
                         : wrk($mod_url, %o);
         });
         $m->{cpu} = $cpu;
+        $after->();
         my ($rcpu, $r) = cpu_during($procs, sub {
             $round == 1 ? with_perf("$name-ref", [ values %$procs ], sub { wrk($ref_url, %o) })
                         : wrk($ref_url, %o);
@@ -437,9 +447,9 @@ my $redis;    # the one Redis of the run
 
 # { "redis" => pid, "runner worker" => pid, "other worker" => pid }
 sub roles {
-    my ($ng) = @_;
+    my ($ng, $rd) = @_;
     my $runner = metrics($ng)->{runner_pid};
-    my %p = (redis => $redis->pid);
+    my %p = (redis => ($rd // $redis)->pid);
     my $i = 0;
     for my $w ($ng->worker_pids) {
         my $role = !$runner ? 'worker ' . ++$i : $w == $runner ? 'runner worker' : 'other worker';
@@ -1095,6 +1105,429 @@ if (wanted(8)) {
 }
 
 ###########################################################################
+# 9. graph reads on a graph of 100k nodes (issue 15): neighbours, browse,
+# the anonymous list, search and a hot public moment, each against
+# `return 200` of the same body in the same nginx, on a Redis of its own.
+# The graph is built through the runner from a Flash made of nginx: a
+# stand-in scene whose fields come from the hex digits of $request_id
+# through map blocks, so that names, tags, figures, places and dates vary
+# as real ones do (the Python stand-in makes ~340 scenes/s here).
+
+my $GRAPH_N = $ENV{BENCH_GRAPH_NODES} // 100_000;
+
+# the words scenes are made of (the stand-in's lists, made longer)
+my @G_EVENT = qw(Siege Treaty Coronation Discovery Founding Fall Battle Council
+    Voyage Wedding Funeral Eclipse Flood Fire Plague Revolt Election Trial Festival
+    Expedition Conquest Surrender Uprising Exile Return Invention Premiere Debate
+    Schism Reform Massacre Rescue Alliance Embargo Famine Earthquake Crossing
+    Landing Abdication Assassination Proclamation Charter Excavation Census
+    Pilgrimage Blockade Mutiny Armistice Launch Consecration Dedication Auction
+    Strike Duel Heist Summit Migration Harvest Tournament Concert Lecture
+    Exhibition Performance Reunion);
+my @G_ADJ = qw(Golden Northern Silent Great Last First Hidden Burning Frozen Iron
+    Crimson Eastern Western Southern Ancient Forgotten Royal Sacred Bitter Distant
+    Lost Broken Shining Quiet Stormy Endless Long Little Black White Green Blue
+    Silver Bronze Stone Glass Copper Marble Velvet Wooden Secret Final Second Third
+    Holy Wild Free Young Old Grand Imperial Rebel Lonely Open Narrow High Low
+    Bright Dark Early Late Red Salt Amber);
+my @G_NOUN = qw(Harbor Bridge River Mountain Palace Cathedral Market Fortress
+    Valley Island Desert Forest Garden Library Observatory Square Gate Tower Temple
+    Monastery Canal Lighthouse Mine Mill Academy Court Parliament Theater Arena
+    Port Coast Strait Plain Lake Bay Cape Citadel Abbey Castle Village Road Railway
+    Station Factory Hospital University Senate Chapel Shrine Pass Glacier Volcano
+    Delta Oasis Steppe Marsh Reef Ridge Meadow Quarry Forge Vineyard Archive Embassy);
+my @G_TAG = qw(politics war science art religion exploration trade revolution
+    architecture music law medicine philosophy literature astronomy engineering
+    diplomacy navigation agriculture finance sport theatre education industry
+    migration disaster colonialism independence monarchy democracy technology
+    mathematics chemistry biology geography archaeology fashion cuisine painting
+    sculpture poetry printing railways aviation espionage piracy slavery abolition
+    suffrage labor plague famine climate ocean mountains rivers cities festivals
+    ceremony royalty papacy crusades empire rebellion);
+my @G_FIG = ('Benjamin Franklin', 'Thomas Jefferson', 'Marie Skłodowska-Curie',
+    'Ada Lovelace', 'Nikola Tesla', 'Frédéric Chopin', 'Mikołaj Kopernik',
+    'Søren Kierkegaard', 'José de San Martín', 'Hypatia', 'Zhang Heng',
+    'Gaius Julius Caesar', 'Ibn Baṭṭūṭa', 'Hildegard von Bingen', 'Antonín Dvořák',
+    'Leonardo da Vinci', 'Isaac Newton', 'Galileo Galilei', 'Elizabeth I',
+    'Napoleon Bonaparte', 'Cleopatra', 'Confucius', 'Genghis Khan', 'Joan of Arc',
+    'Simón Bolívar', 'Charles Darwin', 'Florence Nightingale', 'Mahatma Gandhi',
+    'Wolfgang Amadeus Mozart', 'Johannes Gutenberg', 'Marco Polo',
+    'Catherine the Great', 'Abraham Lincoln', 'Queen Victoria', 'Harriet Tubman',
+    'Frida Kahlo', 'Albert Einstein', 'Sun Yat-sen', 'Mansa Musa',
+    'Suleiman the Magnificent', 'Akbar', 'Saladin', 'Charlemagne',
+    'Alexander the Great', 'Aristotle', 'Socrates', 'Plato', 'Archimedes',
+    'Avicenna', 'Al-Khwarizmi', 'Murasaki Shikibu', 'Tokugawa Ieyasu',
+    'Peter the Great', 'Ludwig van Beethoven', 'Miguel de Cervantes',
+    'William Shakespeare', 'Rembrandt van Rijn', 'Ferdinand Magellan',
+    'Christopher Columbus', 'Vasco da Gama', 'Hernán Cortés', 'Moctezuma',
+    'Pachacuti', 'Nelson Mandela');
+my @G_LOC = ('Philadelphia, Pennsylvania, United States', 'Zürich, Kanton Zürich, Schweiz',
+    'São Paulo, São Paulo, Brasil', 'Kraków, Lesser Poland, Polska',
+    'London, England, United Kingdom', 'Paris, Île-de-France, France',
+    'Granada, Andalucía, España', 'İstanbul, Marmara, Türkiye', 'Beijing, China',
+    'Kyoto, Kansai, Japan', 'Reykjavík, Ísland', 'Rome, Lazio, Italia',
+    'Giza, Giza Governorate, Egypt', 'Delhi, Delhi, India', 'Cusco, Cusco Region, Perú',
+    'Moscow, Moscow Oblast, Russia');
+my @G_TOD = ('dawn', 'morning', 'late morning', 'noon', 'afternoon', 'evening', 'dusk', 'night');
+my @G_MONTH = qw(January February March April May June July August September
+    October November December);
+
+# an nginx string of text that may name variables
+sub nginx_text {
+    my ($s) = @_;
+    $s =~ s/([\\'])/\\$1/g;
+    return "'$s'";
+}
+
+# the map blocks: $g_h<name> is a run of hex digits of $request_id,
+# $g_<name> a value chosen by it; and the scene, a stand-in scene with
+# those variables in its fields.  UTF-8 bytes.
+sub graph_flash_http {
+    my ($scene_json) = @_;
+    my $conf = '';
+    my $hex = sub {
+        my ($name, $from, $len) = @_;
+        $conf .= "    map \$request_id \$g_h$name { \"~^.{$from}(.{$len})\" \$1; }\n";
+    };
+    my $table = sub {
+        my ($name, $src, $len, @values) = @_;
+        $conf .= "    map \$g_h$src \$g_$name {\n";
+        $conf .= sprintf "        %0*x %s;\n", $len, $_, nginx_text($values[$_ % @values])
+            for 0 .. 16 ** $len - 1;
+        $conf .= "    }\n";
+    };
+    $hex->(@$_) for [year => 0, 2], [month => 2, 1], [day => 3, 2], [loc => 5, 1],
+        [event => 6, 2], [adj => 8, 2], [noun => 10, 2], [ntag => 12, 1], [tag1 => 13, 1],
+        [tag2 => 14, 1], [tag3 => 15, 1], [tag4 => 16, 1], [nfig => 17, 1],
+        [fig1 => 18, 2], [fig2 => 20, 2], [tod => 22, 1], [id => 20, 12];
+    # 256 years from 500 BCE to 2020 (no year 0), and their era as the stand-in says
+    my @years = map { my $y = -500 + int($_ * 2520 / 255 + 0.5); $y || 1 } 0 .. 255;
+    my $era = sub { my $y = shift; $y < 500 ? 'Classical Antiquity' : $y < 1500 ? 'Medieval'
+                    : $y < 1800 ? 'Early Modern' : $y < 1946 ? 'Modern' : 'Contemporary' };
+    $table->(year => 'year', 2, @years);
+    $table->(era => 'year', 2, map { $era->($_) } @years);
+    $table->(month => 'month', 1, 1 .. 12);
+    $table->(monthname => 'month', 1, @G_MONTH);
+    $table->(day => 'day', 2, 1 .. 28);
+    $table->(loc => 'loc', 1, @G_LOC);
+    $table->(city => 'loc', 1, map { (split /,/)[0] } @G_LOC);
+    $table->(event => 'event', 2, @G_EVENT);
+    $table->(adj => 'adj', 2, @G_ADJ);
+    $table->(noun => 'noun', 2, @G_NOUN);
+    # four tags from four disjoint quarters of the list: never twice one tag
+    $table->("tag$_" => "tag$_", 1, @G_TAG[16 * ($_ - 1) .. 16 * $_ - 1]) for 1 .. 4;
+    $table->(tags => 'ntag', 1, '"$g_tag1","$g_tag2"', '"$g_tag1","$g_tag2","$g_tag3"',
+             '"$g_tag1","$g_tag2","$g_tag3","$g_tag4"');
+    $table->(tagtext => 'ntag', 1, '$g_tag1 and $g_tag2', '$g_tag1, $g_tag2 and $g_tag3',
+             '$g_tag1, $g_tag2, $g_tag3 and $g_tag4');
+    $table->(fig1 => 'fig1', 2, @G_FIG[0 .. 31]);
+    $table->(fig2 => 'fig2', 2, @G_FIG[32 .. 63]);
+    $table->(chars => 'nfig', 1, '{"name":"$g_fig1","role":"protagonist"}',
+             '{"name":"$g_fig1","role":"protagonist"},{"name":"$g_fig2","role":"participant"}');
+    $table->(figtext => 'nfig', 1, '$g_fig1 and the people around this figure',
+             '$g_fig1, $g_fig2 and the people around them');
+    $table->(tod => 'tod', 1, @G_TOD);
+
+    # the stand-in's scene with the variables in its fields: strings are
+    # placeholders "@<name>@" (quoted), numbers and lists "@<name>@" bare
+    my $s = decode_json($scene_json);
+    my $name = 'The $g_event of the $g_adj $g_noun';
+    %$s = (%$s, id => '$request_id', name => $name, slug => "$name-\$g_hid",
+           year => '@year@', month => '@month@', day => '@day@', time_of_day => '$g_tod',
+           location => '$g_loc', tags => '@tags@', characters => '@chars@',
+           moment => { plot_summary => "On \$g_monthname \$g_day, in the year \$g_year, at "
+                       . "\$g_city: $name. \$g_figtext watch the moment take shape; the "
+                       . "\$g_tod light falls on faces that will be remembered, and the air "
+                       . "is thick with \$g_tagtext. The chroniclers disagree on every "
+                       . "detail except the date." },
+           grounding => { verified_year => '@year@' }, era => '$g_era',
+           image_url => 'https://images.example/$request_id.png',
+           share_url => 'https://flash.example/t/$g_hid', query => $name);
+    my $t = JSON::PP->new->utf8->canonical->encode($s);
+    $t =~ s/"\@(year|month|day)\@"/\${g_$1}/g;
+    $t =~ s/"\@tags\@"/[\${g_tags}]/;
+    $t =~ s/"\@chars\@"/{"characters":[\${g_chars}]}/;
+    die "9: placeholder left in $t\n" if $t =~ /\@\w+\@/;
+    die "9: scene template too long for a conf parameter\n" if length $t > 4000;
+    my $flash = "        location = /api/v1/timepoints/generate/sync {\n"
+        . "            default_type application/json;\n"
+        . "            return 200 " . nginx_text($t) . ";\n        }\n";
+    return (Encode::encode_utf8($conf), Encode::encode_utf8($flash));
+}
+
+sub graph_locations {
+    return <<"EOF";
+        location = /api/moments        { clockchain_moments_list; }
+        location /api/moments/         { clockchain_moments; }
+        location /api/graph/neighbors/ { clockchain_graph_neighbors; }
+        location = /api/search         { clockchain_search; }
+        location = /api/browse         { clockchain_browse; }
+        location /api/browse/          { clockchain_browse; }
+        location = /api/stats          { clockchain_stats; }
+EOF
+}
+
+# a location answering what $res (an HTTP::Tiny answer of the module)
+# did, with `return 200`: its body, its Content-Type, ETag and
+# Cache-Control.  A conf parameter holds at most 4 KB: a longer body is
+# the concatenation of map variables (map with a default only) of 3000
+# bytes each.  Returns (http-level maps, the location).
+sub ref_location {
+    my ($name, $res) = @_;
+    my $body = $res->{content};
+    die "9: a \$ in the body of $name\n" if $body =~ /\$/;
+    my $h = $res->{headers};
+    my ($maps, $text) = ('', '');
+    if (length $body <= 3000) {
+        $text = nginx_text($body);
+    } else {
+        my $i = 0;
+        for (my $off = 0; $off < length $body; $off += 3000) {
+            $maps .= "    map \$host \$ref9_${name}_$i { default "
+                . nginx_text(substr($body, $off, 3000)) . "; }\n";
+            $text .= "\$ref9_${name}_$i";
+            $i++;
+        }
+        $text = "\"$text\"";
+    }
+    my $loc = "        location = /ref/$name {\n"
+        . "            default_type " . ($h->{'content-type'} // 'application/json') . ";\n";
+    for my $k (qw(ETag Cache-Control)) {
+        my $v = $h->{ lc $k };
+        $loc .= "            add_header $k " . nginx_text($v) . ";\n" if defined $v;
+    }
+    $loc .= "            return 200 $text;\n        }\n";
+    return ($maps, $loc);
+}
+
+# waits until Redis has used no CPU for 200 ms (at most 60 s)
+sub redis_idle {
+    my ($rd) = @_;
+    my $end = time + 60;
+    my $c = cpu_secs($rd->pid);
+    while (time < $end) {
+        sleep 0.2;
+        my $c2 = cpu_secs($rd->pid);
+        return if $c2 - $c < 0.01;
+        $c = $c2;
+    }
+    say_('9: Redis still busy after 60 s');
+}
+
+# used_memory of a Redis
+sub redis_used {
+    my ($rd) = @_;
+    my $info = $rd->cmd('INFO', 'memory');
+    return $info =~ /^used_memory:(\d+)/m ? $1 : 0;
+}
+
+# what each kind of key costs: every key counted (SCAN), MEMORY USAGE of
+# up to 300 of each kind, scaled; { kind => [keys, bytes] }
+sub redis_breakdown {
+    my ($rd) = @_;
+    my (%keys, %sample);
+    my $cursor = 0;
+    do {
+        my $r = $rd->cmd('SCAN', $cursor, 'COUNT', 5000);
+        $cursor = $r->[0];
+        for my $k (@{ $r->[1] }) {
+            (my $kind = $k) =~ s/^\Q$P\E//;
+            $kind =~ s/^(idx:(?:w|br|date|loc|fig|tag)|idx:time|node|edges|words|job)\b.*/$1/;
+            $kind = 'other' if length $kind > 24;
+            $keys{$kind}++;
+            push @{ $sample{$kind} }, $k if @{ $sample{$kind} // [] } < 300;
+        }
+    } while ($cursor ne '0');
+    my %out;
+    for my $kind (keys %keys) {
+        my $b = sum(0, map { $rd->cmd('MEMORY', 'USAGE', $_) // 0 } @{ $sample{$kind} });
+        $out{$kind} = [ $keys{$kind}, $b / @{ $sample{$kind} } * $keys{$kind} ];
+    }
+    return \%out;
+}
+
+if (wanted(9)) {
+    my $rd = start_redis(args => ['--appendfsync', 'everysec',
+                                  '--auto-aof-rewrite-percentage', '0']);
+    my ($maps, $flash) = graph_flash_http($SCENE);
+    my $R9 = start_ng(name => 'R9', ports => 2, http => sub {
+        my @p = @_;
+        return <<"EOF";
+    clockchain_zone bench9:128m;
+    clockchain_redis 127.0.0.1:@{[ $rd->port ]};
+    clockchain_max_pending 0;
+    clockchain_flash_url http://127.0.0.1:$p[1];
+    clockchain_flash_key flash-key;
+    clockchain_flash_max_calls 256;
+$maps
+    server {
+        listen 127.0.0.1:$p[0] reuseport;
+@{[ api_locations() ]}
+@{[ graph_locations() ]}
+    }
+    server {
+        listen 127.0.0.1:$p[1];
+$flash
+    }
+EOF
+    });
+    my $mem0 = redis_used($rd);
+    # half the moments public, as if half had been published
+    my $m0 = metrics($R9);
+    my $bprocs = roles($R9, $rd);
+    my ($t0, $created, @ids, @progress);
+    my ($bcpu) = cpu_during($bprocs, sub {
+    $t0 = time;
+    @ids = bulk_create($R9, $GRAPH_N, 'bench graph',
+                          sub { (visibility => $_[0] % 2 ? 'private' : 'public') });
+    $created = time - $t0;
+    my ($last, $lastn) = (time, 0);
+    my $end = time + 1800;
+    while ((my $left = pending_count($rd)) > 0) {
+        die "9: $left jobs left after 30 minutes\n" if time > $end;
+        sleep 0.05;
+        next if time - $last < 10;
+        my $nodes = $rd->cmd('HGET', "${P}stats", 'nodes') // 0;
+        push @progress, [ time - $t0, $nodes ];
+        say_(sprintf '9: %d nodes after %.0f s (%.0f nodes/s in the last %.0f s), %d jobs left',
+             $nodes, time - $t0, ($nodes - $lastn) / (time - $last), time - $last, $left);
+        ($last, $lastn) = (time, $nodes);
+    }
+    });
+    my $secs = time - $t0;
+    say_('9: CPU used by the build: ' . cpu_text($bcpu));
+    my $m1 = metrics($R9);
+    my $failed = $m1->{jobs_failed} - $m0->{jobs_failed};
+    my $stats = decode_json(req(GET => $R9->url('/api/stats'))->{content});
+    my $mem1 = redis_used($rd);
+    die "9: $failed jobs failed\n" if $failed;
+    say_(sprintf '9: %d jobs in %.1f s (%.0f jobs/s; bulk-generate took %.1f s): %d nodes, '
+         . '%d edges; Redis used_memory %s → %s', $GRAPH_N, $secs, $GRAPH_N / $secs, $created,
+         $stats->{total_nodes} // -1, $stats->{total_edges} // -1, kib($mem0 / 1024), kib($mem1 / 1024));
+    my $kinds = redis_breakdown($rd);
+    say_('9: Redis by kind of key: ' . join('; ', map {
+        sprintf '%s %d keys %s', $_, $kinds->{$_}[0], kib($kinds->{$_}[1] / 1024) }
+        sort { $kinds->{$b}[1] <=> $kinds->{$a}[1] } keys %$kinds));
+
+    # what to read: the moment of the middle job (public: an even query
+    # number, an odd index), and the middle year
+    my $job = decode_json(req(GET => $R9->url("/api/jobs/$ids[ int($GRAPH_N / 2) | 1 ]"))
+                          ->{content});
+    my $path = $job->{path} or die "9: the middle job has no path\n";
+    my $root = decode_json(req(GET => $R9->url('/api/browse'))->{content});
+    my $year = $root->{items}[ @{ $root->{items} } / 2 ]{segment};
+    my @reads = (
+        [ neighbors => "/api/graph/neighbors$path", 0.3, 'GET /api/graph/neighbors/{path}' ],
+        [ browse => '/api/browse', 0.3, 'GET /api/browse (the years)' ],
+        [ year => "/api/browse/$year", 0.3, 'GET /api/browse/{year} (its months)' ],
+        [ list => '/api/moments?limit=20', 0.3, 'GET /api/moments?limit=20, no key', 1 ],
+        [ search => '/api/search?q=siege', 0.1, 'GET /api/search?q=siege (one word)' ],
+        [ search2 => '/api/search?q=golden%20harbor', 0.1,
+          'GET /api/search?q=golden harbor (two words)' ],
+        [ moment => "/api/moments$path", 0.8, 'GET /api/moments/{path}, public, no key (zone hit)', 1 ],
+    );
+    my $ua = HTTP::Tiny->new(timeout => 30);
+    my ($refmaps, $reflocs, %info) = ('', '');
+    for my $x (@reads) {
+        my ($name, $url, undef, undef, $nokey) = @$x;
+        my $r = $ua->get($R9->url($url), { headers => $nokey ? {} : { 'X-Service-Key' => $KEY } });
+        die "9: $url: $r->{status} $r->{content}\n" unless $r->{status} == 200;
+        my ($m, $l) = ref_location($name, $r);
+        $refmaps .= $m;
+        $reflocs .= $l;
+        my $j = decode_json($r->{content});
+        my $n = ref $j eq 'ARRAY' ? @$j : exists $j->{items} ? @{ $j->{items} }
+              : exists $j->{edges} ? @{ $j->{edges} } : 1;
+        $info{$name} = { bytes => length $r->{content}, items => $n, url => $url };
+        say_(sprintf '9: %s: %d bytes, %d items', $url, length $r->{content}, $n);
+    }
+    stop_ng($R9);
+
+    my $G9 = start_ng(name => 'G9', ports => 1, http => sub {
+        my @p = @_;
+        return <<"EOF";
+    clockchain_zone bench9:128m;
+    clockchain_redis 127.0.0.1:@{[ $rd->port ]};
+    clockchain_max_pending 0;
+$refmaps
+    server {
+        listen 127.0.0.1:$p[0] reuseport;
+@{[ api_locations() ]}
+@{[ graph_locations() ]}
+$reflocs
+    }
+EOF
+    });
+    my $procs = roles($G9, $rd);
+    my %rows;
+    for my $x (@reads) {
+        my ($name, $url, $target, $label, $nokey) = @$x;
+        my %h = $nokey ? () : ('X-Service-Key' => $KEY);
+        my ($mb, $rb) = map { $ua->get($G9->url($_), { headers => \%h })->{content} }
+                            $url, "/ref/$name";
+        die "9: $url: the reference's body differs\n" unless $mb eq $rb;
+        # one request at a time (keep-alive), at most 20 or 5 s of them:
+        # what a read costs without a queue
+        my $ka = HTTP::Tiny->new(timeout => 60, keep_alive => 1);
+        my @alone;
+        my $stop = time + 5;
+        while (@alone < 20 && time < $stop) {
+            my $t = time;
+            my $r = $ka->get($G9->url($url), { headers => \%h });
+            die "9: $url: $r->{status}\n" unless $r->{status} == 200;
+            push @alone, (time - $t) * 1000;
+        }
+        say_(sprintf '9: %s alone: median %.2f ms, max %.2f ms (%d requests)', $url,
+             median(@alone), max(@alone), scalar @alone);
+        # a slow read leaves requests queued in Redis when wrk stops: each
+        # round starts once Redis is idle
+        my $idle = sub { redis_idle($rd) };
+        my ($m, $ref) = interleaved("9-$name", $G9->url($url), $G9->url("/ref/$name"),
+                                    procs => $procs, nokey => $nokey, timeout => 30,
+                                    before => $idle, after => $idle);
+        my $per = sub {    # µs of CPU per request: nginx, Redis
+            my ($r) = @_;
+            my $ng = sum(0, map { $r->{cpu}{$_} } grep { /worker/ } keys %{ $r->{cpu} });
+            my $n = max(1, $r->{n});
+            return ($ng / $n * 1e6, $r->{cpu}{redis} / $n * 1e6);
+        };
+        $rows{$name} = { m => $m, r => $ref, target => $target, label => $label,
+                         ratio => median(map { $m->[$_]{rps} / max(1, $ref->[$_]{rps}) } 0 .. $#$m),
+                         rps => median(map { $_->{rps} } @$m),
+                         ref_rps => median(map { $_->{rps} } @$ref),
+                         p99 => median(map { $_->{p99} } @$m),
+                         ref_p99 => median(map { $_->{p99} } @$ref),
+                         ng_us => median(map { ($per->($_))[0] } @$m),
+                         redis_us => median(map { ($per->($_))[1] } @$m),
+                         ref_us => median(map { ($per->($_))[0] } @$ref),
+                         alone => median(@alone), alone_max => max(@alone),
+                         %{ $info{$name} } };
+    }
+    my $zm = metrics($G9);
+    stop_ng($G9);
+    $RES{9} = { cpu => $bcpu, nodes => $stats->{total_nodes}, edges => $stats->{total_edges}, n => $GRAPH_N,
+                secs => $secs, create_secs => $created, jps => $GRAPH_N / $secs,
+                mem0 => $mem0, mem1 => $mem1, kinds => $kinds, progress => \@progress,
+                rows => \%rows, order => [ map { $_->[0] } @reads ], path => $path,
+                year => $year, hits => $zm->{moments_cache_hits} };
+    $COMMANDS{9} = "a Redis and two nginx of its own: R9, a runner (`clockchain_flash_max_calls "
+        . "256`) whose Flash is a location of its own answering `return 200 '<scene>'`, the "
+        . "stand-in's scene with `map` variables of `\$request_id` in its fields (id and slug "
+        . "suffix, one of 256 years from 500 BCE to 2020, month, day, one of 16 places, a name "
+        . "\"The <event> of the <adjective> <noun>\" from three lists of 64 words, 2–4 of 64 "
+        . "tags, 1–2 of 64 figures, the time of day); POST /api/bulk-generate ×"
+        . ($GRAPH_N / 1000) . " (1000 queries each, every other one `\"visibility\": "
+        . "\"public\"`) and wait until the queue is empty; `INFO memory` before and after; "
+        . "each read's answer fetched once from R9 and put in a location `/ref/<read>` of G9 "
+        . "(`return 200` of the same body, Content-Type, ETag and Cache-Control; a body over "
+        . "3000 bytes is the concatenation of `map` variables of 3000 bytes, a conf parameter "
+        . "holding at most 4 KB); G9 (no runner): module and reference interleaved as in 1, "
+        . "`wrk -t2 -c64 -d${SECS}s --latency`, with `-H 'X-Service-Key: KEY'` except the "
+        . "list and the moment; CPU per request = CPU seconds of the workers (of Redis) in "
+        . "the round ÷ wrk's requests, the median of the three";
+}
+
+###########################################################################
 # the table
 
 my @ROWS;    # [measure, target, measured, pass]
@@ -1166,6 +1599,26 @@ if ($RES{8}) {
         sprintf('%.2f ms (max %.2f ms; B polled %s time(s) at the median)',
                 $x->{p99_ms}, $x->{max_ms}, $x->{polls_median}),
         $x->{p99_ms} <= 50);
+}
+
+if ($RES{9}) {
+    my $x = $RES{9};
+    row(sprintf('9. graph of %dk moments built through the runner (nginx as Flash)', $x->{n} / 1000),
+        '—', sprintf('%.0f jobs/s (%.0f s; %d nodes, %d edges); Redis %.0f bytes per node '
+                     . '(used_memory %s → %s)', $x->{jps}, $x->{secs}, $x->{nodes}, $x->{edges},
+                     ($x->{mem1} - $x->{mem0}) / $x->{nodes}, kib($x->{mem0} / 1024),
+                     kib($x->{mem1} / 1024)), 1);
+    for my $name (@{ $x->{order} }) {
+        my $r = $x->{rows}{$name};
+        row("9. $r->{label}, rps ÷ return 200 of the same body", "≥ $r->{target}",
+            sprintf('%s (%.0f vs %.0f rps; p99 %.2f vs %.2f ms; CPU per request: nginx %.0f µs '
+                    . '+ Redis %.0f µs vs %.0f µs)', fmt($r->{ratio}), @$r{qw(rps ref_rps p99
+                    ref_p99 ng_us redis_us ref_us)}),
+            $r->{ratio} >= $r->{target});
+        row("9. $r->{label}, p99 (64 connections)", '≤ 20 ms', sprintf('%.2f ms', $r->{p99}),
+            $r->{p99} <= 20)
+            if $name =~ /^search/;
+    }
 }
 
 my @head = ('measure', 'target', 'measured', 'result');
@@ -1307,6 +1760,31 @@ if ($RES{7}) {
             . sprintf(' (%+.0f KiB per 10k jobs)', slope(@{ $x->{series}{$_} })) } @{ $x->{workers} })
         . ".\n\n";
 }
+if ($RES{9}) {
+    my $x = $RES{9};
+    $gen .= sprintf "Measure 9, a graph of %d moments (%d edges, every other moment public) built "
+        . "in %.0f s, %.0f jobs/s; CPU seconds used meanwhile: %s. Redis `used_memory` %s → %s, "
+        . "%.0f bytes per moment, by kind of key (`MEMORY USAGE` of up to 300 keys of each "
+        . "kind, scaled; jobs included): %s. Moments after each 10 s: %s. Module / reference, "
+        . "interleaved, $SECS s rounds, medians of three; \"alone\": one request at a time on "
+        . "a keep-alive connection, median of up to 20:\n\n",
+        $x->{n}, $x->{edges}, $x->{secs}, $x->{jps}, cpu_text($x->{cpu}), kib($x->{mem0} / 1024),
+        kib($x->{mem1} / 1024), ($x->{mem1} - $x->{mem0}) / $x->{nodes},
+        join(', ', map { sprintf '%s %d keys %s', $_, $x->{kinds}{$_}[0], kib($x->{kinds}{$_}[1] / 1024) }
+             sort { $x->{kinds}{$b}[1] <=> $x->{kinds}{$a}[1] } keys %{ $x->{kinds} }),
+        join(' ', map { $_->[1] } @{ $x->{progress} });
+    $gen .= "| read | body | items | alone | module rps | reference rps | ratio | module p99 "
+        . "| reference p99 | module CPU per request: nginx / Redis | reference: nginx |\n"
+        . "|---|---|---|---|---|---|---|---|---|---|---|\n";
+    for my $name (@{ $x->{order} }) {
+        my $r = $x->{rows}{$name};
+        (my $url = $r->{url}) =~ s{^(/api/(?:graph/neighbors|moments))/\S+$}{$1/{path}};
+        $gen .= sprintf "| `%s` | %d B | %d | %.2f ms | %.0f | %.0f | %.3f | %.2f ms | %.2f ms "
+            . "| %.0f / %.0f µs | %.0f µs |\n", $url, @$r{qw(bytes items alone rps ref_rps ratio
+            p99 ref_p99 ng_us redis_us ref_us)};
+    }
+    $gen .= "\n";
+}
 $gen .= "### Commands\n\n";
 $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_max_calls 256`) "
     . "and, on a second port, the Flash stand-in `location = /api/v1/timepoints/generate/sync "
@@ -1319,7 +1797,7 @@ $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_ma
     . "`clockchain_max_pending 0`, `worker_connections 8192`, `keepalive_requests 1000000`, "
     . "one Redis. `post.lua` sets `POST`, the body `{\"query\":\"moon landing\"}`, "
     . "`Content-Type` and `X-Service-Key`.\n\n";
-for my $k (1 .. 8) {
+for my $k (1 .. 9) {
     next unless $COMMANDS{$k};
     my $c = $COMMANDS{$k};
     $gen .= "- $k: " . (ref $c ? join('; ', @$c) : $c) . "\n";
