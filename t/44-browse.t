@@ -219,7 +219,7 @@ my $search_before = json_body(http(GET => $ng->url('/api/search?q=apollo'),
                                    headers => hdrs('alice')));
 ok(@$search_before >= 3, 'search finds the apollos');
 
-my @idx = grep { /:(idx:br:|idx:w:|words:)/ }
+my @idx = grep { /:(idx:b[asu]:|idx:word:|idx:vocab|idx:pub:time|words:)/ }
           @{ $redis->cmd('KEYS', "${P}*") };
 ok(@idx > 50, 'the indexes: ' . scalar(@idx) . ' keys');
 $redis->cmd('DEL', @idx);

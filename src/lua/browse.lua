@@ -1,47 +1,48 @@
 -- Browse: the segments one level below a prefix of the canonical path
 -- (/year/month/DD/HHMM/country/region/city/slug), each with the number of
 -- nodes under it the requester may see.  Reads complete.lua's counts
--- (idx:br:<parent>, and idx:br:<parent>|<user> for a user's own private
--- nodes), never the keyspace.
+-- (idx:ba:<parent> for the service; idx:bs:<parent> and
+-- idx:bu:<parent>|<user> for a user), never the keyspace.
 --
 -- ARGV[1]  graph key prefix ("<prefix>{cc}:v1:")
--- ARGV[2]  who asks: "service" (every node), "user" (public, "system"'s
---          and ARGV[3]'s own) or "public" (public nodes)
+-- ARGV[2]  who asks: "service" (every node) or "user" (public, "system"'s
+--          and ARGV[3]'s own)
 -- ARGV[3]  the user, or ""
 -- ARGV[4]  the parent: "/" or "/1969", "/1969/july", ... (checked in C)
 -- ARGV[5]  the most segments returned
 --
 -- Returns { segment, count, segment, count, ... } by segment (byte
--- order), segments with no node the requester may see left out.
+-- order), segments with no node the requester may see left out.  The
+-- service's answer is its hash as it is; a user's, the shared hash with
+-- their own counts added (few: their private nodes under the parent).
 
 local p, mode, user = ARGV[1], ARGV[2], ARGV[3]
-local k = p .. 'idx:br:' .. ARGV[4]
-local most = tonumber(ARGV[5])
-local count = {}
+local parent, most = ARGV[4], tonumber(ARGV[5])
 
-local h = redis.call('HGETALL', k)
+local h, segs, count = nil, {}, {}
+
+if mode == 'service' then
+    h = redis.call('HGETALL', p .. 'idx:ba:' .. parent)
+else
+    h = redis.call('HGETALL', p .. 'idx:bs:' .. parent)
+end
 
 for i = 1, #h, 2 do
-    local seg, g = string.match(h[i], '^(.*)|(%d)$')
-    if seg and (mode == 'service' or g == '0' or (mode == 'user' and g == '1'))
-    then
-        count[seg] = (count[seg] or 0) + tonumber(h[i + 1])
-    end
+    segs[#segs + 1] = h[i]
+    count[h[i]] = tonumber(h[i + 1])
 end
 
 if mode == 'user' then
-    h = redis.call('HGETALL', k .. '|' .. user)
+    h = redis.call('HGETALL', p .. 'idx:bu:' .. parent .. '|' .. user)
     for i = 1, #h, 2 do
-        count[h[i]] = (count[h[i]] or 0) + tonumber(h[i + 1])
+        if count[h[i]] == nil then
+            segs[#segs + 1] = h[i]
+            count[h[i]] = 0
+        end
+        count[h[i]] = count[h[i]] + tonumber(h[i + 1])
     end
 end
 
-local segs = {}
-for seg, n in pairs(count) do
-    if n > 0 then
-        segs[#segs + 1] = seg
-    end
-end
 table.sort(segs)
 
 local out = {}
