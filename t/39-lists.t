@@ -225,4 +225,25 @@ is_error(http(GET => $ng->url('/api/random'), headers => hdrs('alice')),
          404, 'No public moments available', 'random with nothing seen: 404');
 is(json_body(list(''))->{total}, 0, 'list: nothing public, total 0');
 
+# the public's list past 2100 private nodes: exact (idx:pub:time), where
+# the walk of 2000 entries found nothing and counted 0
+$redis->cmd('EVAL', <<'LUA', 0, $P);
+for i = 1, 2100 do
+    local path = string.format('/-1000/january/01/1200/france/x/y/p%04d', i)
+    redis.call('HSET', ARGV[1] .. 'node:' .. path, 'path', path,
+               'name', 'p' .. i, 'visibility', 'private',
+               'created_by', 'system', 'sort_key', -100000000000 + i)
+    redis.call('ZADD', ARGV[1] .. 'idx:time', -100000000000 + i, path)
+end
+LUA
+$redis->cmd('HSET', "${P}node:$path{caesar}", 'visibility', 'public',
+            'created_by', 'system');
+$redis->cmd('ZADD', "${P}idx:pub:time", -44 * 100000000 + 3151200,
+            $path{caesar});
+my $pub = json_body(list(''));
+is($pub->{total}, 1, 'the public list past 2100 private nodes: total exact');
+is_deeply([ map { $_->{path} } @{ $pub->{items} } ], [ $path{caesar} ],
+          'the public list past 2100 private nodes: the public node');
+is(json_body(list('offset=1'))->{total}, 1, 'its total at an offset too');
+
 done_testing();
