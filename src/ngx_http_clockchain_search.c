@@ -25,6 +25,7 @@
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_scene.h"
+#include "ngx_http_clockchain_query.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT  20
@@ -46,9 +47,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_clockchain_search_q(ngx_http_request_t *r,
-    ngx_str_t *q);
-static ngx_int_t ngx_http_clockchain_search_limit(ngx_http_request_t *r,
-    ngx_int_t *limit);
+    ngx_str_t *q, const char **detail);
 static int ngx_http_clockchain_query_word(const char *word, size_t len,
     void *data);
 static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
@@ -60,7 +59,8 @@ static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
 ngx_int_t
 ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                          rc, limit;
+    int64_t                            limit;
+    ngx_int_t                          rc;
     ngx_str_t                          q;
     const char                        *detail;
     ngx_http_clockchain_ctx_t         *ctx;
@@ -89,17 +89,18 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 
     ngx_str_null(&q);
 
-    rc = ngx_http_clockchain_search_q(r, &q);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
-        return rc;
+    rc = ngx_http_clockchain_search_q(r, &q, &detail);
+    if (rc != NGX_OK) {
+        goto invalid;
     }
 
     limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
 
-    rc = ngx_http_clockchain_search_limit(r, &limit);
-    if (rc != NGX_OK || r->header_sent) {
-        return rc;
+    rc = ngx_http_clockchain_arg_int(r, "limit", 1,
+                                     NGX_HTTP_CLOCKCHAIN_SEARCH_MAX, &limit,
+                                     &detail);
+    if (rc != NGX_OK) {
+        goto invalid;
     }
 
     ngx_memzero(&query, sizeof(ngx_http_clockchain_query_t));
@@ -114,7 +115,7 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 
     if (query.more) {
         return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid q: at most "
+                   "q: must be at most "
                    ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words");
     }
 
@@ -146,98 +147,47 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+
+invalid:
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
+    }
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
 /* q: required, UTF-8 of at most NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX bytes */
 
 static ngx_int_t
-ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q)
+ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q,
+    const char **detail)
 {
-    u_char     *dst, *src;
-    uint32_t    c;
-    ngx_str_t   v;
+    ngx_int_t  rc;
 
-    if (ngx_http_arg(r, (u_char *) "q", 1, &v) != NGX_OK || v.len == 0) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid q: required, the text to search for");
+    rc = ngx_http_clockchain_arg(r, "q", q);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    /* %XX is 3 bytes for 1: longer cannot fit once unescaped */
-    if (v.len > 3 * NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
-        goto invalid;
+    if (rc == NGX_DECLINED || q->len == 0) {
+        *detail = "q: required, the text to search for";
+        return NGX_DECLINED;
     }
 
-    dst = ngx_pnalloc(r->pool, v.len);
-    if (dst == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* as the list's q: UTF-8 only, no control character */
+
+    if (ngx_http_clockchain_query_text(q->data, q->len,
+                                       NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX)
+        != 0)
+    {
+        *detail = "q: must be UTF-8 text of at most "
+                  ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) " bytes, "
+                  "no control character";
+        return NGX_DECLINED;
     }
-
-    q->data = dst;
-
-    /* '+' is a space in a query string; the args are not ours to change */
-    for (src = v.data; src < v.data + v.len; src++) {
-        *dst++ = (*src == '+') ? ' ' : *src;
-    }
-
-    src = q->data;
-    dst = q->data;
-    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
-    q->len = dst - q->data;
-
-    if (q->len > NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
-        goto invalid;
-    }
-
-    src = q->data;
-
-    while (src < q->data + q->len) {
-        if (*src == '\0') {
-            goto invalid;
-        }
-
-        if (*src < 0x80) {
-            src++;
-            continue;
-        }
-
-        /* nginx's decoder takes surrogates, which are not UTF-8 */
-        c = ngx_utf8_decode(&src, q->data + q->len - src);
-
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            goto invalid;
-        }
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-               "Invalid q: UTF-8 text of at most "
-               ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) " bytes");
-}
-
-
-static ngx_int_t
-ngx_http_clockchain_search_limit(ngx_http_request_t *r, ngx_int_t *limit)
-{
-    ngx_int_t  n;
-    ngx_str_t  v;
-
-    if (ngx_http_arg(r, (u_char *) "limit", 5, &v) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    n = (v.len && v.len <= 9) ? ngx_atoi(v.data, v.len) : NGX_ERROR;
-
-    if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_CLOCKCHAIN_SEARCH_MAX) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid limit: an integer from 1 to "
-                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_MAX));
-    }
-
-    *limit = n;
 
     return NGX_OK;
 }
@@ -409,7 +359,7 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid prefix: expected the start of a moment path, "
+                   "prefix: must be the start of a moment path, "
                    "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
                    "{slug}");
     }

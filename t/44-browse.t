@@ -171,7 +171,7 @@ for my $p ('/abc', '/1969/jully', '/1969/July', '/1969/july/32',
            '/1969/july/16/0000/a.b', '/1969/july/16/0000/' . ('a' x 101),
            '/1969/july/16/0000/x/y/z/s/t', $path{caesar} . '/more',
            '/1969/july/16/0000/x/y/z/' . ('a' x 101) . '/') {
-    is_error(browse($p), 400, qr/^Invalid prefix: /,
+    is_error(browse($p), 400, qr/^prefix: must be the start of a moment path/,
              'prefix ' . substr($p, 0, 40) . ': 400');
 }
 is_error(http(GET => $ng->url('/api/browse')), 401, undef, 'no key: 401');
