@@ -18,13 +18,14 @@
 -- words is looked up in its first EXPAND.
 -- The order: the class of the word that does worst (0 name, 1 one-liner,
 -- 2 tag or figure), then the group (public, "system", own), then the path.
--- One word reads the first ARGV[4] entries of each of its words' sets and
--- merges them: exactly the first ARGV[4] (a node ranks by its best word,
--- and a node ahead of it in that word's set is ahead of it overall).
--- Several words read up to ARGV[5] nodes of the rarest word's sets in that
--- order and keep those whose words (words:<path>) start with every other
--- word, so past ARGV[5] visible nodes of the rarest word the answer is the
--- best among the first ones.
+-- A query word's sets are merged in that order, each node at its best
+-- entry (a heap; each set read in growing chunks, only as far as the
+-- merge takes it).  One word takes the first ARGV[4] nodes of the merge.
+-- Several words walk up to ARGV[5] nodes of the rarest word's merge and
+-- keep those whose words (words:<path>) start with every other word; a
+-- node ranks no better than in the walk, so the walk stops once ARGV[4]
+-- kept nodes rank better than the next.  Past ARGV[5] visible nodes of the
+-- rarest word the answer is the best among the first ones.
 --
 -- Returns { { path, name, one_liner, class, image_url }, ... }, "" for an
 -- absent field.
@@ -48,68 +49,119 @@ local function completions(w)
                       '(' .. w .. '\255', 'LIMIT', 0, EXPAND)
 end
 
--- the first n entries of a word's set the requester may see, in order:
--- { path, score, path, score, ... }
+-- the entries of a word's sets the requester may see, in order, as a
+-- stream read in chunks: the score ranges it may see, one after the other
+-- (a user: public and "system" of a class from the shared set, then their
+-- own of that class from theirs)
 
-local function visible(w, n)
+local function stream(w)
+    local k, segs = key(w), nil
     if mode == 'service' then
-        return redis.call('ZRANGE', key(w), 0, n - 1, 'WITHSCORES')
+        segs = { { k } }
+    elseif mode == 'user' then
+        local own = k .. '|' .. user
+        segs = { { k, 0, 1 }, { own, 2, 2 }, { k, 4, 5 }, { own, 6, 6 },
+                 { k, 8, 9 }, { own, 10, 10 } }
+    else
+        segs = { { k, 0, 0 }, { k, 4, 4 }, { k, 8, 8 } }
     end
+    return { segs = segs, seg = 1, off = 0, buf = {}, pos = 1 }
+end
 
-    local out = {}
-
-    local function take(k, lo, hi)
-        local left = n - #out / 2
-        if left > 0 then
-            local r = redis.call('ZRANGEBYSCORE', k, lo, hi, 'WITHSCORES',
-                                 'LIMIT', 0, left)
-            for i = 1, #r do
-                out[#out + 1] = r[i]
-            end
-        end
-    end
-
-    for class = 0, 2 do
-        if mode == 'user' then
-            take(key(w), 4 * class, 4 * class + 1)
-            take(key(w) .. '|' .. user, 4 * class + 2, 4 * class + 2)
+-- the next chunk of s into s.buf ({ path, score, ... }): false at its end
+local function fill(s, chunk)
+    while s.seg <= #s.segs do
+        if s.spent then
+            s.seg, s.off, s.spent = s.seg + 1, 0, false
         else
-            take(key(w), 4 * class, 4 * class)
-        end
-    end
-
-    return out
-end
-
-local function before(a, b)
-    if a[2] ~= b[2] then
-        return a[2] < b[2]
-    end
-    return a[1] < b[1]
-end
-
--- the first n nodes, in order, of the union of the sets of list (each
--- node at its best score): { { path, score }, ... }
-
-local function merged(list, n)
-    local best, out = {}, {}
-    for _, w in ipairs(list) do
-        local r = visible(w, n)
-        for i = 1, #r, 2 do
-            local s = tonumber(r[i + 1])
-            if best[r[i]] == nil or s < best[r[i]] then
-                best[r[i]] = s
+            local g, r = s.segs[s.seg], nil
+            if g[2] == nil then
+                r = redis.call('ZRANGE', g[1], s.off, s.off + chunk - 1,
+                               'WITHSCORES')
+            else
+                r = redis.call('ZRANGEBYSCORE', g[1], g[2], g[3],
+                               'WITHSCORES', 'LIMIT', s.off, chunk)
+            end
+            s.spent = #r < 2 * chunk
+            if #r > 0 then
+                s.buf, s.pos, s.off = r, 1, s.off + #r / 2
+                return true
             end
         end
     end
-    for path, s in pairs(best) do
-        out[#out + 1] = { path, s }
+    return false
+end
+
+-- the union of the streams of list's words, in order, each node once (at
+-- its first, best, entry): an iterator of path, score.  A heap of the
+-- streams by their next entry; each reads 8 entries at first, twice as
+-- many each time after, up to most, so that a word whose entries are not
+-- taken costs one short read.
+
+local function merge(list, most)
+    local heap = {}
+
+    local function less(a, b)
+        local x, y = tonumber(a.buf[a.pos + 1]), tonumber(b.buf[b.pos + 1])
+        if x ~= y then
+            return x < y
+        end
+        return a.buf[a.pos] < b.buf[b.pos]
     end
-    table.sort(out, before)
-    for i = #out, n + 1, -1 do
-        out[i] = nil
+
+    local function down(i)
+        local n = #heap
+        while true do
+            local l, r, m = 2 * i, 2 * i + 1, i
+            if l <= n and less(heap[l], heap[m]) then
+                m = l
+            end
+            if r <= n and less(heap[r], heap[m]) then
+                m = r
+            end
+            if m == i then
+                return
+            end
+            heap[i], heap[m] = heap[m], heap[i]
+            i = m
+        end
     end
-    return out
+
+    for _, w in ipairs(list) do
+        local s = stream(w)
+        s.chunk = math.min(8, most)
+        if fill(s, s.chunk) then
+            heap[#heap + 1] = s
+        end
+    end
+    for i = math.floor(#heap / 2), 1, -1 do
+        down(i)
+    end
+
+    local seen = {}
+
+    return function()
+        while #heap > 0 do
+            local s = heap[1]
+            local path, score = s.buf[s.pos], tonumber(s.buf[s.pos + 1])
+            s.pos = s.pos + 2
+            if s.pos > #s.buf then
+                s.chunk = math.min(2 * s.chunk, most)
+                if not fill(s, s.chunk) then
+                    heap[1] = heap[#heap]
+                    heap[#heap] = nil
+                end
+            end
+            if #heap > 0 then
+                down(1)
+            end
+            if not seen[path] then
+                seen[path] = true
+                return path, score
+            end
+        end
+        return nil
+    end
 end
 
 -- the least class of the words of s (words:<path>) that w starts, or nil
@@ -122,11 +174,27 @@ local function class_in(s, w)
     return nil
 end
 
+-- (class, group, path)
+local function before(a, b)
+    if a[2] ~= b[2] then
+        return a[2] < b[2]
+    end
+    if a[3] ~= b[3] then
+        return a[3] < b[3]
+    end
+    return a[1] < b[1]
+end
+
 local found = {}
 
 if #words == 1 then
-    for _, e in ipairs(merged(completions(words[1]), limit)) do
-        found[#found + 1] = { e[1], math.floor(e[2] / 4) }
+    local next_node = merge(completions(words[1]), limit)
+    while #found < limit do
+        local path, score = next_node()
+        if path == nil then
+            break
+        end
+        found[#found + 1] = { path, math.floor(score / 4) }
     end
 
 elseif #words > 1 then
@@ -147,9 +215,22 @@ elseif #words > 1 then
         end
     end
 
-    for _, e in ipairs(merged(expanded[lead], budget)) do
-        local path, score = e[1], e[2]
-        local class = math.floor(score / 4)
+    local next_node = merge(expanded[lead], budget)
+
+    for _ = 1, budget do
+        local path, score = next_node()
+        if path == nil then
+            break
+        end
+
+        local class, g = math.floor(score / 4), score % 4
+
+        -- a node ranks no better than its lead word: once limit nodes
+        -- rank better than this one, none after it can enter
+        if #found >= limit and before(found[limit], { path, class, g }) then
+            break
+        end
+
         local s = redis.call('GET', p .. 'words:' .. path)
 
         for j, w in ipairs(words) do
@@ -164,19 +245,15 @@ elseif #words > 1 then
         end
 
         if class then
-            found[#found + 1] = { path, class, score % 4 }
+            found[#found + 1] = { path, class, g }
+            if #found >= limit then
+                table.sort(found, before)
+                found[limit + 1] = nil
+            end
         end
     end
 
-    table.sort(found, function(a, b)
-        if a[2] ~= b[2] then
-            return a[2] < b[2]
-        end
-        if a[3] ~= b[3] then
-            return a[3] < b[3]
-        end
-        return a[1] < b[1]
-    end)
+    table.sort(found, before)
 end
 
 local out = {}
