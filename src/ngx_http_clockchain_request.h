@@ -45,7 +45,8 @@ typedef struct {
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
-    /* a public moment's read: the zone's moment sequence when it was sent */
+    /* a public moment's read: the zone's moment sequence when it was sent;
+     * a browse: 64 bits of the version of the counts read before them */
     uint64_t                          moment_seq;
 
     /* GET ?wait=N: ngx_http_clockchain_wait.c */

@@ -24,6 +24,7 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_scene.h"
 #include "ngx_http_clockchain_query.h"
 
@@ -36,6 +37,13 @@
 #define NGX_HTTP_CLOCKCHAIN_SEARCH_BUDGET   1000
 /* segments of one browse answer */
 #define NGX_HTTP_CLOCKCHAIN_BROWSE_MAX      1000
+
+
+/* a segment of a browse answer and its count */
+typedef struct {
+    ngx_str_t                         segment;
+    int64_t                           count;
+} ngx_http_clockchain_browse_item_t;
 
 
 typedef struct {
@@ -53,7 +61,15 @@ static int ngx_http_clockchain_query_word(const char *word, size_t len,
 static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_browse_prefix(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *parent);
+static void ngx_http_clockchain_browse_version(void *data,
+    redisReply *reply);
 static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_browse_items(ngx_http_request_t *r,
+    redisReply *reply, ngx_array_t *items);
+static int ngx_libc_cdecl ngx_http_clockchain_browse_cmp(const void *one,
+    const void *two);
+static ngx_int_t ngx_http_clockchain_browse_key(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, ngx_str_t *key);
 
 
 ngx_int_t
@@ -371,12 +387,12 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    ctx->op = ngx_http_clockchain_store_browse(mcf,
-                                       ctx->created_by.len ? "user"
-                                                           : "service",
-                                       &ctx->created_by, &ctx->path,
-                                       NGX_HTTP_CLOCKCHAIN_BROWSE_MAX,
-                                       ngx_http_clockchain_browse_done, ctx);
+    /* the version of the counts first: the zone's answer is good while it
+     * is the same (a GET, where the root's counts are thousands of fields) */
+
+    ctx->op = ngx_http_clockchain_store_browse_version(mcf,
+                                       ngx_http_clockchain_browse_version,
+                                       ctx);
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
                                                "Redis cannot be reached, "
@@ -464,17 +480,107 @@ ngx_http_clockchain_browse_prefix(ngx_pool_t *pool, u_char *p, size_t len,
 }
 
 
-/* {prefix, items: [{segment, count, label}]}, label the segment itself */
+/*
+ * The version of the browse counts read: the zone's answer when it was read
+ * at that version, else the counts from Redis.  The version is read before
+ * the counts, so an answer is never kept under a version older than it.
+ */
+
+static void
+ngx_http_clockchain_browse_version(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_int_t                          rc;
+    ngx_str_t                          key;
+    ngx_http_request_t                *r;
+    ngx_http_clockchain_shm_moment_t   m;
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (reply == NULL || (reply->type != REDIS_REPLY_STRING
+                          && reply->type != REDIS_REPLY_NIL))
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: reading browse failed: %s",
+                          reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+        return;
+    }
+
+    /* 64 bits of the version: 0 for none yet, never a value's */
+    ctx->moment_seq = 0;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        ctx->moment_seq = ((uint64_t) ngx_crc32_long((u_char *) reply->str,
+                                                     reply->len) << 32
+                           | ngx_murmur_hash2((u_char *) reply->str,
+                                              reply->len))
+                          | 1;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (ngx_http_clockchain_browse_key(r, ctx, &key) != NGX_OK) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_clockchain_shm_moment_get(mcf->shm_zone, &key, r->pool,
+                                            NULL, 0, &m);
+    if (rc == NGX_ERROR) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_OK && m.version == ctx->moment_seq
+        && m.status == NGX_HTTP_OK)
+    {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_send(r,
+                                     NGX_HTTP_OK, m.body.data, m.body.len));
+        return;
+    }
+
+    ctx->op = ngx_http_clockchain_store_browse(mcf,
+                                       ctx->created_by.len ? "user"
+                                                           : "service",
+                                       &ctx->created_by, &ctx->path,
+                                       ngx_http_clockchain_browse_done, ctx);
+    if (ctx->op == NULL) {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+    }
+}
+
+
+/*
+ * {prefix, items: [{segment, count, label}]}, label the segment itself;
+ * sorted by segment (bytes), at most NGX_HTTP_CLOCKCHAIN_BROWSE_MAX, kept
+ * in the zone with the version read before it.
+ */
 
 static void
 ngx_http_clockchain_browse_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
-    size_t               i;
-    json_t              *json, *items, *n;
-    redisReply         **e;
-    ngx_http_request_t  *r;
+    char                              *text;
+    json_t                            *json, *items, *n;
+    ngx_str_t                          key;
+    ngx_uint_t                         i, k;
+    ngx_array_t                        list;
+    ngx_http_request_t                *r;
+    ngx_http_clockchain_browse_item_t *it;
+    ngx_http_clockchain_shm_moment_t   m;
+    ngx_http_clockchain_main_conf_t   *mcf;
 
     r = ctx->request;
     ctx->op = NULL;
@@ -485,6 +591,34 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
         return;
     }
 
+    if (ngx_array_init(&list, r->pool, 64,
+                       sizeof(ngx_http_clockchain_browse_item_t))
+        != NGX_OK
+        || ngx_http_clockchain_browse_items(r, reply, &list) != NGX_OK)
+    {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    it = list.elts;
+
+    ngx_qsort(it, list.nelts, sizeof(ngx_http_clockchain_browse_item_t),
+              ngx_http_clockchain_browse_cmp);
+
+    /* a user's own counts added to the shared ones of the same segment */
+
+    for (i = 0, k = 0; i < list.nelts; i++) {
+        if (k && it[k - 1].segment.len == it[i].segment.len
+            && ngx_memcmp(it[k - 1].segment.data, it[i].segment.data,
+                          it[i].segment.len) == 0)
+        {
+            it[k - 1].count += it[i].count;
+            continue;
+        }
+
+        it[k++] = it[i];
+    }
+
     items = json_array();
     json = json_pack("{s:s%,s:o}", "prefix", ctx->path.data, ctx->path.len,
                      "items", items);
@@ -493,22 +627,154 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
         return;
     }
 
-    e = reply->element;
-
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        if (e[i]->type != REDIS_REPLY_STRING
-            || e[i + 1]->type != REDIS_REPLY_INTEGER)
-        {
+    for (i = 0; i < k && json_array_size(items)
+                         < NGX_HTTP_CLOCKCHAIN_BROWSE_MAX; i++)
+    {
+        if (it[i].count <= 0) {
             continue;
         }
 
-        n = json_pack("{s:s%,s:I,s:s%}", "segment", e[i]->str, e[i]->len,
-                      "count", (json_int_t) e[i + 1]->integer,
-                      "label", e[i]->str, e[i]->len);
+        n = json_pack("{s:s%,s:I,s:s%}",
+                      "segment", it[i].segment.data, it[i].segment.len,
+                      "count", (json_int_t) it[i].count,
+                      "label", it[i].segment.data, it[i].segment.len);
         if (n) {
             json_array_append_new(items, n);
         }
     }
 
-    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+    text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (text == NULL) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memzero(&m, sizeof(ngx_http_clockchain_shm_moment_t));
+    m.status = NGX_HTTP_OK;
+    m.version = ctx->moment_seq;
+    m.body.len = ngx_strlen(text);
+    m.body.data = ngx_pnalloc(r->pool, m.body.len);
+
+    if (m.body.data == NULL) {
+        free(text);
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(m.body.data, text, m.body.len);
+    free(text);
+
+    if (ngx_http_clockchain_browse_key(r, ctx, &key) == NGX_OK) {
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+        ngx_http_clockchain_shm_moment_put(mcf->shm_zone, &key, &m, 0);
+    }
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send(r, NGX_HTTP_OK,
+                                 m.body.data, m.body.len));
+}
+
+
+/*
+ * The segments and counts of a reply: HGETALL's flat list (the service),
+ * or browse.lua's list of them (a user's shared and own counts).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_browse_items(ngx_http_request_t *r, redisReply *reply,
+    ngx_array_t *items)
+{
+    size_t                              i, h, nh;
+    ngx_int_t                           n;
+    redisReply                         *hash, **e;
+    ngx_http_clockchain_browse_item_t  *it;
+
+    nh = 1;
+
+    if (reply->elements && reply->element[0]->type == REDIS_REPLY_ARRAY) {
+        nh = reply->elements;
+    }
+
+    for (h = 0; h < nh; h++) {
+        hash = (reply->elements
+                && reply->element[0]->type == REDIS_REPLY_ARRAY)
+               ? reply->element[h] : reply;
+
+        if (hash->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+
+        e = hash->element;
+
+        for (i = 0; i + 1 < hash->elements; i += 2) {
+            if (e[i]->type != REDIS_REPLY_STRING
+                || e[i + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            n = ngx_atoi((u_char *) e[i + 1]->str, e[i + 1]->len);
+            if (n == NGX_ERROR) {
+                continue;
+            }
+
+            it = ngx_array_push(items);
+            if (it == NULL) {
+                return NGX_ERROR;
+            }
+
+            it->segment.data = (u_char *) e[i]->str;
+            it->segment.len = e[i]->len;
+            it->count = n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* by segment, as bytes: Lua's and Perl's order of the segments */
+
+static int ngx_libc_cdecl
+ngx_http_clockchain_browse_cmp(const void *one, const void *two)
+{
+    int                                       rc;
+    const ngx_http_clockchain_browse_item_t  *a = one, *b = two;
+
+    rc = ngx_memcmp(a->segment.data, b->segment.data,
+                    ngx_min(a->segment.len, b->segment.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->segment.len > b->segment.len)
+           - (a->segment.len < b->segment.len);
+}
+
+
+/* the zone's key of a browse answer: "browse\n<user>\n<parent>" (never "/") */
+
+static ngx_int_t
+ngx_http_clockchain_browse_key(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, ngx_str_t *key)
+{
+    u_char  *p;
+
+    key->len = sizeof("browse\n") - 1 + ctx->created_by.len + 1
+               + ctx->path.len;
+
+    p = ngx_pnalloc(r->pool, key->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->data = p;
+    p = ngx_cpymem(p, "browse\n", sizeof("browse\n") - 1);
+    p = ngx_cpymem(p, ctx->created_by.data, ctx->created_by.len);
+    *p++ = '\n';
+    ngx_memcpy(p, ctx->path.data, ctx->path.len);
+
+    return NGX_OK;
 }

@@ -209,6 +209,39 @@ is(vis($path{moon2}, 'public', 'service')->{status}, 200,
 is($y1969->{count}, 4, 'counts nothing twice');
 
 # ---------------------------------------------------------------------------
+# the zone keeps each answer with the version of the counts it was read at
+# (idx:version, changed by complete.lua, publish.lua and reindex.lua): the
+# same answer again costs Redis a GET of the version, not the counts, on
+# either worker; a change of the counts is seen at once
+
+sub calls {
+    my ($cmd) = @_;
+    my ($n) = $redis->cmd('INFO', 'commandstats')
+              =~ /^cmdstat_\Q$cmd\E:calls=(\d+)/m;
+    return $n // 0;
+}
+sub scripts { calls('evalsha') + calls('eval') }
+
+my $root = items('');
+my ($hgetall, $get) = (calls('hgetall'), calls('get'));
+is_deeply(items(''), $root, 'the root again: the same answer') for 1 .. 4;
+is(calls('hgetall'), $hgetall, 'the root again: its counts not read');
+is(calls('get'), $get + 4, 'the root again: only their version, each time');
+my $carol = items('', 'carol');
+my $scripts = scripts();
+is_deeply(items('', 'carol'), $carol, "carol's root again: the same") for 1, 2;
+is(scripts(), $scripts, "carol's root again: her counts not read");
+isnt(scalar @$carol, scalar @$root, "carol's answer is hers, not the service's");
+$path{cached} = make('Cache Check Event 1971', 'public');
+ok((grep { $_ eq '1971' } @{ segs('') }), 'a new node: counted at once');
+ok((grep { $_ eq '1971' } @{ segs('', 'carol') }),
+   "a new node: in carol's answer at once");
+$hgetall = calls('hgetall');
+$redis->cmd('SET', "${P}idx:version", 'another');
+items('');
+is(calls('hgetall'), $hgetall + 1, 'another version: the counts read again');
+
+# ---------------------------------------------------------------------------
 # src/lua/ops/reindex.lua: a graph written before the indexes
 
 my %before;
@@ -219,7 +252,7 @@ my $search_before = json_body(http(GET => $ng->url('/api/search?q=apollo'),
                                    headers => hdrs('alice')));
 ok(@$search_before >= 3, 'search finds the apollos');
 
-my @idx = grep { /:(idx:b[asu]:|idx:word:|idx:vocab|idx:pub:time|words:)/ }
+my @idx = grep { /:(idx:b[asu]:|idx:version|idx:word:|idx:vocab|idx:pub:time|words:)/ }
           @{ $redis->cmd('KEYS', "${P}*") };
 ok(@idx > 50, 'the indexes: ' . scalar(@idx) . ' keys');
 $redis->cmd('DEL', @idx);
@@ -227,7 +260,7 @@ is_deeply(items(''), [], 'indexes gone: browse is empty');
 
 my $out = $redis->cli('--eval', 'src/lua/ops/reindex.lua', "${P}stats", ',',
                       $P);
-like($out, qr/^8\n\d+$/, 'reindex answers nodes and edges');
+like($out, qr/^9\n\d+$/, 'reindex answers nodes and edges');
 my $same = 1;
 for my $who ('service', 'alice', 'carol') {
     $same &&= Test::More::_deep_check([ map { items($_, $who) } @prefixes ],

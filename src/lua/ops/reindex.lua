@@ -82,6 +82,12 @@ for _, kind in ipairs({ 'idx:br:', 'idx:w:', 'idx:ba:', 'idx:bs:',
 end
 
 redis.call('DEL', p .. 'idx:vocab', p .. 'idx:pub:time')
+-- the browse counts change: every nginx's cached answers go (complete.lua)
+local vn = tonumber(string.match(redis.call('GET', p .. 'idx:version') or '',
+                                 '^%d+')) or 0
+local vt = redis.call('TIME')
+redis.call('SET', p .. 'idx:version',
+           (vn + 1) .. ' reindex ' .. vt[1] .. '.' .. vt[2])
 
 -- the same functions as complete.lua's
 
