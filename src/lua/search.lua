@@ -49,44 +49,45 @@ local function completions(w)
                       '(' .. w .. '\255', 'LIMIT', 0, EXPAND)
 end
 
--- the entries of a word's sets the requester may see, in order, as a
--- stream read in chunks: the score ranges it may see, one after the other
--- (a user: public and "system" of a class from the shared set, then their
--- own of that class from theirs)
+-- the entries of a word's sets the requester may see, in order, as
+-- streams read by rank in chunks: the service, the word's set; a user, the
+-- shared set without other users' private nodes (group 2), and their own
+-- set; the public, the shared set's public nodes
 
-local function stream(w)
-    local k, segs = key(w), nil
+local function streams(w, out)
+    local k = key(w)
     if mode == 'service' then
-        segs = { { k } }
+        out[#out + 1] = { k = k, off = 0, buf = {}, pos = 1 }
     elseif mode == 'user' then
-        local own = k .. '|' .. user
-        segs = { { k, 0, 1 }, { own, 2, 2 }, { k, 4, 5 }, { own, 6, 6 },
-                 { k, 8, 9 }, { own, 10, 10 } }
+        out[#out + 1] = { k = k, skip = 2, off = 0, buf = {}, pos = 1 }
+        out[#out + 1] = { k = k .. '|' .. user, off = 0, buf = {}, pos = 1 }
     else
-        segs = { { k, 0, 0 }, { k, 4, 4 }, { k, 8, 8 } }
+        out[#out + 1] = { k = k, keep = 0, off = 0, buf = {}, pos = 1 }
     end
-    return { segs = segs, seg = 1, off = 0, buf = {}, pos = 1 }
 end
 
--- the next chunk of s into s.buf ({ path, score, ... }): false at its end
+-- the next entries of s into s.buf ({ path, score, ... }), at least one,
+-- reading chunk at a time: false at its end
 local function fill(s, chunk)
-    while s.seg <= #s.segs do
-        if s.spent then
-            s.seg, s.off, s.spent = s.seg + 1, 0, false
-        else
-            local g, r = s.segs[s.seg], nil
-            if g[2] == nil then
-                r = redis.call('ZRANGE', g[1], s.off, s.off + chunk - 1,
-                               'WITHSCORES')
-            else
-                r = redis.call('ZRANGEBYSCORE', g[1], g[2], g[3],
-                               'WITHSCORES', 'LIMIT', s.off, chunk)
+    while not s.spent do
+        local r = redis.call('ZRANGE', s.k, s.off, s.off + chunk - 1,
+                             'WITHSCORES')
+        s.off = s.off + #r / 2
+        s.spent = #r < 2 * chunk
+        local buf = r
+        if s.skip or s.keep then
+            buf = {}
+            for i = 1, #r, 2 do
+                local g = tonumber(r[i + 1]) % 4
+                if g ~= s.skip and (s.keep == nil or g == s.keep) then
+                    buf[#buf + 1] = r[i]
+                    buf[#buf + 1] = r[i + 1]
+                end
             end
-            s.spent = #r < 2 * chunk
-            if #r > 0 then
-                s.buf, s.pos, s.off = r, 1, s.off + #r / 2
-                return true
-            end
+        end
+        if #buf > 0 then
+            s.buf, s.pos = buf, 1
+            return true
         end
     end
     return false
@@ -94,11 +95,11 @@ end
 
 -- the union of the streams of list's words, in order, each node once (at
 -- its first, best, entry): an iterator of path, score.  A heap of the
--- streams by their next entry; each reads 8 entries at first, twice as
--- many each time after, up to most, so that a word whose entries are not
--- taken costs one short read.
+-- streams by their next entry; each reads first entries at first, twice
+-- as many each time after, up to most: a call per stream when first is
+-- what the caller takes.
 
-local function merge(list, most)
+local function merge(list, first, most)
     local heap = {}
 
     local function less(a, b)
@@ -127,9 +128,12 @@ local function merge(list, most)
         end
     end
 
+    local all = {}
     for _, w in ipairs(list) do
-        local s = stream(w)
-        s.chunk = math.min(8, most)
+        streams(w, all)
+    end
+    for _, s in ipairs(all) do
+        s.chunk = first
         if fill(s, s.chunk) then
             heap[#heap + 1] = s
         end
@@ -188,7 +192,11 @@ end
 local found = {}
 
 if #words == 1 then
-    local next_node = merge(completions(words[1]), limit)
+    -- a few entries of each of many words first: a call costs about as
+    -- much as four entries, and most words give none of the answer
+    local list = completions(words[1])
+    local first = #list == 1 and limit or math.ceil(2 * limit / #list)
+    local next_node = merge(list, math.max(4, math.min(first, limit)), limit)
     while #found < limit do
         local path, score = next_node()
         if path == nil then
@@ -215,7 +223,7 @@ elseif #words > 1 then
         end
     end
 
-    local next_node = merge(expanded[lead], budget)
+    local next_node = merge(expanded[lead], math.min(limit, budget), budget)
 
     for _ = 1, budget do
         local path, score = next_node()
