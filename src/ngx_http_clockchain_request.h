@@ -45,9 +45,16 @@ typedef struct {
     ngx_str_t                         path;        /* a moment's */
     const char                       *visibility;
 
-    /* a public moment's read: the zone's moment sequence when it was sent;
-     * a browse: 64 bits of the version of the counts read before them */
+    /* a public moment's read: the zone's moment sequence when it was sent */
     uint64_t                          moment_seq;
+
+    /* a graph read through the zone (ngx_http_clockchain_read_cached()):
+     * its key there, 64 bits of the graph's version read before it, and
+     * what sends the read to Redis on a miss */
+    ngx_str_t                         cache_key;
+    uint64_t                          cache_version;
+    ngx_int_t                       (*cache_read)(ngx_http_request_t *r,
+                                                  void *ctx);
 
     /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
@@ -77,6 +84,9 @@ ngx_int_t ngx_http_clockchain_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_clockchain_send_type(ngx_http_request_t *r,
     ngx_uint_t status, u_char *data, size_t len, const char *type);
 ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json);
+ngx_int_t ngx_http_clockchain_read_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, const char *mode,
+    ngx_int_t (*read)(ngx_http_request_t *r, void *ctx));
 ngx_int_t ngx_http_clockchain_graph_reply(ngx_http_request_t *r,
     redisReply *reply, const char *what, const char *missing);
 ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,

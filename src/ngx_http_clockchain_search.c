@@ -54,22 +54,24 @@ typedef struct {
 } ngx_http_clockchain_query_t;
 
 
+static ngx_int_t ngx_http_clockchain_search_args(ngx_http_request_t *r,
+    ngx_http_clockchain_query_t *query, int64_t *limit, const char **detail);
 static ngx_int_t ngx_http_clockchain_search_q(ngx_http_request_t *r,
     ngx_str_t *q, const char **detail);
+static ngx_int_t ngx_http_clockchain_search_read(ngx_http_request_t *r,
+    void *data);
 static int ngx_http_clockchain_query_word(const char *word, size_t len,
     void *data);
 static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_browse_prefix(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *parent);
-static void ngx_http_clockchain_browse_version(void *data,
-    redisReply *reply);
+static ngx_int_t ngx_http_clockchain_browse_read(ngx_http_request_t *r,
+    void *data);
 static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_browse_items(ngx_http_request_t *r,
     redisReply *reply, ngx_array_t *items);
 static int ngx_libc_cdecl ngx_http_clockchain_browse_cmp(const void *one,
     const void *two);
-static ngx_int_t ngx_http_clockchain_browse_key(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx, ngx_str_t *key);
 
 
 ngx_int_t
@@ -77,11 +79,9 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 {
     int64_t                            limit;
     ngx_int_t                          rc;
-    ngx_str_t                          q;
     const char                        *detail;
     ngx_http_clockchain_ctx_t         *ctx;
     ngx_http_clockchain_query_t        query;
-    ngx_http_clockchain_main_conf_t   *mcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
@@ -103,36 +103,15 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
                                          detail);
     }
 
-    ngx_str_null(&q);
+    rc = ngx_http_clockchain_search_args(r, &query, &limit, &detail);
 
-    rc = ngx_http_clockchain_search_q(r, &q, &detail);
-    if (rc != NGX_OK) {
-        goto invalid;
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
     }
 
-    limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
-
-    rc = ngx_http_clockchain_arg_int(r, "limit", 1,
-                                     NGX_HTTP_CLOCKCHAIN_SEARCH_MAX, &limit,
-                                     &detail);
     if (rc != NGX_OK) {
-        goto invalid;
-    }
-
-    ngx_memzero(&query, sizeof(ngx_http_clockchain_query_t));
-    query.pool = r->pool;
-
-    if (ngx_http_clockchain_words((char *) q.data, q.len,
-                                  ngx_http_clockchain_query_word, &query)
-        < 0)
-    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (query.more) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "q: must be at most "
-                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words");
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -143,6 +122,76 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
     if (query.n == 0) {
         /* only words of one letter, or none: nothing is indexed for them */
         return ngx_http_clockchain_send_json(r, json_array());
+    }
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           ctx->created_by.len ? "user"
+                                                               : "service",
+                                           ngx_http_clockchain_search_read);
+}
+
+
+/* q and limit checked, q's distinct words: NGX_DECLINED with the 400's */
+
+static ngx_int_t
+ngx_http_clockchain_search_args(ngx_http_request_t *r,
+    ngx_http_clockchain_query_t *query, int64_t *limit, const char **detail)
+{
+    ngx_int_t  rc;
+    ngx_str_t  q;
+
+    ngx_str_null(&q);
+
+    rc = ngx_http_clockchain_search_q(r, &q, detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
+
+    rc = ngx_http_clockchain_arg_int(r, "limit", 1,
+                                     NGX_HTTP_CLOCKCHAIN_SEARCH_MAX, limit,
+                                     detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(query, sizeof(ngx_http_clockchain_query_t));
+    query->pool = r->pool;
+
+    if (ngx_http_clockchain_words((char *) q.data, q.len,
+                                  ngx_http_clockchain_query_word, query)
+        < 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (query->more) {
+        *detail = "q: must be at most "
+                  ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the search sent to Redis (a miss in the zone): q's words again */
+
+static ngx_int_t
+ngx_http_clockchain_search_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    int64_t                            limit;
+    const char                        *detail;
+    ngx_http_clockchain_query_t        query;
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    if (ngx_http_clockchain_search_args(r, &query, &limit, &detail)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
@@ -160,18 +209,7 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
                                                "retry later");
     }
 
-    r->main->count++;
-
     return NGX_DONE;
-
-invalid:
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
-    }
-
-    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -325,7 +363,6 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
     const char                       *detail;
     ngx_http_clockchain_ctx_t        *ctx;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_clockchain_main_conf_t  *mcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
@@ -385,21 +422,34 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* through the zone: the root's counts are thousands of fields */
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           ctx->created_by.len ? "user"
+                                                               : "service",
+                                           ngx_http_clockchain_browse_read);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_browse_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_http_clockchain_main_conf_t  *mcf;
+
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    /* the version of the counts first: the zone's answer is good while it
-     * is the same (a GET, where the root's counts are thousands of fields) */
-
-    ctx->op = ngx_http_clockchain_store_browse_version(mcf,
-                                       ngx_http_clockchain_browse_version,
-                                       ctx);
+    ctx->op = ngx_http_clockchain_store_browse(mcf,
+                                       ctx->created_by.len ? "user"
+                                                           : "service",
+                                       &ctx->created_by, &ctx->path,
+                                       ngx_http_clockchain_browse_done, ctx);
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
                                                "Redis cannot be reached, "
                                                "retry later");
     }
-
-    r->main->count++;
 
     return NGX_DONE;
 }
@@ -481,90 +531,8 @@ ngx_http_clockchain_browse_prefix(ngx_pool_t *pool, u_char *p, size_t len,
 
 
 /*
- * The version of the browse counts read: the zone's answer when it was read
- * at that version, else the counts from Redis.  The version is read before
- * the counts, so an answer is never kept under a version older than it.
- */
-
-static void
-ngx_http_clockchain_browse_version(void *data, redisReply *reply)
-{
-    ngx_http_clockchain_ctx_t *ctx = data;
-
-    ngx_int_t                          rc;
-    ngx_str_t                          key;
-    ngx_http_request_t                *r;
-    ngx_http_clockchain_shm_moment_t   m;
-    ngx_http_clockchain_main_conf_t   *mcf;
-
-    r = ctx->request;
-    ctx->op = NULL;
-
-    if (reply == NULL || (reply->type != REDIS_REPLY_STRING
-                          && reply->type != REDIS_REPLY_NIL))
-    {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "clockchain: reading browse failed: %s",
-                          reply->str);
-        }
-
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: Redis cannot "
-                                     "be reached, retry later"));
-        return;
-    }
-
-    /* 64 bits of the version: 0 for none yet, never a value's */
-    ctx->moment_seq = 0;
-
-    if (reply->type == REDIS_REPLY_STRING) {
-        ctx->moment_seq = ((uint64_t) ngx_crc32_long((u_char *) reply->str,
-                                                     reply->len) << 32
-                           | ngx_murmur_hash2((u_char *) reply->str,
-                                              reply->len))
-                          | 1;
-    }
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
-
-    if (ngx_http_clockchain_browse_key(r, ctx, &key) != NGX_OK) {
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_clockchain_shm_moment_get(mcf->shm_zone, &key, r->pool,
-                                            NULL, 0, &m);
-    if (rc == NGX_ERROR) {
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (rc == NGX_OK && m.version == ctx->moment_seq
-        && m.status == NGX_HTTP_OK)
-    {
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_send(r,
-                                     NGX_HTTP_OK, m.body.data, m.body.len));
-        return;
-    }
-
-    ctx->op = ngx_http_clockchain_store_browse(mcf,
-                                       ctx->created_by.len ? "user"
-                                                           : "service",
-                                       &ctx->created_by, &ctx->path,
-                                       ngx_http_clockchain_browse_done, ctx);
-    if (ctx->op == NULL) {
-        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: Redis cannot "
-                                     "be reached, retry later"));
-    }
-}
-
-
-/*
  * {prefix, items: [{segment, count, label}]}, label the segment itself;
- * sorted by segment (bytes), at most NGX_HTTP_CLOCKCHAIN_BROWSE_MAX, kept
- * in the zone with the version read before it.
+ * sorted by segment (bytes), at most NGX_HTTP_CLOCKCHAIN_BROWSE_MAX.
  */
 
 static void
@@ -572,15 +540,11 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
-    char                              *text;
     json_t                            *json, *items, *n;
-    ngx_str_t                          key;
     ngx_uint_t                         i, k;
     ngx_array_t                        list;
     ngx_http_request_t                *r;
     ngx_http_clockchain_browse_item_t *it;
-    ngx_http_clockchain_shm_moment_t   m;
-    ngx_http_clockchain_main_conf_t   *mcf;
 
     r = ctx->request;
     ctx->op = NULL;
@@ -643,36 +607,7 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
         }
     }
 
-    text = json_dumps(json, JSON_COMPACT);
-    json_decref(json);
-
-    if (text == NULL) {
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_memzero(&m, sizeof(ngx_http_clockchain_shm_moment_t));
-    m.status = NGX_HTTP_OK;
-    m.version = ctx->moment_seq;
-    m.body.len = ngx_strlen(text);
-    m.body.data = ngx_pnalloc(r->pool, m.body.len);
-
-    if (m.body.data == NULL) {
-        free(text);
-        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    ngx_memcpy(m.body.data, text, m.body.len);
-    free(text);
-
-    if (ngx_http_clockchain_browse_key(r, ctx, &key) == NGX_OK) {
-        mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
-        ngx_http_clockchain_shm_moment_put(mcf->shm_zone, &key, &m, 0);
-    }
-
-    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send(r, NGX_HTTP_OK,
-                                 m.body.data, m.body.len));
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
 }
 
 
@@ -751,30 +686,4 @@ ngx_http_clockchain_browse_cmp(const void *one, const void *two)
 
     return (a->segment.len > b->segment.len)
            - (a->segment.len < b->segment.len);
-}
-
-
-/* the zone's key of a browse answer: "browse\n<user>\n<parent>" (never "/") */
-
-static ngx_int_t
-ngx_http_clockchain_browse_key(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx, ngx_str_t *key)
-{
-    u_char  *p;
-
-    key->len = sizeof("browse\n") - 1 + ctx->created_by.len + 1
-               + ctx->path.len;
-
-    p = ngx_pnalloc(r->pool, key->len);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    key->data = p;
-    p = ngx_cpymem(p, "browse\n", sizeof("browse\n") - 1);
-    p = ngx_cpymem(p, ctx->created_by.data, ctx->created_by.len);
-    *p++ = '\n';
-    ngx_memcpy(p, ctx->path.data, ctx->path.len);
-
-    return NGX_OK;
 }

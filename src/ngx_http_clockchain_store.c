@@ -354,10 +354,10 @@ ngx_http_clockchain_store_search(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
-/* the version of the browse counts (idx:version), nil before any */
+/* the graph's version (idx:version), nil before any: the zone's reads */
 
 ngx_http_clockchain_redis_op_t *
-ngx_http_clockchain_store_browse_version(ngx_http_clockchain_main_conf_t *mcf,
+ngx_http_clockchain_store_graph_version(ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX];

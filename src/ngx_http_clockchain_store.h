@@ -105,7 +105,7 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_search(
     ngx_uint_t limit, ngx_uint_t budget, ngx_str_t *words, ngx_uint_t n,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 /* browse: parent is "/" or a checked prefix of a canonical path */
-ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_browse_version(
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_graph_version(
     ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_browse(

@@ -210,10 +210,12 @@ ok(keys %got > 1, 'random: more than one node over 60 calls ('
    . scalar(keys %got) . ')');
 
 # one visible node among many invisible: the bounded walk finds it
-# (made private as publish.lua would: out of the public's index too)
+# (made private as publish.lua would: out of the public's index too, and
+# a new version of the graph, so that no nginx answers from what it kept)
 $redis->cmd('HSET', "${P}node:$path{$_}", 'visibility', 'private',
             'created_by', 'bob') for grep { $_ ne 'wall' } keys %node;
 $redis->cmd('ZREM', "${P}idx:pub:time", values %path);
+$redis->cmd('SET', "${P}idx:version", 'changed by hand 1');
 for (1 .. 10) {
     $res = http(GET => $ng->url('/api/random'), headers => hdrs('alice'));
     is(json_body($res)->{path}, $path{wall}, 'random finds the one node');
@@ -240,6 +242,7 @@ $redis->cmd('HSET', "${P}node:$path{caesar}", 'visibility', 'public',
             'created_by', 'system');
 $redis->cmd('ZADD', "${P}idx:pub:time", -44 * 100000000 + 3151200,
             $path{caesar});
+$redis->cmd('SET', "${P}idx:version", 'changed by hand 2');
 my $pub = json_body(list(''));
 is($pub->{total}, 1, 'the public list past 2100 private nodes: total exact');
 is_deeply([ map { $_->{path} } @{ $pub->{items} } ], [ $path{caesar} ],

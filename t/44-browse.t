@@ -29,6 +29,9 @@ my $ng = start_nginx(redis => $redis, conf => <<"CONF");
         location /api/v1/browse/   { clockchain_browse; }
         location = /api/search     { clockchain_search; }
         location /api/moments/     { clockchain_moments; }
+        location = /api/moments    { clockchain_moments_list; }
+        location /api/graph/neighbors/ { clockchain_graph_neighbors; }
+        location = /metrics        { clockchain_metrics; }
     }
 CONF
 
@@ -231,10 +234,44 @@ $hgetall = calls('hgetall');   # browse.lua's two (the runner's scripts: none)
 is_deeply(items('', 'carol'), $carol, "carol's root again: the same") for 1, 2;
 is(calls('hgetall'), $hgetall, "carol's root again: her counts not read");
 isnt(scalar @$carol, scalar @$root, "carol's answer is hers, not the service's");
+# search, the list and neighbours go through the zone the same way
+sub metric { json_body(http(GET => $ng->url('/metrics')))->{$_[0]} }
+sub get_json {
+    my ($uri, $who) = @_;
+    return json_body(http(GET => $ng->url($uri), headers => hdrs($who)));
+}
+my $moon = $path{july};
+my @reads = ([ '/api/search?q=cache+check', 'service' ],
+             [ '/api/search?q=cache', 'carol' ],
+             [ '/api/moments?limit=100', undef ],
+             [ '/api/moments?limit=100', 'carol' ],
+             [ "/api/graph/neighbors$moon", 'service' ]);
+my %seen = map { ("@$_" => get_json(@$_)) } @reads;
+my $hits = metric('graph_cache_hits');
+for my $read (@reads) {
+    is_deeply(get_json(@$read), $seen{"@$read"}, "again: @$read, the same");
+}
+is(metric('graph_cache_hits'), $hits + @reads, 'again: each from the zone');
+is_deeply($seen{'/api/search?q=cache+check service'}, [],
+          'no cache check node yet');
+
 $path{cached} = make('Cache Check Event 1971', 'public');
 ok((grep { $_ eq '1971' } @{ segs('') }), 'a new node: counted at once');
 ok((grep { $_ eq '1971' } @{ segs('', 'carol') }),
    "a new node: in carol's answer at once");
+is((get_json('/api/search?q=cache+check', 'service') // [])->[0]{path},
+   $path{cached}, 'a new node: found at once');
+is((get_json('/api/search?q=cache', 'carol') // [])->[0]{path},
+   $path{cached}, "a new node: found at once by carol");
+is(get_json('/api/moments?limit=100')->{total},
+   $seen{'/api/moments?limit=100 '}{total} + 1,
+   'a new public node: in the public list at once');
+is(get_json('/api/moments?limit=100', 'carol')->{total},
+   $seen{'/api/moments?limit=100 carol'}{total} + 1,
+   "a new public node: in carol's list at once");
+ok((grep { $_->{path} eq $path{cached} }
+         @{ get_json("/api/graph/neighbors$moon", 'service') // [] }),
+   'a new node: a neighbour at once');
 $hgetall = calls('hgetall');
 $redis->cmd('SET', "${P}idx:version", 'another');
 items('');

@@ -37,8 +37,8 @@
 -- has idx:word:<word>|<user>).  The node JSON carries its words as
 -- "search" (normalised in C, not stored in the node); words:<path> keeps
 -- them as " <class><word>" each, to take them out again when the node
--- changes and for search's other words.  idx:version changes with the
--- browse counts (the zone's browse answers are checked against it).  list.lua, browse.lua and
+-- changes and for search's other words.  idx:version changes with every
+-- node written (the zone's graph reads are checked against it).  list.lua, browse.lua and
 -- search.lua read these.
 -- A node belongs to its first creator (created_by): a job of the same
 -- creator landing on its path updates it; a job of another creator gets a
@@ -356,10 +356,11 @@ local function browse(at, g, by, delta)
     end
 end
 
--- idx:version: a new value at each change of the browse counts, "<n>
--- <token>", the token unique to the change (a job id, a path and a time),
--- so that a value is not given twice even when Redis loses writes and
--- counts n again; a cached browse answer is good while it is the same
+-- idx:version: the graph's version, a new value at each change of what
+-- its reads answer, "<n> <token>", the token unique to the change (a job
+-- id; a path and a time), so that a value is not given twice even when
+-- Redis loses writes and counts n again; an answer the zone keeps (browse,
+-- search, list, neighbours) is good while it is the same
 local function version(token)
     local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
                                     or '', '^%d+')) or 0
@@ -429,7 +430,6 @@ else
     -- new, or written before these indexes (JSON words: the indexes of
     -- an older version, which ops/reindex.lua replaces)
     browse(path, g, now[2], 1)
-    version(ARGV[2])
     if g == 0 then
         redis.call('ZADD', p .. 'idx:pub:time', score, path)
     end
@@ -437,6 +437,10 @@ end
 
 search(list, path, g, now[2], true)
 redis.call('SET', wkey, serial(list))
+
+-- the node, its edges and its neighbours' changed: every graph read the
+-- zone keeps was read before
+version(ARGV[2])
 
 -- every nginx forgets what it cached of them ("*": every moment)
 

@@ -83,11 +83,6 @@ if from ~= to and words and string.sub(words, 1, 1) ~= '[' then
     if (from < 2) ~= (to < 2) then
         browse(path, from, f[2], -1)
         browse(path, to, f[2], 1)
-        -- complete.lua's version(): the browse counts changed
-        local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
-                                        or '', '^%d+')) or 0
-        redis.call('SET', p .. 'idx:version',
-                   (n + 1) .. ' ' .. path .. ' ' .. ARGV[3])
     end
 
     if from == 0 then
@@ -107,6 +102,14 @@ if from ~= to and words and string.sub(words, 1, 1) ~= '[' then
             redis.call('ZADD', k .. '|' .. f[2], 4 * c + to, path)
         end
     end
+end
+
+if f[1] ~= ARGV[2] then
+    -- complete.lua's version(): the graph's reads answer otherwise now
+    local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
+                                    or '', '^%d+')) or 0
+    redis.call('SET', p .. 'idx:version', (n + 1) .. ' ' .. path .. ' '
+                                          .. ARGV[3])
 end
 
 if (f[1] == 'public') ~= (ARGV[2] == 'public') then
