@@ -28,6 +28,8 @@
 #define NGX_HTTP_CLOCKCHAIN_NEIGHBORS_SHOWN  1000
 
 
+static ngx_int_t ngx_http_clockchain_neighbors_read(ngx_http_request_t *r,
+    void *data);
 static void ngx_http_clockchain_neighbors_done(void *data, redisReply *reply);
 static json_t *ngx_http_clockchain_neighbors_json(redisReply *reply);
 static void ngx_http_clockchain_walk_done(void *data, redisReply *reply);
@@ -39,7 +41,6 @@ ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_str_t                         tail;
     ngx_http_clockchain_ctx_t        *ctx;
-    ngx_http_clockchain_main_conf_t  *mcf;
 
     rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
@@ -66,6 +67,24 @@ ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* through the zone: up to 1000 neighbours, each with its node hash */
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           ctx->created_by.len ? "user"
+                                                               : "service",
+                                           ngx_http_clockchain_neighbors_read);
+}
+
+
+/* neighbors.lua sent (a miss in the zone) */
+
+static ngx_int_t
+ngx_http_clockchain_neighbors_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_http_clockchain_main_conf_t  *mcf;
+
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     ctx->op = ngx_http_clockchain_store_neighbors(mcf, &ctx->path,
@@ -78,8 +97,6 @@ ngx_http_clockchain_neighbors_handler(ngx_http_request_t *r)
                                                "Redis cannot be reached, "
                                                "retry later");
     }
-
-    r->main->count++;
 
     return NGX_DONE;
 }

@@ -61,6 +61,14 @@ static ngx_int_t ngx_http_clockchain_list_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, const char *what, const char *mode,
     ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_clockchain_redis_handler_pt handler);
+static ngx_int_t ngx_http_clockchain_list_op(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, const char *what, const char *mode,
+    ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler);
+static ngx_int_t ngx_http_clockchain_list_read(ngx_http_request_t *r,
+    void *data);
+static const char *ngx_http_clockchain_list_mode(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_list_done(void *data, redisReply *reply);
 static void ngx_http_clockchain_today_done(void *data, redisReply *reply);
 static void ngx_http_clockchain_random_done(void *data, redisReply *reply);
@@ -73,13 +81,10 @@ ngx_int_t
 ngx_http_clockchain_list_handler(ngx_http_request_t *r)
 {
     ngx_int_t                           rc;
-    ngx_str_t                           args[7];
     ngx_uint_t                          anonymous;
     const char                         *detail;
     ngx_http_clockchain_ctx_t          *ctx;
     ngx_http_clockchain_list_params_t   lp;
-    u_char                              limit[NGX_INT_T_LEN];
-    u_char                              offset[NGX_INT_T_LEN];
 
     /* as a moment: no key, public nodes; a key given must be right */
 
@@ -99,6 +104,38 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* through the zone: a page is 20 to 100 node hashes */
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           anonymous ? "public"
+                                           : ctx->created_by.len ? "user"
+                                           : "service",
+                                           ngx_http_clockchain_list_read);
+}
+
+
+/* the list sent to Redis (a miss in the zone): its filters again */
+
+static ngx_int_t
+ngx_http_clockchain_list_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_str_t                           args[7];
+    const char                         *detail;
+    ngx_http_clockchain_list_params_t   lp;
+    u_char                              limit[NGX_INT_T_LEN];
+    u_char                              offset[NGX_INT_T_LEN];
+
+    if (ngx_http_clockchain_list_params(r, &lp, &detail) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     args[0].data = limit;
     args[0].len = ngx_sprintf(limit, "%i", lp.limit) - limit;
     args[1].data = offset;
@@ -109,12 +146,26 @@ ngx_http_clockchain_list_handler(ngx_http_request_t *r)
     args[5] = lp.entity;
     args[6] = lp.q;
 
-    return ngx_http_clockchain_list_send(r, ctx, "list",
-                                         anonymous ? "public"
-                                         : ctx->created_by.len ? "user"
-                                         : "service",
-                                         args, 7,
-                                         ngx_http_clockchain_list_done);
+    return ngx_http_clockchain_list_op(r, ctx, "list",
+                                       ngx_http_clockchain_list_mode(r, ctx),
+                                       args, 7,
+                                       ngx_http_clockchain_list_done);
+}
+
+
+/* no key: the public; a key: the service, or the user of X-User-Id */
+
+static const char *
+ngx_http_clockchain_list_mode(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_str_t  key;
+
+    if (ngx_http_clockchain_header(r, "X-Service-Key", &key) == 0) {
+        return "public";
+    }
+
+    return ctx->created_by.len ? "user" : "service";
 }
 
 
@@ -347,13 +398,34 @@ ngx_http_clockchain_list_send(ngx_http_request_t *r,
     ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_clockchain_redis_handler_pt handler)
 {
-    ngx_int_t                         rc;
-    ngx_http_clockchain_main_conf_t  *mcf;
+    ngx_int_t  rc;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    rc = ngx_http_clockchain_list_op(r, ctx, what, mode, args, nargs,
+                                     handler);
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/* list.lua sent: NGX_DONE, or the status of the answer sent */
+
+static ngx_int_t
+ngx_http_clockchain_list_op(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, const char *what, const char *mode,
+    ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler)
+{
+    ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -366,8 +438,6 @@ ngx_http_clockchain_list_send(ngx_http_request_t *r,
                                                "Redis cannot be reached, "
                                                "retry later");
     }
-
-    r->main->count++;
 
     return NGX_DONE;
 }

@@ -181,6 +181,13 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
     ngx_http_clockchain_metric(&o, "clockchain_moments_events_total",
         "counter", "Changes to public moments heard on the events channel, "
         "by each worker.", "moments_events", st->moment_events);
+    ngx_http_clockchain_metric(&o, "clockchain_graph_cache_hits_total",
+        "counter", "Browse, search, list and neighbour reads answered from "
+        "the shared zone (at the graph's version).", "graph_cache_hits",
+        st->graph_cache_hits);
+    ngx_http_clockchain_metric(&o, "clockchain_graph_cache_misses_total",
+        "counter", "Browse, search, list and neighbour reads that read the "
+        "graph in Redis.", "graph_cache_misses", st->graph_cache_misses);
     ngx_http_clockchain_metric(&o, "clockchain_runner_pid", "gauge",
         "Process id of the worker that holds the runner role (0: none).",
         "runner_pid", (ngx_atomic_uint_t) runner);

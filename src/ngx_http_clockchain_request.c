@@ -18,6 +18,9 @@
 
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_redis.h"
+#include "ngx_http_clockchain_shm.h"
+#include "ngx_http_clockchain_stats.h"
+#include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_query.h"
 #include "ngx_http_clockchain_create.h"
@@ -27,6 +30,7 @@
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
     ngx_str_t *given);
 static void ngx_http_clockchain_ctx_cleanup(void *data);
+static void ngx_http_clockchain_read_version(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_preflight(ngx_http_request_t *r,
     ngx_str_t *method);
 static ngx_int_t ngx_http_clockchain_cors_allowed(ngx_array_t *origins,
@@ -721,12 +725,17 @@ ngx_http_clockchain_unavailable(ngx_http_request_t *r, const char *detail)
 
 /* a JSON answer, 200; the JSON is freed */
 
+/* a 200 with the JSON; a graph read through the zone is kept there too */
+
 ngx_int_t
 ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
 {
-    u_char  *p;
-    char    *text;
-    size_t   len;
+    u_char                            *p;
+    char                              *text;
+    size_t                             len;
+    ngx_http_clockchain_ctx_t         *ctx;
+    ngx_http_clockchain_shm_moment_t   m;
+    ngx_http_clockchain_main_conf_t   *mcf;
 
     text = json_dumps(json, JSON_COMPACT);
     json_decref(json);
@@ -746,7 +755,150 @@ ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
     ngx_memcpy(p, text, len);
     free(text);
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ctx && ctx->cache_key.len) {
+        ngx_memzero(&m, sizeof(ngx_http_clockchain_shm_moment_t));
+        m.status = NGX_HTTP_OK;
+        m.version = ctx->cache_version;
+        m.body.data = p;
+        m.body.len = len;
+
+        mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+        ngx_http_clockchain_shm_moment_put(mcf->shm_zone, &ctx->cache_key,
+                                           &m, 0);
+    }
+
     return ngx_http_clockchain_send(r, NGX_HTTP_OK, p, len);
+}
+
+
+/*
+ * A graph read through the zone (browse, search, the list, neighbours):
+ * the graph's version first (GET idx:version, a few µs of Redis; every
+ * script that changes what these reads answer gives it a new value in the
+ * same step); the zone's answer to the same request (mode, user, URI and
+ * arguments) when it was read at that version; else read() sends the
+ * read, and ngx_http_clockchain_send_json() keeps its answer under the
+ * version.  The version is read before the answer, so an answer is never
+ * kept under a version older than itself: a change is seen as soon as
+ * Redis has it, on every nginx.  read() returns NGX_DONE when its command
+ * is sent, else the status of what it answered.  Returns NGX_DONE, or a
+ * status.
+ */
+
+ngx_int_t
+ngx_http_clockchain_read_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, const char *mode,
+    ngx_int_t (*read)(ngx_http_request_t *r, void *ctx))
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_http_clockchain_main_conf_t  *mcf;
+
+    /* "<mode>\n<user>\n<uri>?<args>": never a path, the moments' keys */
+
+    len = ngx_strlen(mode) + 1 + ctx->created_by.len + 1 + r->uri.len + 1
+          + r->args.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->cache_read = read;
+    ctx->cache_key.data = p;
+    ctx->cache_key.len = len;
+
+    p = ngx_cpymem(p, mode, ngx_strlen(mode));
+    *p++ = '\n';
+    p = ngx_cpymem(p, ctx->created_by.data, ctx->created_by.len);
+    *p++ = '\n';
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+    *p++ = '?';
+    ngx_memcpy(p, r->args.data, r->args.len);
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    ctx->op = ngx_http_clockchain_store_graph_version(mcf,
+                                       ngx_http_clockchain_read_version, ctx);
+    if (ctx->op == NULL) {
+        return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
+                                               "Redis cannot be reached, "
+                                               "retry later");
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_clockchain_read_version(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_int_t                          rc;
+    ngx_http_request_t                *r;
+    ngx_http_clockchain_shm_moment_t   m;
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    r = ctx->request;
+    ctx->op = NULL;
+
+    if (reply == NULL || (reply->type != REDIS_REPLY_STRING
+                          && reply->type != REDIS_REPLY_NIL))
+    {
+        if (reply && reply->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "clockchain: reading the graph's version failed: "
+                          "%s", reply->str);
+        }
+
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis cannot "
+                                     "be reached, retry later"));
+        return;
+    }
+
+    /* 64 bits of the version: 0 before any, never a value's */
+    ctx->cache_version = 0;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        ctx->cache_version = ((uint64_t) ngx_crc32_long((u_char *) reply->str,
+                                                        reply->len) << 32
+                              | ngx_murmur_hash2((u_char *) reply->str,
+                                                 reply->len))
+                             | 1;
+    }
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    rc = ngx_http_clockchain_shm_moment_get(mcf->shm_zone, &ctx->cache_key,
+                                            r->pool, NULL, 0, &m);
+    if (rc == NGX_ERROR) {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (rc == NGX_OK && m.version == ctx->cache_version
+        && m.status == NGX_HTTP_OK)
+    {
+        ngx_http_clockchain_stat_add(graph_cache_hits, 1);
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_send(r,
+                                     NGX_HTTP_OK, m.body.data, m.body.len));
+        return;
+    }
+
+    ngx_http_clockchain_stat_add(graph_cache_misses, 1);
+
+    /* NGX_DONE: sent, its reply finalizes; else what was answered */
+    rc = ctx->cache_read(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_clockchain_finalize(r, rc);
+    }
 }
 
 

@@ -48,6 +48,14 @@ typedef struct {
     /* a public moment's read: the zone's moment sequence when it was sent */
     uint64_t                          moment_seq;
 
+    /* a graph read through the zone (ngx_http_clockchain_read_cached()):
+     * its key there, 64 bits of the graph's version read before it, and
+     * what sends the read to Redis on a miss */
+    ngx_str_t                         cache_key;
+    uint64_t                          cache_version;
+    ngx_int_t                       (*cache_read)(ngx_http_request_t *r,
+                                                  void *ctx);
+
     /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;
@@ -81,6 +89,9 @@ ngx_int_t ngx_http_clockchain_send_body(ngx_http_request_t *r,
 ngx_int_t ngx_http_clockchain_etag(ngx_http_request_t *r, u_char *value,
     size_t len);
 ngx_int_t ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json);
+ngx_int_t ngx_http_clockchain_read_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx, const char *mode,
+    ngx_int_t (*read)(ngx_http_request_t *r, void *ctx));
 ngx_int_t ngx_http_clockchain_graph_reply(ngx_http_request_t *r,
     redisReply *reply, const char *what, const char *missing);
 ngx_int_t ngx_http_clockchain_add_header(ngx_http_request_t *r,

@@ -24,7 +24,9 @@
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_scene.h"
+#include "ngx_http_clockchain_query.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT  20
@@ -37,6 +39,13 @@
 #define NGX_HTTP_CLOCKCHAIN_BROWSE_MAX      1000
 
 
+/* a segment of a browse answer and its count */
+typedef struct {
+    ngx_str_t                         segment;
+    int64_t                           count;
+} ngx_http_clockchain_browse_item_t;
+
+
 typedef struct {
     ngx_pool_t                       *pool;
     ngx_str_t                         words[NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS];
@@ -45,27 +54,34 @@ typedef struct {
 } ngx_http_clockchain_query_t;
 
 
+static ngx_int_t ngx_http_clockchain_search_args(ngx_http_request_t *r,
+    ngx_http_clockchain_query_t *query, int64_t *limit, const char **detail);
 static ngx_int_t ngx_http_clockchain_search_q(ngx_http_request_t *r,
-    ngx_str_t *q);
-static ngx_int_t ngx_http_clockchain_search_limit(ngx_http_request_t *r,
-    ngx_int_t *limit);
+    ngx_str_t *q, const char **detail);
+static ngx_int_t ngx_http_clockchain_search_read(ngx_http_request_t *r,
+    void *data);
 static int ngx_http_clockchain_query_word(const char *word, size_t len,
     void *data);
 static void ngx_http_clockchain_search_done(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_browse_prefix(ngx_pool_t *pool,
     u_char *p, size_t len, ngx_str_t *parent);
+static ngx_int_t ngx_http_clockchain_browse_read(ngx_http_request_t *r,
+    void *data);
 static void ngx_http_clockchain_browse_done(void *data, redisReply *reply);
+static ngx_int_t ngx_http_clockchain_browse_items(ngx_http_request_t *r,
+    redisReply *reply, ngx_array_t *items);
+static int ngx_libc_cdecl ngx_http_clockchain_browse_cmp(const void *one,
+    const void *two);
 
 
 ngx_int_t
 ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                          rc, limit;
-    ngx_str_t                          q;
+    int64_t                            limit;
+    ngx_int_t                          rc;
     const char                        *detail;
     ngx_http_clockchain_ctx_t         *ctx;
     ngx_http_clockchain_query_t        query;
-    ngx_http_clockchain_main_conf_t   *mcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
@@ -87,35 +103,15 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
                                          detail);
     }
 
-    ngx_str_null(&q);
+    rc = ngx_http_clockchain_search_args(r, &query, &limit, &detail);
 
-    rc = ngx_http_clockchain_search_q(r, &q);
-    if (rc != NGX_OK || r->header_sent) {
-        /* a 400 was sent: its rc is NGX_OK */
-        return rc;
+    if (rc == NGX_DECLINED) {
+        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
+                                         detail);
     }
 
-    limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
-
-    rc = ngx_http_clockchain_search_limit(r, &limit);
-    if (rc != NGX_OK || r->header_sent) {
-        return rc;
-    }
-
-    ngx_memzero(&query, sizeof(ngx_http_clockchain_query_t));
-    query.pool = r->pool;
-
-    if (ngx_http_clockchain_words((char *) q.data, q.len,
-                                  ngx_http_clockchain_query_word, &query)
-        < 0)
-    {
+    if (rc != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (query.more) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid q: at most "
-                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words");
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -126,6 +122,76 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
     if (query.n == 0) {
         /* only words of one letter, or none: nothing is indexed for them */
         return ngx_http_clockchain_send_json(r, json_array());
+    }
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           ctx->created_by.len ? "user"
+                                                               : "service",
+                                           ngx_http_clockchain_search_read);
+}
+
+
+/* q and limit checked, q's distinct words: NGX_DECLINED with the 400's */
+
+static ngx_int_t
+ngx_http_clockchain_search_args(ngx_http_request_t *r,
+    ngx_http_clockchain_query_t *query, int64_t *limit, const char **detail)
+{
+    ngx_int_t  rc;
+    ngx_str_t  q;
+
+    ngx_str_null(&q);
+
+    rc = ngx_http_clockchain_search_q(r, &q, detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    *limit = NGX_HTTP_CLOCKCHAIN_SEARCH_DEFAULT;
+
+    rc = ngx_http_clockchain_arg_int(r, "limit", 1,
+                                     NGX_HTTP_CLOCKCHAIN_SEARCH_MAX, limit,
+                                     detail);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ngx_memzero(query, sizeof(ngx_http_clockchain_query_t));
+    query->pool = r->pool;
+
+    if (ngx_http_clockchain_words((char *) q.data, q.len,
+                                  ngx_http_clockchain_query_word, query)
+        < 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (query->more) {
+        *detail = "q: must be at most "
+                  ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS) " words";
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the search sent to Redis (a miss in the zone): q's words again */
+
+static ngx_int_t
+ngx_http_clockchain_search_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    int64_t                            limit;
+    const char                        *detail;
+    ngx_http_clockchain_query_t        query;
+    ngx_http_clockchain_main_conf_t   *mcf;
+
+    if (ngx_http_clockchain_search_args(r, &query, &limit, &detail)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
@@ -143,8 +209,6 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
                                                "retry later");
     }
 
-    r->main->count++;
-
     return NGX_DONE;
 }
 
@@ -152,92 +216,32 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
 /* q: required, UTF-8 of at most NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX bytes */
 
 static ngx_int_t
-ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q)
+ngx_http_clockchain_search_q(ngx_http_request_t *r, ngx_str_t *q,
+    const char **detail)
 {
-    u_char     *dst, *src;
-    uint32_t    c;
-    ngx_str_t   v;
+    ngx_int_t  rc;
 
-    if (ngx_http_arg(r, (u_char *) "q", 1, &v) != NGX_OK || v.len == 0) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid q: required, the text to search for");
+    rc = ngx_http_clockchain_arg(r, "q", q);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    /* %XX is 3 bytes for 1: longer cannot fit once unescaped */
-    if (v.len > 3 * NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
-        goto invalid;
+    if (rc == NGX_DECLINED || q->len == 0) {
+        *detail = "q: required, the text to search for";
+        return NGX_DECLINED;
     }
 
-    dst = ngx_pnalloc(r->pool, v.len);
-    if (dst == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* as the list's q: UTF-8 only, no control character */
+
+    if (ngx_http_clockchain_query_text(q->data, q->len,
+                                       NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX)
+        != 0)
+    {
+        *detail = "q: must be UTF-8 text of at most "
+                  ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) " bytes, "
+                  "no control character";
+        return NGX_DECLINED;
     }
-
-    q->data = dst;
-
-    /* '+' is a space in a query string; the args are not ours to change */
-    for (src = v.data; src < v.data + v.len; src++) {
-        *dst++ = (*src == '+') ? ' ' : *src;
-    }
-
-    src = q->data;
-    dst = q->data;
-    ngx_unescape_uri(&dst, &src, v.len, NGX_UNESCAPE_URI);
-    q->len = dst - q->data;
-
-    if (q->len > NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) {
-        goto invalid;
-    }
-
-    src = q->data;
-
-    while (src < q->data + q->len) {
-        if (*src == '\0') {
-            goto invalid;
-        }
-
-        if (*src < 0x80) {
-            src++;
-            continue;
-        }
-
-        /* nginx's decoder takes surrogates, which are not UTF-8 */
-        c = ngx_utf8_decode(&src, q->data + q->len - src);
-
-        if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-            goto invalid;
-        }
-    }
-
-    return NGX_OK;
-
-invalid:
-
-    return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-               "Invalid q: UTF-8 text of at most "
-               ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_Q_MAX) " bytes");
-}
-
-
-static ngx_int_t
-ngx_http_clockchain_search_limit(ngx_http_request_t *r, ngx_int_t *limit)
-{
-    ngx_int_t  n;
-    ngx_str_t  v;
-
-    if (ngx_http_arg(r, (u_char *) "limit", 5, &v) != NGX_OK) {
-        return NGX_OK;
-    }
-
-    n = (v.len && v.len <= 9) ? ngx_atoi(v.data, v.len) : NGX_ERROR;
-
-    if (n == NGX_ERROR || n < 1 || n > NGX_HTTP_CLOCKCHAIN_SEARCH_MAX) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid limit: an integer from 1 to "
-                   ngx_value(NGX_HTTP_CLOCKCHAIN_SEARCH_MAX));
-    }
-
-    *limit = n;
 
     return NGX_OK;
 }
@@ -359,7 +363,6 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
     const char                       *detail;
     ngx_http_clockchain_ctx_t        *ctx;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_clockchain_main_conf_t  *mcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
@@ -409,7 +412,7 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
 
     if (rc != NGX_OK) {
         return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST,
-                   "Invalid prefix: expected the start of a moment path, "
+                   "prefix: must be the start of a moment path, "
                    "/{year}/{month}/{DD}/{HHMM}/{country}/{region}/{city}/"
                    "{slug}");
     }
@@ -419,21 +422,34 @@ ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
         return rc;
     }
 
+    /* through the zone: the root's counts are thousands of fields */
+
+    return ngx_http_clockchain_read_cached(r, ctx,
+                                           ctx->created_by.len ? "user"
+                                                               : "service",
+                                           ngx_http_clockchain_browse_read);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_browse_read(ngx_http_request_t *r, void *data)
+{
+    ngx_http_clockchain_ctx_t *ctx = data;
+
+    ngx_http_clockchain_main_conf_t  *mcf;
+
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     ctx->op = ngx_http_clockchain_store_browse(mcf,
                                        ctx->created_by.len ? "user"
                                                            : "service",
                                        &ctx->created_by, &ctx->path,
-                                       NGX_HTTP_CLOCKCHAIN_BROWSE_MAX,
                                        ngx_http_clockchain_browse_done, ctx);
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Graph store unavailable: "
                                                "Redis cannot be reached, "
                                                "retry later");
     }
-
-    r->main->count++;
 
     return NGX_DONE;
 }
@@ -514,17 +530,21 @@ ngx_http_clockchain_browse_prefix(ngx_pool_t *pool, u_char *p, size_t len,
 }
 
 
-/* {prefix, items: [{segment, count, label}]}, label the segment itself */
+/*
+ * {prefix, items: [{segment, count, label}]}, label the segment itself;
+ * sorted by segment (bytes), at most NGX_HTTP_CLOCKCHAIN_BROWSE_MAX.
+ */
 
 static void
 ngx_http_clockchain_browse_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
-    size_t               i;
-    json_t              *json, *items, *n;
-    redisReply         **e;
-    ngx_http_request_t  *r;
+    json_t                            *json, *items, *n;
+    ngx_uint_t                         i, k;
+    ngx_array_t                        list;
+    ngx_http_request_t                *r;
+    ngx_http_clockchain_browse_item_t *it;
 
     r = ctx->request;
     ctx->op = NULL;
@@ -535,6 +555,34 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
         return;
     }
 
+    if (ngx_array_init(&list, r->pool, 64,
+                       sizeof(ngx_http_clockchain_browse_item_t))
+        != NGX_OK
+        || ngx_http_clockchain_browse_items(r, reply, &list) != NGX_OK)
+    {
+        ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    it = list.elts;
+
+    ngx_qsort(it, list.nelts, sizeof(ngx_http_clockchain_browse_item_t),
+              ngx_http_clockchain_browse_cmp);
+
+    /* a user's own counts added to the shared ones of the same segment */
+
+    for (i = 0, k = 0; i < list.nelts; i++) {
+        if (k && it[k - 1].segment.len == it[i].segment.len
+            && ngx_memcmp(it[k - 1].segment.data, it[i].segment.data,
+                          it[i].segment.len) == 0)
+        {
+            it[k - 1].count += it[i].count;
+            continue;
+        }
+
+        it[k++] = it[i];
+    }
+
     items = json_array();
     json = json_pack("{s:s%,s:o}", "prefix", ctx->path.data, ctx->path.len,
                      "items", items);
@@ -543,22 +591,99 @@ ngx_http_clockchain_browse_done(void *data, redisReply *reply)
         return;
     }
 
-    e = reply->element;
-
-    for (i = 0; i + 1 < reply->elements; i += 2) {
-        if (e[i]->type != REDIS_REPLY_STRING
-            || e[i + 1]->type != REDIS_REPLY_INTEGER)
-        {
+    for (i = 0; i < k && json_array_size(items)
+                         < NGX_HTTP_CLOCKCHAIN_BROWSE_MAX; i++)
+    {
+        if (it[i].count <= 0) {
             continue;
         }
 
-        n = json_pack("{s:s%,s:I,s:s%}", "segment", e[i]->str, e[i]->len,
-                      "count", (json_int_t) e[i + 1]->integer,
-                      "label", e[i]->str, e[i]->len);
+        n = json_pack("{s:s%,s:I,s:s%}",
+                      "segment", it[i].segment.data, it[i].segment.len,
+                      "count", (json_int_t) it[i].count,
+                      "label", it[i].segment.data, it[i].segment.len);
         if (n) {
             json_array_append_new(items, n);
         }
     }
 
     ngx_http_clockchain_finalize(r, ngx_http_clockchain_send_json(r, json));
+}
+
+
+/*
+ * The segments and counts of a reply: HGETALL's flat list (the service),
+ * or browse.lua's list of them (a user's shared and own counts).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_browse_items(ngx_http_request_t *r, redisReply *reply,
+    ngx_array_t *items)
+{
+    size_t                              i, h, nh;
+    ngx_int_t                           n;
+    redisReply                         *hash, **e;
+    ngx_http_clockchain_browse_item_t  *it;
+
+    nh = 1;
+
+    if (reply->elements && reply->element[0]->type == REDIS_REPLY_ARRAY) {
+        nh = reply->elements;
+    }
+
+    for (h = 0; h < nh; h++) {
+        hash = (reply->elements
+                && reply->element[0]->type == REDIS_REPLY_ARRAY)
+               ? reply->element[h] : reply;
+
+        if (hash->type != REDIS_REPLY_ARRAY) {
+            continue;
+        }
+
+        e = hash->element;
+
+        for (i = 0; i + 1 < hash->elements; i += 2) {
+            if (e[i]->type != REDIS_REPLY_STRING
+                || e[i + 1]->type != REDIS_REPLY_STRING)
+            {
+                continue;
+            }
+
+            n = ngx_atoi((u_char *) e[i + 1]->str, e[i + 1]->len);
+            if (n == NGX_ERROR) {
+                continue;
+            }
+
+            it = ngx_array_push(items);
+            if (it == NULL) {
+                return NGX_ERROR;
+            }
+
+            it->segment.data = (u_char *) e[i]->str;
+            it->segment.len = e[i]->len;
+            it->count = n;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* by segment, as bytes: Lua's and Perl's order of the segments */
+
+static int ngx_libc_cdecl
+ngx_http_clockchain_browse_cmp(const void *one, const void *two)
+{
+    int                                       rc;
+    const ngx_http_clockchain_browse_item_t  *a = one, *b = two;
+
+    rc = ngx_memcmp(a->segment.data, b->segment.data,
+                    ngx_min(a->segment.len, b->segment.len));
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->segment.len > b->segment.len)
+           - (a->segment.len < b->segment.len);
 }

@@ -1318,7 +1318,9 @@ ngx_http_clockchain_shm_runner_release(ngx_shm_zone_t *shm_zone,
  * names its path, or every moment) or the events subscription comes back
  * (changes may have been missed).  known: the ETags a client holds
  * (If-None-Match), nknown of them; a 200 with one of them is found
- * without its body (m->body empty).
+ * without its body (m->body empty).  The same LRU keeps browse answers,
+ * under keys that do not start with "/", each with the graph version it
+ * was read at (m->version); the caller compares it with Redis's.
  */
 
 ngx_int_t
@@ -1346,7 +1348,7 @@ ngx_http_clockchain_shm_moment_get(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
         return NGX_DECLINED;
     }
 
-    if (mn->seq < ctx->sh->mfloor) {
+    if (path->len && path->data[0] == '/' && mn->seq < ctx->sh->mfloor) {
         /* read before a change to every moment, or a new subscription */
         (void) ngx_http_clockchain_shm_moment_free(ctx, mn);
         ngx_http_clockchain_shm_unlock(shm_zone);
@@ -1364,6 +1366,7 @@ ngx_http_clockchain_shm_moment_get(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
     ngx_queue_insert_head(&ctx->sh->mlru, &mn->queue);
 
     m->status = mn->status;
+    m->version = mn->seq;
     ngx_memcpy(m->etag, mn->etag, NGX_HTTP_CLOCKCHAIN_ETAG_LEN);
     ngx_str_null(&m->body);
 
@@ -1429,7 +1432,7 @@ ngx_http_clockchain_shm_moment_put(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
     size_t                            size;
     uint32_t                          hash;
     uint64_t                          s;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, browse;
     ngx_http_clockchain_shm_sh_t     *sh;
     ngx_http_clockchain_shm_ctx_t    *ctx;
     ngx_http_clockchain_shm_mnode_t  *mn, *old;
@@ -1446,21 +1449,33 @@ ngx_http_clockchain_shm_moment_put(ngx_shm_zone_t *shm_zone, ngx_str_t *path,
         return;
     }
 
-    if (seq < sh->mfloor || sh->mseq - seq >= NGX_HTTP_CLOCKCHAIN_SHM_MARKS) {
-        goto done;
-    }
+    browse = (path->len == 0 || path->data[0] != '/');
 
-    for (s = seq + 1; s <= sh->mseq; s++) {
-        if (sh->marks[s % NGX_HTTP_CLOCKCHAIN_SHM_MARKS].hash == hash) {
-            /* changed since the read was sent (or a path of the same hash) */
+    if (browse) {
+        /* a browse answer: good while Redis's version is the one read
+         * before it (the caller checks), whatever events were heard */
+        seq = m->version;
+
+    } else {
+        if (seq < sh->mfloor
+            || sh->mseq - seq >= NGX_HTTP_CLOCKCHAIN_SHM_MARKS)
+        {
             goto done;
+        }
+
+        for (s = seq + 1; s <= sh->mseq; s++) {
+            if (sh->marks[s % NGX_HTTP_CLOCKCHAIN_SHM_MARKS].hash == hash) {
+                /* changed since the read was sent (or a path of the same
+                 * hash) */
+                goto done;
+            }
         }
     }
 
     old = ngx_http_clockchain_shm_moment_lookup(ctx, path, hash);
 
     if (old) {
-        if (old->seq > seq) {
+        if (!browse && old->seq > seq) {
             /* a later read is cached */
             goto done;
         }

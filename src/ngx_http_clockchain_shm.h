@@ -29,6 +29,8 @@ typedef struct {
     ngx_uint_t                   status;     /* 200 or 404 */
     u_char                       etag[NGX_HTTP_CLOCKCHAIN_ETAG_LEN];
     ngx_str_t                    body;       /* a 200's, unless known */
+    /* a browse answer (a key not starting with "/"): its graph version */
+    uint64_t                     version;
 } ngx_http_clockchain_shm_moment_t;
 
 

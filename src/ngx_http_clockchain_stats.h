@@ -40,6 +40,8 @@ typedef struct {
     ngx_atomic_t                  moment_hits;    /* public, from the zone */
     ngx_atomic_t                  moment_misses;  /* public, from Redis */
     ngx_atomic_t                  moment_events;  /* ":moments" messages */
+    ngx_atomic_t                  graph_cache_hits;    /* graph reads, */
+    ngx_atomic_t                  graph_cache_misses;  /* zone or Redis */
 } ngx_http_clockchain_stats_t;
 
 

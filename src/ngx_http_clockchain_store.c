@@ -354,17 +354,52 @@ ngx_http_clockchain_store_search(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
-/* browse.lua: the segments under parent, counted as user may see them */
+/* the graph's version (idx:version), nil before any: the zone's reads */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_graph_version(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    const char  *argv[2];
+    size_t       argvlen[2];
+
+    argv[0] = "GET";
+    argvlen[0] = 3;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_http_clockchain_store_key(key, mcf, "idx:version",
+                                               NULL, 0);
+
+    return ngx_http_clockchain_redis_command(handler, data, 2, argv, argvlen);
+}
+
+
+/*
+ * The counts under parent as user may see them: the service's hash with a
+ * plain HGETALL (no script: the root's is thousands of fields), a user's
+ * two with browse.lua, in one step.
+ */
 
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_browse(ngx_http_clockchain_main_conf_t *mcf,
-    const char *mode, ngx_str_t *user, ngx_str_t *parent, ngx_uint_t most,
+    const char *mode, ngx_str_t *user, ngx_str_t *parent,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
-    u_char       n[NGX_INT_T_LEN];
-    const char  *argv[5];
-    size_t       argvlen[5];
+    u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX + sizeof("idx:ba:")];
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    if (ngx_strcmp(mode, "service") == 0) {
+        argv[0] = "HGETALL";
+        argvlen[0] = 7;
+        argv[1] = (char *) key;
+        argvlen[1] = ngx_http_clockchain_store_key(key, mcf, "idx:ba:",
+                                                   parent->data, parent->len);
+
+        return ngx_http_clockchain_redis_command(handler, data, 2, argv,
+                                                 argvlen);
+    }
 
     argv[0] = (char *) prefix;
     argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
@@ -374,11 +409,9 @@ ngx_http_clockchain_store_browse(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[2] = user->len;
     argv[3] = (char *) parent->data;
     argvlen[3] = parent->len;
-    argv[4] = (char *) n;
-    argvlen[4] = ngx_sprintf(n, "%ui", most) - n;
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE,
-                                          handler, data, 0, 5, argv,
+                                          handler, data, 0, 4, argv,
                                           argvlen);
 }
 

@@ -104,11 +104,14 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_search(
     ngx_http_clockchain_main_conf_t *mcf, const char *mode, ngx_str_t *user,
     ngx_uint_t limit, ngx_uint_t budget, ngx_str_t *words, ngx_uint_t n,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
-/* browse.lua: parent is "/" or a checked prefix of a canonical path */
+/* browse: parent is "/" or a checked prefix of a canonical path */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_graph_version(
+    ngx_http_clockchain_main_conf_t *mcf,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_browse(
     ngx_http_clockchain_main_conf_t *mcf, const char *mode, ngx_str_t *user,
-    ngx_str_t *parent, ngx_uint_t most,
-    ngx_http_clockchain_redis_handler_pt handler, void *data);
+    ngx_str_t *parent, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_stats(
     ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data);

@@ -459,4 +459,46 @@ eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/EXISTS/, 'an existing id: EXISTS');
 is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');
 
+# the search index: one set per whole word, not per prefix, and the
+# vocabulary of words in use (complete.lua, publish.lua)
+$redis->cmd('FLUSHALL');
+sub with_words {
+    my ($node, @w) = @_;
+    my $n = $json->decode($node);
+    $n->{search} = \@w;
+    return $json->encode($n);
+}
+my ($pv, $nv) = node(year => 1900, month => 1, day => 2, country => 'fr',
+                     slug => 'v', created_by => 'alice');
+complete(claimed_job(), '7', $pv, with_words($nv, ['caesar', 0], ['rome', 1],
+                                             ['senate', 2]));
+is_deeply($redis->cmd('ZRANGE', "${P}idx:vocab", 0, -1),
+          [qw(caesar rome senate)], 'the vocabulary: the words, once');
+is_deeply([ sort grep { /idx:word:/ } @{ $redis->cmd('KEYS', "${P}idx:*") } ],
+          [ map { ("${P}idx:word:$_", "${P}idx:word:$_|alice") }
+                qw(caesar rome senate) ],
+          'a set per whole word (and the user\'s own), none per prefix');
+is_deeply($redis->cmd('ZRANGE', "${P}idx:word:rome", 0, -1, 'WITHSCORES'),
+          [ $pv, 4 * 1 + 2 ], 'scored 4 x class + group');
+is($redis->cmd('GET', "${P}words:$pv"), ' 0caesar 1rome 2senate',
+   'the node\'s words as indexed');
+complete(claimed_job(), '7', $pv, with_words($nv, ['caesar', 0], ['gaul', 2]));
+is_deeply($redis->cmd('ZRANGE', "${P}idx:vocab", 0, -1), [qw(caesar gaul)],
+          'an update: the words no node has left the vocabulary');
+is($redis->cmd('EXISTS', "${P}idx:word:rome", "${P}idx:word:rome|alice"), 0,
+   'an update: their sets are gone');
+my $publish = script('publish');
+$redis->cmd('EVAL', $publish, 2, "${P}node:$pv", "${P}edges:$pv", '',
+            'public', '2026-01-02T00:00:00Z', $pv, "${P}events:moments", $P);
+is_deeply($redis->cmd('ZRANGE', "${P}idx:word:gaul", 0, -1, 'WITHSCORES'),
+          [ $pv, 8 ], 'published: scored as public');
+is($redis->cmd('EXISTS', "${P}idx:word:gaul|alice"), 0,
+   'published: out of alice\'s own set');
+is_deeply($redis->cmd('ZRANGE', "${P}idx:pub:time", 0, -1), [ $pv ],
+          'published: in the public time index');
+is_deeply($redis->cmd('HGETALL', "${P}idx:bs:/"), [ 1900, 1 ],
+          'published: counted in the shared browse view');
+is($redis->cmd('EXISTS', "${P}idx:bu:/|alice"), 0,
+   'published: out of alice\'s own browse view');
+
 done();

@@ -192,20 +192,20 @@ is_error(http(GET => $ng->url('/api/search?q=caesar')), 401, undef,
 is_error(http(GET => $ng->url('/api/search?q=caesar'),
               headers => { 'X-Service-Key' => 'wrong' }), 401, undef,
          'a wrong key: 401');
-is_error(search(''), 400, qr/^Invalid q: required/, 'q missing: 400');
-is_error(search('q='), 400, qr/^Invalid q: required/, 'q empty: 400');
+is_error(search(''), 400, qr/^q: required/, 'q missing: 400');
+is_error(search('q='), 400, qr/^q: required/, 'q empty: 400');
 is_error(search('q=' . ('a' x 201)), 400,
-         'Invalid q: UTF-8 text of at most 200 bytes', 'q of 201 bytes: 400');
+         'q: must be UTF-8 text of at most 200 bytes, no control character', 'q of 201 bytes: 400');
 is(search('q=' . ('a' x 200))->{status}, 200, 'q of 200 bytes: 200');
-is_error(search('q=%FF%FE'), 400, qr/^Invalid q: UTF-8/, 'q not UTF-8: 400');
-is_error(search('q=a%00b'), 400, qr/^Invalid q/, 'q with a NUL: 400');
+is_error(search('q=%FF%FE'), 400, qr/^q: must be UTF-8/, 'q not UTF-8: 400');
+is_error(search('q=a%00b'), 400, qr/^q: must be/, 'q with a NUL: 400');
 is_error(search('q=' . join('+', map { "w$_" } 1 .. 9)), 400,
-         'Invalid q: at most 8 words', 'nine words: 400');
+         'q: must be at most 8 words', 'nine words: 400');
 is(search('q=' . join('+', map { "w$_" } 1 .. 8))->{status}, 200,
    'eight words: 200');
 for my $l ('0', '51', '-1', 'x', '', '1000000000000') {
     is_error(search("q=caesar&limit=$l"), 400,
-             'Invalid limit: an integer from 1 to 50', "limit=$l: 400");
+             'limit: must be an integer from 1 to 50', "limit=$l: 400");
 }
 is_error(http(POST => $ng->url('/api/search?q=caesar'), headers => hdrs('service')),
          405, undef, 'POST: 405');

@@ -29,6 +29,9 @@ my $ng = start_nginx(redis => $redis, conf => <<"CONF");
         location /api/v1/browse/   { clockchain_browse; }
         location = /api/search     { clockchain_search; }
         location /api/moments/     { clockchain_moments; }
+        location = /api/moments    { clockchain_moments_list; }
+        location /api/graph/neighbors/ { clockchain_graph_neighbors; }
+        location = /metrics        { clockchain_metrics; }
     }
 CONF
 
@@ -171,7 +174,7 @@ for my $p ('/abc', '/1969/jully', '/1969/July', '/1969/july/32',
            '/1969/july/16/0000/a.b', '/1969/july/16/0000/' . ('a' x 101),
            '/1969/july/16/0000/x/y/z/s/t', $path{caesar} . '/more',
            '/1969/july/16/0000/x/y/z/' . ('a' x 101) . '/') {
-    is_error(browse($p), 400, qr/^Invalid prefix: /,
+    is_error(browse($p), 400, qr/^prefix: must be the start of a moment path/,
              'prefix ' . substr($p, 0, 40) . ': 400');
 }
 is_error(http(GET => $ng->url('/api/browse')), 401, undef, 'no key: 401');
@@ -209,6 +212,72 @@ is(vis($path{moon2}, 'public', 'service')->{status}, 200,
 is($y1969->{count}, 4, 'counts nothing twice');
 
 # ---------------------------------------------------------------------------
+# the zone keeps each answer with the version of the counts it was read at
+# (idx:version, changed by complete.lua, publish.lua and reindex.lua): the
+# same answer again costs Redis a GET of the version, not the counts, on
+# either worker; a change of the counts is seen at once
+
+sub calls {
+    my ($cmd) = @_;
+    my ($n) = $redis->cmd('INFO', 'commandstats')
+              =~ /^cmdstat_\Q$cmd\E:calls=(\d+)/m;
+    return $n // 0;
+}
+
+my $root = items('');
+my ($hgetall, $get) = (calls('hgetall'), calls('get'));
+is_deeply(items(''), $root, 'the root again: the same answer') for 1 .. 4;
+is(calls('hgetall'), $hgetall, 'the root again: its counts not read');
+is(calls('get'), $get + 4, 'the root again: only their version, each time');
+my $carol = items('', 'carol');
+$hgetall = calls('hgetall');   # browse.lua's two (the runner's scripts: none)
+is_deeply(items('', 'carol'), $carol, "carol's root again: the same") for 1, 2;
+is(calls('hgetall'), $hgetall, "carol's root again: her counts not read");
+isnt(scalar @$carol, scalar @$root, "carol's answer is hers, not the service's");
+# search, the list and neighbours go through the zone the same way
+sub metric { json_body(http(GET => $ng->url('/metrics')))->{$_[0]} }
+sub get_json {
+    my ($uri, $who) = @_;
+    return json_body(http(GET => $ng->url($uri), headers => hdrs($who)));
+}
+my $moon = $path{july};
+my @reads = ([ '/api/search?q=cache+check', 'service' ],
+             [ '/api/search?q=cache', 'carol' ],
+             [ '/api/moments?limit=100', undef ],
+             [ '/api/moments?limit=100', 'carol' ],
+             [ "/api/graph/neighbors$moon", 'service' ]);
+my %seen = map { ("@$_" => get_json(@$_)) } @reads;
+my $hits = metric('graph_cache_hits');
+for my $read (@reads) {
+    is_deeply(get_json(@$read), $seen{"@$read"}, "again: @$read, the same");
+}
+is(metric('graph_cache_hits'), $hits + @reads, 'again: each from the zone');
+is_deeply($seen{'/api/search?q=cache+check service'}, [],
+          'no cache check node yet');
+
+$path{cached} = make('Cache Check Event 1971', 'public');
+ok((grep { $_ eq '1971' } @{ segs('') }), 'a new node: counted at once');
+ok((grep { $_ eq '1971' } @{ segs('', 'carol') }),
+   "a new node: in carol's answer at once");
+is((get_json('/api/search?q=cache+check', 'service') // [])->[0]{path},
+   $path{cached}, 'a new node: found at once');
+is((get_json('/api/search?q=cache', 'carol') // [])->[0]{path},
+   $path{cached}, "a new node: found at once by carol");
+is(get_json('/api/moments?limit=100')->{total},
+   $seen{'/api/moments?limit=100 '}{total} + 1,
+   'a new public node: in the public list at once');
+is(get_json('/api/moments?limit=100', 'carol')->{total},
+   $seen{'/api/moments?limit=100 carol'}{total} + 1,
+   "a new public node: in carol's list at once");
+ok((grep { $_->{path} eq $path{cached} }
+         @{ get_json("/api/graph/neighbors$moon", 'service') // [] }),
+   'a new node: a neighbour at once');
+$hgetall = calls('hgetall');
+$redis->cmd('SET', "${P}idx:version", 'another');
+items('');
+is(calls('hgetall'), $hgetall + 1, 'another version: the counts read again');
+
+# ---------------------------------------------------------------------------
 # src/lua/ops/reindex.lua: a graph written before the indexes
 
 my %before;
@@ -219,7 +288,7 @@ my $search_before = json_body(http(GET => $ng->url('/api/search?q=apollo'),
                                    headers => hdrs('alice')));
 ok(@$search_before >= 3, 'search finds the apollos');
 
-my @idx = grep { /:(idx:br:|idx:w:|words:)/ }
+my @idx = grep { /:(idx:b[asu]:|idx:version|idx:word:|idx:vocab|idx:pub:time|words:)/ }
           @{ $redis->cmd('KEYS', "${P}*") };
 ok(@idx > 50, 'the indexes: ' . scalar(@idx) . ' keys');
 $redis->cmd('DEL', @idx);
@@ -227,7 +296,7 @@ is_deeply(items(''), [], 'indexes gone: browse is empty');
 
 my $out = $redis->cli('--eval', 'src/lua/ops/reindex.lua', "${P}stats", ',',
                       $P);
-like($out, qr/^8\n\d+$/, 'reindex answers nodes and edges');
+like($out, qr/^9\n\d+$/, 'reindex answers nodes and edges');
 my $same = 1;
 for my $who ('service', 'alice', 'carol') {
     $same &&= Test::More::_deep_check([ map { items($_, $who) } @prefixes ],

@@ -22,17 +22,24 @@
 -- the counters in stats (hash: nodes, edges, edges:<type>, layer:<n>,
 -- last_updated): a node counts once, when its hash is new, an edge once,
 -- when its field is new, so that /api/stats never scans the graph.
--- The read indexes, so that browse and search never scan either:
--- idx:br:<parent> (hash "<segment>|<g>" -> nodes under it, for each of
--- the path's eight levels; g is the node's group: 0 public, 1 private of
--- "system", 2 private of a user, who also has idx:br:<parent>|<user>,
--- "<segment>" -> count) and idx:w:<prefix> (sorted set of paths scored
--- 4 * class + g, class 0 when the prefix starts a word of the name, 1 of
--- the one-liner, 2 of a tag or figure; a user's private nodes also in
--- idx:w:<prefix>|<user>), every prefix of two code points or more of the
--- node's words, which the node JSON carries as "search" (normalised in C,
--- not stored in the node); words:<path> keeps them, to take them out
--- again when the node changes.  browse.lua and search.lua read these.
+-- The read indexes, so that lists, browse and search never scan either
+-- (docs/architecture.md, "Search and browse"):
+-- idx:pub:time (the public nodes by sort key, so that the public's list
+-- is a page by rank); browse counts for each of the path's eight levels,
+-- idx:ba:<parent> (hash "<segment>" -> every node under it: the
+-- service's view), idx:bs:<parent> (the public nodes and the private ones
+-- of "system": what every user sees) and idx:bu:<parent>|<user> (that
+-- user's own private nodes); search: idx:vocab (sorted set of every
+-- indexed word, score 0, for ZRANGEBYLEX by prefix) and idx:word:<word>
+-- (sorted set of the paths with that word, scored 4 * class + group:
+-- class 0 name, 1 one-liner, 2 tag or figure, the least the word has;
+-- group 0 public, 1 private of "system", 2 private of a user, who also
+-- has idx:word:<word>|<user>).  The node JSON carries its words as
+-- "search" (normalised in C, not stored in the node); words:<path> keeps
+-- them as " <class><word>" each, to take them out again when the node
+-- changes and for search's other words.  idx:version changes with every
+-- node written (the zone's graph reads are checked against it).  list.lua, browse.lua and
+-- search.lua read these.
 -- A node belongs to its first creator (created_by): a job of the same
 -- creator landing on its path updates it; a job of another creator gets a
 -- node of its own, the same path with the slug's hex suffix (or, with none,
@@ -320,8 +327,8 @@ for _, tag in ipairs(tags) do
     redis.call('ZADD', p .. 'idx:tag:' .. tag, score, path)
 end
 
--- browse and search: see the header; the same functions as publish.lua's
--- and ops/reindex.lua's
+-- lists, browse and search: see the header; the same functions as
+-- publish.lua's and ops/reindex.lua's
 
 local function group(visibility, by)
     if visibility == 'public' then
@@ -330,55 +337,83 @@ local function group(visibility, by)
     return (by == nil or by == 'system') and 1 or 2
 end
 
+local function count(k, f, delta)
+    if redis.call('HINCRBY', k, f, delta) <= 0 then
+        redis.call('HDEL', k, f)
+    end
+end
+
 local function browse(at, g, by, delta)
     local parent = '/'
     for seg in string.gmatch(at, '[^/]+') do
-        local k = p .. 'idx:br:' .. parent
-        local f = seg .. '|' .. g
-        if redis.call('HINCRBY', k, f, delta) <= 0 then
-            redis.call('HDEL', k, f)
-        end
-        if g == 2 and redis.call('HINCRBY', k .. '|' .. by, seg, delta) <= 0
-        then
-            redis.call('HDEL', k .. '|' .. by, seg)
+        count(p .. 'idx:ba:' .. parent, seg, delta)
+        if g < 2 then
+            count(p .. 'idx:bs:' .. parent, seg, delta)
+        else
+            count(p .. 'idx:bu:' .. parent .. '|' .. by, seg, delta)
         end
         parent = (parent == '/' and '' or parent) .. '/' .. seg
     end
 end
 
--- every prefix of two code points or more of each word, its least class
-local function prefixes(list)
+-- idx:version: the graph's version, a new value at each change of what
+-- its reads answer, "<n> <token>", the token unique to the change (a job
+-- id; a path and a time), so that a value is not given twice even when
+-- Redis loses writes and counts n again; an answer the zone keeps (browse,
+-- search, list, neighbours) is good while it is the same
+local function version(token)
+    local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
+                                    or '', '^%d+')) or 0
+    redis.call('SET', p .. 'idx:version', (n + 1) .. ' ' .. token)
+end
+
+-- words:<path> as written: " <class><word>" each
+local function parse(s)
     local out = {}
-    for _, e in ipairs(list) do
-        local w, class, n = e[1], e[2], 0
-        for i = 1, #w do
-            local b = string.byte(w, i + 1)
-            if b == nil or b < 0x80 or b >= 0xc0 then
-                n = n + 1
-                local pre = string.sub(w, 1, i)
-                if n >= 2 and (out[pre] == nil or class < out[pre]) then
-                    out[pre] = class
-                end
-            end
-        end
+    for c, w in string.gmatch(s, ' (%d)(%S+)') do
+        out[#out + 1] = { w, tonumber(c) }
     end
     return out
 end
 
+local function serial(list)
+    local t = {}
+    for _, e in ipairs(list) do
+        t[#t + 1] = ' ' .. e[2] .. e[1]
+    end
+    return table.concat(t)
+end
+
 local function search(list, at, g, by, add)
-    for pre, class in pairs(prefixes(list)) do
-        local k = p .. 'idx:w:' .. pre
+    for _, e in ipairs(list) do
+        local k = p .. 'idx:word:' .. e[1]
         if add then
-            redis.call('ZADD', k, 4 * class + g, at)
+            redis.call('ZADD', k, 4 * e[2] + g, at)
+            redis.call('ZADD', p .. 'idx:vocab', 0, e[1])
             if g == 2 then
-                redis.call('ZADD', k .. '|' .. by, 4 * class + g, at)
+                redis.call('ZADD', k .. '|' .. by, 4 * e[2] + g, at)
             end
         else
             redis.call('ZREM', k, at)
+            if redis.call('EXISTS', k) == 0 then
+                redis.call('ZREM', p .. 'idx:vocab', e[1])
+            end
             if g == 2 then
                 redis.call('ZREM', k .. '|' .. by, at)
             end
         end
+    end
+end
+
+-- the words as indexed: each once, no space in one, at most 48 (scene.h)
+local list, dup = {}, {}
+for _, e in ipairs(words) do
+    if type(e) == 'table' and type(e[1]) == 'string' and #list < 48
+       and not dup[e[1]] and string.find(e[1], '^[^%s]+$')
+       and (e[2] == 0 or e[2] == 1 or e[2] == 2)
+    then
+        dup[e[1]] = true
+        list[#list + 1] = { e[1], e[2] }
     end
 end
 
@@ -387,17 +422,25 @@ local g = group(now[1], now[2])
 local wkey = p .. 'words:' .. path
 local before = redis.call('GET', wkey)
 
-if before then
-    -- the same node written again: its old words out (its path, and so
-    -- its place in browse, is the same)
-    search(cjson.decode(before), path, group(old[1], old[2]), old[2], false)
+if before and string.sub(before, 1, 1) ~= '[' then
+    -- the same node written again: its old words out (its path, its
+    -- visibility and so its place in browse and the public list stay)
+    search(parse(before), path, group(old[1], old[2]), old[2], false)
 else
-    -- new, or written before these indexes (ops/reindex.lua)
+    -- new, or written before these indexes (JSON words: the indexes of
+    -- an older version, which ops/reindex.lua replaces)
     browse(path, g, now[2], 1)
+    if g == 0 then
+        redis.call('ZADD', p .. 'idx:pub:time', score, path)
+    end
 end
 
-search(words, path, g, now[2], true)
-redis.call('SET', wkey, cjson.encode(words))
+search(list, path, g, now[2], true)
+redis.call('SET', wkey, serial(list))
+
+-- the node, its edges and its neighbours' changed: every graph read the
+-- zone keeps was read before
+version(ARGV[2])
 
 -- every nginx forgets what it cached of them ("*": every moment)
 

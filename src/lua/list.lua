@@ -15,10 +15,13 @@
 --         ARGV[9] the most nodes returned
 --
 -- No call walks the keyspace: each reads idx:time by score or rank, at
--- most ARGV[5] entries, and the node hashes of those entries.  Each node
--- is returned as the values of FIELDS, "" for an absent one.
+-- most ARGV[5] entries, and the node hashes of those entries; the public
+-- reads idx:pub:time (complete.lua's header), every node of which it may
+-- see.  Each node is returned as the values of FIELDS, "" for an absent
+-- one.
 -- list   { total, node... }: total counts the visible matches among the
---        entries examined; without filters, as the service, it is ZCOUNT.
+--        entries examined; without filters, as the service or the
+--        public, it is ZCOUNT.
 -- today  { node... } by year, ascending.
 -- random { node } or {}: ZRANDMEMBER draws, then a bounded walk from a
 --        random rank when none of the draws is visible.
@@ -29,6 +32,8 @@ local FIELDS = { 'path', 'name', 'one_liner', 'year', 'month_num', 'month',
 
 local what, mode, user, p = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local budget = tonumber(ARGV[5])
+-- the public's index holds exactly what it may see
+local index = mode == 'public' and p .. 'idx:pub:time' or KEYS[1]
 local YEAR, MONTH, DAY = 100000000, 1000000, 10000
 
 local function visible(visibility, by)
@@ -70,12 +75,12 @@ if what == 'list' then
 
     -- ranks, not scores: ZCOUNT is O(log N), so a deep page costs no
     -- more than the first (ZRANGEBYSCORE ... LIMIT walks the offset)
-    local n = redis.call('ZCOUNT', KEYS[1], lo, hi)
+    local n = redis.call('ZCOUNT', index, lo, hi)
     local first
     if desc then
-        first = redis.call('ZCOUNT', KEYS[1], '(' .. hi, '+inf')
+        first = redis.call('ZCOUNT', index, '(' .. hi, '+inf')
     else
-        first = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. lo)
+        first = redis.call('ZCOUNT', index, '-inf', '(' .. lo)
     end
 
     local function page(start, count)
@@ -84,14 +89,15 @@ if what == 'list' then
         end
         local stop = math.min(start + count, n) - 1
         if desc then
-            return redis.call('ZREVRANGE', KEYS[1], first + start,
+            return redis.call('ZREVRANGE', index, first + start,
                               first + stop)
         end
-        return redis.call('ZRANGE', KEYS[1], first + start, first + stop)
+        return redis.call('ZRANGE', index, first + start, first + stop)
     end
 
-    -- the service with no filter but years: exact, at any offset
-    if mode == 'service' and entity == '' and q == '' then
+    -- the service or the public with no filter but years: exact, at any
+    -- offset
+    if mode ~= 'user' and entity == '' and q == '' then
         out[1] = n
         for _, path in ipairs(page(offset, limit)) do
             out[#out + 1] = fields(path)
@@ -141,8 +147,8 @@ end
 if what == 'today' then
     local month, day = tonumber(ARGV[6]), tonumber(ARGV[7])
     local years, max = tonumber(ARGV[8]), tonumber(ARGV[9])
-    local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-    local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+    local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
+    local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
     local out = {}
 
     if #first == 0 then
@@ -162,7 +168,7 @@ if what == 'today' then
 
     for y = y0, y1 do
         local lo = y * YEAR + month * MONTH + day * DAY
-        local paths = redis.call('ZRANGEBYSCORE', KEYS[1], lo, lo + DAY - 1,
+        local paths = redis.call('ZRANGEBYSCORE', index, lo, lo + DAY - 1,
                                  'LIMIT', 0, budget - examined)
         examined = examined + #paths
 
@@ -182,7 +188,7 @@ end
 
 if what == 'random' then
     -- a negative count draws each independently: a random order too
-    local draws = redis.call('ZRANDMEMBER', KEYS[1], -16)
+    local draws = redis.call('ZRANDMEMBER', index, -16)
 
     for _, path in ipairs(draws) do
         if seen(path) then
@@ -195,14 +201,14 @@ if what == 'random' then
     end
 
     -- few visible nodes: walk on from where the first draw is, wrapping
-    local n = redis.call('ZCARD', KEYS[1])
-    local start = redis.call('ZRANK', KEYS[1], draws[1]) or 0
+    local n = redis.call('ZCARD', index)
+    local start = redis.call('ZRANK', index, draws[1]) or 0
     local examined = 0
 
     while examined < budget and examined < n do
         local from = (start + examined) % n
         local count = math.min(100, budget - examined, n - from)
-        local paths = redis.call('ZRANGE', KEYS[1], from, from + count - 1)
+        local paths = redis.call('ZRANGE', index, from, from + count - 1)
         if #paths == 0 then
             break
         end

@@ -14,9 +14,10 @@
 -- requester may not see it (404: public, created by "system", or theirs);
 -- 0 when they see it but did not create it (403). Becoming public sets
 -- published_at.  A node that changes group (public, private of "system",
--- private of a user) moves in the browse counts and the search index in
--- the same step (complete.lua's header says what they hold); a node not
--- indexed yet (no words:<path>, see ops/reindex.lua) is left to reindex.
+-- private of a user) moves in the public list, the browse counts and the
+-- search index in the same step (complete.lua's header says what they
+-- hold); a node not indexed yet (no words:<path>, or words written by an
+-- older version, see ops/reindex.lua) is left to reindex.
 --
 -- A change of visibility changes the public's answer for the node and for
 -- each neighbour (an edge to it shows or goes): their paths are published
@@ -54,57 +55,61 @@ local function group(visibility, by)
     return (by == nil or by == 'system') and 1 or 2
 end
 
+local function count(k, f, delta)
+    if redis.call('HINCRBY', k, f, delta) <= 0 then
+        redis.call('HDEL', k, f)
+    end
+end
+
+-- a group change moves the node between the user's views only: the
+-- service's counts (idx:ba:) are the same
 local function browse(at, g, by, delta)
     local parent = '/'
     for seg in string.gmatch(at, '[^/]+') do
-        local k = p .. 'idx:br:' .. parent
-        local f = seg .. '|' .. g
-        if redis.call('HINCRBY', k, f, delta) <= 0 then
-            redis.call('HDEL', k, f)
-        end
-        if g == 2 and redis.call('HINCRBY', k .. '|' .. by, seg, delta) <= 0
-        then
-            redis.call('HDEL', k .. '|' .. by, seg)
+        if g < 2 then
+            count(p .. 'idx:bs:' .. parent, seg, delta)
+        else
+            count(p .. 'idx:bu:' .. parent .. '|' .. by, seg, delta)
         end
         parent = (parent == '/' and '' or parent) .. '/' .. seg
     end
 end
 
-local function prefixes(list)
-    local out = {}
-    for _, e in ipairs(list) do
-        local w, class, n = e[1], e[2], 0
-        for i = 1, #w do
-            local b = string.byte(w, i + 1)
-            if b == nil or b < 0x80 or b >= 0xc0 then
-                n = n + 1
-                local pre = string.sub(w, 1, i)
-                if n >= 2 and (out[pre] == nil or class < out[pre]) then
-                    out[pre] = class
-                end
-            end
-        end
-    end
-    return out
-end
-
 local from, to = group(f[1], f[2]), group(ARGV[2], f[2])
 local words = redis.call('GET', p .. 'words:' .. path)
 
-if from ~= to and words then
-    browse(path, from, f[2], -1)
-    browse(path, to, f[2], 1)
+-- JSON words: indexed by an older version, left to ops/reindex.lua
+if from ~= to and words and string.sub(words, 1, 1) ~= '[' then
+    if (from < 2) ~= (to < 2) then
+        browse(path, from, f[2], -1)
+        browse(path, to, f[2], 1)
+    end
 
-    for pre, class in pairs(prefixes(cjson.decode(words))) do
-        local k = p .. 'idx:w:' .. pre
-        redis.call('ZADD', k, 4 * class + to, path)
+    if from == 0 then
+        redis.call('ZREM', p .. 'idx:pub:time', path)
+    elseif to == 0 then
+        redis.call('ZADD', p .. 'idx:pub:time',
+                   redis.call('HGET', KEYS[1], 'sort_key'), path)
+    end
+
+    for c, w in string.gmatch(words, ' (%d)(%S+)') do
+        local k = p .. 'idx:word:' .. w
+        redis.call('ZADD', k, 4 * c + to, path)
         if from == 2 then
             redis.call('ZREM', k .. '|' .. f[2], path)
         end
         if to == 2 then
-            redis.call('ZADD', k .. '|' .. f[2], 4 * class + to, path)
+            redis.call('ZADD', k .. '|' .. f[2], 4 * c + to, path)
         end
     end
+end
+
+if f[1] ~= ARGV[2] then
+    -- complete.lua's version(): the graph's reads answer otherwise now
+    local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
+                                    or '', '^%d+')) or 0
+    redis.call('SET', p .. 'idx:version', (n + 1) .. ' ' .. path .. ' '
+                                          .. ARGV[3])
 end
 
 if (f[1] == 'public') ~= (ARGV[2] == 'public') then

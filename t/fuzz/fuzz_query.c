@@ -14,13 +14,33 @@
  * to 1 (20 bytes at most), edge types a comma list of the twelve (one
  * trailing comma allowed), text well-formed UTF-8 with no control
  * character.  AddressSanitizer sees any read or write past a value.
+ * The value is also split into search words (ngx_http_clockchain_words()
+ * in scene.c, what GET /api/search does to q), and each word checked:
+ * well-formed UTF-8 of 2 to NGX_HTTP_CLOCKCHAIN_WORD_MAX code points,
+ * letters and digits only (no mark), lowercase where Latin, Greek and
+ * Cyrillic have case, no accented Latin letter (none of U+00C0-U+024F
+ * that decomposes), the same word when split again; at most one word for
+ * every two bytes of the text; a walk stopped by its callback at the
+ * ninth word (the search handler's NGX_HTTP_CLOCKCHAIN_SEARCH_WORDS + 1)
+ * returns what the callback returned and calls it no more.
  */
 
 
 #include <errno.h>
 
+#include <utf8proc.h>
+
 #include "fuzz.h"
 #include "ngx_http_clockchain_query.h"
+#include "ngx_http_clockchain_scene.h"
+
+
+typedef struct {
+    size_t       n;        /* words seen */
+    size_t       stop;     /* return 1 at this word (0: never) */
+    const char  *again;    /* a word split again: the one it must give */
+    size_t       again_len;
+} fz_words_t;
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -163,6 +183,89 @@ fz_ref_text(const unsigned char *v, size_t len, size_t max)
 }
 
 
+static int
+fz_word_again(const char *word, size_t len, void *data)
+{
+    fz_words_t *w = data;
+
+    fz_assert(w->n == 0);
+    fz_assert(len == w->again_len && memcmp(word, w->again, len) == 0);
+    w->n++;
+
+    return 0;
+}
+
+
+static int
+fz_word(const char *word, size_t len, void *data)
+{
+    fz_words_t *w = data;
+
+    size_t                  i, chars;
+    utf8proc_int32_t        c, dec[8];
+    utf8proc_ssize_t        r;
+    utf8proc_category_t     cat;
+    fz_words_t              again;
+
+    w->n++;
+    fz_assert(w->stop == 0 || w->n <= w->stop);
+
+    fz_assert(fz_valid_utf8(word, len));
+
+    for (i = 0, chars = 0; i < len; i += r, chars++) {
+        r = utf8proc_iterate((const utf8proc_uint8_t *) word + i,
+                             len - i, &c);
+        fz_assert(r > 0);
+
+        cat = utf8proc_category(c);
+        fz_assert((cat >= UTF8PROC_CATEGORY_LU
+                   && cat <= UTF8PROC_CATEGORY_LO)
+                  || (cat >= UTF8PROC_CATEGORY_ND
+                      && cat <= UTF8PROC_CATEGORY_NO));
+
+        if (c < 0x0530) {
+            fz_assert(utf8proc_tolower(c) == c);
+        }
+
+        if (c >= 0xc0 && c <= 0x24f) {
+            fz_assert(utf8proc_decompose_char(c, dec, 8, UTF8PROC_DECOMPOSE,
+                                              NULL)
+                      == 1);
+        }
+    }
+
+    fz_assert(chars >= 2 && chars <= NGX_HTTP_CLOCKCHAIN_WORD_MAX);
+
+    again.n = 0;
+    again.again = word;
+    again.again_len = len;
+    fz_assert(ngx_http_clockchain_words(word, len, fz_word_again, &again)
+              == 0);
+    fz_assert(again.n == 1);
+
+    return (w->stop && w->n == w->stop) ? 1 : 0;
+}
+
+
+static void
+fz_words(const unsigned char *v, size_t len)
+{
+    int         rc;
+    fz_words_t  w;
+
+    w.n = 0;
+    w.stop = 0;
+    fz_assert(ngx_http_clockchain_words((const char *) v, len, fz_word, &w)
+              == 0);
+    fz_assert(w.n <= len / 2);
+
+    w.n = 0;
+    w.stop = 9;
+    rc = ngx_http_clockchain_words((const char *) v, len, fz_word, &w);
+    fz_assert(rc == (w.n == 9));
+}
+
+
 static void
 fz_value(const unsigned char *raw, size_t rawlen)
 {
@@ -219,6 +322,8 @@ fz_value(const unsigned char *raw, size_t rawlen)
 
     fz_assert(ngx_http_clockchain_query_text(v, len, 200)
               == fz_ref_text(v, len, 200));
+
+    fz_words(v, len);
 
     free(v);
 }

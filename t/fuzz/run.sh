@@ -24,7 +24,9 @@ for t in "${targets[@]}"; do
     srcs=("$ROOT/t/fuzz/fuzz_$t.c" "$ROOT/src/ngx_http_clockchain_job.c")
     [ "$t" = scene ] && srcs+=("$ROOT/src/ngx_http_clockchain_scene.c")
     [ "$t" = create ] && srcs+=("$ROOT/src/ngx_http_clockchain_create.c")
-    [ "$t" = query ] && srcs+=("$ROOT/src/ngx_http_clockchain_query.c")
+    # the query's search words: ngx_http_clockchain_words() is scene.c's
+    [ "$t" = query ] && srcs+=("$ROOT/src/ngx_http_clockchain_query.c"
+                                "$ROOT/src/ngx_http_clockchain_scene.c")
     libs=(-ljansson -lutf8proc)
     # OpenSSL's SHA-256 is the reference for the module's own
     [ "$t" = tdf ] && srcs+=("$ROOT/src/ngx_http_clockchain_tdf.c") \

@@ -1,7 +1,9 @@
 -- Rebuild the graph's counters (the stats hash complete.lua keeps) and its
--- read indexes (browse counts idx:br:*, search words idx:w:* and
--- words:<path>, see complete.lua's header) from the graph itself: for a
--- graph written before they existed, or after they were lost.  An
+-- read indexes (the public list idx:pub:time, browse counts idx:ba:*,
+-- idx:bs:*, idx:bu:*, search idx:vocab, idx:word:* and words:<path>, see
+-- complete.lua's header) from the graph itself: for a graph written
+-- before they existed (an older version's idx:br:* and idx:w:* are
+-- dropped), or after they were lost.  An
 -- operator's command, not the module's: it is not compiled in (config
 -- takes src/lua/*.lua only).  It SCANs every node and edge hash in one
 -- atomic step, so Redis answers nothing else while it runs; see
@@ -72,11 +74,20 @@ end)
 
 -- the read indexes: dropped, then rebuilt node by node
 
-for _, kind in ipairs({ 'idx:br:', 'idx:w:', 'words:' }) do
+for _, kind in ipairs({ 'idx:br:', 'idx:w:', 'idx:ba:', 'idx:bs:',
+                        'idx:bu:', 'idx:word:', 'words:' }) do
     each(kind, function(key)
         redis.call('DEL', key)
     end)
 end
+
+redis.call('DEL', p .. 'idx:vocab', p .. 'idx:pub:time')
+-- the browse counts change: every nginx's cached answers go (complete.lua)
+local vn = tonumber(string.match(redis.call('GET', p .. 'idx:version') or '',
+                                 '^%d+')) or 0
+local vt = redis.call('TIME')
+redis.call('SET', p .. 'idx:version',
+           (vn + 1) .. ' reindex ' .. vt[1] .. '.' .. vt[2])
 
 -- the same functions as complete.lua's
 
@@ -87,38 +98,42 @@ local function group(visibility, by)
     return (by == nil or by == 'system') and 1 or 2
 end
 
+local function count(k, f, delta)
+    if redis.call('HINCRBY', k, f, delta) <= 0 then
+        redis.call('HDEL', k, f)
+    end
+end
+
 local function browse(at, g, by, delta)
     local parent = '/'
     for seg in string.gmatch(at, '[^/]+') do
-        local k = p .. 'idx:br:' .. parent
-        local f = seg .. '|' .. g
-        if redis.call('HINCRBY', k, f, delta) <= 0 then
-            redis.call('HDEL', k, f)
-        end
-        if g == 2 and redis.call('HINCRBY', k .. '|' .. by, seg, delta) <= 0
-        then
-            redis.call('HDEL', k .. '|' .. by, seg)
+        count(p .. 'idx:ba:' .. parent, seg, delta)
+        if g < 2 then
+            count(p .. 'idx:bs:' .. parent, seg, delta)
+        else
+            count(p .. 'idx:bu:' .. parent .. '|' .. by, seg, delta)
         end
         parent = (parent == '/' and '' or parent) .. '/' .. seg
     end
 end
 
-local function prefixes(list)
-    local out = {}
+local function serial(list)
+    local t = {}
     for _, e in ipairs(list) do
-        local w, class, n = e[1], e[2], 0
-        for i = 1, #w do
-            local b = string.byte(w, i + 1)
-            if b == nil or b < 0x80 or b >= 0xc0 then
-                n = n + 1
-                local pre = string.sub(w, 1, i)
-                if n >= 2 and (out[pre] == nil or class < out[pre]) then
-                    out[pre] = class
-                end
-            end
+        t[#t + 1] = ' ' .. e[2] .. e[1]
+    end
+    return table.concat(t)
+end
+
+local function search(list, at, g, by)
+    for _, e in ipairs(list) do
+        local k = p .. 'idx:word:' .. e[1]
+        redis.call('ZADD', k, 4 * e[2] + g, at)
+        redis.call('ZADD', p .. 'idx:vocab', 0, e[1])
+        if g == 2 then
+            redis.call('ZADD', k .. '|' .. by, 4 * e[2] + g, at)
         end
     end
-    return out
 end
 
 -- ngx_http_clockchain_words() as far as Lua can: see the header
@@ -234,7 +249,7 @@ end
 
 each('node:', function(key)
     local n = redis.call('HMGET', key, 'visibility', 'created_by', 'name',
-                         'one_liner', 'tags', 'figures')
+                         'one_liner', 'tags', 'figures', 'sort_key')
     local path = string.sub(key, #p + #'node:' + 1)
     local g = group(n[1], n[2])
     local list, at = {}, {}
@@ -249,14 +264,11 @@ each('node:', function(key)
     words(n[4] or '', 1, list, at)
 
     browse(path, g, n[2], 1)
-    for pre, class in pairs(prefixes(list)) do
-        redis.call('ZADD', p .. 'idx:w:' .. pre, 4 * class + g, path)
-        if g == 2 then
-            redis.call('ZADD', p .. 'idx:w:' .. pre .. '|' .. n[2],
-                       4 * class + g, path)
-        end
+    if g == 0 and n[7] then
+        redis.call('ZADD', p .. 'idx:pub:time', n[7], path)
     end
-    redis.call('SET', p .. 'words:' .. path, cjson.encode(list))
+    search(list, path, g, n[2])
+    redis.call('SET', p .. 'words:' .. path, serial(list))
 end)
 
 local fields = {}
