@@ -810,13 +810,22 @@ ngx_http_clockchain_read_cached(ngx_http_request_t *r,
     ctx->cache_key.data = p;
     ctx->cache_key.len = len;
 
+    /* no memcpy() from NULL: nginx leaves an absent user or query NULL */
+
     p = ngx_cpymem(p, mode, ngx_strlen(mode));
     *p++ = '\n';
-    p = ngx_cpymem(p, ctx->created_by.data, ctx->created_by.len);
+
+    if (ctx->created_by.len) {
+        p = ngx_cpymem(p, ctx->created_by.data, ctx->created_by.len);
+    }
+
     *p++ = '\n';
     p = ngx_cpymem(p, r->uri.data, r->uri.len);
     *p++ = '?';
-    ngx_memcpy(p, r->args.data, r->args.len);
+
+    if (r->args.len) {
+        ngx_memcpy(p, r->args.data, r->args.len);
+    }
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
