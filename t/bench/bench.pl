@@ -1332,8 +1332,9 @@ sub redis_breakdown {
         $cursor = $r->[0];
         for my $k (@{ $r->[1] }) {
             (my $kind = $k) =~ s/^\Q$P\E//;
-            $kind =~ s/^(idx:(?:w|br|date|loc|fig|tag)|idx:time|node|edges|words|job)\b.*/$1/;
-            $kind = 'other' if length $kind > 24;
+            # an index by its name (idx:word, idx:ba, idx:pub:time ...),
+            # anything else by its first segment (node, edges, words, job)
+            $kind =~ s/^(idx:pub:time|idx:[a-z]+|[a-z]+).*/$1/s;
             $keys{$kind}++;
             push @{ $sample{$kind} }, $k if @{ $sample{$kind} // [] } < 300;
         }
