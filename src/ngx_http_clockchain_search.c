@@ -83,24 +83,9 @@ ngx_http_clockchain_search_handler(ngx_http_request_t *r)
     ngx_http_clockchain_ctx_t         *ctx;
     ngx_http_clockchain_query_t        query;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
-    }
-
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
     }
 
     rc = ngx_http_clockchain_search_args(r, &query, &limit, &detail);
@@ -357,54 +342,21 @@ ngx_http_clockchain_search_done(void *data, redisReply *reply)
 ngx_int_t
 ngx_http_clockchain_browse_handler(ngx_http_request_t *r)
 {
-    u_char                           *p;
-    size_t                            len;
     ngx_int_t                         rc;
-    const char                       *detail;
+    ngx_str_t                         tail;
     ngx_http_clockchain_ctx_t        *ctx;
-    ngx_http_core_loc_conf_t         *clcf;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
-    }
-
-    rc = ngx_http_clockchain_auth(r, 0);
+    rc = ngx_http_clockchain_read_start(r, NULL, &ctx);
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
-    ctx = ngx_http_clockchain_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    detail = ngx_http_clockchain_user(r, &ctx->created_by);
-    if (detail) {
-        return ngx_http_clockchain_error(r, NGX_HTTP_BAD_REQUEST, "%s",
-                                         detail);
-    }
-
     /* the prefix is the URI after the location's: "", "/", "/1969", ... */
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_http_clockchain_uri_tail(r, &tail);
 
-    p = r->uri.data;
-    len = r->uri.len;
-
-    if (len >= clcf->name.len
-        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
-    {
-        p += clcf->name.len;
-        len -= clcf->name.len;
-
-        /* the location's trailing slash is the prefix's leading one */
-        if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
-            p--;
-            len++;
-        }
-    }
-
-    rc = ngx_http_clockchain_browse_prefix(r->pool, p, len, &ctx->path);
+    rc = ngx_http_clockchain_browse_prefix(r->pool, tail.data, tail.len,
+                                           &ctx->path);
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
