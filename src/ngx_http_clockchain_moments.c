@@ -928,8 +928,9 @@ ngx_http_clockchain_publish_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
-    json_t              *json;
-    ngx_http_request_t  *r;
+    json_t                           *json;
+    ngx_http_request_t               *r;
+    ngx_http_clockchain_main_conf_t  *mcf;
 
     r = ctx->request;
     ctx->op = NULL;
@@ -961,6 +962,16 @@ ngx_http_clockchain_publish_done(void *data, redisReply *reply)
                                      NGX_HTTP_NOT_FOUND, "Moment not found"));
         return;
     }
+
+    /*
+     * Read your own write: this nginx forgets its public answers now, not
+     * when the event comes back to it, so that a read right after this
+     * answer sees the change.  Every one of them, not only this moment's:
+     * its neighbours' edges to it show or go too, and a publish is rare.
+     */
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+    ngx_http_clockchain_shm_moment_mark(mcf->shm_zone, NULL);
 
     json = json_pack("{s:s%,s:s}", "path", ctx->path.data, ctx->path.len,
                      "visibility", ctx->visibility);

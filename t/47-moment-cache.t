@@ -206,6 +206,22 @@ is($ur->{status}, 200, 'made private on A');
 is(pub($B, $p)->{status}, 404, '404 on B from then on');
 is(pub($B, $p)->{status}, 404, '... and on');
 
+# read your own write: the nginx that changed a moment answers the change
+# at once, without waiting for the event to come back to it (t/36 read a
+# moment right after publishing it and, now and then, got the cached 404)
+my %wrong;
+for my $i (1 .. 60) {
+    my $vis = $i % 2 ? 'public' : 'private';
+    my $r = http(PATCH => $A->url("/api/moments$p/visibility"),
+                 headers => { 'X-Service-Key' => $SK },
+                 json => { visibility => $vis });
+    my $st = pub($A, $p)->{status};
+    $wrong{"$vis $r->{status} $st"}++
+        if $r->{status} != 200 || $st != ($vis eq 'public' ? 200 : 404);
+}
+is_deeply(\%wrong, {}, '60 changes on A, each read at once on A: never the '
+          . 'answer from before the change');
+
 # ---------------------------------------------------------------------------
 # 4. a new edge to a cached public moment
 
