@@ -67,6 +67,7 @@ build() {
     local reconf=no f
     [ -f "$BUILD/Makefile" ] || reconf=yes
     for f in "$ROOT/config" "$ROOT/VERSION" "$ROOT"/src/lua/*.lua \
+             "$ROOT"/src/lua/lib/*.lua \
              "$ROOT/src/openapi.json"; do
         [ "$f" -nt "$BUILD/Makefile" ] && reconf=yes
     done
