@@ -223,6 +223,19 @@ unlike($ng3->error_log, qr/clockchain: seeded/, '... and seeds nothing');
 is($redis->cmd('EXISTS', "${P}node:$path{'alphago-move-37'}"), 0,
    '... the deleted node stays deleted');
 
+# --- Redis down when nginx starts: seeded once it is reached --------------
+
+my $late = start_redis();
+$late->stop;
+my $ng4 = start_nginx(redis => $late, conf => $CONF);
+ok(wait_for(10, sub { $ng4->error_log =~ /could not connect to redis/ }),
+   'an nginx whose Redis is down starts');
+unlike($ng4->error_log, qr/clockchain: seeded/, '... and has not seeded');
+$late->start;
+ok(wait_for(15, sub { $ng4->error_log =~ /clockchain: seeded 5 nodes and 3 edges/ }),
+   'Redis back: the graph is seeded');
+is($late->cmd('HGET', "${P}stats", 'nodes'), 5, '... five nodes');
+
 # --- nginx -t: a file it cannot seed, with its line and what is wrong -----
 
 my ($caesar) = grep { /caesar/ } do { open my $f, '<', $SEEDS; <$f> };
