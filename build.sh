@@ -67,6 +67,7 @@ build() {
     local reconf=no f
     [ -f "$BUILD/Makefile" ] || reconf=yes
     for f in "$ROOT/config" "$ROOT/VERSION" "$ROOT"/src/lua/*.lua \
+             "$ROOT"/src/lua/lib/*.lua \
              "$ROOT/src/openapi.json"; do
         [ "$f" -nt "$BUILD/Makefile" ] && reconf=yes
     done
@@ -176,6 +177,17 @@ run() {
      printf '%s\n' "$service_key" >"$prefix/conf/service.keys"
      printf '%s\n' "$admin_key" >"$prefix/conf/admin.keys")
 
+    # the seeds a new graph starts with: examples/seeds.jsonl, another
+    # file, or none when SEED_FILE is set empty; nginx reads it from its
+    # own prefix, so the path is made absolute
+    local seed_line='#clockchain_seed_file  /etc/nginx/clockchain/seeds.jsonl;'
+    local seed_file=${SEED_FILE-$ROOT/examples/seeds.jsonl}
+    if [ -n "$seed_file" ]; then
+        [ -r "$seed_file" ] || { say "build.sh: SEED_FILE $seed_file cannot be read"; exit 1; }
+        seed_file=$(realpath "$seed_file")
+        seed_line="clockchain_seed_file  $seed_file;"
+    fi
+
     # examples/minimal.conf, the operators' example, with the values of
     # this run; its logs, pid and temp paths under the run dir (the
     # compiled-in ones are the system's); two workers, as the test expects
@@ -207,6 +219,8 @@ pid  logs/nginx.pid;' \
         'clockchain_service_key_file  service.keys;' \
         'clockchain_admin_key_file    /etc/nginx/clockchain/admin.keys;' \
         'clockchain_admin_key_file    admin.keys;' \
+        '#clockchain_seed_file  /etc/nginx/clockchain/seeds.jsonl;' \
+        "$seed_line" \
         >"$prefix/conf/nginx.conf"
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
@@ -222,6 +236,7 @@ Clockchain jobs API on http://127.0.0.1:$port/  (Ctrl-C stops nginx and Redis)
        -H 'X-Service-Key: $service_key' -H 'Content-Type: application/json' \\
        -d '{"query":"moon landing"}'
   curl -s http://127.0.0.1:$port/api/jobs/JOB_ID -H 'X-Service-Key: $service_key'
+  curl -s http://127.0.0.1:$port/api/browse -H 'X-Service-Key: $service_key'
 
 MSG
     wait "$RUN_NGINX_PID"

@@ -21,6 +21,7 @@
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_wait.h"
+#include "ngx_http_clockchain_seed.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
@@ -31,6 +32,8 @@ static char *ngx_http_clockchain_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_clockchain_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static char *ngx_http_clockchain_seed_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
@@ -215,6 +218,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_clockchain_main_conf_t, max_pending),
+      NULL },
+
+    { ngx_string("clockchain_seed_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_seed_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("clockchain_service_key"),
@@ -652,6 +662,72 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 /* clockchain_zone name:size; */
+
+/*
+ * clockchain_seed_file path;: read and checked now, so that nginx -t
+ * names the line of a record it could not seed; what seed.lua is sent is
+ * kept in the conf pool (the file is at most 1m).
+ */
+
+static char *
+ngx_http_clockchain_seed_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    char       *json, err[512];
+    size_t      nodes, edges, line;
+    ngx_str_t  *value, content;
+
+    if (mcf->seed_file.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->seed_file = value[1];
+
+    if (ngx_http_clockchain_read_conf_file(cf, &mcf->seed_file, &content)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    json = ngx_http_clockchain_seed_parse((char *) content.data, content.len,
+                                          &nodes, &edges, &line, err,
+                                          sizeof(err));
+    if (json == NULL) {
+        if (line) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid seeds file \"%V\", line %uz: %s",
+                               &mcf->seed_file, line, err);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid seeds file \"%V\": %s",
+                               &mcf->seed_file, err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->seed.len = ngx_strlen(json);
+    mcf->seed.data = ngx_pnalloc(cf->pool, mcf->seed.len);
+
+    if (mcf->seed.data == NULL) {
+        free(json);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(mcf->seed.data, json, mcf->seed.len);
+    free(json);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "clockchain: seeds file \"%V\": %uz nodes, %uz edges",
+                   &mcf->seed_file, nodes, edges);
+
+    return NGX_CONF_OK;
+}
+
 
 static char *
 ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -1401,6 +1477,10 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_clockchain_store_seed_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->flash_url.len) {
         return ngx_http_clockchain_runner_init_process(cycle, mcf);
     }
@@ -1423,6 +1503,7 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
 
     /* the runner first: its commits go through the redis connection */
     ngx_http_clockchain_runner_exit_process(cycle);
+    ngx_http_clockchain_store_seed_exit_process();
     ngx_http_clockchain_wait_exit_process(cycle);
     ngx_http_clockchain_events_exit_process(cycle);
     ngx_http_clockchain_redis_exit_process(cycle);

@@ -51,6 +51,9 @@ typedef struct {
     time_t                        keep_failed;       /* s */
 
     ngx_uint_t                    max_pending;
+    /* clockchain_seed_file: the file, and seed.lua's argument from it */
+    ngx_str_t                     seed_file;
+    ngx_str_t                     seed;
 
     ngx_uint_t                    enabled;        /* a handler is in use */
 } ngx_http_clockchain_main_conf_t;
@@ -104,6 +107,11 @@ ngx_int_t ngx_http_clockchain_entry(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
+
+/* seeding the graph (clockchain_seed_file), in store.c; per worker */
+ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf);
+void ngx_http_clockchain_store_seed_exit_process(void);
 
 /* a file named in a directive, read whole into the conf pool */
 ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,

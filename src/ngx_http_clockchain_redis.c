@@ -82,7 +82,8 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_list,
     ngx_http_clockchain_lua_walk,
     ngx_http_clockchain_lua_search,
-    ngx_http_clockchain_lua_browse
+    ngx_http_clockchain_lua_browse,
+    ngx_http_clockchain_lua_seed
 };
 
 

@@ -32,7 +32,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_WALK       11
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEARCH     12
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE     13
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           14
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEED       14
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           15
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

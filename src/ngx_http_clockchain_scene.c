@@ -108,7 +108,6 @@ static json_t *ngx_http_clockchain_scene_tags(json_t *scene);
 static json_t *ngx_http_clockchain_scene_figures(json_t *scene);
 static json_t *ngx_http_clockchain_scene_one_liner(
     ngx_http_clockchain_scene_t *ctx);
-static json_t *ngx_http_clockchain_scene_search(json_t *node);
 static int ngx_http_clockchain_search_word(const char *word, size_t len,
     void *data);
 static json_t *ngx_http_clockchain_json_text(json_t *obj, const char *key);
@@ -1631,10 +1630,11 @@ ngx_http_clockchain_scene_figures(json_t *scene)
  * field): [[word, class], ...], class 0 for a word of the name, 1 of the
  * one-liner, 2 of a tag or a figure, the least when a word is in several;
  * the name, tags and figures first, so that a long one-liner cannot crowd
- * them out of the NGX_HTTP_CLOCKCHAIN_WORDS_MAX.
+ * them out of the NGX_HTTP_CLOCKCHAIN_WORDS_MAX.  A seed's node gets its
+ * words here too (ngx_http_clockchain_seed.c).
  */
 
-static json_t *
+json_t *
 ngx_http_clockchain_scene_search(json_t *node)
 {
     size_t                         i, f;

@@ -18,6 +18,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 
 #define NGX_HTTP_CLOCKCHAIN_SEGMENT_MAX   100   /* bytes per path segment */
 #define NGX_HTTP_CLOCKCHAIN_PATH_MAX      512   /* a whole path, with NUL */
@@ -82,6 +84,13 @@ typedef int (*ngx_http_clockchain_word_pt)(const char *word, size_t len,
 
 int ngx_http_clockchain_words(const char *s, size_t len,
     ngx_http_clockchain_word_pt fn, void *data);
+
+/*
+ * A node's search words, [[word, class], ...] (class 0 name, 1 one-liner,
+ * 2 tag or figure), as complete.lua and seed.lua index them; a new
+ * reference, NULL when out of memory.
+ */
+json_t *ngx_http_clockchain_scene_search(json_t *node);
 
 /*
  * "Flash API error: <status> <reason phrase> | response: <first 500 bytes

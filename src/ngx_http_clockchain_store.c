@@ -696,3 +696,165 @@ ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
 
     (void) ngx_http_clockchain_redis_command(handler, data, 2, argv, argvlen);
 }
+
+
+/*
+ * seed.lua: the graph seeded once (clockchain_seed_file).  One worker of
+ * each nginx (number 0, which nginx respawns with the same number) sends
+ * it as soon as Redis is connected, and again after a failure, until
+ * Redis answers; the script's marker makes every other call of every
+ * nginx, and every later start, write nothing.
+ */
+
+static ngx_event_t                      ngx_http_clockchain_seed_ev;
+static ngx_http_clockchain_redis_op_t  *ngx_http_clockchain_seed_op;
+static ngx_uint_t                       ngx_http_clockchain_seed_done;
+
+
+static void
+ngx_http_clockchain_seed_reply(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_main_conf_t *mcf = data;
+
+    ngx_event_t  *ev = &ngx_http_clockchain_seed_ev;
+
+    ngx_http_clockchain_seed_op = NULL;
+
+    if (reply == NULL) {
+        /* not connected, timed out: the next tick sends it again */
+        goto again;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+        && reply->element[0]->type == REDIS_REPLY_INTEGER)
+    {
+        ngx_http_clockchain_seed_done = 1;
+
+        if (reply->element[0]->integer < 0) {
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "clockchain: the graph was already seeded (%s), "
+                          "\"%V\" not loaded",
+                          reply->element[1]->type == REDIS_REPLY_STRING
+                          ? reply->element[1]->str : "", &mcf->seed_file);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "clockchain: seeded %L nodes and %L edges "
+                      "from \"%V\"", (int64_t) reply->element[0]->integer,
+                      (int64_t) (reply->element[1]->type
+                                 == REDIS_REPLY_INTEGER
+                                 ? reply->element[1]->integer : 0),
+                      &mcf->seed_file);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "clockchain: seeding from \"%V\" failed: %*s, tried again "
+                  "in 5s", &mcf->seed_file,
+                  (size_t) (reply->type == REDIS_REPLY_ERROR ? reply->len : 0),
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, 5000);
+    }
+
+    return;
+
+again:
+
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit && !ev->timer_set) {
+        ngx_add_timer(ev, 500);
+    }
+}
+
+
+static void
+ngx_http_clockchain_seed_tick(ngx_event_t *ev)
+{
+    ngx_http_clockchain_main_conf_t *mcf = ev->data;
+
+    u_char       marker[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       channel[256 + sizeof(":moments")];
+    char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t       len;
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    if (ngx_http_clockchain_seed_done || ngx_http_clockchain_seed_op
+        || ngx_exiting || ngx_terminate || ngx_quit)
+    {
+        return;
+    }
+
+    if (!ngx_http_clockchain_redis_available()) {
+        ngx_add_timer(ev, 500);
+        return;
+    }
+
+    ngx_http_clockchain_iso_now(now);
+    len = ngx_http_clockchain_store_channel(mcf, channel, 256);
+
+    argv[0] = (char *) marker;
+    argvlen[0] = ngx_http_clockchain_store_key(marker, mcf, "seeded", NULL,
+                                               0);
+    argv[1] = (char *) prefix;
+    argvlen[1] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[2] = (char *) mcf->seed.data;
+    argvlen[2] = mcf->seed.len;
+    argv[3] = now;
+    argvlen[3] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[4] = (char *) channel;
+    argvlen[4] = ngx_sprintf(channel + len, ":moments") - channel;
+
+    ngx_http_clockchain_seed_op = ngx_http_clockchain_redis_eval(
+                                      NGX_HTTP_CLOCKCHAIN_SCRIPT_SEED,
+                                      ngx_http_clockchain_seed_reply, mcf,
+                                      1, 5, argv, argvlen);
+
+    if (ngx_http_clockchain_seed_op == NULL) {
+        ngx_add_timer(ev, 500);
+    }
+}
+
+
+ngx_int_t
+ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf)
+{
+    ngx_event_t  *ev = &ngx_http_clockchain_seed_ev;
+
+    ngx_http_clockchain_seed_op = NULL;
+    ngx_http_clockchain_seed_done = 0;
+
+    if (mcf->seed.len == 0 || ngx_worker != 0) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(ev, sizeof(ngx_event_t));
+
+    ev->handler = ngx_http_clockchain_seed_tick;
+    ev->data = mcf;
+    ev->log = cycle->log;
+    /* only polls: a leaving worker does not wait for it */
+    ev->cancelable = 1;
+
+    ngx_add_timer(ev, 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_store_seed_exit_process(void)
+{
+    if (ngx_http_clockchain_seed_op) {
+        ngx_http_clockchain_redis_cancel(ngx_http_clockchain_seed_op);
+        ngx_http_clockchain_seed_op = NULL;
+    }
+
+    if (ngx_http_clockchain_seed_ev.timer_set) {
+        ngx_del_timer(&ngx_http_clockchain_seed_ev);
+    }
+}

@@ -4,7 +4,7 @@
 #   HTTP   handler, request, moments, graph, list, search, system,
 #          metrics, wait                              (may use all below)
 #   store  shm, redis*, sentinel*, events, store      (never the HTTP layer)
-#   pure   job, scene, create, query, tdf             (no nginx, no store)
+#   pure   job, scene, create, query, tdf, seed       (no nginx, no store)
 #
 # A store file that includes an HTTP header, or calls a function an HTTP
 # file defines, fails this test; so does a pure file that includes an nginx
@@ -24,7 +24,7 @@ sub concern { $_[0] =~ /^ngx_http_clockchain_([a-z]+)/ ? $1 : '' }
 
 my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics wait);
 my %STORE = map { $_ => 1 } qw(shm redis sentinel events store);
-my %PURE  = map { $_ => 1 } qw(job scene create query tdf);
+my %PURE  = map { $_ => 1 } qw(job scene create query tdf seed);
 
 sub layer {
     my $c = concern($_[0]);

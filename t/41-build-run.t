@@ -96,7 +96,8 @@ start_run('sweep');
         $rest = substr($rest, $at + length($_) + 1) if $at >= 0;
         $at < 0;
     } grep { !/load_module|worker_processes|^http \{|clockchain_redis
-               |clockchain_flash_url|_key_file|listen/x } @example;
+               |clockchain_flash_url|_key_file|listen|clockchain_seed_file/x }
+      @example;
     is("@lost", '', 'every other line of the example, in order');
 }
 
@@ -117,11 +118,25 @@ sub workers {
         grep { /nginx: worker process/ } split /\n/, $out;
 }
 
+my $res;
 my @workers = workers();
 is(scalar @workers, 2, 'two workers');
 
+# a newcomer's first browse shows the seeds of examples/seeds.jsonl (the
+# original's five), seeded once when Redis was reached (issue 16, item 2)
+ok(wait_for(10, sub { Clockchain::Test::_slurp($log)
+                      =~ /clockchain: seeded 5 nodes and 3 edges from "\S*examples\/seeds\.jsonl"/ }),
+   'the run seeds examples/seeds.jsonl');
+$res = http(GET => "$base/api/browse", headers => { %H });
+is($res->{status}, 200, 'GET /api/browse: 200');
+is_deeply({ map { $_->{segment} => $_->{count} }
+            @{ (json_body($res) // {})->{items} // [] } },
+          { -44 => 1, 1969 => 2, 1971 => 1, 2016 => 1 },
+          '... the years of the five seeds')
+    or diag($res->{content});
+
 # generate -> completed with its canonical path
-my $res = post('/api/generate', '{"query": "signing of the declaration"}');
+$res = post('/api/generate', '{"query": "signing of the declaration"}');
 is($res->{status}, 200, 'generate: 200');
 my $id = (json_body($res) // {})->{job_id} // '';
 my $job;

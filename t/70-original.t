@@ -18,10 +18,12 @@
 #     get_moment_no_auth, get_moment_with_auth, get_moment_edges_included,
 #     auto_link_contemporaneous, auto_link_same_location,
 #     auto_link_thematic, bidirectional_edges.
-#   Left out: test_graph.py test_load_seeds and test_edges.py
-#     test_invalid_edge_type (seeds and add_edge: issue 16, with ingest and
-#     seeds); test_graph.py test_get_frontier_nodes (an internal helper of
-#     the original's expander worker, no HTTP route).
+#   t/71-seeds.t: test_graph.py test_load_seeds, and the 5 nodes and 3
+#     edges of test_stats / test_stats_with_auth, on the original's own
+#     seeds file.
+#   Left out: test_edges.py test_invalid_edge_type (add_edge: issue 16,
+#     with ingest); test_graph.py test_get_frontier_nodes (an internal
+#     helper of the original's expander worker, no HTTP route).
 use strict;
 use warnings;
 use Test::More;

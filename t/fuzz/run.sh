@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
-FUZZ_TARGETS=(generate bulk create scene id_json path query tdf)
+FUZZ_TARGETS=(generate bulk create scene id_json path query tdf seed)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -27,6 +27,10 @@ for t in "${targets[@]}"; do
     # the query's search words: ngx_http_clockchain_words() is scene.c's
     [ "$t" = query ] && srcs+=("$ROOT/src/ngx_http_clockchain_query.c"
                                 "$ROOT/src/ngx_http_clockchain_scene.c")
+    # a seeds file: its paths (job.c), words (scene.c), edge types (query.c)
+    [ "$t" = seed ] && srcs+=("$ROOT/src/ngx_http_clockchain_seed.c"
+                               "$ROOT/src/ngx_http_clockchain_scene.c"
+                               "$ROOT/src/ngx_http_clockchain_query.c")
     libs=(-ljansson -lutf8proc)
     # OpenSSL's SHA-256 is the reference for the module's own
     [ "$t" = tdf ] && srcs+=("$ROOT/src/ngx_http_clockchain_tdf.c") \
@@ -40,7 +44,7 @@ for t in "${targets[@]}"; do
     args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
           -print_final_stats=1)
     case $t in
-        generate|bulk|create|scene|tdf) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+        generate|bulk|create|scene|tdf|seed) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
     esac
     mkdir -p "$dir/corpus/$t"
     say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"
