@@ -213,19 +213,20 @@ typedef struct {
     ngx_uint_t                         most_max;
     unsigned                           direction:1;
     unsigned                           weight:1;
+    unsigned                           depths:1;    /* in each summary */
 } ngx_http_clockchain_walk_spec_t;
 
 
 static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_subgraph_spec = {
-    "subgraph", "depth", 1, 3, "cap", 200, 500, 0, 0
+    "subgraph", "depth", 1, 3, "cap", 200, 500, 0, 0, 0
 };
 
 static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_traverse_spec = {
-    "traverse", "depth", 2, 4, "limit", 50, 500, 1, 1
+    "traverse", "depth", 2, 4, "limit", 50, 500, 1, 1, 1
 };
 
 static ngx_http_clockchain_walk_spec_t  ngx_http_clockchain_path_spec = {
-    "path", "max_hops", 6, 10, NULL, 0, 0, 0, 0
+    "path", "max_hops", 6, 10, NULL, 0, 0, 0, 0, 0
 };
 
 
@@ -455,53 +456,48 @@ ngx_http_clockchain_walk_run(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (spec == &ngx_http_clockchain_traverse_spec) {
-        w->depths = 1;
-    }
+    w->depths = spec->depths;
 
     return ngx_http_clockchain_walk_start(r, w);
+}
+
+
+/* subgraph and traverse: a walk from the moment the URI names */
+
+static ngx_int_t
+ngx_http_clockchain_walk_rooted(ngx_http_request_t *r,
+    ngx_http_clockchain_walk_spec_t *spec)
+{
+    ngx_int_t                    rc;
+    ngx_http_clockchain_walk_t  *w;
+
+    rc = ngx_http_clockchain_walk_init(r, &w);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_clockchain_walk_run(r, w, spec);
 }
 
 
 ngx_int_t
 ngx_http_clockchain_subgraph_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_http_clockchain_walk_t  *w;
-
-    rc = ngx_http_clockchain_walk_init(r, &w);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_clockchain_walk_run(r, w,
-                                        &ngx_http_clockchain_subgraph_spec);
+    return ngx_http_clockchain_walk_rooted(r,
+                                           &ngx_http_clockchain_subgraph_spec);
 }
 
 
 ngx_int_t
 ngx_http_clockchain_traverse_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_http_clockchain_walk_t  *w;
-
-    rc = ngx_http_clockchain_walk_init(r, &w);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    rc = ngx_http_clockchain_walk_path(r, &w->walk.from);
-    if (rc != NGX_DECLINED) {
-        return rc;
-    }
-
-    return ngx_http_clockchain_walk_run(r, w,
-                                        &ngx_http_clockchain_traverse_spec);
+    return ngx_http_clockchain_walk_rooted(r,
+                                           &ngx_http_clockchain_traverse_spec);
 }
 
 

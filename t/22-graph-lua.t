@@ -11,14 +11,7 @@ use Clockchain::Test;
 my $P = 'clockchain:{cc}:v1:';
 my $redis = start_redis();
 
-sub script {
-    my ($name) = @_;
-    open my $fh, '<', "src/lua/$name.lua" or die "src/lua/$name.lua: $!";
-    local $/;
-    return <$fh>;
-}
-
-my %lua = map { $_ => script($_) } qw(create claim complete fail heartbeat requeue);
+my %lua = map { $_ => lua_script($_) } qw(create claim complete fail heartbeat requeue);
 my $json = JSON::PP->new->canonical;
 my $n = 0;
 
@@ -487,7 +480,7 @@ is_deeply($redis->cmd('ZRANGE', "${P}idx:vocab", 0, -1), [qw(caesar gaul)],
           'an update: the words no node has left the vocabulary');
 is($redis->cmd('EXISTS', "${P}idx:word:rome", "${P}idx:word:rome|alice"), 0,
    'an update: their sets are gone');
-my $publish = script('publish');
+my $publish = lua_script('publish');
 $redis->cmd('EVAL', $publish, 2, "${P}node:$pv", "${P}edges:$pv", '',
             'public', '2026-01-02T00:00:00Z', $pv, "${P}events:moments", $P);
 is_deeply($redis->cmd('ZRANGE', "${P}idx:word:gaul", 0, -1, 'WITHSCORES'),

@@ -498,7 +498,7 @@ CONF
     my $redis = start_redis();
     my $ng = start_nginx(redis => $redis, conf => conf());
     my $P = 'clockchain:{cc}:v1:';
-    sub lua { open my $fh, '<', "src/lua/$_[0].lua" or die; local $/; <$fh> }
+    sub lua { lua_script($_[0]) }
 
     # a job completed, its final state cached (the GET answers it from the
     # zone), then rolled back in Redis to before its end

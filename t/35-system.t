@@ -144,8 +144,7 @@ is(stats_match('after another creator')->{total_nodes}, 6, 'six nodes');
 # direct writes through complete.lua: years before the common era, an
 # update, and a layer that moves
 
-open my $fh, '<', 'src/lua/complete.lua' or die $!;
-my $complete = do { local $/; <$fh> };
+my $complete = lua_script('complete');
 my $json = JSON::PP->new->canonical;
 my $n = 0;
 

@@ -327,45 +327,10 @@ for _, tag in ipairs(tags) do
     redis.call('ZADD', p .. 'idx:tag:' .. tag, score, path)
 end
 
--- lists, browse and search: see the header; the same functions as
--- publish.lua's and ops/reindex.lua's
+-- lists, browse and search: see the header; group(), browse(),
+-- version(), serial(), search() and clean_words() are shared with seed.lua
 
-local function group(visibility, by)
-    if visibility == 'public' then
-        return 0
-    end
-    return (by == nil or by == 'system') and 1 or 2
-end
-
-local function count(k, f, delta)
-    if redis.call('HINCRBY', k, f, delta) <= 0 then
-        redis.call('HDEL', k, f)
-    end
-end
-
-local function browse(at, g, by, delta)
-    local parent = '/'
-    for seg in string.gmatch(at, '[^/]+') do
-        count(p .. 'idx:ba:' .. parent, seg, delta)
-        if g < 2 then
-            count(p .. 'idx:bs:' .. parent, seg, delta)
-        else
-            count(p .. 'idx:bu:' .. parent .. '|' .. by, seg, delta)
-        end
-        parent = (parent == '/' and '' or parent) .. '/' .. seg
-    end
-end
-
--- idx:version: the graph's version, a new value at each change of what
--- its reads answer, "<n> <token>", the token unique to the change (a job
--- id; a path and a time), so that a value is not given twice even when
--- Redis loses writes and counts n again; an answer the zone keeps (browse,
--- search, list, neighbours) is good while it is the same
-local function version(token)
-    local n = tonumber(string.match(redis.call('GET', p .. 'idx:version')
-                                    or '', '^%d+')) or 0
-    redis.call('SET', p .. 'idx:version', (n + 1) .. ' ' .. token)
-end
+-- #include lib/index.lua
 
 -- words:<path> as written: " <class><word>" each
 local function parse(s)
@@ -376,46 +341,8 @@ local function parse(s)
     return out
 end
 
-local function serial(list)
-    local t = {}
-    for _, e in ipairs(list) do
-        t[#t + 1] = ' ' .. e[2] .. e[1]
-    end
-    return table.concat(t)
-end
-
-local function search(list, at, g, by, add)
-    for _, e in ipairs(list) do
-        local k = p .. 'idx:word:' .. e[1]
-        if add then
-            redis.call('ZADD', k, 4 * e[2] + g, at)
-            redis.call('ZADD', p .. 'idx:vocab', 0, e[1])
-            if g == 2 then
-                redis.call('ZADD', k .. '|' .. by, 4 * e[2] + g, at)
-            end
-        else
-            redis.call('ZREM', k, at)
-            if redis.call('EXISTS', k) == 0 then
-                redis.call('ZREM', p .. 'idx:vocab', e[1])
-            end
-            if g == 2 then
-                redis.call('ZREM', k .. '|' .. by, at)
-            end
-        end
-    end
-end
-
 -- the words as indexed: each once, no space in one, at most 48 (scene.h)
-local list, dup = {}, {}
-for _, e in ipairs(words) do
-    if type(e) == 'table' and type(e[1]) == 'string' and #list < 48
-       and not dup[e[1]] and string.find(e[1], '^[^%s]+$')
-       and (e[2] == 0 or e[2] == 1 or e[2] == 2)
-    then
-        dup[e[1]] = true
-        list[#list + 1] = { e[1], e[2] }
-    end
-end
+local list = clean_words(words)
 
 local now = redis.call('HMGET', nkey, 'visibility', 'created_by')
 local g = group(now[1], now[2])

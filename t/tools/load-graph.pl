@@ -114,8 +114,16 @@ sub node {
 
 sub resp { join '', '*' . @_ . "\r\n", map { '$' . length($_) . "\r\n$_\r\n" } @_ }
 
-open my $fh, '<', 'src/lua/complete.lua' or die "src/lua/complete.lua: $!";
-my $lua = do { local $/; <$fh> };
+# complete.lua as the module compiles it (its "-- #include lib/X.lua")
+sub lua_script {
+    my ($name) = @_;
+    open my $fh, '<', "src/lua/$name.lua" or die "src/lua/$name.lua: $!";
+    local $/;
+    my $text = <$fh>;
+    $text =~ s{^-- #include (\S+)\.lua\n}{lua_script($1)}gme;
+    return $text;
+}
+my $lua = lua_script('complete');
 my $sha = sha1_hex($lua);
 system('redis-cli', '-p', $port, 'SCRIPT', 'LOAD', $lua) == 0
     or die "SCRIPT LOAD failed\n";

@@ -2,10 +2,10 @@
 -- file (config replaces a line "-- #include lib/index.lua" with it; the
 -- script defines "p", the graph key prefix, before that line).  What the
 -- keys hold: complete.lua's header and docs/architecture.md, "Redis keys".
--- complete.lua, publish.lua and ops/reindex.lua still carry their own
--- copies of group(), count(), browse(), version(), serial() and search():
--- tests EVAL complete.lua as it is on disk, and reindex.lua runs from
--- redis-cli --eval, which includes nothing.  Keep them the same.
+-- complete.lua and seed.lua include it.  publish.lua's browse() (it moves
+-- a node between views) and ops/reindex.lua's search() differ, and
+-- reindex.lua runs from redis-cli --eval, which includes nothing: they
+-- keep their own; group(), count() and serial() there must stay the same.
 
 -- 0 public, 1 private of "system", 2 private of a user
 local function group(visibility, by)

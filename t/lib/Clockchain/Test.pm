@@ -55,7 +55,7 @@ our @EXPORT = qw(
     job_count redis_state
     $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY $KEYS $JOBS_LOCATIONS
     wait_for module_path nginx_bin
-    generate bulk get_job created_ok completed_moment raw_request
+    generate bulk get_job created_ok completed_moment raw_request lua_script
     start_flash wait_job background background_get tcp_unread
 );
 
@@ -335,6 +335,17 @@ sub created_ok {
         is_job($job, 'job object');
     };
     return ref $job eq 'HASH' ? $job : undef;
+}
+
+# lua_script($name) -> src/lua/$name.lua as config compiles it into the
+# module: a line "-- #include lib/X.lua" is replaced by that file
+sub lua_script {
+    my ($name) = @_;
+    open my $fh, '<', "src/lua/$name.lua" or die "src/lua/$name.lua: $!";
+    local $/;
+    my $text = <$fh>;
+    $text =~ s{^-- #include (\S+)\.lua\n}{lua_script($1)}gme;
+    return $text;
 }
 
 # completed_moment($ng, $query, body => {...}, headers => {...}, secs => S):
