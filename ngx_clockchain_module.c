@@ -22,9 +22,11 @@
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_wait.h"
 #include "ngx_http_clockchain_seed.h"
+#include "ngx_http_clockchain_store.h"
 
 
-#define NGX_HTTP_CLOCKCHAIN_KEY_MAX  4096
+/* a service or admin key, at most: not a Redis key (store.h) */
+#define NGX_HTTP_CLOCKCHAIN_API_KEY_MAX  4096
 
 
 static void *ngx_http_clockchain_create_main_conf(ngx_conf_t *cf);
@@ -1200,20 +1202,20 @@ ngx_http_clockchain_add_key(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
-    if (len == 0 || len > NGX_HTTP_CLOCKCHAIN_KEY_MAX || i < len) {
+    if (len == 0 || len > NGX_HTTP_CLOCKCHAIN_API_KEY_MAX || i < len) {
         if (where) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid key on line %ui of \"%V\": keys are "
                                "1 to %d printable ASCII characters without "
                                "spaces", n, where,
-                               NGX_HTTP_CLOCKCHAIN_KEY_MAX);
+                               NGX_HTTP_CLOCKCHAIN_API_KEY_MAX);
 
         } else {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid key in argument %ui of \"%V\": keys "
                                "are 1 to %d printable ASCII characters "
                                "without spaces", n, &cmd->name,
-                               NGX_HTTP_CLOCKCHAIN_KEY_MAX);
+                               NGX_HTTP_CLOCKCHAIN_API_KEY_MAX);
         }
 
         return NGX_CONF_ERROR;

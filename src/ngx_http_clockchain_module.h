@@ -108,11 +108,6 @@ ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
 
-/* seeding the graph (clockchain_seed_file), in store.c; per worker */
-ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
-    ngx_http_clockchain_main_conf_t *mcf);
-void ngx_http_clockchain_store_seed_exit_process(void);
-
 /* a file named in a directive, read whole into the conf pool */
 ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content);

@@ -134,4 +134,10 @@ void ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
     void *data);
 
 
+/* seeding the graph (clockchain_seed_file); per worker */
+ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
+    ngx_http_clockchain_main_conf_t *mcf);
+void ngx_http_clockchain_store_seed_exit_process(void);
+
+
 #endif /* _NGX_HTTP_CLOCKCHAIN_STORE_H_INCLUDED_ */
