@@ -1,4 +1,5 @@
-# Bodies of every size up to the documented limit, on generate and bulk,
+# Bodies of every size up to the documented limit, on generate and bulk
+# (and the graph side: visibility bodies, search q, moment paths),
 # with and without Idempotency-Key: each gets 200 or a JSON 4xx and no
 # worker dies.  Sizes sweep nginx's pool, buffer and page boundaries, where
 # the fingerprint buffer overflow (issue 13, item 1) and the 500 for bodies
@@ -31,6 +32,12 @@ my $ng = start_nginx(redis => $redis, private => 1, conf => <<"EOF");
             client_body_buffer_size 1k;
             client_body_in_file_only on;
             clockchain_bulk_generate;
+        }
+        location /api/moments/         { clockchain_moments; }
+        location = /api/search         { clockchain_search; }
+        location = /tiny/search {
+            client_body_buffer_size 1k;
+            clockchain_search;
         }
         location = /big/generate {
             client_max_body_size 512k;
@@ -182,6 +189,73 @@ for my $size (1500, 3000, 20000) {
     $res = post('/big/generate', generate_body(1024 * 1024 + 1, 'big'));
     is($res->{status}, 413, 'and 1 MiB + 1: 413');
 }
+
+# the graph side: a visibility body of every size around the pool and
+# buffer boundaries up to its 4096-byte limit, then past it; q of every
+# length around its 200-byte limit, escaped or not; moment paths around
+# their 512-byte limit
+my $P = 'clockchain:{cc}:v1:';
+my $mpath = '/1776/july/04/1200/united-states/pennsylvania/philadelphia/sizes';
+$redis->cmd('HSET', "${P}node:$mpath", 'path', $mpath, 'name', 'Sizes',
+            'visibility', 'private', 'created_by', 'system', 'year', 1776);
+
+sub visibility_body {
+    my ($size, $vis) = @_;
+    my $head = qq({"visibility": "$vis");
+    return $head . (' ' x ($size - length($head) - 1)) . '}';
+}
+
+my %vis_bad;
+my $i = 0;
+for my $size (25, 26, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023,
+              1024, 1025, 2047, 2048, 2049, 4095, 4096)
+{
+    my $vis = $i++ % 2 ? 'private' : 'public';
+    my $res = http(PATCH => $ng->url("/api/moments$mpath/visibility"),
+                   headers => { 'X-Service-Key' => 'test-key-1',
+                                'Content-Type' => 'application/json' },
+                   body => visibility_body($size, $vis));
+    my $now = $redis->cmd('HGET', "${P}node:$mpath", 'visibility');
+    $vis_bad{$size} = "$res->{status} $now"
+        unless $res->{status} == 200 && $now eq $vis;
+}
+is_deeply(\%vis_bad, {}, 'PATCH visibility, bodies of 25 to 4096 bytes '
+          . 'across the pool and buffer boundaries: each 200, each applied');
+my $res = http(PATCH => $ng->url("/api/moments$mpath/visibility"),
+               headers => { 'X-Service-Key' => 'test-key-1',
+                            'Content-Type' => 'application/json' },
+               body => visibility_body(4097, 'public'));
+is_error($res, 413, qr/too large/i, 'and 4097 bytes: 413');
+
+my %q_bad;
+for my $n (1, 2, 127, 128, 199, 200, 201, 255, 256, 600, 2000) {
+    for my $form ('plain', 'escaped') {
+        # escaped: each character "é", two bytes and six in the URI
+        my $q = $form eq 'plain' ? 'a' x $n : '%C3%A9' x int(($n + 1) / 2);
+        my $bytes = $form eq 'plain' ? $n : 2 * int(($n + 1) / 2);
+        my $want = $bytes <= 200 ? 200 : 400;
+        for my $loc ('/api/search', '/tiny/search') {
+            my $r = http(GET => $ng->url("$loc?q=$q"),
+                         headers => { 'X-Service-Key' => 'test-key-1' });
+            $q_bad{"$loc $form $n"} = $r->{status}
+                unless $r->{status} == $want
+                       && ($want == 200 || ($r->{content} // '') =~ /"detail":"q: /);
+        }
+    }
+}
+is_deeply(\%q_bad, {}, 'search q of 1 to 2000 bytes, plain and escaped: '
+          . '200 up to 200 bytes, a 400 naming q past it');
+
+my %path_bad;
+for my $len (510, 511, 512, 513, 1024, 4000) {
+    my $slug = 'x' x ($len - length($mpath) + length('sizes'));
+    (my $p = $mpath) =~ s/sizes$/$slug/;
+    my $r = http(GET => $ng->url("/api/moments$p"));
+    $path_bad{$len} = $r->{status}
+        unless $r->{status} == 404 || $r->{status} == 414;
+}
+is_deeply(\%path_bad, {}, 'moment paths of 510 to 4000 bytes: 404 (no such '
+          . 'moment, whatever its form)');
 
 is_deeply([ $ng->worker_pids ], \@workers, 'no worker was replaced');
 my @died = grep { /exited on signal/ } split /\n/, $ng->error_log;
