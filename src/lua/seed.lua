@@ -30,6 +30,8 @@ end
 
 local seed = cjson.decode(ARGV[2])
 local stats = p .. 'stats'
+
+-- #include lib/edge.lua
 local nodes, edges = 0, 0
 local last = redis.call('HGET', stats, 'last_updated') or ''
 
@@ -64,12 +66,8 @@ for _, node in ipairs(seed.nodes) do
 end
 
 for _, e in ipairs(seed.edges) do
-    if redis.call('HSETNX', p .. 'edges:' .. e.source,
-                  e.type .. '|' .. e.target, cjson.encode(e)) == 1
-    then
+    if edge_put(e) then
         edges = edges + 1
-        redis.call('HINCRBY', stats, 'edges', 1)
-        redis.call('HINCRBY', stats, 'edges:' .. e.type, 1)
     end
 end
 
