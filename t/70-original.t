@@ -21,8 +21,12 @@
 #   t/71-seeds.t: test_graph.py test_load_seeds, and the 5 nodes and 3
 #     edges of test_stats / test_stats_with_auth, on the original's own
 #     seeds file.
-#   Left out: test_edges.py test_invalid_edge_type (add_edge: issue 16,
-#     with ingest); test_graph.py test_get_frontier_nodes (an internal
+#   t/72-seeded-graph.t: the tests above that need the seed data, again
+#     on that data (seeded from data/seeds.jsonl, and data/seeds.json as
+#     records), with the original's paths and numbers; test_edges.py
+#     test_invalid_edge_type (a seeds file naming the type: nginx -t
+#     refuses it).
+#   Left out: test_graph.py test_get_frontier_nodes (an internal
 #     helper of the original's expander worker, no HTTP route).
 use strict;
 use warnings;

@@ -14,8 +14,10 @@
 -- public nodes, nodes created by "system", and their own. Returns false
 -- for a node that is absent or not visible (both answer 404), else { node
 -- as HGETALL, edges }, each edge { type, weight, theme, direction, other
--- path, other name }; edges to nodes the requester may not see are left
--- out.
+-- path, other name }: each edge out ("outgoing") with the edge its other
+-- end holds back ("incoming"), then the edges into it a writer named
+-- (edges_in:<path>, lib/edge.lua) not listed yet ("incoming"); edges to
+-- nodes the requester may not see are left out.
 
 local mode = ARGV[5]
 
@@ -51,6 +53,8 @@ local max = tonumber(ARGV[4])
 local reverse = { precedes = 'follows', follows = 'precedes' }
 local out = {}
 local seen = {}
+-- the incoming edges listed so far, by "<type>|<source>"
+local listed = {}
 
 local function add(e, direction, other, name)
     out[#out + 1] = { e.type, tostring(e.weight), e.theme or '', direction,
@@ -87,15 +91,29 @@ repeat
                 add(e, 'outgoing', other, o[3])
 
                 -- the edge the other node holds towards this one
+                local rtype = reverse[e.type] or e.type
                 local back = redis.call('HGET', ARGV[3] .. 'edges:' .. other,
-                                        (reverse[e.type] or e.type) .. '|'
-                                        .. path)
+                                        rtype .. '|' .. path)
                 if back and #out < max then
+                    listed[rtype .. '|' .. other] = true
                     add(cjson.decode(back), 'incoming', other, o[3])
                 end
             end
         end
     end
 until cursor == '0' or #out >= max
+
+-- #include lib/edges_in.lua
+
+if #out < max then
+    edges_in(ARGV[3], path, listed, function(e, source)
+        local o = redis.call('HMGET', ARGV[3] .. 'node:' .. source,
+                             'visibility', 'created_by', 'name')
+        if o[1] and visible(o[1], o[2]) then
+            add(e, 'incoming', source, o[3])
+        end
+        return #out < max
+    end)
+end
 
 return { node, out }

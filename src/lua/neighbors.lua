@@ -13,8 +13,11 @@
 -- for a node that is absent or not visible (both answer 404), else a list
 -- of { other path, other name, edge type, weight, theme, description,
 -- created_by }: the edge out to each neighbour, then the edge it holds
--- back into this node (complete.lua writes every edge both ways); a
--- neighbour the requester may not see is left out.
+-- back into this node (complete.lua writes every auto-edge both ways),
+-- then the edges into it that a writer named (edges_in:<path>, by
+-- lib/edge.lua) and that were not listed yet; as the original, which
+-- lists the edges out and the edges in.  A neighbour the requester may
+-- not see is left out.
 
 local function visible(visibility, by)
     return ARGV[2] == '' or visibility == 'public' or by == 'system'
@@ -32,6 +35,8 @@ local max = tonumber(ARGV[4])
 local reverse = { precedes = 'follows', follows = 'precedes' }
 local out = {}
 local seen = {}
+-- the edges in listed so far, by "<type>|<source>"
+local listed = {}
 
 local function add(e, other, name)
     local by = e.created_by
@@ -74,15 +79,29 @@ repeat
                 add(e, other, o[3])
 
                 -- the edge the other node holds towards this one
+                local rtype = reverse[e.type] or e.type
                 local back = redis.call('HGET', ARGV[3] .. 'edges:' .. other,
-                                        (reverse[e.type] or e.type) .. '|'
-                                        .. path)
+                                        rtype .. '|' .. path)
                 if back and #out < max then
+                    listed[rtype .. '|' .. other] = true
                     add(cjson.decode(back), other, o[3])
                 end
             end
         end
     end
 until cursor == '0' or #out >= max
+
+-- #include lib/edges_in.lua
+
+if #out < max then
+    edges_in(ARGV[3], path, listed, function(e, source)
+        local o = redis.call('HMGET', ARGV[3] .. 'node:' .. source,
+                             'visibility', 'created_by', 'name')
+        if (o[1] or o[2] or o[3]) and visible(o[1], o[2]) then
+            add(e, source, o[3])
+        end
+        return #out < max
+    end)
+end
 
 return out

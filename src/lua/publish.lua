@@ -20,8 +20,10 @@
 -- older version, see ops/reindex.lua) is left to reindex.
 --
 -- A change of visibility changes the public's answer for the node and for
--- each neighbour (an edge to it shows or goes): their paths are published
--- on ARGV[5], "*" (every moment) past 256 neighbours.
+-- each neighbour (an edge to it shows or goes), those of its edges out
+-- and those of the named edges into it (edges_in:<path>, lib/edge.lua):
+-- their paths are published on ARGV[5], "*" (every moment) past 256
+-- neighbours.
 
 local f = redis.call('HMGET', KEYS[1], 'visibility', 'created_by')
 
@@ -115,15 +117,19 @@ end
 if (f[1] == 'public') ~= (ARGV[2] == 'public') then
     local paths = { ARGV[4] }
 
-    if redis.call('HLEN', KEYS[2]) > 256 then
+    local into = p .. 'edges_in:' .. ARGV[4]
+
+    if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', into) > 256 then
         paths = { '*' }
     else
         local seen = {}
-        for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
-            local other = string.match(field, '^[^|]*|(.*)$')
-            if other and not seen[other] and other ~= ARGV[4] then
-                seen[other] = true
-                paths[#paths + 1] = other
+        for _, key in ipairs({ KEYS[2], into }) do
+            for _, field in ipairs(redis.call('HKEYS', key)) do
+                local other = string.match(field, '^[^|]*|(.*)$')
+                if other and not seen[other] and other ~= ARGV[4] then
+                    seen[other] = true
+                    paths[#paths + 1] = other
+                end
             end
         end
     end

@@ -19,10 +19,11 @@
 -- ARGV[11] the most edge fields read from one node's edge hash
 -- ARGV[12] the most edge fields read in all
 --
--- Bounds: a node is expanded (its edge hash paged with HSCAN) at most
--- once, at most ARGV[7] nodes are expanded, each for at most ARGV[11]
--- fields, and the walk stops once ARGV[12] fields were read in all: a hub
--- with thousands of edges costs no more than that.
+-- Bounds: a node is expanded (its edge hash, then the named edges into
+-- it, edges_in:<path>, paged with HSCAN) at most once, at most ARGV[7]
+-- nodes are expanded, each for at most ARGV[11] fields of the two, and
+-- the walk stops once ARGV[12] fields were read in all: a hub with
+-- thousands of edges costs no more than that.
 --
 -- Returns false when the root (or the target) is absent or not visible
 -- (404), else { nodes, edges } where nodes is a list of { path, name,
@@ -118,9 +119,13 @@ end
 -- page at a time and no further than the bounds
 local read = 0
 
+-- #include lib/edges_in.lua
+
 local function expand(path, known)
     local out = {}
     local seen = {}
+    -- the edges in found held back, by "<type>|<source>"
+    local listed = {}
     local n = 0
     local cursor = '0'
 
@@ -161,6 +166,7 @@ local function expand(path, known)
                         local back = redis.call('HGET', p .. 'edges:' .. other,
                                                 rtype .. '|' .. path)
                         if back then
+                            listed[rtype .. '|' .. other] = true
                             local b = cjson.decode(back)
                             if follow(rtype, b.weight) then
                                 out[#out + 1] = { other,
@@ -172,6 +178,24 @@ local function expand(path, known)
             end
         end
     until cursor == '0' or n >= per_node or read >= budget
+
+    -- the edges into it a writer named, which the other end does not
+    -- hold back (a subgraph's last ring needs none: each node of the set
+    -- is expanded and gives its edges out)
+    if direction ~= 'out' and not known and n < per_node and read < budget
+       and node(path)
+    then
+        edges_in(p, path, listed, function(b, other, etype)
+            n = n + 1
+            read = read + 1
+            if node(other) and towards(path, other)
+               and follow(etype, b.weight)
+            then
+                out[#out + 1] = { other, edge(b, other, path, etype) }
+            end
+            return n < per_node and read < budget
+        end)
+    end
 
     return out
 end

@@ -1,7 +1,8 @@
 -- Rebuild the graph's counters (the stats hash complete.lua keeps) and its
 -- read indexes (the public list idx:pub:time, browse counts idx:ba:*,
 -- idx:bs:*, idx:bu:*, search idx:vocab, idx:word:* and words:<path>, see
--- complete.lua's header) from the graph itself: for a graph written
+-- complete.lua's header; the incoming edges edges_in:<path>, see
+-- lib/edge.lua) from the graph itself: for a graph written
 -- before they existed (an older version's idx:br:* and idx:w:* are
 -- dropped), or after they were lost.  An
 -- operator's command, not the module's: it is not compiled in (config
@@ -62,12 +63,30 @@ each('node:', function(key)
     end
 end)
 
+-- edges_in:<target> names each edge its target does not hold back (an
+-- edge a writer named, as lib/edge.lua's edge_put); an auto-edge, written
+-- both ways, needs no entry, and the readers list an edge in once either
+-- way
+each('edges_in:', function(key)
+    redis.call('DEL', key)
+end)
+
+local reverse = { precedes = 'follows', follows = 'precedes' }
+local from = #p + #'edges:' + 1
+
 each('edges:', function(key)
+    local source = string.sub(key, from)
     for _, field in ipairs(redis.call('HKEYS', key)) do
-        local etype = string.match(field, '^([^|]*)|')
+        local etype, target = string.match(field, '^([^|]*)|(.*)$')
         add('edges', 1)
         if etype then
             add('edges:' .. etype, 1)
+            if redis.call('HEXISTS', p .. 'edges:' .. target,
+                          (reverse[etype] or etype) .. '|' .. source) == 0
+            then
+                redis.call('HSET', p .. 'edges_in:' .. target,
+                           etype .. '|' .. source, '')
+            end
         end
     end
 end)
