@@ -128,6 +128,7 @@ sub conf {
         location = /api/v1/graph/path     { clockchain_graph_path; }
         location = /api/v1/search         { clockchain_search; }
         location /api/v1/browse           { clockchain_browse; }
+        location = /metrics               { clockchain_metrics; }
     }
 CONF
 }
@@ -272,6 +273,30 @@ is_deeply(nb($nj, $APOLLO11), [ "$APOLLO12 contemporaneous",
 is_deeply([ sort @{ $rj->cmd('KEYS', "${P}edges_in:*") } ],
           [ "${P}edges_in:$ALPHAGO" ],
           '... only the edges nobody holds back are indexed');
+
+# a visibility changed on one nginx: the moments with an edge into the node
+# are published too, so another nginx drops what it cached of them (the
+# microprocessor's public answer names AlphaGo, by its edge out)
+my $nj2 = start_nginx(redis => $rj, conf => conf('seeds.jsonl'),
+                      files => { 'conf/seeds.jsonl' => $LEGACY });
+ok(wait_for(10, sub { $nj2->error_log =~ /graph was already seeded/
+                      && (() = $nj2->error_log =~ /clockchain: subscribed to /g) >= 2 }),
+   'a second nginx on the same graph, subscribed');
+sub metric { (json_body(http(GET => $_[0]->url('/metrics'))) // {})->{$_[1]} }
+is_deeply(medges($nj2, $MICRO), [ "outgoing $MICRO causes $ALPHAGO" ],
+          "nginx 2: the microprocessor's public moment names AlphaGo");
+my $hits = metric($nj2, 'moments_cache_hits');
+medges($nj2, $MICRO);
+is(metric($nj2, 'moments_cache_hits'), $hits + 1, '... cached in its zone');
+my $heard = metric($nj2, 'moments_events');
+my $res = http(PATCH => $nj->url("/api/v1/moments$ALPHAGO/visibility"),
+               headers => { 'X-Service-Key' => $SK },
+               json => { visibility => 'private' });
+is($res->{status}, 200, 'AlphaGo made private on nginx 1');
+ok(wait_for(10, sub { metric($nj2, 'moments_events') >= $heard + 2 }),
+   '... nginx 2 heard it');
+is_deeply(medges($nj2, $MICRO), [],
+          "nginx 2: the microprocessor's public moment no longer names it");
 
 # ===========================================================================
 # 2. The original's tests, on its seed data
