@@ -184,6 +184,7 @@ ngx_http_clockchain_export_done(void *data, redisReply *reply)
     }
 
     total = 0;
+    len = 0;
 
     for (i = 0; i < page->elements; i++) {
         n = page->element[i];
