@@ -63,8 +63,8 @@ static int ngx_http_clockchain_seed_record(const char *line, size_t len,
     int restore, json_t **node, json_t **edges, char *err, size_t errlen);
 static int ngx_http_clockchain_restore_extra(json_t *payload, json_t *node,
     char *err, size_t errlen);
-static int ngx_http_clockchain_restore_kept(json_t *rec, json_t *payload,
-    json_t *node, char *err, size_t errlen);
+static int ngx_http_clockchain_restore_kept(json_t *payload, json_t *node,
+    char *err, size_t errlen);
 static int ngx_http_clockchain_seed_time(json_t *v, char *out);
 static json_t *ngx_http_clockchain_seed_edges(json_t *payload,
     const char *source, int restore, char *err, size_t errlen);
@@ -206,8 +206,7 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
         || (restore
             && (ngx_http_clockchain_restore_extra(payload, n, err, errlen)
                 != 0
-                || ngx_http_clockchain_restore_kept(rec, payload, n, err,
-                                                    errlen)
+                || ngx_http_clockchain_restore_kept(payload, n, err, errlen)
                    != 0)))
     {
         json_decref(n);
@@ -1107,8 +1106,8 @@ ngx_http_clockchain_restore_extra(json_t *payload, json_t *node, char *err,
  */
 
 static int
-ngx_http_clockchain_restore_kept(json_t *rec, json_t *payload, json_t *node,
-    char *err, size_t errlen)
+ngx_http_clockchain_restore_kept(json_t *payload, json_t *node, char *err,
+    size_t errlen)
 {
     size_t       i, k;
     json_t      *kept, *v;
@@ -1118,14 +1117,11 @@ ngx_http_clockchain_restore_kept(json_t *rec, json_t *payload, json_t *node,
         "tdf_hash", "graph_state_hash", "updated_at", "created_at", NULL
     };
 
-    /* always the path's, and what the indexes are built from */
+    /* the path's: the indexes and browse are built from them */
     static const char *const  fixed[] = {
         "year", "month", "month_num", "day", "time", "country", "region",
-        "city", "slug", "path", "sort_key", "visibility", "created_by",
-        "layer", "tags", "figures", "name", "one_liner", NULL
+        "city", "slug", "path", "sort_key", NULL
     };
-
-    (void) rec;
 
     kept = payload ? json_object_get(payload, "clockchain_restore") : NULL;
 

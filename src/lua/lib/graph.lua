@@ -35,7 +35,11 @@ local function graph_write(data)
 
             nodes = nodes + 1
             redis.call('HINCRBY', stats, 'nodes', 1)
-            redis.call('HINCRBY', stats, 'layer:' .. tostring(node.layer), 1)
+            -- (a restored node may hold no layer: it counts in none)
+            if node.layer ~= nil then
+                redis.call('HINCRBY', stats, 'layer:' .. tostring(node.layer),
+                           1)
+            end
             if type(node.created_at) == 'string' and node.created_at > last
             then
                 last = node.created_at
