@@ -15,6 +15,10 @@
 #                      skipped by test)
 # ./build.sh bench [n]  build, then the benchmarks (t/bench/bench.pl): a table,
 #                      and docs/benchmarks.md; minutes, not part of test
+# ./build.sh export [FILE]  the whole graph of a running nginx as JSONL (TDF
+#                      records), to FILE or stdout; ./build.sh import FILE
+#                      restores one (docs/migrating.md; CLOCKCHAIN_URL,
+#                      SERVICE_API_KEY, ADMIN_API_KEY, CHUNK_BYTES)
 # ./build.sh soak [m]   build, then m minutes (10) of mixed load against nginx,
 #                      the runner and a flaky Flash stand-in (t/soak/soak.pl):
 #                      a report and a PASS/FAIL verdict; not part of test
@@ -360,6 +364,104 @@ fuzz() {
     CLOCKCHAIN_BUILD_DIR="$BUILD" "$ROOT/t/fuzz/run.sh" "$@"
 }
 
+# The whole graph out of, or back into, a running nginx (docs/migrating.md):
+# GET /api/export a page at a time, POST /api/restore a chunk at a time
+# (each chunk within clockchain_max_body_size: CHUNK_BYTES, 200000 bytes).
+graph_io_setup() {
+    GRAPH_URL=${CLOCKCHAIN_URL:-http://127.0.0.1:${CLOCKCHAIN_PORT:-8080}}
+    GRAPH_URL=${GRAPH_URL%/}
+    if [ -z "${SERVICE_API_KEY:-}" ] || [ -z "${ADMIN_API_KEY:-}" ]; then
+        say "build.sh: $1 needs SERVICE_API_KEY and ADMIN_API_KEY (and"
+        say "  CLOCKCHAIN_URL, http://127.0.0.1:8080 by default)"
+        exit 2
+    fi
+    command -v curl >/dev/null || { say "build.sh: $1 needs curl"; exit 2; }
+}
+
+graph_export() {
+    local out=${1:-} tmp after='' next code pages=0 lines
+    graph_io_setup export
+    GRAPH_TMP=$(mktemp -d)
+    tmp=$GRAPH_TMP
+    trap 'rm -rf "$GRAPH_TMP"' EXIT
+    : > "$tmp/all"
+    while :; do
+        code=$(curl -sS -G -o "$tmp/page" -D "$tmp/head" -w '%{http_code}' \
+                    -H "X-Service-Key: $SERVICE_API_KEY" \
+                    -H "X-Admin-Key: $ADMIN_API_KEY" \
+                    --data-urlencode "after=$after" \
+                    --data-urlencode "limit=${EXPORT_LIMIT:-200}" \
+                    "$GRAPH_URL/api/export") || exit 1
+        if [ "$code" != 200 ]; then
+            say "build.sh: export: $GRAPH_URL/api/export answered $code:"
+            cat "$tmp/page" >&2; say ""
+            exit 1
+        fi
+        cat "$tmp/page" >> "$tmp/all"
+        pages=$((pages + 1))
+        next=$(tr -d '\r' < "$tmp/head" \
+               | sed -n 's/^[Xx]-[Cc]lockchain-[Nn]ext: //p')
+        [ -n "$next" ] || break
+        after=$next
+    done
+    lines=$(wc -l < "$tmp/all")
+    if [ -n "$out" ]; then
+        mv "$tmp/all" "$out"
+        say "build.sh: exported $lines moments to $out ($pages pages)"
+    else
+        cat "$tmp/all"
+        say "build.sh: exported $lines moments ($pages pages)"
+    fi
+}
+
+graph_import() {
+    local file=${1:-} tmp chunk first code n=0 line
+    [ -n "$file" ] && [ -r "$file" ] || {
+        say "usage: $0 import FILE (a ./build.sh export)"; exit 2; }
+    graph_io_setup import
+    GRAPH_TMP=$(mktemp -d)
+    tmp=$GRAPH_TMP
+    trap 'rm -rf "$GRAPH_TMP"' EXIT
+    # chunks of whole lines, each within CHUNK_BYTES and 1000 lines;
+    # "index" names each chunk's first line, to name a bad line in FILE
+    LC_ALL=C awk -v max="${CHUNK_BYTES:-200000}" -v dir="$tmp" '
+        function flush() { if (nl) { close(f); nl = 0; bytes = 0 } }
+        {
+            len = length($0) + 1
+            if (len > max) {
+                printf "line %d: %d bytes, more than CHUNK_BYTES (%d): " \
+                       "raise it and clockchain_max_body_size\n", NR, len, \
+                       max > "/dev/stderr"
+                exit 3
+            }
+            if (nl && (bytes + len > max || nl >= 1000)) flush()
+            if (!nl) { c++; f = sprintf("%s/chunk.%06d", dir, c)
+                       print f, NR > (dir "/index") }
+            print > f; nl++; bytes += len
+        }
+        END { flush() }' "$file" || exit 1
+    [ -f "$tmp/index" ] || { say "build.sh: import: $file is empty"; exit 1; }
+    while read -r chunk first; do
+        code=$(curl -sS -o "$tmp/answer" -w '%{http_code}' \
+                    -H "X-Service-Key: $SERVICE_API_KEY" \
+                    -H "X-Admin-Key: $ADMIN_API_KEY" \
+                    -H 'Content-Type: application/x-ndjson' \
+                    --data-binary "@$chunk" "$GRAPH_URL/api/restore") || exit 1
+        if [ "$code" != 200 ]; then
+            line=$(sed -n 's/.*"line \([0-9]*\):.*/\1/p' "$tmp/answer")
+            say "build.sh: import: the chunk from line $first of $file was" \
+                "refused ($code)${line:+, at line $((first + line - 1))}:"
+            cat "$tmp/answer" >&2; say ""
+            say "  the chunks before it are restored; running the import" \
+                "again once fixed writes only what is missing"
+            exit 1
+        fi
+        n=$((n + 1))
+        say "build.sh: import: chunk $n (from line $first): $(cat "$tmp/answer")"
+    done < "$tmp/index"
+    say "build.sh: imported $file in $n chunks"
+}
+
 case "${1:-build}" in
     build) build ;;
     run) run ;;
@@ -370,5 +472,7 @@ case "${1:-build}" in
     deb-test) deb_test ;;
     bench) bench "${@:2}" ;;
     soak) soak "${@:2}" ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]]"; exit 2 ;;
+    export) graph_export "${@:2}" ;;
+    import) graph_import "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|export [FILE]|import FILE]"; exit 2 ;;
 esac

@@ -418,6 +418,20 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_openapi_handler },
 
+    { ngx_string("clockchain_export"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      ngx_http_clockchain_export_handler },
+
+    { ngx_string("clockchain_restore"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
+      ngx_http_clockchain_restore_handler },
+
       ngx_null_command
 };
 

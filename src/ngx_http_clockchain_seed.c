@@ -58,10 +58,18 @@ static int ngx_http_clockchain_seed_columns(json_t *payload, json_t *node,
 static int ngx_http_clockchain_seed_place(json_t *payload, json_t *node,
     ngx_http_clockchain_seed_path_t *sp, char *err, size_t errlen);
 static int ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node,
+    int restore, char *err, size_t errlen);
+static int ngx_http_clockchain_seed_record(const char *line, size_t len,
+    int restore, json_t **node, json_t **edges, char *err, size_t errlen);
+static int ngx_http_clockchain_restore_extra(json_t *payload, json_t *node,
+    char *err, size_t errlen);
+static int ngx_http_clockchain_restore_kept(json_t *payload, json_t *node,
     char *err, size_t errlen);
 static int ngx_http_clockchain_seed_time(json_t *v, char *out);
 static json_t *ngx_http_clockchain_seed_edges(json_t *payload,
-    const char *source, char *err, size_t errlen);
+    const char *source, int restore, char *err, size_t errlen);
+static int ngx_http_clockchain_restore_edge(json_t *e, json_t *edge,
+    size_t i, char *err, size_t errlen);
 
 
 static const char *const  ngx_http_clockchain_seed_months[] = {
@@ -106,6 +114,22 @@ static const struct {
 int
 ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
     json_t **edges, char *err, size_t errlen)
+{
+    return ngx_http_clockchain_seed_record(line, len, 0, node, edges, err,
+                                           errlen);
+}
+
+
+/*
+ * A record of a seeds file, or (restore) a line of a whole-graph export:
+ * the same record, read back whole (the payload's other keys, the model
+ * fields of provenance, payload.clockchain_restore, each edge's own
+ * fields) so that a restored node is the node exported.
+ */
+
+static int
+ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
+    json_t **node, json_t **edges, char *err, size_t errlen)
 {
     char                              path[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
     size_t                            i;
@@ -177,14 +201,20 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
     }
 
     if (ngx_http_clockchain_seed_columns(payload, n, &sp, err, errlen) != 0
-        || ngx_http_clockchain_seed_provenance(rec, n, err, errlen) != 0)
+        || ngx_http_clockchain_seed_provenance(rec, n, restore, err, errlen)
+           != 0
+        || (restore
+            && (ngx_http_clockchain_restore_extra(payload, n, err, errlen)
+                != 0
+                || ngx_http_clockchain_restore_kept(payload, n, err, errlen)
+                   != 0)))
     {
         json_decref(n);
         json_decref(rec);
         return -1;
     }
 
-    e = ngx_http_clockchain_seed_edges(payload, path, err, errlen);
+    e = ngx_http_clockchain_seed_edges(payload, path, restore, err, errlen);
     json_decref(rec);
 
     if (e == NULL) {
@@ -485,8 +515,8 @@ ngx_http_clockchain_seed_place(json_t *payload, json_t *node,
 /* the record's own fields: provenance, timestamp, tdf_hash */
 
 static int
-ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node, char *err,
-    size_t errlen)
+ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node, int restore,
+    char *err, size_t errlen)
 {
     char         ts[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
     size_t       i;
@@ -501,6 +531,12 @@ ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node, char *err,
         { "run_id", "source_run_id" },
         { "confidence", "confidence" },
         { NULL, NULL }
+    };
+
+    static const char *const  models[] = {
+        "text_model", "image_model", "model_provider",
+        "model_permissiveness", "schema_version", "generation_id",
+        "grounding_model", "grounding_status", "grounded_at", NULL
     };
 
     prov = json_object_get(rec, "provenance");
@@ -531,6 +567,31 @@ ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node, char *err,
         }
     }
 
+    /*
+     * ?format=tdf and the export move the model columns to provenance
+     * (the original's export_node_as_tdf()); tdf_to_node_attrs() reads
+     * them back from there, so does a restore.
+     */
+
+    for (i = 0; restore && models[i]; i++) {
+        v = json_is_object(prov) ? json_object_get(prov, models[i]) : NULL;
+
+        if (v == NULL || json_is_null(v)) {
+            continue;
+        }
+
+        if (!json_is_string(v) || json_string_length(v) > 200) {
+            snprintf(err, errlen, "\"provenance.%s\" must be a string of "
+                     "at most 200 bytes or null", models[i]);
+            return -1;
+        }
+
+        if (json_object_set(node, models[i], v) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
     v = json_object_get(rec, "timestamp");
 
     if (v == NULL || json_is_null(v)) {
@@ -552,8 +613,12 @@ ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node, char *err,
 
     v = json_object_get(rec, "tdf_hash");
 
-    if (v == NULL || json_is_null(v)) {
-        /* the reader computes it from the node, as the original would */
+    if (v == NULL || json_is_null(v) || restore) {
+        /*
+         * the reader computes it from the node, as the original would; a
+         * restore's is the record's, not the node's (clockchain_restore
+         * carries the node's)
+         */
         return 0;
     }
 
@@ -628,7 +693,7 @@ ngx_http_clockchain_seed_time(json_t *v, char *out)
 
 static json_t *
 ngx_http_clockchain_seed_edges(json_t *payload, const char *source,
-    char *err, size_t errlen)
+    int restore, char *err, size_t errlen)
 {
     char     target[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
     size_t   i, t;
@@ -651,10 +716,13 @@ ngx_http_clockchain_seed_edges(json_t *payload, const char *source,
     }
 
     if (!json_is_array(list)
-        || json_array_size(list) > NGX_HTTP_CLOCKCHAIN_SEED_EDGES)
+        || json_array_size(list) > (restore
+                                    ? NGX_HTTP_CLOCKCHAIN_RESTORE_EDGES
+                                    : NGX_HTTP_CLOCKCHAIN_SEED_EDGES))
     {
         snprintf(err, errlen, "\"payload.edges\" must be a list of at most "
-                 "%d edges", NGX_HTTP_CLOCKCHAIN_SEED_EDGES);
+                 "%d edges", restore ? NGX_HTTP_CLOCKCHAIN_RESTORE_EDGES
+                                     : NGX_HTTP_CLOCKCHAIN_SEED_EDGES);
         json_decref(out);
         return NULL;
     }
@@ -706,6 +774,24 @@ ngx_http_clockchain_seed_edges(json_t *payload, const char *source,
                      "follows, challenges)", i);
             json_decref(v);
             goto failed;
+        }
+
+        if (restore) {
+            /* the edge as exported: its own fields, no defaults added */
+            edge = json_pack("{s:s,s:s,s:o}", "source", source,
+                             "target", target, "type", v);
+            if (edge == NULL || json_array_append_new(out, edge) != 0) {
+                snprintf(err, errlen, "out of memory");
+                goto failed;
+            }
+
+            if (ngx_http_clockchain_restore_edge(e, edge, i, err, errlen)
+                != 0)
+            {
+                goto failed;
+            }
+
+            continue;
         }
 
         /* the original's edges table: created_by defaults to "auto" */
@@ -900,6 +986,377 @@ failed:
     json_decref(all);
     json_decref(ids);
     json_decref(lines);
+
+    return NULL;
+}
+
+
+/*
+ * A restore keeps the payload's other keys (era, image_url, status,
+ * proposed_by, challenged_by, published_at, ...): the export writes every
+ * field a node has, and the original's columns are more than a seed's.
+ * A value is stored as the node's hash holds it: a string, a number, or a
+ * list of strings (as JSON).
+ */
+
+static int
+ngx_http_clockchain_restore_extra(json_t *payload, json_t *node, char *err,
+    size_t errlen)
+{
+    size_t       i, k;
+    json_t      *v, *item;
+    const char  *key;
+
+    static const char *const  skip[] = {
+        "edges", "clockchain_restore", "year", "month", "month_num", "day",
+        "time", "country", "region", "city", "slug", "path", "id",
+        "sort_key", "search", NULL
+    };
+
+    if (payload == NULL) {
+        return 0;
+    }
+
+    json_object_foreach(payload, key, v) {
+
+        for (i = 0; skip[i]; i++) {
+            if (strcmp(skip[i], key) == 0) {
+                break;
+            }
+        }
+
+        for (k = 0; skip[i] == NULL
+                    && ngx_http_clockchain_seed_columns_list[k].name; k++)
+        {
+            if (strcmp(ngx_http_clockchain_seed_columns_list[k].name, key)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (skip[i] || ngx_http_clockchain_seed_columns_list[k].name
+            || json_is_null(v))
+        {
+            continue;
+        }
+
+        for (i = 0; key[i]; i++) {
+            if (!((key[i] >= 'a' && key[i] <= 'z') || key[i] == '_'
+                  || (key[i] >= '0' && key[i] <= '9')))
+            {
+                break;
+            }
+        }
+
+        if (i == 0 || i > 64 || key[i]) {
+            snprintf(err, errlen, "\"payload\": the key \"%.64s\" is not a "
+                     "field name (a to z, 0 to 9, _; at most 64)", key);
+            return -1;
+        }
+
+        if (json_is_array(v)) {
+            if (json_array_size(v) > NGX_HTTP_CLOCKCHAIN_RESTORE_EDGES) {
+                snprintf(err, errlen, "\"payload.%s\" has more than %d items",
+                         key, NGX_HTTP_CLOCKCHAIN_RESTORE_EDGES);
+                return -1;
+            }
+
+            json_array_foreach(v, k, item) {
+                if (!json_is_string(item)
+                    || json_string_length(item)
+                       > NGX_HTTP_CLOCKCHAIN_TEXT_MAX)
+                {
+                    snprintf(err, errlen, "\"payload.%s\" item %zu must be a "
+                             "string of at most %d bytes", key, k,
+                             NGX_HTTP_CLOCKCHAIN_TEXT_MAX);
+                    return -1;
+                }
+            }
+
+        } else if (json_is_string(v)) {
+            if (json_string_length(v) > NGX_HTTP_CLOCKCHAIN_RESTORE_TEXT) {
+                snprintf(err, errlen, "\"payload.%s\" is longer than %d "
+                         "bytes", key, NGX_HTTP_CLOCKCHAIN_RESTORE_TEXT);
+                return -1;
+            }
+
+        } else if (!json_is_number(v)) {
+            snprintf(err, errlen, "\"payload.%s\" must be a string, a number "
+                     "or a list of strings", key);
+            return -1;
+        }
+
+        if (json_object_set(node, key, v) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * payload.clockchain_restore: what the node held that its TDF record
+ * cannot say (ngx_http_clockchain_export_line()): the node's own
+ * tdf_hash, graph_state_hash, updated_at, created_at when the timestamp
+ * does not give it back, and "absent", the columns the record shows with
+ * their defaults that the node did not hold.
+ */
+
+static int
+ngx_http_clockchain_restore_kept(json_t *payload, json_t *node, char *err,
+    size_t errlen)
+{
+    size_t       i, k;
+    json_t      *kept, *v;
+    const char  *name;
+
+    static const char *const  fields[] = {
+        "tdf_hash", "graph_state_hash", "updated_at", "created_at", NULL
+    };
+
+    /* the path's: the indexes and browse are built from them */
+    static const char *const  fixed[] = {
+        "year", "month", "month_num", "day", "time", "country", "region",
+        "city", "slug", "path", "sort_key", NULL
+    };
+
+    kept = payload ? json_object_get(payload, "clockchain_restore") : NULL;
+
+    if (kept == NULL || json_is_null(kept)) {
+        return 0;
+    }
+
+    if (!json_is_object(kept)) {
+        snprintf(err, errlen, "\"payload.clockchain_restore\" must be an "
+                 "object");
+        return -1;
+    }
+
+    for (i = 0; fields[i]; i++) {
+        v = json_object_get(kept, fields[i]);
+
+        if (v == NULL) {
+            continue;
+        }
+
+        if (!json_is_string(v) || json_string_length(v) > 200) {
+            snprintf(err, errlen, "\"payload.clockchain_restore.%s\" must be "
+                     "a string of at most 200 bytes", fields[i]);
+            return -1;
+        }
+
+        if (json_object_set(node, fields[i], v) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    v = json_object_get(kept, "absent");
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!json_is_array(v) || json_array_size(v) > 100) {
+        snprintf(err, errlen, "\"payload.clockchain_restore.absent\" must be "
+                 "a list of at most 100 field names");
+        return -1;
+    }
+
+    for (i = 0; i < json_array_size(v); i++) {
+        name = json_string_value(json_array_get(v, i));
+
+        if (name == NULL) {
+            snprintf(err, errlen, "\"payload.clockchain_restore.absent\" item "
+                     "%zu must be a string", i);
+            return -1;
+        }
+
+        for (k = 0; fixed[k]; k++) {
+            if (strcmp(fixed[k], name) == 0) {
+                break;
+            }
+        }
+
+        if (fixed[k] == NULL) {
+            json_object_del(node, name);
+        }
+    }
+
+    return 0;
+}
+
+
+/* an exported edge's own fields: weight, theme, description, ... */
+
+static int
+ngx_http_clockchain_restore_edge(json_t *e, json_t *edge, size_t i,
+    char *err, size_t errlen)
+{
+    json_t      *v;
+    const char  *key;
+
+    json_object_foreach(e, key, v) {
+
+        if (strcmp(key, "target") == 0 || strcmp(key, "type") == 0
+            || strcmp(key, "source") == 0)
+        {
+            continue;
+        }
+
+        if (strcmp(key, "weight") == 0) {
+            if (!json_is_number(v) || json_number_value(v) < 0
+                || json_number_value(v) > 1)
+            {
+                snprintf(err, errlen, "edge %zu: \"weight\" must be a number "
+                         "from 0 to 1", i);
+                return -1;
+            }
+
+            v = json_real(json_number_value(v));
+
+        } else if (json_is_string(v)
+                   && json_string_length(v) <= NGX_HTTP_CLOCKCHAIN_TEXT_MAX
+                   && strlen(key) <= 64)
+        {
+            json_incref(v);
+
+        } else {
+            snprintf(err, errlen, "edge %zu: \"%.64s\" must be a string of "
+                     "at most %d bytes", i, key,
+                     NGX_HTTP_CLOCKCHAIN_TEXT_MAX);
+            return -1;
+        }
+
+        if (json_object_set_new(edge, key, v) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+char *
+ngx_http_clockchain_restore_parse(const char *data, size_t len,
+    size_t *nodes, size_t *edges, size_t *line, char *err, size_t errlen)
+{
+    int           rc;
+    char         *text;
+    size_t        i, n;
+    json_t       *all, *node, *edge, *e, *ids, *v;
+    const char   *p, *end, *last;
+
+    *nodes = 0;
+    *edges = 0;
+    *line = 0;
+
+    all = json_pack("{s:[],s:[]}", "nodes", "edges");
+    ids = json_object();
+
+    if (all == NULL || ids == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto failed;
+    }
+
+    p = data;
+    last = data + len;
+
+    for (n = 1; p < last; n++) {
+        end = memchr(p, '\n', last - p);
+        if (end == NULL) {
+            end = last;
+        }
+
+        *line = n;
+
+        rc = ngx_http_clockchain_seed_record(p, end - p, 1, &node, &e, err,
+                                             errlen);
+        p = end + 1;
+
+        if (rc == 0) {
+            continue;
+        }
+
+        if (rc < 0) {
+            goto failed;
+        }
+
+        v = json_object_get(node, "path");
+
+        if (json_object_get(ids, json_string_value(v))) {
+            snprintf(err, errlen, "\"id\" \"%.100s\" is also on line %lld",
+                     json_string_value(v),
+                     (long long) json_integer_value(
+                         json_object_get(ids, json_string_value(v))));
+            json_decref(node);
+            json_decref(e);
+            goto failed;
+        }
+
+        if (json_array_size(json_object_get(all, "nodes"))
+            >= NGX_HTTP_CLOCKCHAIN_RESTORE_NODES)
+        {
+            snprintf(err, errlen, "more than %d records in one chunk",
+                     NGX_HTTP_CLOCKCHAIN_RESTORE_NODES);
+            json_decref(node);
+            json_decref(e);
+            goto failed;
+        }
+
+        if (json_object_set_new(ids, json_string_value(v), json_integer(n))
+            || json_array_append_new(json_object_get(all, "nodes"), node))
+        {
+            snprintf(err, errlen, "out of memory");
+            json_decref(e);
+            goto failed;
+        }
+
+        /*
+         * An edge's target may be in another chunk: unlike a seeds file,
+         * an export is restored a chunk at a time, so no end is checked.
+         */
+
+        json_array_foreach(e, i, edge) {
+            if (json_array_append(json_object_get(all, "edges"), edge)) {
+                snprintf(err, errlen, "out of memory");
+                json_decref(e);
+                goto failed;
+            }
+        }
+
+        json_decref(e);
+    }
+
+    *nodes = json_array_size(json_object_get(all, "nodes"));
+    *edges = json_array_size(json_object_get(all, "edges"));
+
+    if (*nodes == 0) {
+        *line = 0;
+        snprintf(err, errlen, "no records");
+        goto failed;
+    }
+
+    text = json_dumps(all, JSON_COMPACT);
+
+    json_decref(all);
+    json_decref(ids);
+
+    if (text == NULL) {
+        *line = 0;
+        snprintf(err, errlen, "out of memory");
+    }
+
+    return text;
+
+failed:
+
+    json_decref(all);
+    json_decref(ids);
 
     return NULL;
 }

@@ -24,6 +24,9 @@
 
 #define NGX_HTTP_CLOCKCHAIN_SEED_NODES   1000   /* records a file holds */
 #define NGX_HTTP_CLOCKCHAIN_SEED_EDGES   64     /* edges a record holds */
+#define NGX_HTTP_CLOCKCHAIN_RESTORE_NODES  1000   /* records of a chunk */
+#define NGX_HTTP_CLOCKCHAIN_RESTORE_EDGES  10000  /* edges of a record */
+#define NGX_HTTP_CLOCKCHAIN_RESTORE_TEXT   65536  /* bytes of a field */
 
 
 /*
@@ -44,6 +47,16 @@ int ngx_http_clockchain_seed_line(const char *line, size_t len,
  * id given twice is refused.
  */
 char *ngx_http_clockchain_seed_parse(const char *data, size_t len,
+    size_t *nodes, size_t *edges, size_t *line, char *err, size_t errlen);
+
+
+/*
+ * A chunk of a whole-graph export (POST /api/restore): as a seeds file,
+ * each line read back whole (ngx_http_clockchain_seed.c says what more a
+ * restore reads), restore.lua's argument; an edge may end at a node of
+ * another chunk.
+ */
+char *ngx_http_clockchain_restore_parse(const char *data, size_t len,
     size_t *nodes, size_t *edges, size_t *line, char *err, size_t errlen);
 
 

@@ -698,6 +698,65 @@ ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* export.lua: a page of the whole graph, after a path ("" first) */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_export(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *after, ngx_uint_t limit, ngx_uint_t budget,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       n[NGX_INT_T_LEN], b[NGX_INT_T_LEN];
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = after->len ? (char *) after->data : "";
+    argvlen[1] = after->len;
+    argv[2] = (char *) n;
+    argvlen[2] = ngx_sprintf(n, "%ui", limit) - n;
+    argv[3] = (char *) b;
+    argvlen[3] = ngx_sprintf(b, "%ui", budget) - b;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_EXPORT,
+                                          handler, data, 0, 4, argv,
+                                          argvlen);
+}
+
+
+/* restore.lua: a chunk of an export, parsed and checked */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_restore(ngx_http_clockchain_main_conf_t *mcf,
+    const char *chunk, size_t len,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       channel[256 + sizeof(":moments")];
+    char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t       clen;
+    const char  *argv[4];
+    size_t       argvlen[4];
+
+    ngx_http_clockchain_iso_now(now);
+    clen = ngx_http_clockchain_store_channel(mcf, channel, 256);
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = chunk;
+    argvlen[1] = len;
+    argv[2] = now;
+    argvlen[2] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[3] = (char *) channel;
+    argvlen[3] = ngx_sprintf(channel + clen, ":moments") - channel;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_RESTORE,
+                                          handler, data, 0, 4, argv,
+                                          argvlen);
+}
+
+
 /*
  * seed.lua: the graph seeded once (clockchain_seed_file).  One worker of
  * each nginx (number 0, which nginx respawns with the same number) sends

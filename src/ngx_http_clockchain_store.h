@@ -134,6 +134,16 @@ void ngx_http_clockchain_store_count(ngx_http_clockchain_main_conf_t *mcf,
     void *data);
 
 
+/* export.lua: a page of the whole graph after a path ("" first) */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_export(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *after, ngx_uint_t limit,
+    ngx_uint_t budget, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+/* restore.lua: a chunk of an export, as restore_parse() gives it */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_restore(
+    ngx_http_clockchain_main_conf_t *mcf, const char *chunk, size_t len,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+
 /* seeding the graph (clockchain_seed_file); per worker */
 ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
     ngx_http_clockchain_main_conf_t *mcf);

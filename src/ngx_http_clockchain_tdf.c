@@ -925,3 +925,229 @@ ngx_http_clockchain_sha256_hex(const void *data, size_t len, char *hex)
         snprintf(hex + n, 9, "%08x", (unsigned) h.state[i]);
     }
 }
+
+
+static int
+ngx_http_clockchain_str_cmp(const void *a, const void *b)
+{
+    return strcmp(json_string_value(*(json_t **) a),
+                  json_string_value(*(json_t **) b));
+}
+
+
+static int
+ngx_http_clockchain_edge_cmp(const void *a, const void *b)
+{
+    json_t  *x, *y;
+    int      rc;
+
+    x = *(json_t **) a;
+    y = *(json_t **) b;
+
+    rc = strcmp(json_string_value(json_object_get(x, "type")),
+                json_string_value(json_object_get(y, "type")));
+
+    return rc ? rc : strcmp(json_string_value(json_object_get(x, "target")),
+                            json_string_value(json_object_get(y, "target")));
+}
+
+
+/*
+ * A line of a whole-graph export: the node's TDF record as ?format=tdf
+ * writes it, its outgoing edges in payload.edges as a seeds file has them,
+ * and payload.clockchain_restore for what the record cannot say (the
+ * restore, ngx_http_clockchain_seed.c, reads it back): the node's own
+ * tdf_hash, graph_state_hash and updated_at, a created_at the timestamp
+ * does not give back, and "absent", the columns shown with defaults the
+ * node does not hold.  Keys sorted and the edges by type, then target,
+ * so that one graph always exports the same bytes.
+ */
+
+char *
+ngx_http_clockchain_export_line(json_t *node, const char *path,
+    json_t *edges, size_t *len)
+{
+    char         hex[NGX_HTTP_CLOCKCHAIN_SHA256_HEX + 1], *text;
+    size_t       i, n;
+    json_t      *copy, *rec, *payload, *kept, *absent, *list, *e, *v;
+    json_t     **sorted;
+    const char  *key, *s;
+
+    static const char *const  own[] = {
+        "tdf_hash", "graph_state_hash", "updated_at", NULL
+    };
+
+    copy = json_deep_copy(node);
+    kept = json_object();
+    absent = json_array();
+    list = json_array();
+    sorted = NULL;
+    rec = NULL;
+    text = NULL;
+
+    if (copy == NULL || kept == NULL || absent == NULL || list == NULL) {
+        goto done;
+    }
+
+    if (json_object_get(copy, "path") == NULL
+        && json_object_set_new(copy, "path", json_string(path)) != 0)
+    {
+        goto done;
+    }
+
+    if (ngx_http_clockchain_node_columns(copy) != 0) {
+        goto done;
+    }
+
+    json_object_foreach(copy, key, v) {
+        if (json_object_get(node, key) == NULL
+            && strcmp(key, "tdf_hash") != 0 && strcmp(key, "path") != 0)
+        {
+            if (json_array_append_new(absent, json_string(key)) != 0) {
+                goto done;
+            }
+        }
+    }
+
+    rec = ngx_http_clockchain_tdf_record(copy);
+    if (rec == NULL) {
+        goto done;
+    }
+
+    payload = json_object_get(rec, "payload");
+
+    for (i = 0; own[i]; i++) {
+        v = json_object_get(node, own[i]);
+        if (json_is_string(v) && json_object_set(kept, own[i], v) != 0) {
+            goto done;
+        }
+    }
+
+    /* the timestamp gives back a created_at the module wrote, no other */
+    v = json_object_get(node, "created_at");
+    s = json_is_string(v) ? json_string_value(v) : "";
+
+    if (json_is_string(v)
+        && !(strlen(s) == 27 && s[19] == '.' && s[26] == 'Z'))
+    {
+        if (json_object_set(kept, "created_at", v) != 0) {
+            goto done;
+        }
+    }
+
+    n = json_array_size(absent);
+
+    if (n) {
+        sorted = malloc(n * sizeof(json_t *));
+        if (sorted == NULL) {
+            goto done;
+        }
+
+        for (i = 0; i < n; i++) {
+            sorted[i] = json_array_get(absent, i);
+        }
+
+        qsort(sorted, n, sizeof(json_t *), ngx_http_clockchain_str_cmp);
+
+        v = json_array();
+        for (i = 0; v && i < n; i++) {
+            json_array_append(v, sorted[i]);
+        }
+
+        free(sorted);
+        sorted = NULL;
+
+        if (v == NULL || json_object_set_new(kept, "absent", v) != 0) {
+            goto done;
+        }
+    }
+
+    if (json_object_size(kept)
+        && json_object_set(payload, "clockchain_restore", kept) != 0)
+    {
+        goto done;
+    }
+
+    /* the edges this node holds as their source */
+
+    json_array_foreach(edges, i, e) {
+        v = json_object_get(e, "source");
+
+        if (!json_is_object(e)
+            || (v && (!json_is_string(v)
+                      || strcmp(json_string_value(v), path) != 0))
+            || !json_is_string(json_object_get(e, "type"))
+            || !json_is_string(json_object_get(e, "target")))
+        {
+            continue;
+        }
+
+        v = json_deep_copy(e);
+        if (v == NULL) {
+            goto done;
+        }
+
+        json_object_del(v, "source");
+
+        if (json_is_number(json_object_get(v, "weight"))) {
+            json_object_set_new(v, "weight", json_real(json_number_value(
+                                    json_object_get(v, "weight"))));
+        }
+
+        if (json_array_append_new(list, v) != 0) {
+            goto done;
+        }
+    }
+
+    n = json_array_size(list);
+
+    if (n) {
+        sorted = malloc(n * sizeof(json_t *));
+        if (sorted == NULL) {
+            goto done;
+        }
+
+        for (i = 0; i < n; i++) {
+            sorted[i] = json_array_get(list, i);
+        }
+
+        qsort(sorted, n, sizeof(json_t *), ngx_http_clockchain_edge_cmp);
+
+        v = json_array();
+        for (i = 0; v && i < n; i++) {
+            json_array_append(v, sorted[i]);
+        }
+
+        if (v == NULL || json_object_set_new(payload, "edges", v) != 0) {
+            goto done;
+        }
+    }
+
+    /* the record's hash is of the payload as written */
+
+    text = ngx_http_clockchain_py_dumps(payload, 0, &n);
+    if (text == NULL) {
+        goto done;
+    }
+
+    ngx_http_clockchain_sha256_hex(text, n, hex);
+    free(text);
+
+    if (json_object_set_new(rec, "tdf_hash", json_string(hex)) != 0) {
+        text = NULL;
+        goto done;
+    }
+
+    text = ngx_http_clockchain_py_dumps(rec, 1, len);
+
+done:
+
+    free(sorted);
+    json_decref(copy);
+    json_decref(kept);
+    json_decref(absent);
+    json_decref(list);
+    json_decref(rec);
+
+    return text;
+}

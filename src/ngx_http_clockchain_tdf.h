@@ -43,5 +43,13 @@ int ngx_http_clockchain_node_month(json_t *node);
 /* the TDF record of a node that has its columns; a new reference */
 json_t *ngx_http_clockchain_tdf_record(json_t *node);
 
+/*
+ * a line of a whole-graph export (no newline): the node, as its hash
+ * holds it with the types a read gives, at path, with its edges (objects
+ * as stored); malloc'd
+ */
+char *ngx_http_clockchain_export_line(json_t *node, const char *path,
+    json_t *edges, size_t *len);
+
 
 #endif /* _NGX_HTTP_CLOCKCHAIN_TDF_H_INCLUDED_ */

@@ -44,6 +44,8 @@ my $SERVER = <<"CONF";
         location = /health             { clockchain_health; }
         location = /                   { clockchain_service_info; }
         location = /openapi.json       { clockchain_openapi; }
+        location = /api/export         { clockchain_export; }
+        location = /api/restore        { clockchain_restore; }
     }
 CONF
 
@@ -328,6 +330,7 @@ my %GENERIC = (
 );
 
 # what only one route does
+my $RESTORE_LINE = '';
 my %PROVOKE = (
     'GET /openapi.json 304' => sub {
         http(GET => $ng->url('/openapi.json'),
@@ -383,6 +386,22 @@ my %PROVOKE = (
     'GET /api/jobs/{job_id} 404' => sub {
         req('/api/jobs/{job_id}', 'get', unknown => 1);
     },
+    'GET /api/export 403' => sub {
+        req('/api/export', 'get', no_admin => 1);
+    },
+    'POST /api/restore 403' => sub {
+        req('/api/restore', 'post', no_admin => 1, body => "\n");
+    },
+    # a line of the export, sent back (it writes nothing new); kept for 503
+    'POST /api/restore 200' => sub {
+        ($RESTORE_LINE) = split /\n/, req('/api/export', 'get')->{content};
+        req('/api/restore', 'post', body => "$RESTORE_LINE\n",
+            ctype => 'application/x-ndjson');
+    },
+    'POST /api/restore 503' => sub {
+        req('/api/restore', 'post', body => "$RESTORE_LINE\n",
+            ctype => 'application/x-ndjson');
+    },
 );
 
 # ---------------------------------------------------------------------------
@@ -403,6 +422,15 @@ sub check {
     };
     my $resp = deref($op->{responses}{$st});
     my $media = $resp->{content}{'application/json'};
+    my ($other) = grep { $_ ne 'application/json' }
+                  keys %{ $resp->{content} // {} };
+    if (!$media && $other) {
+        # a body that is not JSON (the export's JSONL): its type, and some
+        like($r->{headers}{'content-type'} // '', qr{^\Q$other\E},
+             "$name: $other");
+        isnt($r->{content} // '', '', "$name: a body");
+        return;
+    }
     if (!$media) {
         is($r->{content} // '', '', "$name: no body");
         return;

@@ -32,44 +32,9 @@ local seed = cjson.decode(ARGV[2])
 local stats = p .. 'stats'
 
 -- #include lib/edge.lua
-local nodes, edges = 0, 0
-local last = redis.call('HGET', stats, 'last_updated') or ''
+-- #include lib/graph.lua
 
-for _, node in ipairs(seed.nodes) do
-    local path = node.path
-    local nkey = p .. 'node:' .. path
-    local words = node.search
-    node.search = nil
-
-    if redis.call('EXISTS', nkey) == 0 then
-        local fields = {}
-        for k, v in pairs(node) do
-            if v ~= cjson.null then
-                if type(v) == 'table' then
-                    v = cjson.encode(v)
-                end
-                fields[#fields + 1] = k
-                fields[#fields + 1] = tostring(v)
-            end
-        end
-        redis.call('HSET', nkey, unpack(fields))
-        index_new(path, node, words)
-
-        nodes = nodes + 1
-        redis.call('HINCRBY', stats, 'nodes', 1)
-        redis.call('HINCRBY', stats, 'layer:' .. tostring(node.layer), 1)
-        if type(node.created_at) == 'string' and node.created_at > last then
-            last = node.created_at
-            redis.call('HSET', stats, 'last_updated', last)
-        end
-    end
-end
-
-for _, e in ipairs(seed.edges) do
-    if edge_put(e) then
-        edges = edges + 1
-    end
-end
+local nodes, edges = graph_write(seed)
 
 redis.call('SET', KEYS[1], nodes .. ' nodes ' .. edges .. ' edges '
                            .. ARGV[3])

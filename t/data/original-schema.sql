@@ -1,0 +1,57 @@
+-- The original service's tables (timepointai/timepoint-clockchain,
+-- app/core/db.py SCHEMA_DDL, byte for byte below), for t/76.
+
+CREATE TABLE IF NOT EXISTS nodes (
+    id TEXT PRIMARY KEY,
+    type TEXT DEFAULT 'event',
+    name TEXT DEFAULT '',
+    year INTEGER,
+    month TEXT DEFAULT '',
+    month_num INTEGER DEFAULT 0,
+    day INTEGER DEFAULT 0,
+    time TEXT DEFAULT '',
+    country TEXT DEFAULT '',
+    region TEXT DEFAULT '',
+    city TEXT DEFAULT '',
+    slug TEXT DEFAULT '',
+    layer INTEGER DEFAULT 0,
+    visibility TEXT DEFAULT 'private',
+    created_by TEXT DEFAULT 'system',
+    tags TEXT[] DEFAULT '{}',
+    one_liner TEXT DEFAULT '',
+    figures TEXT[] DEFAULT '{}',
+    flash_timepoint_id TEXT,
+    flash_slug TEXT DEFAULT '',
+    flash_share_url TEXT DEFAULT '',
+    era TEXT DEFAULT '',
+    image_url TEXT,
+    created_at TIMESTAMPTZ DEFAULT now(),
+    published_at TIMESTAMPTZ,
+    source_type TEXT DEFAULT 'historical',
+    confidence FLOAT,
+    source_run_id TEXT,
+    tdf_hash TEXT NOT NULL,
+    schema_version TEXT DEFAULT '0.1',
+    text_model TEXT DEFAULT '',
+    image_model TEXT DEFAULT '',
+    model_provider TEXT DEFAULT '',
+    model_permissiveness TEXT DEFAULT 'unknown',
+    generation_id TEXT DEFAULT '',
+    graph_state_hash TEXT DEFAULT '',
+    proposed_by TEXT DEFAULT '',
+    challenged_by TEXT[] DEFAULT '{}',
+    status TEXT DEFAULT 'proposed' CHECK (status IN ('proposed','challenged','verified','alternative'))
+);
+
+CREATE TABLE IF NOT EXISTS edges (
+    source TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    target TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    type TEXT NOT NULL CHECK (type IN ('causes','caused_by','influences','contemporaneous','same_era','same_location','same_conflict','same_figure','thematic','precedes','follows','challenges')),
+    weight FLOAT DEFAULT 1.0,
+    theme TEXT DEFAULT '',
+    description TEXT DEFAULT '',
+    created_by TEXT DEFAULT 'auto',
+    schema_version TEXT DEFAULT '0.1',
+    PRIMARY KEY (source, target, type)
+);
+
