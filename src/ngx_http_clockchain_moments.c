@@ -35,6 +35,7 @@
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_agents.h"
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_tdf.h"
 #include "ngx_http_clockchain_shm.h"
@@ -80,6 +81,7 @@ static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_visibility_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_publish_store(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
+static void ngx_http_clockchain_publish_writer(ngx_http_request_t *r);
 
 static void ngx_http_clockchain_publish_done(void *data, redisReply *reply);
 
@@ -822,7 +824,7 @@ ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 
     ctx->visibility = visibility;
 
-    ngx_http_clockchain_publish_store(r, ctx);
+    ngx_http_clockchain_publish_writer(r);
 }
 
 
@@ -895,6 +897,37 @@ ngx_http_clockchain_visibility_body(ngx_http_request_t *r)
     }
 
     ctx->visibility = visibility;
+
+    ngx_http_clockchain_publish_writer(r);
+}
+
+
+/*
+ * A visibility is a write: the original's publish asks require_write_auth
+ * for its writer (the service key was checked before the body).
+ */
+
+static void
+ngx_http_clockchain_publish_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ctx->agent.len == 0) {
+        rc = ngx_http_clockchain_writer_auth(r,
+                                             NGX_HTTP_CLOCKCHAIN_AGENT_WRITE,
+                                          ngx_http_clockchain_publish_writer);
+        if (rc == NGX_DONE) {
+            return;
+        }
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
 
     ngx_http_clockchain_publish_store(r, ctx);
 }
