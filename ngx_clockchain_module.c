@@ -353,7 +353,7 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      NGX_HTTP_CLOCKCHAIN_READS_PUBLISH,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,     /* proposals; publish's is 4k */
       ngx_http_clockchain_moments_handler },
 
     { ngx_string("clockchain_graph_neighbors"),

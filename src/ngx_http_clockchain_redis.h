@@ -34,7 +34,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE     13
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEED       14
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_AGENTS     15
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           16
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_PROPOSE    16
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           17
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

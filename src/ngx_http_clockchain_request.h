@@ -66,6 +66,9 @@ typedef struct {
     ngx_atomic_uint_t                 agent_gen;
     void                            (*agent_done)(ngx_http_request_t *r);
 
+    /* the writers' workflow (propose.c): its own state */
+    void                             *workflow;
+
     /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;

@@ -148,6 +148,12 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_agents(
     ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
     void *data);
 
+/* propose.lua's operations (its header), args after its fixed ones */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_propose(
+    ngx_http_clockchain_main_conf_t *mcf, const char *op, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+
 
 /* seeding the graph (clockchain_seed_file); per worker */
 ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,

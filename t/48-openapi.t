@@ -428,6 +428,45 @@ my %PROVOKE = (
         req('/api/agents/register', 'post',
             body => encode_json({ agent_name => 'openapi-twice' }));
     },
+    'POST /api/moments/propose 403' => sub {
+        req('/api/moments/propose', 'post', ng => $writers,
+            headers => { Authorization => "Bearer $reader" });
+    },
+    'POST /api/moments/propose 409' => sub { req('/api/moments/propose', 'post') },
+    'POST /api/moments/{path}/challenge 403' => sub {
+        req('/api/moments/{path}/challenge', 'post', ng => $writers,
+            headers => { Authorization => "Bearer $reader" });
+    },
+    'POST /api/moments/{path}/challenge 409' => sub {
+        req('/api/moments/{path}/challenge', 'post');
+    },
+    'POST /api/moments/{path}/verify 400' => sub {
+        req('/api/moments/{path}/verify', 'post');
+    },
+    'POST /api/moments/{path}/verify 403' => sub {
+        req('/api/moments/{path}/verify', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    # two moments of their own: $A is verified by the verify route's 200
+    'POST /api/moments/{path}/reconcile 200' => sub {
+        my @id = map { "/1969/july/21/0000/united-states/florida/cape-canaveral/openapi-r$_" } 1, 2;
+        req('/api/moments/propose', 'post', body => encode_json({ id => $_ })) for @id;
+        http(POST => $ng->url("/api/moments$id[0]/reconcile"),
+             headers => { 'X-Service-Key' => 'test-key-1', 'Content-Type' => 'application/json' },
+             body => encode_json({ winner_id => $id[0], loser_id => $id[1] }));
+    },
+    'POST /api/moments/{path}/reconcile 403' => sub {
+        req('/api/moments/{path}/reconcile', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'POST /api/moments/{path}/reconcile 404' => sub {
+        req('/api/moments/{path}/reconcile', 'post', unknown => 1,
+            body => encode_json({ winner_id => $NOWHERE, loser_id => $B }));
+    },
+    'POST /api/moments/{path}/reconcile 503' => sub {
+        req('/api/moments/{path}/reconcile', 'post', unknown => 1,
+            body => encode_json({ winner_id => $NOWHERE, loser_id => $B }));
+    },
     'DELETE /api/agents/{agent_id} 400' => sub {
         http(DELETE => $ng->url('/api/agents/abc'),
              headers => { 'X-Service-Key' => 'test-key-1' });
