@@ -26,7 +26,8 @@
  *
  * A fourth, "<that channel>:agents", has the SHA-256 of an agent's token
  * that was revoked (agents.lua); whoever registered with
- * ngx_http_clockchain_events_on_revoke() (agents.c) drops it.
+ * ngx_http_clockchain_events_on_revoke() (agents.c) drops it.  Only an
+ * nginx with writer tokens configured subscribes to it.
  */
 
 
@@ -276,8 +277,9 @@ ngx_http_clockchain_events_connect(void)
      * version of the module reads it; "<channel>:final" has a final state
      * whole, published just before the change itself; "<channel>:moments"
      * the graph nodes whose public answer changed; "<channel>:agents"
-     * the revoked agent tokens.  One SUBSCRIBE: all four are heard from
-     * its first confirmation on.
+     * the revoked agent tokens, for an nginx that checks them (writer
+     * tokens configured; without, no token is ever looked at).  One
+     * SUBSCRIBE: all are heard from its first confirmation on.
      */
 
     argv[0] = "SUBSCRIBE";
@@ -297,7 +299,8 @@ ngx_http_clockchain_events_connect(void)
                  - agents;
 
     (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
-                                 NULL, 5, argv, argvlen);
+                                 NULL, ev->mcf->writers ? 5 : 4, argv,
+                                 argvlen);
 
     /* a Redis that takes the connection but never answers is let go */
     if (ev->deadline.timer_set) {
