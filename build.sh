@@ -192,6 +192,20 @@ run() {
         seed_line="clockchain_seed_file  $seed_file;"
     fi
 
+    # writers' Bearer tokens (the original's ADMIN_TOKEN and WRITER_TOKENS,
+    # "token:agent_name" separated by commas) when the environment has
+    # them; without either, the service key alone writes, as "system"
+    local admin_token_line='#clockchain_admin_token_file    /etc/nginx/clockchain/admin.token;'
+    local writer_tokens_line='#clockchain_writer_tokens_file  /etc/nginx/clockchain/writer.tokens;'
+    if [ -n "${ADMIN_TOKEN:-}" ]; then
+        (umask 077; printf '%s\n' "$ADMIN_TOKEN" >"$prefix/conf/admin.token")
+        admin_token_line='clockchain_admin_token_file    admin.token;'
+    fi
+    if [ -n "${WRITER_TOKENS:-}" ]; then
+        (umask 077; printf '%s\n' "$WRITER_TOKENS" >"$prefix/conf/writer.tokens")
+        writer_tokens_line='clockchain_writer_tokens_file  writer.tokens;'
+    fi
+
     # examples/minimal.conf, the operators' example, with the values of
     # this run; its logs, pid and temp paths under the run dir (the
     # compiled-in ones are the system's); two workers, as the test expects
@@ -225,6 +239,10 @@ pid  logs/nginx.pid;' \
         'clockchain_admin_key_file    admin.keys;' \
         '#clockchain_seed_file  /etc/nginx/clockchain/seeds.jsonl;' \
         "$seed_line" \
+        '#clockchain_admin_token_file    /etc/nginx/clockchain/admin.token;' \
+        "$admin_token_line" \
+        '#clockchain_writer_tokens_file  /etc/nginx/clockchain/writer.tokens;' \
+        "$writer_tokens_line" \
         >"$prefix/conf/nginx.conf"
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q

@@ -23,6 +23,8 @@
 #include "ngx_http_clockchain_wait.h"
 #include "ngx_http_clockchain_seed.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_tdf.h"
+#include "ngx_http_clockchain_agents.h"
 
 
 /* a service or admin key, at most: not a Redis key (store.h) */
@@ -36,6 +38,12 @@ static char *ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_clockchain_seed_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_token_file(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_clockchain_add_token(ngx_conf_t *cf,
+    ngx_http_clockchain_main_conf_t *mcf, u_char *token, size_t len,
+    u_char *name, size_t nlen, ngx_uint_t perm, ngx_str_t *file,
+    ngx_uint_t line);
 static char *ngx_http_clockchain_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_clockchain_flash_url(ngx_conf_t *cf,
@@ -229,6 +237,20 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       NULL },
 
+    { ngx_string("clockchain_admin_token_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_token_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_AGENT_ADMIN,
+      NULL },
+
+    { ngx_string("clockchain_writer_tokens_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_clockchain_token_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_AGENT_WRITE,
+      NULL },
+
     { ngx_string("clockchain_service_key"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_clockchain_keys,
@@ -313,6 +335,13 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       0,
       ngx_http_clockchain_jobs_handler },
 
+    { ngx_string("clockchain_agents"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_READS_PUBLISH,
+      ngx_http_clockchain_agents_handler },
+
     { ngx_string("clockchain_metrics"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
@@ -324,7 +353,7 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_clockchain_handler_set,
       NGX_HTTP_LOC_CONF_OFFSET,
-      NGX_HTTP_CLOCKCHAIN_READS_PUBLISH,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,     /* proposals; publish's is 4k */
       ngx_http_clockchain_moments_handler },
 
     { ngx_string("clockchain_graph_neighbors"),
@@ -672,6 +701,223 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             clcf->client_max_body_size = max;
         }
     }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * clockchain_admin_token_file file; (one token: the original's ADMIN_TOKEN)
+ * and clockchain_writer_tokens_file file; ("token:agent_name" entries, a
+ * line each or separated by commas, as the original's WRITER_TOKENS; a
+ * token without a name is "agent-N", N its place from 0).  Read now, so
+ * nginx -t names a bad line; only the tokens' SHA-256 is kept, and no
+ * message ever shows a token.
+ */
+
+static char *
+ngx_http_clockchain_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_clockchain_main_conf_t  *mcf = conf;
+
+    u_char      *p, *last, *start, *end, *e, *colon, *q, *nm, buf[32];
+    char        *rv;
+    size_t       nlen;
+    ngx_str_t   *value, file, content;
+    ngx_uint_t   line, found, perm;
+
+    perm = cmd->offset;
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_http_clockchain_read_conf_file(cf, &file, &content) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = content.data;
+    last = p + content.len;
+    found = 0;
+
+    for (line = 1; p < last; line++) {
+        start = p;
+
+        while (p < last && *p != '\n') {
+            p++;
+        }
+
+        end = p++;
+
+        while (start < end && (*start == ' ' || *start == '\t')) {
+            start++;
+        }
+
+        if (start == end || *start == '#') {
+            continue;
+        }
+
+        /* entries of a line: separated by commas, blanks around them */
+
+        for (q = start; q < end; q = e + 1) {
+            e = ngx_strlchr(q, end, ',');
+            if (e == NULL) {
+                e = end;
+            }
+
+            while (q < e && (*q == ' ' || *q == '\t')) {
+                q++;
+            }
+
+            nm = e;
+
+            while (nm > q
+                   && (nm[-1] == ' ' || nm[-1] == '\t' || nm[-1] == '\r'))
+            {
+                nm--;
+            }
+
+            if (q == nm) {
+                continue;
+            }
+
+            if (perm == NGX_HTTP_CLOCKCHAIN_AGENT_ADMIN) {
+                if (found) {
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "more than one token in \"%V\" "
+                                       "(line %ui): it holds the one admin "
+                                       "token", &file, line);
+                    return NGX_CONF_ERROR;
+                }
+
+                rv = ngx_http_clockchain_add_token(cf, mcf, q, nm - q,
+                                                   (u_char *) "admin", 5,
+                                                   perm, &file, line);
+
+            } else {
+                colon = ngx_strlchr(q, nm, ':');
+
+                if (colon) {
+                    rv = ngx_http_clockchain_add_token(cf, mcf, q, colon - q,
+                                                       colon + 1,
+                                                       nm - colon - 1, perm,
+                                                       &file, line);
+
+                } else {
+                    nlen = ngx_sprintf(buf, "agent-%ui", found) - buf;
+                    rv = ngx_http_clockchain_add_token(cf, mcf, q, nm - q,
+                                                       buf, nlen, perm,
+                                                       &file, line);
+                }
+            }
+
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            found++;
+        }
+    }
+
+    if (found == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "no tokens in \"%V\"", &file);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->writers = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_clockchain_add_token(ngx_conf_t *cf,
+    ngx_http_clockchain_main_conf_t *mcf, u_char *token, size_t len,
+    u_char *name, size_t nlen, ngx_uint_t perm, ngx_str_t *file,
+    ngx_uint_t line)
+{
+    size_t                             i;
+    ngx_uint_t                         n;
+    ngx_http_clockchain_agent_conf_t  *a, *t;
+
+    /* never echo a token: name its line instead */
+
+    for (i = 0; i < len; i++) {
+        if (token[i] < 0x21 || token[i] > 0x7e) {
+            break;
+        }
+    }
+
+    if (len == 0 || len > NGX_HTTP_CLOCKCHAIN_API_KEY_MAX || i < len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid token on line %ui of \"%V\": tokens are "
+                           "1 to %d printable ASCII characters without "
+                           "spaces, commas or colons", line, file,
+                           NGX_HTTP_CLOCKCHAIN_API_KEY_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    while (nlen && (*name == ' ' || *name == '\t')) {
+        name++;
+        nlen--;
+    }
+
+    for (i = 0; i < nlen; i++) {
+        if (name[i] < 0x20 || name[i] == 0x7f) {
+            break;
+        }
+    }
+
+    if (nlen == 0 || nlen > NGX_HTTP_CLOCKCHAIN_AGENT_NAME_MAX || i < nlen) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid agent name on line %ui of \"%V\": "
+                           "names are 1 to %d bytes without control "
+                           "characters", line, file,
+                           NGX_HTTP_CLOCKCHAIN_AGENT_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->agent_tokens == NULL) {
+        mcf->agent_tokens = ngx_array_create(cf->pool, 4,
+                                     sizeof(ngx_http_clockchain_agent_conf_t));
+        if (mcf->agent_tokens == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (mcf->agent_tokens->nelts >= NGX_HTTP_CLOCKCHAIN_AGENT_TOKENS) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "too many tokens in \"%V\": at most %d in all",
+                           file, NGX_HTTP_CLOCKCHAIN_AGENT_TOKENS);
+        return NGX_CONF_ERROR;
+    }
+
+    a = ngx_array_push(mcf->agent_tokens);
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_clockchain_sha256_hex(token, len, (char *) a->hash);
+
+    t = mcf->agent_tokens->elts;
+
+    for (n = 0; n + 1 < mcf->agent_tokens->nelts; n++) {
+        if (ngx_memcmp(t[n].hash, a->hash, 64) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "the token on line %ui of \"%V\" is given "
+                               "twice", line, file);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    a->name.data = ngx_pnalloc(cf->pool, nlen);
+    if (a->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(a->name.data, name, nlen);
+    a->name.len = nlen;
+    a->perm = perm;
 
     return NGX_CONF_OK;
 }
@@ -1497,6 +1743,10 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_clockchain_agents_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (mcf->flash_url.len) {
         return ngx_http_clockchain_runner_init_process(cycle, mcf);
     }
@@ -1520,6 +1770,7 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
     /* the runner first: its commits go through the redis connection */
     ngx_http_clockchain_runner_exit_process(cycle);
     ngx_http_clockchain_store_seed_exit_process();
+    ngx_http_clockchain_agents_exit_process();
     ngx_http_clockchain_wait_exit_process(cycle);
     ngx_http_clockchain_events_exit_process(cycle);
     ngx_http_clockchain_redis_exit_process(cycle);

@@ -23,6 +23,11 @@
  * public answer a script changed (publish.lua, complete.lua): paths
  * separated by spaces, or "*" for every one.  What the zone caches of
  * them goes (ngx_http_clockchain_shm_moment_mark()).
+ *
+ * A fourth, "<that channel>:agents", has the SHA-256 of an agent's token
+ * that was revoked (agents.lua); whoever registered with
+ * ngx_http_clockchain_events_on_revoke() (agents.c) drops it.  Only an
+ * nginx with writer tokens configured subscribes to it.
  */
 
 
@@ -63,6 +68,9 @@ typedef struct {
     /* who is told: the long-poll waiters (wait.c) */
     ngx_http_clockchain_events_change_pt        changed;
     ngx_http_clockchain_events_resubscribed_pt  resubscribed;
+
+    /* who is told of a revoked agent token: agents.c */
+    ngx_http_clockchain_events_revoked_pt       revoked;
 
     ngx_uint_t                         exiting;
 } ngx_http_clockchain_events_t;
@@ -208,10 +216,11 @@ ngx_http_clockchain_events_connect(void)
     u_char                        *host, *p;
     u_char                         final[256 + sizeof(":final")];
     u_char                         moments[256 + sizeof(":moments")];
+    u_char                         agents[256 + sizeof(":agents")];
     ngx_int_t                      port;
     redisAsyncContext             *ac;
-    const char                    *argv[4];
-    size_t                         argvlen[4];
+    const char                    *argv[5];
+    size_t                         argvlen[5];
     ngx_http_clockchain_events_t  *ev = &ngx_http_clockchain_events;
 
     if (ev->rcf->unix_path) {
@@ -267,8 +276,10 @@ ngx_http_clockchain_events_connect(void)
      * "<channel>" has every change as "<id> <status> <version>", as every
      * version of the module reads it; "<channel>:final" has a final state
      * whole, published just before the change itself; "<channel>:moments"
-     * the graph nodes whose public answer changed.  One SUBSCRIBE: all
-     * three are heard from its first confirmation on.
+     * the graph nodes whose public answer changed; "<channel>:agents"
+     * the revoked agent tokens, for an nginx that checks them (writer
+     * tokens configured; without, no token is ever looked at).  One
+     * SUBSCRIBE: all are heard from its first confirmation on.
      */
 
     argv[0] = "SUBSCRIBE";
@@ -282,9 +293,14 @@ ngx_http_clockchain_events_connect(void)
     argvlen[3] = ngx_sprintf(moments, "%*s:moments", ev->channel_len,
                              ev->channel)
                  - moments;
+    argv[4] = (char *) agents;
+    argvlen[4] = ngx_sprintf(agents, "%*s:agents", ev->channel_len,
+                             ev->channel)
+                 - agents;
 
     (void) redisAsyncCommandArgv(ac, ngx_http_clockchain_events_message,
-                                 NULL, 4, argv, argvlen);
+                                 NULL, ev->mcf->writers ? 5 : 4, argv,
+                                 argvlen);
 
     /* a Redis that takes the connection but never answers is let go */
     if (ev->deadline.timer_set) {
@@ -455,6 +471,22 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
     {
         ngx_http_clockchain_events_moments((u_char *) reply->element[2]->str,
                                            reply->element[2]->len);
+        return;
+    }
+
+    if (ngx_strcmp(reply->element[0]->str, "message") == 0
+        && reply->element[1]->type == REDIS_REPLY_STRING
+        && reply->element[1]->len == ev->channel_len + sizeof(":agents") - 1
+        && reply->element[2]->type == REDIS_REPLY_STRING
+        && ngx_strncmp(reply->element[1]->str + ev->channel_len, ":agents",
+                       sizeof(":agents") - 1)
+           == 0)
+    {
+        if (ev->revoked) {
+            ev->revoked((u_char *) reply->element[2]->str,
+                        reply->element[2]->len);
+        }
+
         return;
     }
 
@@ -676,4 +708,12 @@ ngx_http_clockchain_events_on_change(
 {
     ngx_http_clockchain_events.changed = changed;
     ngx_http_clockchain_events.resubscribed = resubscribed;
+}
+
+
+void
+ngx_http_clockchain_events_on_revoke(
+    ngx_http_clockchain_events_revoked_pt revoked)
+{
+    ngx_http_clockchain_events.revoked = revoked;
 }

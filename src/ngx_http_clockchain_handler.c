@@ -20,6 +20,7 @@
 #include "ngx_http_clockchain_shm.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_agents.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_store.h"
@@ -33,6 +34,7 @@
 static ngx_int_t ngx_http_clockchain_create(ngx_http_request_t *r,
     ngx_uint_t bulk);
 static void ngx_http_clockchain_create_body(ngx_http_request_t *r);
+static void ngx_http_clockchain_create_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static void ngx_http_clockchain_create_done(void *data, redisReply *reply);
@@ -217,6 +219,21 @@ ngx_http_clockchain_create_body(ngx_http_request_t *r)
         return;
     }
 
+    if (!ctx->bulk) {
+        /* the original's require_write_auth (bulk needs the admin key) */
+        rc = ngx_http_clockchain_writer_auth(r,
+                                             NGX_HTTP_CLOCKCHAIN_AGENT_WRITE,
+                                             ngx_http_clockchain_create_writer);
+        if (rc == NGX_DONE) {
+            return;
+        }
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
     rc = ngx_http_clockchain_create_send(r, ctx);
 
     if (rc != NGX_DONE) {
@@ -224,6 +241,24 @@ ngx_http_clockchain_create_body(ngx_http_request_t *r)
     }
 
     /* else the reply finalizes the request */
+}
+
+
+/* the writer's token was found valid in Redis */
+
+static void
+ngx_http_clockchain_create_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    rc = ngx_http_clockchain_create_send(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_clockchain_finalize(r, rc);
+    }
 }
 
 

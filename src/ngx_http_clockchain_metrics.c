@@ -188,6 +188,10 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
     ngx_http_clockchain_metric(&o, "clockchain_graph_cache_misses_total",
         "counter", "Browse, search, list and neighbour reads that read the "
         "graph in Redis.", "graph_cache_misses", st->graph_cache_misses);
+    ngx_http_clockchain_metric(&o, "clockchain_agent_revocations_total",
+        "counter", "Agent tokens revoked here or heard revoked on the "
+        "events channel, by each worker (each drops its cached tokens).",
+        "agent_revocations", st->agent_revocations);
     ngx_http_clockchain_metric(&o, "clockchain_runner_pid", "gauge",
         "Process id of the worker that holds the runner role (0: none).",
         "runner_pid", (ngx_atomic_uint_t) runner);

@@ -24,6 +24,23 @@
 
 #define NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX    4096
 
+/* an agent's name, at most, in bytes; the tokens a directive's file holds */
+#define NGX_HTTP_CLOCKCHAIN_AGENT_NAME_MAX  128
+#define NGX_HTTP_CLOCKCHAIN_AGENT_TOKENS    1000
+
+/* what an agent's token allows (the original's permissions) */
+#define NGX_HTTP_CLOCKCHAIN_AGENT_READ     0
+#define NGX_HTTP_CLOCKCHAIN_AGENT_WRITE    1
+#define NGX_HTTP_CLOCKCHAIN_AGENT_ADMIN    2
+
+
+/* a token of clockchain_admin_token_file or clockchain_writer_tokens_file */
+typedef struct {
+    u_char                        hash[65];   /* SHA-256 hex; not the token */
+    ngx_str_t                     name;
+    ngx_uint_t                    perm;       /* ..._AGENT_WRITE, _ADMIN */
+} ngx_http_clockchain_agent_conf_t;
+
 
 typedef struct {
     ngx_shm_zone_t               *shm_zone;
@@ -54,6 +71,14 @@ typedef struct {
     /* clockchain_seed_file: the file, and seed.lua's argument from it */
     ngx_str_t                     seed_file;
     ngx_str_t                     seed;
+
+    /*
+     * clockchain_admin_token_file, clockchain_writer_tokens_file: the
+     * agents written into Redis once (of ngx_http_clockchain_agent_conf_t);
+     * with either directive, writes need an agent's Bearer token
+     */
+    ngx_array_t                  *agent_tokens;
+    ngx_flag_t                    writers;
 
     ngx_uint_t                    enabled;        /* a handler is in use */
 } ngx_http_clockchain_main_conf_t;
@@ -102,6 +127,7 @@ ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_openapi_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_agents_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_export_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_restore_handler(ngx_http_request_t *r);
 

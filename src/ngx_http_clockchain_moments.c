@@ -35,6 +35,8 @@
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
+#include "ngx_http_clockchain_agents.h"
+#include "ngx_http_clockchain_propose.h"
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_tdf.h"
 #include "ngx_http_clockchain_shm.h"
@@ -52,6 +54,8 @@
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH   1
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY  2
 #define NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN   3
+/* 16 and up: the writers' workflow, ngx_http_clockchain_propose.c */
+#define NGX_HTTP_CLOCKCHAIN_MOMENT_WORKFLOW  16
 
 /* ?format= of a read */
 #define NGX_HTTP_CLOCKCHAIN_FORMAT_DEFAULT   0
@@ -66,8 +70,6 @@ static ngx_int_t ngx_http_clockchain_moment_read(ngx_http_request_t *r,
 static void ngx_http_clockchain_moment_read_done(void *data,
     redisReply *reply);
 static ngx_uint_t ngx_http_clockchain_moment_format(ngx_http_request_t *r);
-static json_t *ngx_http_clockchain_moment_json(redisReply *node,
-    redisReply *edges, ngx_uint_t format);
 static ngx_int_t ngx_http_clockchain_moment_cached(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static ngx_int_t ngx_http_clockchain_moment_fill(ngx_http_request_t *r,
@@ -80,6 +82,7 @@ static void ngx_http_clockchain_publish_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_visibility_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_publish_store(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
+static void ngx_http_clockchain_publish_writer(ngx_http_request_t *r);
 
 static void ngx_http_clockchain_publish_done(void *data, redisReply *reply);
 
@@ -94,6 +97,11 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
     ngx_http_clockchain_ctx_t  *ctx;
 
     (void) ngx_http_clockchain_moment_path(r, &path, &action);
+
+    if (action >= NGX_HTTP_CLOCKCHAIN_MOMENT_WORKFLOW) {
+        return ngx_http_clockchain_propose_handler(r, &path,
+                                 action - NGX_HTTP_CLOCKCHAIN_MOMENT_WORKFLOW);
+    }
 
     if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_PUBLISH
         && r->method != NGX_HTTP_POST)
@@ -139,8 +147,9 @@ ngx_http_clockchain_moments_handler(ngx_http_request_t *r)
 
         return ngx_http_clockchain_error(r, NGX_HTTP_NOT_FOUND,
                    "Unknown action on a moment: after the eight segments of "
-                   "its path, the actions are \"publish\" and "
-                   "\"visibility\"");
+                   "its path, the actions are \"publish\", \"visibility\", "
+                   "\"challenge\", \"verify\", \"reconcile\", "
+                   "\"challenges\" and \"history\"");
     }
 
     if (action == NGX_HTTP_CLOCKCHAIN_MOMENT_READ
@@ -248,6 +257,17 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
 
     *action = NGX_HTTP_CLOCKCHAIN_MOMENT_READ;
 
+    /* POST {location}/propose: a new moment, no path yet */
+
+    if (len == sizeof("/propose") - 1
+        && ngx_strncmp(p, "/propose", len) == 0)
+    {
+        *action = NGX_HTTP_CLOCKCHAIN_MOMENT_WORKFLOW
+                  + NGX_HTTP_CLOCKCHAIN_PROPOSE_NEW;
+        ngx_str_null(path);
+        return NGX_DECLINED;
+    }
+
     for (i = 0, n = 0, slash = len; i < len; i++) {
         if (p[i] == '/' && ++n == 9) {
             slash = i;
@@ -270,7 +290,9 @@ ngx_http_clockchain_moment_path(ngx_http_request_t *r, ngx_str_t *path,
             *action = NGX_HTTP_CLOCKCHAIN_MOMENT_VISIBILITY;
 
         } else {
-            *action = NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN;
+            *action = ngx_http_clockchain_propose_action(s, slen);
+            *action = (*action == 0) ? NGX_HTTP_CLOCKCHAIN_MOMENT_UNKNOWN
+                      : NGX_HTTP_CLOCKCHAIN_MOMENT_WORKFLOW + *action;
         }
 
         len = i;
@@ -640,7 +662,7 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
  * moment's.
  */
 
-static json_t *
+json_t *
 ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
     ngx_uint_t format)
 {
@@ -822,7 +844,7 @@ ngx_http_clockchain_publish_body(ngx_http_request_t *r)
 
     ctx->visibility = visibility;
 
-    ngx_http_clockchain_publish_store(r, ctx);
+    ngx_http_clockchain_publish_writer(r);
 }
 
 
@@ -895,6 +917,37 @@ ngx_http_clockchain_visibility_body(ngx_http_request_t *r)
     }
 
     ctx->visibility = visibility;
+
+    ngx_http_clockchain_publish_writer(r);
+}
+
+
+/*
+ * A visibility is a write: the original's publish asks require_write_auth
+ * for its writer (the service key was checked before the body).
+ */
+
+static void
+ngx_http_clockchain_publish_writer(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ctx->agent.len == 0) {
+        rc = ngx_http_clockchain_writer_auth(r,
+                                             NGX_HTTP_CLOCKCHAIN_AGENT_WRITE,
+                                          ngx_http_clockchain_publish_writer);
+        if (rc == NGX_DONE) {
+            return;
+        }
+
+        if (rc != NGX_DECLINED) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
 
     ngx_http_clockchain_publish_store(r, ctx);
 }

@@ -85,7 +85,9 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_browse,
     ngx_http_clockchain_lua_seed,
     ngx_http_clockchain_lua_export,
-    ngx_http_clockchain_lua_restore
+    ngx_http_clockchain_lua_restore,
+    ngx_http_clockchain_lua_agents,
+    ngx_http_clockchain_lua_propose
 };
 
 

@@ -35,7 +35,9 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEED       14
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_EXPORT     15
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_RESTORE    16
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           17
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_AGENTS     17
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_PROPOSE    18
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           19
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

@@ -56,6 +56,19 @@ typedef struct {
     ngx_int_t                       (*cache_read)(ngx_http_request_t *r,
                                                   void *ctx);
 
+    /* the writer (ngx_http_clockchain_writer_auth(), agents.c): the agent's
+     * name; while its token is looked up, what it needs, the token's
+     * SHA-256, the zone's epoch and revocations then, and what goes on */
+    ngx_str_t                         agent;
+    ngx_uint_t                        agent_need;
+    u_char                            agent_hash[65];
+    uint32_t                          agent_epoch;
+    ngx_atomic_uint_t                 agent_gen;
+    void                            (*agent_done)(ngx_http_request_t *r);
+
+    /* the writers' workflow (propose.c): its own state */
+    void                             *workflow;
+
     /* GET ?wait=N: ngx_http_clockchain_wait.c */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;

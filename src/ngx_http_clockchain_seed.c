@@ -1360,3 +1360,248 @@ failed:
 
     return NULL;
 }
+
+
+/*
+ * A proposal: the original's ProposeRequest (the node's columns at the
+ * top level, "id" its path, "edges" each with a "source"), turned into a
+ * TDF record and read as a seed line is, so that a proposed node is
+ * checked and built as a seeded one.  The place and time are the path's
+ * (the body's display forms, "Japan" for "japan", are not compared);
+ * "confidence" and "source_run_id" are the record's provenance; an edge's
+ * source, when given, must be the proposed path (the original adds edges
+ * between any two moments here; an edge between two others is an ingest).
+ * The node is "proposed" by the agent, its edges created by the agent
+ * unless they say otherwise.
+ */
+
+int
+ngx_http_clockchain_seed_propose(json_t *req, const char *agent,
+    const char *what, json_t **node, json_t **edges, char *err,
+    size_t errlen)
+{
+    char        *text, id[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
+    char         src[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
+    size_t       i, k;
+    int          rc;
+    json_t      *rec, *payload, *prov, *list, *e, *v, *copy, *n, *ed;
+    const char  *key;
+
+    static const char *const  dropped[] = {
+        "id", "confidence", "source_run_id", "edges", "sources",
+        "source_type", "generation_id", "year", "month", "month_num", "day",
+        "time", "country", "region", "city", "slug", "created_by",
+        "proposed_by", "challenged_by", "status", NULL
+    };
+
+    static const struct {
+        const char  *name;
+        const char  *dflt;
+        size_t       max;
+    } extra[] = {
+        { "source_type", "historical", 100 },
+        { "generation_id", "", 200 },
+        { NULL, NULL, 0 }
+    };
+
+    *node = NULL;
+    *edges = NULL;
+
+    if (!json_is_object(req)) {
+        snprintf(err, errlen, "%s must be a JSON object", what);
+        return -1;
+    }
+
+    v = json_object_get(req, "id");
+
+    if (!json_is_string(v)) {
+        snprintf(err, errlen, "%s.id: the moment's path, a string", what);
+        return -1;
+    }
+
+    if (ngx_http_clockchain_seed_canonical(v, id, NULL) != 0) {
+        snprintf(err, errlen, "%s.id \"%.100s\" is not a moment's path "
+                 "(/year/month/day/HHMM/country/region/city/slug)", what,
+                 json_string_value(v));
+        return -1;
+    }
+
+    payload = json_object();
+    prov = json_object();
+    rec = json_pack("{s:s,s:o,s:o}", "id", id, "payload", payload,
+                    "provenance", prov);
+    if (rec == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    json_object_foreach(req, key, v) {
+        for (k = 0; dropped[k]; k++) {
+            if (strcmp(key, dropped[k]) == 0) {
+                break;
+            }
+        }
+
+        if (dropped[k] == NULL && json_object_set(payload, key, v) != 0) {
+            goto nomem;
+        }
+    }
+
+    /* ProposeRequest's default, where a seed's is "private" */
+    if (json_object_get(payload, "visibility") == NULL
+        && json_object_set_new(payload, "visibility", json_string("public")))
+    {
+        goto nomem;
+    }
+
+    if (json_object_get(req, "confidence")
+        && json_object_set(prov, "confidence",
+                           json_object_get(req, "confidence")))
+    {
+        goto nomem;
+    }
+
+    if (json_object_get(req, "source_run_id")
+        && json_object_set(prov, "run_id",
+                           json_object_get(req, "source_run_id")))
+    {
+        goto nomem;
+    }
+
+    list = json_object_get(req, "edges");
+
+    if (list != NULL && !json_is_null(list)) {
+        if (!json_is_array(list)) {
+            snprintf(err, errlen, "%s.edges must be a list", what);
+            json_decref(rec);
+            return -1;
+        }
+
+        copy = json_array();
+        if (copy == NULL || json_object_set_new(payload, "edges", copy)) {
+            goto nomem;
+        }
+
+        json_array_foreach(list, i, e) {
+            v = json_is_object(e) ? json_object_get(e, "source") : NULL;
+
+            if (v != NULL && !json_is_null(v)
+                && (!json_is_string(v)
+                    || ngx_http_clockchain_seed_canonical(v, src, NULL) != 0
+                    || strcmp(src, id) != 0))
+            {
+                snprintf(err, errlen, "%s.edges[%zu].source must be the "
+                         "proposed moment, \"%.100s\"", what, i, id);
+                json_decref(rec);
+                return -1;
+            }
+
+            if (json_array_append(copy, e) != 0) {
+                goto nomem;
+            }
+        }
+    }
+
+    text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+
+    if (text == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    rc = ngx_http_clockchain_seed_line(text, strlen(text), &n, &ed, err,
+                                       errlen);
+    free(text);
+
+    if (rc != 1) {
+        if (rc == 0) {
+            snprintf(err, errlen, "%s is empty", what);
+
+        } else if (strncmp(err, "\"payload.", 9) == 0) {
+            /* the body's fields are at its top level, not in a payload */
+            text = strdup(err + 9);
+            if (text) {
+                snprintf(err, errlen, "\"%s.%s", what, text);
+                free(text);
+            }
+        }
+
+        return -1;
+    }
+
+    for (k = 0; extra[k].name; k++) {
+        v = json_object_get(req, extra[k].name);
+
+        if (v == NULL || json_is_null(v)) {
+            v = json_string(extra[k].dflt);
+
+        } else if (!json_is_string(v)
+                   || json_string_length(v) > extra[k].max)
+        {
+            snprintf(err, errlen, "%s.%s must be a string of at most %zu "
+                     "bytes", what, extra[k].name, extra[k].max);
+            goto failed;
+
+        } else {
+            json_incref(v);
+        }
+
+        if (json_object_set_new(n, extra[k].name, v) != 0) {
+            goto failed_nomem;
+        }
+    }
+
+    if (json_object_set_new(n, "status", json_string("proposed"))
+        || json_object_set_new(n, "proposed_by", json_string(agent))
+        || json_object_set_new(n, "challenged_by", json_array()))
+    {
+        goto failed_nomem;
+    }
+
+    /* an edge is its writer's, as the original's created_by or agent */
+
+    list = json_object_get(req, "edges");
+
+    json_array_foreach(ed, i, e) {
+        v = json_array_get(list, i);
+        v = json_is_object(v) ? json_object_get(v, "created_by") : NULL;
+
+        if (v != NULL && !json_is_null(v)
+            && (!json_is_string(v) || json_string_length(v) == 0
+                || json_string_length(v) > 128))
+        {
+            snprintf(err, errlen, "%s.edges[%zu].created_by must be a "
+                     "string of 1 to 128 bytes", what, i);
+            goto failed;
+        }
+
+        if (json_object_set_new(e, "created_by",
+                                v && !json_is_null(v) ? json_copy(v)
+                                : json_string(agent)))
+        {
+            goto failed_nomem;
+        }
+    }
+
+    *node = n;
+    *edges = ed;
+
+    return 1;
+
+nomem:
+
+    snprintf(err, errlen, "out of memory");
+    json_decref(rec);
+    return -1;
+
+failed_nomem:
+
+    snprintf(err, errlen, "out of memory");
+
+failed:
+
+    json_decref(n);
+    json_decref(ed);
+    return -1;
+}

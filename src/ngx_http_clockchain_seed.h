@@ -49,6 +49,16 @@ int ngx_http_clockchain_seed_line(const char *line, size_t len,
 char *ngx_http_clockchain_seed_parse(const char *data, size_t len,
     size_t *nodes, size_t *edges, size_t *line, char *err, size_t errlen);
 
+/*
+ * A proposal or a challenge's competing moment (the original's
+ * ProposeRequest, already parsed; what names it in errors, "body" or
+ * "competing_moment"): 1 with *node and *edges as seed_line() gives them,
+ * the node "proposed" by agent; -1 with a message in err.
+ */
+int ngx_http_clockchain_seed_propose(json_t *req, const char *agent,
+    const char *what, json_t **node, json_t **edges, char *err,
+    size_t errlen);
+
 
 /*
  * A chunk of a whole-graph export (POST /api/restore): as a seeds file,

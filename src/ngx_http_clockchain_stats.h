@@ -42,6 +42,7 @@ typedef struct {
     ngx_atomic_t                  moment_events;  /* ":moments" messages */
     ngx_atomic_t                  graph_cache_hits;    /* graph reads, */
     ngx_atomic_t                  graph_cache_misses;  /* zone or Redis */
+    ngx_atomic_t                  agent_revocations;   /* heard, revoked */
 } ngx_http_clockchain_stats_t;
 
 

@@ -757,6 +757,128 @@ ngx_http_clockchain_store_restore(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* one agent token's record: plain HMGET, no script (every write asks) */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_agent(ngx_http_clockchain_main_conf_t *mcf,
+    const u_char *hash, ngx_http_clockchain_redis_handler_pt handler,
+    void *data)
+{
+    u_char       key[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    argv[0] = "HMGET";
+    argvlen[0] = 5;
+    argv[1] = (char *) key;
+    argvlen[1] = ngx_http_clockchain_store_key(key, mcf, "agent:tok:", hash,
+                                               64);
+    argv[2] = "id";
+    argvlen[2] = 2;
+    argv[3] = "agent_name";
+    argvlen[3] = 10;
+    argv[4] = "permissions";
+    argvlen[4] = 11;
+    argv[5] = "is_active";
+    argvlen[5] = 9;
+
+    return ngx_http_clockchain_redis_command(handler, data, 6, argv,
+                                             argvlen);
+}
+
+
+/* agents.lua: prefix, op, now, then the op's own arguments */
+
+#define NGX_HTTP_CLOCKCHAIN_AGENTS_ARGS                                       \
+    (4 + 3 * NGX_HTTP_CLOCKCHAIN_AGENT_TOKENS + 1)
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_agents(ngx_http_clockchain_main_conf_t *mcf,
+    const char *op, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char        prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        channel[256 + sizeof(":agents")];
+    char          now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t        len;
+    ngx_uint_t    i, argc;
+    const char   *argv[NGX_HTTP_CLOCKCHAIN_AGENTS_ARGS];
+    size_t        argvlen[NGX_HTTP_CLOCKCHAIN_AGENTS_ARGS];
+
+    if (nargs + 4 >= NGX_HTTP_CLOCKCHAIN_AGENTS_ARGS) {
+        return NULL;
+    }
+
+    ngx_http_clockchain_iso_now(now);
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = op;
+    argvlen[1] = ngx_strlen(op);
+    argv[2] = now;
+    argvlen[2] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    argc = 3;
+
+    for (i = 0; i < nargs; i++) {
+        argv[argc] = (char *) args[i].data;
+        argvlen[argc++] = args[i].len;
+    }
+
+    if (ngx_strcmp(op, "revoke") == 0) {
+        len = ngx_http_clockchain_store_channel(mcf, channel, 256);
+        argv[argc] = (char *) channel;
+        argvlen[argc++] = ngx_sprintf(channel + len, ":agents") - channel;
+    }
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_AGENTS,
+                                          handler, data, 0, (int) argc, argv,
+                                          argvlen);
+}
+
+
+/* propose.lua: prefix, op, now, the moments channel, the op's arguments */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_propose(ngx_http_clockchain_main_conf_t *mcf,
+    const char *op, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char        prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        channel[256 + sizeof(":moments")];
+    char          now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t        len;
+    ngx_uint_t    i;
+    const char   *argv[12];
+    size_t        argvlen[12];
+
+    if (nargs > 8) {
+        return NULL;
+    }
+
+    ngx_http_clockchain_iso_now(now);
+    len = ngx_http_clockchain_store_channel(mcf, channel, 256);
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = op;
+    argvlen[1] = ngx_strlen(op);
+    argv[2] = now;
+    argvlen[2] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[3] = (char *) channel;
+    argvlen[3] = ngx_sprintf(channel + len, ":moments") - channel;
+
+    for (i = 0; i < nargs; i++) {
+        argv[4 + i] = (char *) args[i].data;
+        argvlen[4 + i] = args[i].len;
+    }
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PROPOSE,
+                                          handler, data, 0, (int) (4 + nargs),
+                                          argv, argvlen);
+}
+
+
 /*
  * seed.lua: the graph seeded once (clockchain_seed_file).  One worker of
  * each nginx (number 0, which nginx respawns with the same number) sends

@@ -144,6 +144,27 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_restore(
     ngx_http_clockchain_main_conf_t *mcf, const char *chunk, size_t len,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 
+/*
+ * The writers' agents: one token's record by the SHA-256 hex of the token
+ * (HMGET id agent_name permissions is_active), and agents.lua's operations
+ * ("register", "list", "revoke", "bootstrap": its header), args after its
+ * fixed ones ("revoke" is given the agents channel here).
+ */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_agent(
+    ngx_http_clockchain_main_conf_t *mcf, const u_char *hash,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_agents(
+    ngx_http_clockchain_main_conf_t *mcf, const char *op, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+
+/* propose.lua's operations (its header), args after its fixed ones */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_propose(
+    ngx_http_clockchain_main_conf_t *mcf, const char *op, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
+    void *data);
+
+
 /* seeding the graph (clockchain_seed_file); per worker */
 ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
     ngx_http_clockchain_main_conf_t *mcf);

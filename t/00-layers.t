@@ -23,7 +23,7 @@ closedir $dh;
 sub concern { $_[0] =~ /^ngx_http_clockchain_([a-z]+)/ ? $1 : '' }
 
 my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics wait
-                                   export);
+                                   export agents propose);
 my %STORE = map { $_ => 1 } qw(shm redis sentinel events store);
 my %PURE  = map { $_ => 1 } qw(job scene create query tdf seed);
 

@@ -44,6 +44,8 @@ my $SERVER = <<"CONF";
         location = /health             { clockchain_health; }
         location = /                   { clockchain_service_info; }
         location = /openapi.json       { clockchain_openapi; }
+        location = /api/agents         { clockchain_agents; }
+        location /api/agents/          { clockchain_agents; }
         location = /api/export         { clockchain_export; }
         location = /api/restore        { clockchain_restore; }
     }
@@ -74,6 +76,21 @@ my $empty = start_nginx(redis => $redis2, conf => <<"CONF");
     clockchain_max_pending 1;
 $SERVER
 CONF
+
+# writers' tokens configured: what an admin's token may and a writer's not
+my $writers = start_nginx(redis => $redis2, files => {
+    'admin.token' => "openapi-admin\n", 'writer.tokens' => "openapi-writer:w\n",
+}, conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    clockchain_admin_token_file %%PREFIX%%/admin.token;
+    clockchain_writer_tokens_file %%PREFIX%%/writer.tokens;
+$SERVER
+CONF
+my $reader = json_body(http(POST => $writers->url('/api/agents/register'),
+    headers => { 'X-Service-Key' => 'test-key-1',
+                 Authorization => 'Bearer openapi-admin' },
+    json => { agent_name => 'openapi-reader', permissions => 'read' }))->{token};
 
 # ---------------------------------------------------------------------------
 # the document
@@ -228,10 +245,14 @@ sub make {
 my ($A, $job) = make('openapi probe in 1969');
 my ($B) = make('openapi probe in 1970');
 
-my %KNOWN = (path => $A, from => $A, to => $B, job_id => $job);
+my $agent = json_body(req('/api/agents/register', 'post',
+                          body => encode_json({ agent_name => 'openapi-known' })))->{agent_id};
+my %KNOWN = (path => $A, from => $A, to => $B, job_id => $job,
+             agent_id => $agent);
 my $NOWHERE = '/1999/january/01/0000/nowhere/nowhere/nowhere/absent-0000';
 my %UNKNOWN = (path => $NOWHERE, from => $NOWHERE, to => $NOWHERE,
-               job_id => '00000000-0000-4000-8000-000000000000');
+               job_id => '00000000-0000-4000-8000-000000000000',
+               agent_id => 99999);
 
 # ---------------------------------------------------------------------------
 # a request from the document: req($route, $method, %how) where %how may
@@ -380,6 +401,83 @@ my %PROVOKE = (
             headers => { 'X-User-Id' => 'alice' });
     },
     'GET /api/random 404' => sub { req('/api/random', 'get', ng => $empty) },
+    'POST /api/generate 403' => sub {
+        req('/api/generate', 'post', ng => $writers,
+            headers => { Authorization => "Bearer $reader" });
+    },
+    'GET /api/agents 403' => sub {
+        req('/api/agents', 'get', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'POST /api/agents 403' => sub {
+        req('/api/agents', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'POST /api/agents/register 403' => sub {
+        req('/api/agents/register', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'DELETE /api/agents/{agent_id} 403' => sub {
+        req('/api/agents/{agent_id}', 'delete', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'POST /api/agents 409' => sub {
+        my $r;
+        $r = req('/api/agents', 'post',
+                 body => encode_json({ agent_name => 'openapi-twice' })) for 1 .. 2;
+        return $r;
+    },
+    'POST /api/agents/register 409' => sub {
+        req('/api/agents/register', 'post',
+            body => encode_json({ agent_name => 'openapi-twice' }));
+    },
+    'POST /api/moments/propose 403' => sub {
+        req('/api/moments/propose', 'post', ng => $writers,
+            headers => { Authorization => "Bearer $reader" });
+    },
+    'POST /api/moments/propose 409' => sub { req('/api/moments/propose', 'post') },
+    'POST /api/moments/{path}/challenge 403' => sub {
+        req('/api/moments/{path}/challenge', 'post', ng => $writers,
+            headers => { Authorization => "Bearer $reader" });
+    },
+    'POST /api/moments/{path}/challenge 409' => sub {
+        req('/api/moments/{path}/challenge', 'post');
+    },
+    'POST /api/moments/{path}/verify 400' => sub {
+        req('/api/moments/{path}/verify', 'post');
+    },
+    'POST /api/moments/{path}/verify 403' => sub {
+        req('/api/moments/{path}/verify', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    # two moments of their own: $A is verified by the verify route's 200
+    'POST /api/moments/{path}/reconcile 200' => sub {
+        my @id = map { "/1969/july/21/0000/united-states/florida/cape-canaveral/openapi-r$_" } 1, 2;
+        req('/api/moments/propose', 'post', body => encode_json({ id => $_ })) for @id;
+        http(POST => $ng->url("/api/moments$id[0]/reconcile"),
+             headers => { 'X-Service-Key' => 'test-key-1', 'Content-Type' => 'application/json' },
+             body => encode_json({ winner_id => $id[0], loser_id => $id[1] }));
+    },
+    'POST /api/moments/{path}/reconcile 403' => sub {
+        req('/api/moments/{path}/reconcile', 'post', ng => $writers,
+            headers => { Authorization => 'Bearer openapi-writer' });
+    },
+    'POST /api/moments/{path}/reconcile 404' => sub {
+        req('/api/moments/{path}/reconcile', 'post', unknown => 1,
+            body => encode_json({ winner_id => $NOWHERE, loser_id => $B }));
+    },
+    'POST /api/moments/{path}/reconcile 503' => sub {
+        req('/api/moments/{path}/reconcile', 'post', unknown => 1,
+            body => encode_json({ winner_id => $NOWHERE, loser_id => $B }));
+    },
+    'DELETE /api/agents/{agent_id} 400' => sub {
+        http(DELETE => $ng->url('/api/agents/abc'),
+             headers => { 'X-Service-Key' => 'test-key-1' });
+    },
+    'DELETE /api/agents/{agent_id} 405' => sub {
+        http(GET => $ng->url("/api/agents/$agent"),
+             headers => { 'X-Service-Key' => 'test-key-1' });
+    },
     'GET /api/graph/path 404' => sub {
         req('/api/graph/path', 'get', query => { to => $NOWHERE });
     },

@@ -59,7 +59,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-9 ...]\n" if grep { !/^[1-9]$/ } @ARGV;
+die "usage: $0 [1-9 11 ...]\n" if grep { !/^(?:[1-9]|11)$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -1105,6 +1105,26 @@ if (wanted(8)) {
 }
 
 ###########################################################################
+# 11. a writer's token revoked on A, refused on B (t/bench/agents.pl, on
+# its own Redis and two nginx of its own)
+
+if (wanted(11)) {
+    say_('11: token revocation across two nginx (t/bench/agents.pl)');
+    open my $fh, '-|', $^X, '-I', "$REPO/t/lib", "$REPO/t/bench/agents.pl", 200
+        or die "11: $!\n";
+    my ($line) = grep { /^\{/ } <$fh>;
+    close $fh;
+    die "11: no result from t/bench/agents.pl\n" unless $line;
+    $RES{11} = decode_json($line);
+    say_(sprintf '11: revoked on A, refused on B: median %.2f ms, p99 %.2f ms',
+         @{ $RES{11} }{qw(median_ms p99_ms)});
+    $COMMANDS{11} = "t/bench/agents.pl: 200 agents, each registered on A, its token cached by "
+        . "both workers of B (a write on new connections until no HMGET reaches Redis), "
+        . "revoked on A (`DELETE /api/agents/{id}`), and B asked again on a keep-alive "
+        . "connection from A's 200 until it answers 401";
+}
+
+###########################################################################
 # 9. graph reads on a graph of 100k nodes (issue 15): neighbours, browse,
 # the anonymous list, search and a hot public moment, each against
 # `return 200` of the same body in the same nginx, on a Redis of its own.
@@ -1602,6 +1622,16 @@ if ($RES{8}) {
         $x->{p99_ms} <= 50);
 }
 
+if ($RES{11}) {
+    my $x = $RES{11};
+    row('11. token revoked on A → 401 on B (which had it cached), median', '—',
+        sprintf('%.2f ms', $x->{median_ms}), 1);
+    row('11. token revoked on A → 401 on B, p99', '≤ 50 ms',
+        sprintf('%.2f ms (max %.2f ms; B asked %s time(s) at the median)',
+                $x->{p99_ms}, $x->{max_ms}, $x->{polls_median}),
+        $x->{p99_ms} <= 50);
+}
+
 if ($RES{9}) {
     my $x = $RES{9};
     row(sprintf('9. graph of %dk moments built through the runner (nginx as Flash)', $x->{n} / 1000),
@@ -1798,7 +1828,7 @@ $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_ma
     . "`clockchain_max_pending 0`, `worker_connections 8192`, `keepalive_requests 1000000`, "
     . "one Redis. `post.lua` sets `POST`, the body `{\"query\":\"moon landing\"}`, "
     . "`Content-Type` and `X-Service-Key`.\n\n";
-for my $k (1 .. 9) {
+for my $k (1 .. 9, 11) {
     next unless $COMMANDS{$k};
     my $c = $COMMANDS{$k};
     $gen .= "- $k: " . (ref $c ? join('; ', @$c) : $c) . "\n";

@@ -14,7 +14,9 @@
  * search words of at most NGX_HTTP_CLOCKCHAIN_WORDS_MAX, and each edge
  * from one of its nodes to one of its nodes with one of the twelve types
  * and a weight from 0 to 1.  The first line alone is parsed too, and
- * must agree with the file about whether it is a record.
+ * must agree with the file about whether it is a record; and as a
+ * proposal (ngx_http_clockchain_seed_propose(), the writers' workflow):
+ * a node as above, "proposed" by the agent, each edge from it.
  */
 
 
@@ -117,6 +119,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     } else {
         fz_assert(node == NULL && el == NULL);
+    }
+
+    /* the first line as a proposal's body */
+    all = json_loadb((const char *) data, nl ? (size_t) (nl - (char *) data)
+                                             : size, 0, NULL);
+    if (all) {
+        rc = ngx_http_clockchain_seed_propose(all, "fz-agent", "body", &node,
+                                              &el, err, sizeof(err));
+        json_decref(all);
+        fz_assert(rc == 1 || rc == -1);
+
+        if (rc == 1) {
+            fz_node(node);
+            fz_assert(strcmp(json_string_value(
+                          json_object_get(node, "status")), "proposed") == 0);
+            json_array_foreach(el, i, e) {
+                fz_assert(strcmp(json_string_value(
+                              json_object_get(e, "source")),
+                                 json_string_value(
+                              json_object_get(node, "path"))) == 0);
+                fz_assert(json_is_string(json_object_get(e, "created_by")));
+            }
+            json_decref(node);
+            json_decref(el);
+
+        } else {
+            fz_assert(memchr(err, '\0', sizeof(err)) != NULL
+                      && err[0] != '\0');
+        }
     }
 
     if (out == NULL) {
