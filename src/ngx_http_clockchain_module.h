@@ -102,6 +102,9 @@ ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_openapi_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_index_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_ingest_subgraph_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_ingest_tdf_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_entry(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);

@@ -83,7 +83,8 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_walk,
     ngx_http_clockchain_lua_search,
     ngx_http_clockchain_lua_browse,
-    ngx_http_clockchain_lua_seed
+    ngx_http_clockchain_lua_seed,
+    ngx_http_clockchain_lua_ingest
 };
 
 

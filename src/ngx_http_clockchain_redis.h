@@ -33,7 +33,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEARCH     12
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_BROWSE     13
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_SEED       14
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           15
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_INGEST     15
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           16
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

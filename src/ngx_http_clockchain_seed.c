@@ -107,11 +107,10 @@ int
 ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
     json_t **edges, char *err, size_t errlen)
 {
-    char                              path[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
-    size_t                            i;
-    json_t                           *rec, *payload, *n, *e, *id;
-    json_error_t                      jerr;
-    ngx_http_clockchain_seed_path_t   sp;
+    int            rc;
+    size_t         i;
+    json_t        *rec;
+    json_error_t   jerr;
 
     *node = NULL;
     *edges = NULL;
@@ -133,9 +132,26 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
         return -1;
     }
 
+    rc = ngx_http_clockchain_seed_record(rec, node, edges, err, errlen);
+    json_decref(rec);
+
+    return rc;
+}
+
+
+int
+ngx_http_clockchain_seed_record(json_t *rec, json_t **node, json_t **edges,
+    char *err, size_t errlen)
+{
+    char                              path[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
+    json_t                           *payload, *n, *e, *id;
+    ngx_http_clockchain_seed_path_t   sp;
+
+    *node = NULL;
+    *edges = NULL;
+
     if (!json_is_object(rec)) {
         snprintf(err, errlen, "not a JSON object");
-        json_decref(rec);
         return -1;
     }
 
@@ -143,13 +159,11 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
 
     if (id == NULL) {
         snprintf(err, errlen, "\"id\" is missing");
-        json_decref(rec);
         return -1;
     }
 
     if (!json_is_string(id)) {
         snprintf(err, errlen, "\"id\" must be a string");
-        json_decref(rec);
         return -1;
     }
 
@@ -157,7 +171,6 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
         snprintf(err, errlen, "\"id\" \"%.100s\" is not a moment's path "
                  "(/year/month/day/HHMM/country/region/city/slug)",
                  json_string_value(id));
-        json_decref(rec);
         return -1;
     }
 
@@ -165,14 +178,12 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
 
     if (payload != NULL && !json_is_object(payload)) {
         snprintf(err, errlen, "\"payload\" must be an object");
-        json_decref(rec);
         return -1;
     }
 
     n = json_object();
     if (n == NULL) {
         snprintf(err, errlen, "out of memory");
-        json_decref(rec);
         return -1;
     }
 
@@ -180,12 +191,10 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
         || ngx_http_clockchain_seed_provenance(rec, n, err, errlen) != 0)
     {
         json_decref(n);
-        json_decref(rec);
         return -1;
     }
 
     e = ngx_http_clockchain_seed_edges(payload, path, err, errlen);
-    json_decref(rec);
 
     if (e == NULL) {
         json_decref(n);
