@@ -44,6 +44,9 @@ my $SERVER = <<"CONF";
         location = /health             { clockchain_health; }
         location = /                   { clockchain_service_info; }
         location = /openapi.json       { clockchain_openapi; }
+        location = /api/index          { clockchain_index; }
+        location = /api/ingest/subgraph { clockchain_ingest_subgraph; }
+        location = /api/ingest/tdf     { clockchain_ingest_tdf; }
     }
 CONF
 
