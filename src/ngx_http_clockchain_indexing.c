@@ -274,15 +274,24 @@ ngx_http_clockchain_ingest_done(void *data, redisReply *reply)
         return;
     }
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        if (reply && reply->type == REDIS_REPLY_ERROR) {
+    if (reply == NULL) {
+        /* sent, and not answered in time: Redis may still have run it */
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis did not "
+                                     "answer, the request may have been "
+                                     "written; sending it again is safe"));
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        if (reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "clockchain: an ingest failed: %s", reply->str);
         }
 
         ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
-                                     "Graph store unavailable: nothing was "
-                                     "written, retry later"));
+                                     "Graph store unavailable: retry "
+                                     "later"));
         return;
     }
 

@@ -27,9 +27,15 @@
 #define NGX_HTTP_CLOCKCHAIN_INGEST_SUBGRAPH  1   /* .../ingest/subgraph */
 #define NGX_HTTP_CLOCKCHAIN_INGEST_TDF       2   /* .../ingest/tdf */
 
-/* one request's most: each node is one step of one Lua call in Redis */
-#define NGX_HTTP_CLOCKCHAIN_INGEST_NODES     1000
-#define NGX_HTTP_CLOCKCHAIN_INGEST_EDGES     5000
+/*
+ * One request's most.  Its nodes are one Lua call, which holds Redis
+ * (every nginx's reads too) for about 3 ms a node with its auto-edges
+ * (t/bench, measure 10): 100 nodes keep a request well under the
+ * command timeout, a reply that comes too late being one the client
+ * cannot tell written or not.  An edge named costs a few commands.
+ */
+#define NGX_HTTP_CLOCKCHAIN_INGEST_NODES     100
+#define NGX_HTTP_CLOCKCHAIN_INGEST_EDGES     1000
 
 /* the agent's name recorded as proposed_by, at most */
 #define NGX_HTTP_CLOCKCHAIN_AGENT_MAX        128

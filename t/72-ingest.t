@@ -290,7 +290,12 @@ refused('/api/ingest/subgraph', '{"nodes": [], "nodes": []}', 400,
 refused('/api/ingest/subgraph', [], 400, qr/^body: must be a JSON object/,
         'subgraph: a list');
 refused('/api/ingest/subgraph', { nodes => {} }, 400,
-        'nodes: must be a list of at most 1000', 'nodes: an object');
+        'nodes: must be a list of at most 100', 'nodes: an object');
+refused('/api/ingest/subgraph', { nodes => [ ($good) x 101 ] }, 400,
+        'nodes: must be a list of at most 100',
+        'more nodes than one request may carry');
+refused('/api/ingest/tdf', [ ({ id => $it }) x 101 ], 400,
+        'body: more than 100 records', 'more records than one request may carry');
 refused('/api/ingest/subgraph', { nodes => [ $good, 'x' ] }, 400,
         'nodes[1]: must be an object', 'a node that is a string');
 refused('/api/ingest/subgraph', { nodes => [ $good, { %$good, id => '/a/b' } ] },
