@@ -475,6 +475,9 @@ ngx_http_clockchain_ingest_record(unsigned kind, json_t *in, json_t *body)
         }
     }
 
+    /* not a column: a seeds record's edges, which these bodies have not */
+    json_object_del(payload, "edges");
+
     /* a place field at its schema's default says nothing */
 
     for (i = 0; places[i]; i++) {

@@ -82,6 +82,8 @@ my $res = post('/api/v1/index', {
     path => $hastings,
     flash_timepoint_id => 'flash-uuid-456',
     metadata => {
+        # not a column of the original's add_node: ignored, as there
+        edges => [ { target => 'nowhere', type => 'friends' } ],
         name => 'Battle of Hastings', year => 1066, month => 'october',
         day => 14, one_liner => 'William the Conqueror defeats Harold II',
         tags => [ 'battle', 'england' ],
