@@ -467,7 +467,9 @@ ngx_http_clockchain_ingest_record(unsigned kind, json_t *in, json_t *body)
             goto failed;
         }
 
-        if (json_object_get(payload, "visibility") == NULL
+        v = json_object_get(payload, "visibility");
+
+        if ((v == NULL || json_is_null(v))
             && json_object_set_new(payload, "visibility",
                                    json_string("public")) != 0)
         {
