@@ -1586,6 +1586,7 @@ EOF
     my $mem0 = redis_used($rd);
     my $procs = roles($N10, $rd);
     my ($t0, @lat);
+    my $retries = 0;
     my ($cpu) = cpu_during($procs, sub {
         $t0 = time;
         my @bg = map {
@@ -1593,21 +1594,34 @@ EOF
             background(sub {
                 my @l;
                 my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 120);
+                my $retried = 0;
                 for (my $k = $c; $k < @bodies; $k += 2) {
                     my $s = time;
-                    my $r = $ua->request(POST => $N10->url('/api/ingest/subgraph'),
-                        { headers => { 'X-Service-Key' => $KEY,
-                                       'Content-Type' => 'application/json' },
-                          content => $bodies[$k] });
+                    my $r;
+                    # a 503 may have been written or not: sending it
+                    # again is safe, as a client would (docs/api.md)
+                    for my $try (1 .. 5) {
+                        $r = $ua->request(POST => $N10->url('/api/ingest/subgraph'),
+                            { headers => { 'X-Service-Key' => $KEY,
+                                           'Content-Type' => 'application/json' },
+                              content => $bodies[$k] });
+                        last unless $r->{status} == 503;
+                        $retried++;
+                        sleep 1;
+                    }
                     # what went wrong, as the result: a child's die says nothing
                     return "10: $r->{status} " . substr($r->{content}, 0, 300)
                         unless $r->{status} == 200;
                     push @l, time - $s;
                 }
-                return @l;
+                return ($retried, @l);
             })
         } 0, 1;
-        push @lat, $_->result for @bg;
+        for my $b (@bg) {
+            my ($retried, @l) = $b->result;
+            $retries += $retried // 0;
+            push @lat, @l;
+        }
     });
     my $secs = time - $t0;
     my ($failed) = grep { !/^[\d.e-]+$/ } @lat;
@@ -1624,7 +1638,8 @@ EOF
                  edges => $stats->{total_edges}, named => $n - @bodies,
                  eps => $stats->{total_edges} / $secs, cpu => $cpu,
                  median => median(@lat) * 1000, p99 => pct(99, @lat) * 1000,
-                 mem0 => $mem0, mem1 => $mem1 };
+                 mem0 => $mem0, mem1 => $mem1, retries => $retries };
+    say_("10: $retries request(s) sent again after a 503") if $retries;
     say_(sprintf '10: %d moments and %d edges (%d named) in %.1f s: %.0f moments/s, '
          . '%.0f edges/s; a request of %d moments: median %.0f ms, p99 %.0f ms; CPU %s',
          $n, $stats->{total_edges}, $n - @bodies, $secs, $n / $secs,
@@ -1736,12 +1751,13 @@ if ($RES{9}) {
 
 if ($RES{10}) {
     my $x = $RES{10};
-    row(sprintf('10. ingest: %dk moments with their edges, POST /api/ingest/subgraph of %d',
+    row(sprintf('10. ingest: %gk moments with their edges, POST /api/ingest/subgraph of %d',
                 $x->{n} / 1000, $x->{per}),
         '—', sprintf('%.0f moments/s, %.0f edges/s (%.0f s; %d edges, %d named); a request: '
-                     . 'median %.0f ms, p99 %.0f ms; Redis %.0f bytes per moment',
+                     . 'median %.0f ms, p99 %.0f ms; Redis %.0f bytes per moment; %d sent again',
                      $x->{nps}, $x->{eps}, $x->{secs}, $x->{edges}, $x->{named},
-                     $x->{median}, $x->{p99}, ($x->{mem1} - $x->{mem0}) / $x->{n}), 1);
+                     $x->{median}, $x->{p99}, ($x->{mem1} - $x->{mem0}) / $x->{n},
+                     $x->{retries}), 1);
 }
 
 my @head = ('measure', 'target', 'measured', 'result');
