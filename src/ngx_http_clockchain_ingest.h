@@ -29,10 +29,11 @@
 
 /*
  * One request's most.  Its nodes are one Lua call, which holds Redis
- * (every nginx's reads too) for about 3 ms a node with its auto-edges
- * (t/bench, measure 10): 100 nodes keep a request well under the
- * command timeout, a reply that comes too late being one the client
- * cannot tell written or not.  An edge named costs a few commands.
+ * (every nginx's reads too) for 3 to 8 ms a node with its auto-edges,
+ * more as the graph grows (t/bench, measure 10): 100 nodes keep a
+ * request well under the command timeout, a reply that comes too late
+ * being one the client cannot tell written or not.  An edge named costs
+ * a few commands.
  */
 #define NGX_HTTP_CLOCKCHAIN_INGEST_NODES     100
 #define NGX_HTTP_CLOCKCHAIN_INGEST_EDGES     1000
