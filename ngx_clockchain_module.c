@@ -461,6 +461,27 @@ static ngx_command_t  ngx_http_clockchain_commands[] = {
       NGX_HTTP_CLOCKCHAIN_READS_BODY,
       ngx_http_clockchain_restore_handler },
 
+    { ngx_string("clockchain_index"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
+      ngx_http_clockchain_index_handler },
+
+    { ngx_string("clockchain_ingest_subgraph"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
+      ngx_http_clockchain_ingest_subgraph_handler },
+
+    { ngx_string("clockchain_ingest_tdf"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_clockchain_handler_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      NGX_HTTP_CLOCKCHAIN_READS_BODY,
+      ngx_http_clockchain_ingest_tdf_handler },
+
       ngx_null_command
 };
 

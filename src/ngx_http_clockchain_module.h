@@ -128,6 +128,9 @@ ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_openapi_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_agents_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_index_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_ingest_subgraph_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_ingest_tdf_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_export_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_restore_handler(ngx_http_request_t *r);
 

@@ -59,8 +59,10 @@ static int ngx_http_clockchain_seed_place(json_t *payload, json_t *node,
     ngx_http_clockchain_seed_path_t *sp, char *err, size_t errlen);
 static int ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node,
     int restore, char *err, size_t errlen);
-static int ngx_http_clockchain_seed_record(const char *line, size_t len,
+static int ngx_http_clockchain_seed_parse_line(const char *line, size_t len,
     int restore, json_t **node, json_t **edges, char *err, size_t errlen);
+static int ngx_http_clockchain_seed_build(json_t *rec, int restore,
+    json_t **node, json_t **edges, char *err, size_t errlen);
 static int ngx_http_clockchain_restore_extra(json_t *payload, json_t *node,
     char *err, size_t errlen);
 static int ngx_http_clockchain_restore_kept(json_t *payload, json_t *node,
@@ -115,8 +117,8 @@ int
 ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
     json_t **edges, char *err, size_t errlen)
 {
-    return ngx_http_clockchain_seed_record(line, len, 0, node, edges, err,
-                                           errlen);
+    return ngx_http_clockchain_seed_parse_line(line, len, 0, node, edges,
+                                               err, errlen);
 }
 
 
@@ -128,14 +130,13 @@ ngx_http_clockchain_seed_line(const char *line, size_t len, json_t **node,
  */
 
 static int
-ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
-    json_t **node, json_t **edges, char *err, size_t errlen)
+ngx_http_clockchain_seed_parse_line(const char *line, size_t len,
+    int restore, json_t **node, json_t **edges, char *err, size_t errlen)
 {
-    char                              path[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
-    size_t                            i;
-    json_t                           *rec, *payload, *n, *e, *id;
-    json_error_t                      jerr;
-    ngx_http_clockchain_seed_path_t   sp;
+    int            rc;
+    size_t         i;
+    json_t        *rec;
+    json_error_t   jerr;
 
     *node = NULL;
     *edges = NULL;
@@ -157,9 +158,37 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
         return -1;
     }
 
+    rc = ngx_http_clockchain_seed_build(rec, restore, node, edges, err,
+                                        errlen);
+    json_decref(rec);
+
+    return rc;
+}
+
+
+/* a record already parsed (an ingest body's entry), the caller's to free */
+
+int
+ngx_http_clockchain_seed_record(json_t *rec, json_t **node, json_t **edges,
+    char *err, size_t errlen)
+{
+    return ngx_http_clockchain_seed_build(rec, 0, node, edges, err, errlen);
+}
+
+
+static int
+ngx_http_clockchain_seed_build(json_t *rec, int restore, json_t **node,
+    json_t **edges, char *err, size_t errlen)
+{
+    char                              path[NGX_HTTP_CLOCKCHAIN_PATH_LEN + 2];
+    json_t                           *payload, *n, *e, *id;
+    ngx_http_clockchain_seed_path_t   sp;
+
+    *node = NULL;
+    *edges = NULL;
+
     if (!json_is_object(rec)) {
         snprintf(err, errlen, "not a JSON object");
-        json_decref(rec);
         return -1;
     }
 
@@ -167,13 +196,11 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
 
     if (id == NULL) {
         snprintf(err, errlen, "\"id\" is missing");
-        json_decref(rec);
         return -1;
     }
 
     if (!json_is_string(id)) {
         snprintf(err, errlen, "\"id\" must be a string");
-        json_decref(rec);
         return -1;
     }
 
@@ -181,7 +208,6 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
         snprintf(err, errlen, "\"id\" \"%.100s\" is not a moment's path "
                  "(/year/month/day/HHMM/country/region/city/slug)",
                  json_string_value(id));
-        json_decref(rec);
         return -1;
     }
 
@@ -189,14 +215,12 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
 
     if (payload != NULL && !json_is_object(payload)) {
         snprintf(err, errlen, "\"payload\" must be an object");
-        json_decref(rec);
         return -1;
     }
 
     n = json_object();
     if (n == NULL) {
         snprintf(err, errlen, "out of memory");
-        json_decref(rec);
         return -1;
     }
 
@@ -210,12 +234,10 @@ ngx_http_clockchain_seed_record(const char *line, size_t len, int restore,
                    != 0)))
     {
         json_decref(n);
-        json_decref(rec);
         return -1;
     }
 
     e = ngx_http_clockchain_seed_edges(payload, path, restore, err, errlen);
-    json_decref(rec);
 
     if (e == NULL) {
         json_decref(n);
@@ -1274,8 +1296,8 @@ ngx_http_clockchain_restore_parse(const char *data, size_t len,
 
         *line = n;
 
-        rc = ngx_http_clockchain_seed_record(p, end - p, 1, &node, &e, err,
-                                             errlen);
+        rc = ngx_http_clockchain_seed_parse_line(p, end - p, 1, &node, &e,
+                                                 err, errlen);
         p = end + 1;
 
         if (rc == 0) {

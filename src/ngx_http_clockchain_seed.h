@@ -40,6 +40,13 @@ int ngx_http_clockchain_seed_line(const char *line, size_t len,
     json_t **node, json_t **edges, char *err, size_t errlen);
 
 /*
+ * The same for a record already parsed (rec, borrowed): 1 or -1 as above.
+ * POST /api/ingest/tdf takes its records so (ngx_http_clockchain_ingest.c).
+ */
+int ngx_http_clockchain_seed_record(json_t *rec, json_t **node,
+    json_t **edges, char *err, size_t errlen);
+
+/*
  * A whole file: seed.lua's argument, {"nodes":[...],"edges":[...]}
  * (malloc'd, NUL-terminated), with the counts; NULL with err and the line
  * (*line, 0 when the file as a whole is wrong) otherwise.  Every edge must

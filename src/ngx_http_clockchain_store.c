@@ -678,6 +678,42 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
+/* ingest.lua: a writer's request, all of it or none */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_ingest(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *graph, ngx_http_clockchain_redis_handler_pt handler,
+    void *data)
+{
+    u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       channel[256 + sizeof(":moments")];
+    u_char       cap[NGX_INT_T_LEN];
+    char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
+    size_t       len;
+    const char  *argv[5];
+    size_t       argvlen[5];
+
+    ngx_http_clockchain_iso_now(now);
+
+    len = ngx_http_clockchain_store_channel(mcf, channel, 256);
+
+    argv[0] = (char *) prefix;
+    argvlen[0] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[1] = (char *) graph->data;
+    argvlen[1] = graph->len;
+    argv[2] = (char *) cap;
+    argvlen[2] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
+    argv[3] = (char *) channel;
+    argvlen[3] = ngx_sprintf(channel + len, ":moments") - channel;
+    argv[4] = now;
+    argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+
+    return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_INGEST,
+                                          handler, data, 0, 5, argv,
+                                          argvlen);
+}
+
+
 /* ZCARD of the queue or the processing set, for the gauges */
 
 void

@@ -165,6 +165,11 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_propose(
     void *data);
 
 
+/* ingest.lua: a writer's nodes and edges (ngx_http_clockchain_ingest.c) */
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_ingest(
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *graph,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
+
 /* seeding the graph (clockchain_seed_file); per worker */
 ngx_int_t ngx_http_clockchain_store_seed_init_process(ngx_cycle_t *cycle,
     ngx_http_clockchain_main_conf_t *mcf);

@@ -2,9 +2,10 @@
 # one down only.
 #
 #   HTTP   handler, request, moments, graph, list, search, system,
-#          metrics, wait                              (may use all below)
+#          metrics, wait, indexing                    (may use all below)
 #   store  shm, redis*, sentinel*, events, store      (never the HTTP layer)
-#   pure   job, scene, create, query, tdf, seed       (no nginx, no store)
+#   pure   job, scene, create, query, tdf, seed,      (no nginx, no store)
+#          ingest
 #
 # A store file that includes an HTTP header, or calls a function an HTTP
 # file defines, fails this test; so does a pure file that includes an nginx
@@ -23,9 +24,9 @@ closedir $dh;
 sub concern { $_[0] =~ /^ngx_http_clockchain_([a-z]+)/ ? $1 : '' }
 
 my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics wait
-                                   export agents propose);
+                                   export agents propose indexing);
 my %STORE = map { $_ => 1 } qw(shm redis sentinel events store);
-my %PURE  = map { $_ => 1 } qw(job scene create query tdf seed);
+my %PURE  = map { $_ => 1 } qw(job scene create query tdf seed ingest);
 
 sub layer {
     my $c = concern($_[0]);

@@ -44,6 +44,9 @@ my $SERVER = <<"CONF";
         location = /health             { clockchain_health; }
         location = /                   { clockchain_service_info; }
         location = /openapi.json       { clockchain_openapi; }
+        location = /api/index          { clockchain_index; }
+        location = /api/ingest/subgraph { clockchain_ingest_subgraph; }
+        location = /api/ingest/tdf     { clockchain_ingest_tdf; }
         location = /api/agents         { clockchain_agents; }
         location /api/agents/          { clockchain_agents; }
         location = /api/export         { clockchain_export; }
@@ -405,6 +408,13 @@ my %PROVOKE = (
         req('/api/generate', 'post', ng => $writers,
             headers => { Authorization => "Bearer $reader" });
     },
+    (map {
+        my $route = $_;
+        ("POST $route 403" => sub {
+            req($route, 'post', ng => $writers,
+                headers => { Authorization => "Bearer $reader" });
+        })
+    } qw(/api/index /api/ingest/subgraph /api/ingest/tdf)),
     'GET /api/agents 403' => sub {
         req('/api/agents', 'get', ng => $writers,
             headers => { Authorization => 'Bearer openapi-writer' });

@@ -16,10 +16,9 @@
 # Not ported: the unit tests of hash_token() and generate_token() are
 # Python functions; their properties are checked through the API instead
 # (distinct tokens of 43 characters, only their SHA-256 in Redis).
-# test_proposed_by_set_on_index and the original's writes to /api/v1/index
-# use the ingest routes (another part of issue 16): the writes here are
-# POST /api/generate and POST .../publish, which the original also guards
-# with require_write_auth.  A revoked token is 401 here (the issue's rule),
+# The writes here are POST /api/generate, POST .../publish and (7.) the
+# ingest routes, which the original guards with require_write_auth.  A
+# revoked token is 401 here (the issue's rule),
 # where the original answers 403 "Token revoked".
 use strict;
 use warnings;
@@ -94,6 +93,9 @@ $tokens
         $KEYS
         rewrite ^/api/v1/(.*)\$ /api/\$1 last;
         location = /api/generate { clockchain_generate; }
+        location = /api/index { clockchain_index; }
+        location = /api/ingest/subgraph { clockchain_ingest_subgraph; }
+        location = /api/ingest/tdf { clockchain_ingest_tdf; }
         location = /api/agents { clockchain_agents; }
         location /api/agents/ { clockchain_agents; }
         location /api/moments/ { clockchain_moments; }
@@ -305,6 +307,32 @@ for (1 .. 4) {
 }
 unlike($A->error_log . $B->error_log, qr/\Q$fleet\E|\Q$writer\E|\Q$ADMIN\E/,
        'no token in any error log');
+
+# 7. the ingest routes: a writer's token, its name as proposed_by
+#    (test_multi_writer.py test_proposed_by_set_on_index, test_write_*)
+
+my $reader = json_body(call($A, POST => '/api/agents/register', token => $ADMIN,
+                            json => { agent_name => 'ingest-reader',
+                                      permissions => 'read' }))->{token};
+my $hastings = '/1066/october/14/0900/united-kingdom/east-sussex/hastings/battle-of-hastings';
+my $index = { path => $hastings, metadata => { name => 'Battle of Hastings' } };
+$r = call($A, POST => '/api/v1/index', json => $index);
+is($r->{status}, 401, 'test_write_requires_token: /index without a token is 401');
+is($r->{headers}{'www-authenticate'}, 'Bearer', 'with WWW-Authenticate: Bearer');
+is($redis->cmd('EXISTS', "clockchain:{cc}:v1:node:$hastings"), 0, 'and writes nothing');
+$r = call($A, POST => '/api/v1/index', token => $reader, json => $index);
+is($r->{status}, 403, 'a token without the write permission is 403');
+$r = call($A, POST => '/api/v1/index', token => 'tok1', json => $index);
+is($r->{status}, 200, 'test_write_with_valid_token: 200');
+is($redis->cmd('HGET', "clockchain:{cc}:v1:node:$hastings", 'proposed_by'), 'agent-one',
+   'test_proposed_by_set_on_index: the writer\'s name is proposed_by');
+for my $route ('/api/ingest/subgraph', '/api/ingest/tdf') {
+    my $body = $route =~ /tdf/ ? [] : { nodes => [], edges => [] };
+    is(call($B, POST => $route, json => $body)->{status}, 401,
+       "$route without a token is 401");
+    is(call($B, POST => $route, token => $reader, json => $body)->{status}, 403,
+       "$route with a reader's token is 403");
+}
 
 # 5. legacy mode: its own prefix (no agents there)
 

@@ -6,14 +6,16 @@
 #   CLOCKCHAIN_MODULE=build/ngx_http_clockchain_module.so \
 #       perl -I t/lib t/bench/bench.pl [measure ...]
 #
-# With no argument it runs the nine measures, prints the table and
+# With no argument it runs the ten measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 9) it runs only those and
+# them is kept).  With measure numbers (1 to 10) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
 # BENCH_GRAPH_NODES sets the size of measure 9's graph (100000; see
 # docs/benchmarks.md for how long that takes and how much Redis it needs).
+# BENCH_INGEST_NODES sets how many moments measure 10 ingests (100000;
+# 2000 for a quick run).
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
 # measure 3 and the first rounds of measures 1, 2 and 4, and writes
 # the reports to build/bench/ (it slows those rounds down a little).
@@ -59,7 +61,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-9 11 ...]\n" if grep { !/^(?:[1-9]|11)$/ } @ARGV;
+die "usage: $0 [1-11 ...]\n" if grep { !/^(?:[1-9]|1[01])$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -1549,6 +1551,131 @@ EOF
 }
 
 ###########################################################################
+# 10. ingest throughput: moments with their edges through POST
+# /api/ingest/subgraph, batches within clockchain_max_body_size
+
+if (wanted(10)) {
+    my $n = $ENV{BENCH_INGEST_NODES} // 100_000;
+    my $per = 100;      # moments a request: the most one may carry
+    my $rd = start_redis(args => ['--appendfsync', 'everysec',
+                                  '--auto-aof-rewrite-percentage', '0']);
+    my $N10 = start_ng(name => 'N10', ports => 1, http => sub {
+        my @p = @_;
+        return <<"EOF";
+    clockchain_zone bench10:16m;
+    clockchain_redis 127.0.0.1:@{[ $rd->port ]};
+    server {
+        listen 127.0.0.1:$p[0] reuseport;
+@{[ api_locations() ]}
+        location = /api/ingest/subgraph { clockchain_ingest_subgraph; }
+        location = /api/stats           { clockchain_stats; }
+    }
+EOF
+    });
+
+    # moments as measure 9's: one of 256 years from 500 BCE, 16 places,
+    # 2-4 of 64 tags, 1-2 of 64 figures; each with an edge named to the
+    # one before it in its request
+    my @places = map { [ "country-$_", "region-$_", "city-$_" ] } 0 .. 15;
+    my @months = qw(january february march april may june july august
+                    september october november december);
+    my $node = sub {
+        my ($i) = @_;
+        my $h = ($i * 2654435761) % 4294967296;
+        my $pl = $places[ $h % 16 ];
+        my $year = -500 + 10 * (($h >> 4) % 256);
+        return { id => sprintf('/%d/%s/%02d/%02d%02d/%s/%s/%s/ingest-%d', $year,
+                               $months[ ($h >> 12) % 12 ], 1 + ($h >> 16) % 28,
+                               ($h >> 8) % 24, $i % 60, @$pl, $i),
+                 name => "The event $i of the bench", one_liner => "Ingested moment $i",
+                 tags => [ map { 'tag' . (($h >> (20 + $_)) % 64) } 0 .. 1 + $h % 3 ],
+                 figures => [ map { 'Figure ' . (($h >> (24 + $_)) % 64) } 0 .. $h % 2 ],
+                 layer => 1, visibility => $i % 2 ? 'private' : 'public' };
+    };
+    my @bodies;
+    for (my $i = 0; $i < $n; $i += $per) {
+        my @nodes = map { $node->($_) } $i .. min($n, $i + $per) - 1;
+        push @bodies, $JSON->encode({ nodes => \@nodes, edges => [ map {
+            { source => $nodes[ $_ - 1 ]{id}, target => $nodes[$_]{id}, type => 'causes' }
+        } 1 .. $#nodes ] });
+    }
+    my $bytes = max(map { length } @bodies);
+    say_(sprintf '10: %d moments in %d requests of up to %d bytes', $n, scalar @bodies, $bytes);
+
+    # two clients, each half of the requests, one at a time
+    my $mem0 = redis_used($rd);
+    my $procs = roles($N10, $rd);
+    my ($t0, @lat);
+    my $retries = 0;
+    my ($cpu) = cpu_during($procs, sub {
+        $t0 = time;
+        my @bg = map {
+            my $c = $_;
+            background(sub {
+                my @l;
+                my $ua = HTTP::Tiny->new(keep_alive => 1, timeout => 120);
+                my $retried = 0;
+                for (my $k = $c; $k < @bodies; $k += 2) {
+                    my $s = time;
+                    my $r;
+                    # a 503 may have been written or not: sending it
+                    # again is safe, as a client would (docs/api.md)
+                    for my $try (1 .. 5) {
+                        $r = $ua->request(POST => $N10->url('/api/ingest/subgraph'),
+                            { headers => { 'X-Service-Key' => $KEY,
+                                           'Content-Type' => 'application/json' },
+                              content => $bodies[$k] });
+                        last unless $r->{status} == 503;
+                        $retried++;
+                        sleep 1;
+                    }
+                    # what went wrong, as the result: a child's die says nothing
+                    return "10: $r->{status} " . substr($r->{content}, 0, 300)
+                        unless $r->{status} == 200;
+                    push @l, time - $s;
+                }
+                return ($retried, @l);
+            })
+        } 0, 1;
+        for my $b (@bg) {
+            my ($retried, @l) = $b->result;
+            $retries += $retried // 0;
+            push @lat, @l;
+        }
+    });
+    my $secs = time - $t0;
+    my ($failed) = grep { !/^[\d.e-]+$/ } @lat;
+    if (defined $failed) {
+        say_($_) for grep { /\[(error|alert|crit)\]/ } split /\n/, $N10->error_log;
+        die "$failed\n";
+    }
+    die "10: a client failed\n" unless @lat == @bodies;
+    my $stats = decode_json(req(GET => $N10->url('/api/stats'))->{content});
+    die "10: $stats->{total_nodes} moments, not $n\n" unless $stats->{total_nodes} == $n;
+    my $mem1 = redis_used($rd);
+    @lat = sort { $a <=> $b } @lat;
+    $RES{10} = { n => $n, per => $per, bytes => $bytes, secs => $secs, nps => $n / $secs,
+                 edges => $stats->{total_edges}, named => $n - @bodies,
+                 eps => $stats->{total_edges} / $secs, cpu => $cpu,
+                 median => median(@lat) * 1000, p99 => pct(99, @lat) * 1000,
+                 mem0 => $mem0, mem1 => $mem1, retries => $retries };
+    say_("10: $retries request(s) sent again after a 503") if $retries;
+    say_(sprintf '10: %d moments and %d edges (%d named) in %.1f s: %.0f moments/s, '
+         . '%.0f edges/s; a request of %d moments: median %.0f ms, p99 %.0f ms; CPU %s',
+         $n, $stats->{total_edges}, $n - @bodies, $secs, $n / $secs,
+         $stats->{total_edges} / $secs, $per, $RES{10}{median}, $RES{10}{p99}, cpu_text($cpu));
+    $COMMANDS{10} = "a Redis and an nginx of its own (no runner, `clockchain_edges_max 20`, "
+        . "`clockchain_max_body_size 256k`): " . scalar(@bodies) . " × POST /api/ingest/subgraph "
+        . "of $per moments (up to $bytes bytes; measure 9's years, places, tags and figures, "
+        . "every other moment public) and an edge `causes` from each to the next in its "
+        . "request, from two clients one request at a time each; moments/s = moments ÷ "
+        . "seconds from the first request to the last answer, edges = `total_edges` of "
+        . "/api/stats after (named and automatic)";
+    stop_ng($N10);
+    $rd->stop;
+}
+
+###########################################################################
 # the table
 
 my @ROWS;    # [measure, target, measured, pass]
@@ -1650,6 +1777,17 @@ if ($RES{9}) {
             $r->{p99} <= 20)
             if $name =~ /^search/;
     }
+}
+
+if ($RES{10}) {
+    my $x = $RES{10};
+    row(sprintf('10. ingest: %gk moments with their edges, POST /api/ingest/subgraph of %d',
+                $x->{n} / 1000, $x->{per}),
+        '—', sprintf('%.0f moments/s, %.0f edges/s (%.0f s; %d edges, %d named); a request: '
+                     . 'median %.0f ms, p99 %.0f ms; Redis %.0f bytes per moment; %d sent again',
+                     $x->{nps}, $x->{eps}, $x->{secs}, $x->{edges}, $x->{named},
+                     $x->{median}, $x->{p99}, ($x->{mem1} - $x->{mem0}) / $x->{n},
+                     $x->{retries}), 1);
 }
 
 my @head = ('measure', 'target', 'measured', 'result');
@@ -1828,7 +1966,7 @@ $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_ma
     . "`clockchain_max_pending 0`, `worker_connections 8192`, `keepalive_requests 1000000`, "
     . "one Redis. `post.lua` sets `POST`, the body `{\"query\":\"moon landing\"}`, "
     . "`Content-Type` and `X-Service-Key`.\n\n";
-for my $k (1 .. 9, 11) {
+for my $k (1 .. 11) {
     next unless $COMMANDS{$k};
     my $c = $COMMANDS{$k};
     $gen .= "- $k: " . (ref $c ? join('; ', @$c) : $c) . "\n";

@@ -11,7 +11,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD="${CLOCKCHAIN_BUILD_DIR:-$ROOT/build}"
-FUZZ_TARGETS=(generate bulk create scene id_json path query tdf seed restore)
+FUZZ_TARGETS=(generate bulk create scene id_json path query tdf seed restore ingest)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -31,6 +31,11 @@ for t in "${targets[@]}"; do
     [ "$t" = seed ] && srcs+=("$ROOT/src/ngx_http_clockchain_seed.c"
                                "$ROOT/src/ngx_http_clockchain_scene.c"
                                "$ROOT/src/ngx_http_clockchain_query.c")
+    # a writer's body: built as a seeds record is (seed.c and its own)
+    [ "$t" = ingest ] && srcs+=("$ROOT/src/ngx_http_clockchain_ingest.c"
+                                 "$ROOT/src/ngx_http_clockchain_seed.c"
+                                 "$ROOT/src/ngx_http_clockchain_scene.c"
+                                 "$ROOT/src/ngx_http_clockchain_query.c")
     # an export chunk: seed.c's reader, and tdf.c's writer for the round trip
     [ "$t" = restore ] && srcs+=("$ROOT/src/ngx_http_clockchain_seed.c"
                                   "$ROOT/src/ngx_http_clockchain_scene.c"
@@ -49,7 +54,7 @@ for t in "${targets[@]}"; do
     args=(-max_total_time="$secs" -artifact_prefix="$dir/$t-"
           -print_final_stats=1)
     case $t in
-        generate|bulk|create|scene|tdf|seed|restore) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
+        generate|bulk|create|scene|tdf|seed|restore|ingest) args+=(-dict="$ROOT/t/fuzz/json.dict") ;;
     esac
     mkdir -p "$dir/corpus/$t"
     say "build.sh: fuzzing $t for $secs s (log: $dir/$t.log)"

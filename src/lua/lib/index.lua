@@ -2,7 +2,7 @@
 -- file (config replaces a line "-- #include lib/index.lua" with it; the
 -- script defines "p", the graph key prefix, before that line).  What the
 -- keys hold: complete.lua's header and docs/architecture.md, "Redis keys".
--- complete.lua and seed.lua include it.  publish.lua's browse() (it moves
+-- complete.lua, seed.lua and ingest.lua include it.  publish.lua's browse() (it moves
 -- a node between views) and ops/reindex.lua's search() differ, and
 -- reindex.lua runs from redis-cli --eval, which includes nothing: they
 -- keep their own; group(), count() and serial() there must stay the same.

@@ -1,0 +1,333 @@
+-- One node written into the graph, as a Flash completion (complete.lua)
+-- and a writer's ingest (ingest.lua) both write it: one code path for the
+-- node hash, its counters, its automatic edges and its read indexes, so
+-- that a node is the same however it came.  config puts this file in
+-- place of a line "-- #include lib/node.lua", after lib/index.lua (whose
+-- group(), browse(), search(), serial() and clean_words() it uses) and
+-- after the script has defined p (the graph key prefix), stats (its
+-- counters hash) and cap (the most edges of one type from one new node).
+-- What the keys hold: complete.lua's header.
+--
+-- node_put(path, node, keep): writes node (a table decoded from the node
+-- JSON ngx_http_clockchain_scene.c / ngx_http_clockchain_ingest.c build,
+-- with its sort_key and its words as "search") at path.  A node already
+-- there is updated: the fields named in keep (a set) stay as they were.
+-- Returns true when the node is new.  Every path whose answer changed is
+-- noted for node_publish().
+--
+-- node_publish(channel): PUBLISH on channel the paths noted, "*" (every
+-- moment) past 256 of them.
+
+local YEAR = 100000000
+
+-- the nodes whose answer changes, in the order noted; nil: too many
+local node_changed, node_changed_set = {}, {}
+
+local function node_note(at)
+    if node_changed == nil or node_changed_set[at] then
+        return
+    end
+    node_changed_set[at] = true
+    node_changed[#node_changed + 1] = at
+    if #node_changed > 256 then
+        node_changed = nil
+    end
+end
+
+-- words:<path> as written: " <class><word>" each
+local function node_parse_words(s)
+    local out = {}
+    for c, w in string.gmatch(s, ' (%d)(%S+)') do
+        out[#out + 1] = { w, tonumber(c) }
+    end
+    return out
+end
+
+local function node_put(path, node, keep)
+    -- [[word, class], ...]: indexed below, not a field of the node
+    local words = type(node.search) == 'table' and node.search or {}
+    node.search = nil
+
+    local nkey = p .. 'node:' .. path
+    local score = node.sort_key
+
+    -- read before the node is written: is it new, and its layer until now
+    local fresh = redis.call('EXISTS', nkey) == 0
+    local old_layer = redis.call('HGET', nkey, 'layer')
+    local old = redis.call('HMGET', nkey, 'visibility', 'created_by')
+
+    -- the node: a hash; lists as JSON, nulls absent; same path = same node
+
+    local fields = {}
+    for k, v in pairs(node) do
+        if v == cjson.null then
+            if fresh or not keep[k] then
+                redis.call('HDEL', nkey, k)
+            end
+        else
+            if type(v) == 'table' then
+                v = cjson.encode(v)
+            end
+            fields[#fields + 1] = k
+            fields[#fields + 1] = tostring(v)
+        end
+    end
+
+    if not fresh then
+        -- an update keeps what keep names (complete.lua: the node's first
+        -- creation time and its publication) as it was
+        local out = {}
+        for i = 1, #fields, 2 do
+            if not keep[fields[i]]
+               or redis.call('HEXISTS', nkey, fields[i]) == 0
+            then
+                out[#out + 1] = fields[i]
+                out[#out + 1] = fields[i + 1]
+            end
+        end
+        fields = out
+    end
+
+    if #fields > 0 then
+        redis.call('HSET', nkey, unpack(fields))
+    end
+
+    -- the counters: a new node, or one whose layer moved
+
+    local layer = node.layer ~= nil and node.layer ~= cjson.null
+                  and tostring(node.layer) or nil
+
+    if fresh then
+        redis.call('HINCRBY', stats, 'nodes', 1)
+        if type(node.created_at) == 'string'
+           and node.created_at > (redis.call('HGET', stats, 'last_updated')
+                                  or '')
+        then
+            redis.call('HSET', stats, 'last_updated', node.created_at)
+        end
+    end
+
+    if layer ~= old_layer then
+        if old_layer then
+            redis.call('HINCRBY', stats, 'layer:' .. old_layer, -1)
+        end
+        if layer then
+            redis.call('HINCRBY', stats, 'layer:' .. layer, 1)
+        end
+    end
+
+    -- nearer in time first; the same distance in path order, so it is
+    -- stable
+
+    local function by_distance(a, b)
+        local da, db = math.abs(a[2] - score), math.abs(b[2] - score)
+        if da == db then
+            return a[1] < b[1]
+        end
+        return da < db
+    end
+
+    -- nearest members of an index by time, self excluded
+
+    local function nearest(key, lo, hi, n)
+        local found = {}
+        local up = redis.call('ZRANGEBYSCORE', key, score, hi,
+                              'WITHSCORES', 'LIMIT', 0, n + 1)
+        local down = redis.call('ZREVRANGEBYSCORE', key, score, lo,
+                                'WITHSCORES', 'LIMIT', 0, n + 1)
+        local seen = {}
+        for _, list in ipairs({ up, down }) do
+            for i = 1, #list, 2 do
+                local m = list[i]
+                if m ~= path and not seen[m] then
+                    seen[m] = true
+                    found[#found + 1] = { m, tonumber(list[i + 1]) }
+                end
+            end
+        end
+        table.sort(found, by_distance)
+        local out = {}
+        for i = 1, math.min(n, #found) do
+            out[i] = found[i]
+        end
+        return out
+    end
+
+    -- the nodes whose answer changes: the new node, each node given an
+    -- edge to it, and on an update every neighbour (its name may have
+    -- changed)
+    local touched = {}
+
+    local function edge(source, target, etype, weight, theme)
+        touched[source] = true
+        local e = { source = source, target = target, type = etype,
+                    weight = weight, created_by = 'auto' }
+        if theme then
+            e.theme = theme
+        end
+        if redis.call('HSET', p .. 'edges:' .. source, etype .. '|' .. target,
+                      cjson.encode(e)) == 1
+        then
+            redis.call('HINCRBY', stats, 'edges', 1)
+            redis.call('HINCRBY', stats, 'edges:' .. etype, 1)
+        end
+    end
+
+    local function both(other, etype, weight, theme)
+        edge(path, other, etype, weight, theme)
+        edge(other, path, etype, weight, theme)
+    end
+
+    local date_key = p .. 'idx:date:' .. node.year .. ':' .. node.month_num
+                     .. ':' .. node.day
+    local loc_key = p .. 'idx:loc:' .. node.country .. '/' .. node.region
+                    .. '/' .. node.city
+    local time_key = p .. 'idx:time'
+
+    -- contemporaneous: the same year, month and day
+
+    for _, o in ipairs(nearest(date_key, '-inf', '+inf', cap)) do
+        both(o[1], 'contemporaneous', 0.8)
+    end
+
+    -- same_era: within ten years, not the same date; precedes / follows
+
+    local lo = (node.year - 10) * YEAR
+    local hi = (node.year + 11) * YEAR - 1
+    local era, later, earlier = {}, {}, {}
+
+    for _, o in ipairs(nearest(time_key, lo, hi, 4 * cap)) do
+        if redis.call('ZSCORE', date_key, o[1]) == false then
+            era[#era + 1] = o
+            if o[2] > score then
+                later[#later + 1] = o
+            elseif o[2] < score then
+                earlier[#earlier + 1] = o
+            end
+        end
+    end
+
+    for i = 1, math.min(cap, #era) do
+        both(era[i][1], 'same_era', 0.3)
+    end
+
+    for i = 1, math.min(cap, #later) do
+        edge(path, later[i][1], 'precedes', 0.4)
+        edge(later[i][1], path, 'follows', 0.4)
+    end
+
+    for i = 1, math.min(cap, #earlier) do
+        edge(path, earlier[i][1], 'follows', 0.4)
+        edge(earlier[i][1], path, 'precedes', 0.4)
+    end
+
+    -- same_location
+
+    for _, o in ipairs(nearest(loc_key, '-inf', '+inf', cap)) do
+        both(o[1], 'same_location', 0.5)
+    end
+
+    -- same_figure and thematic: shared names, sorted and ", "-joined
+
+    local function shared(kind, names, etype, weight)
+        local cand, order = {}, {}
+        for _, name in ipairs(names) do
+            for _, o in ipairs(nearest(p .. 'idx:' .. kind .. ':' .. name,
+                                       '-inf', '+inf', cap)) do
+                if not cand[o[1]] then
+                    cand[o[1]] = o[2]
+                    order[#order + 1] = o
+                end
+            end
+        end
+        table.sort(order, by_distance)
+        for i = 1, math.min(cap, #order) do
+            local other = order[i][1]
+            local common = {}
+            for _, name in ipairs(names) do
+                if redis.call('ZSCORE', p .. 'idx:' .. kind .. ':' .. name,
+                              other) ~= false then
+                    common[#common + 1] = name
+                end
+            end
+            table.sort(common)
+            both(other, etype, weight, table.concat(common, ', '))
+        end
+    end
+
+    local figures = node.figures ~= cjson.null and node.figures or {}
+    local tags = node.tags ~= cjson.null and node.tags or {}
+
+    shared('fig', figures, 'same_figure', 0.6)
+    shared('tag', tags, 'thematic', 0.3)
+
+    -- index the node last, so that it is not its own neighbour above
+
+    redis.call('ZADD', time_key, score, path)
+    redis.call('ZADD', date_key, score, path)
+    redis.call('ZADD', loc_key, score, path)
+    for _, name in ipairs(figures) do
+        redis.call('ZADD', p .. 'idx:fig:' .. name, score, path)
+    end
+    for _, tag in ipairs(tags) do
+        redis.call('ZADD', p .. 'idx:tag:' .. tag, score, path)
+    end
+
+    -- lists, browse and search (lib/index.lua)
+
+    -- the words as indexed: each once, no space in one, at most 48
+    local list = clean_words(words)
+
+    local now = redis.call('HMGET', nkey, 'visibility', 'created_by')
+    local g = group(now[1], now[2])
+    local wkey = p .. 'words:' .. path
+    local before = redis.call('GET', wkey)
+
+    if before and string.sub(before, 1, 1) ~= '[' then
+        -- the same node written again: its old words out (its path, its
+        -- visibility and so its place in browse and the public list stay)
+        search(node_parse_words(before), path, group(old[1], old[2]), old[2],
+               false)
+    else
+        -- new, or written before these indexes (JSON words: the indexes of
+        -- an older version, which ops/reindex.lua replaces)
+        browse(path, g, now[2], 1)
+        if g == 0 then
+            redis.call('ZADD', p .. 'idx:pub:time', score, path)
+        end
+    end
+
+    search(list, path, g, now[2], true)
+    redis.call('SET', wkey, serial(list))
+
+    -- every nginx forgets what it cached of them
+
+    node_note(path)
+    touched[path] = nil
+
+    if not fresh then
+        if redis.call('HLEN', p .. 'edges:' .. path) > 256 then
+            node_changed = nil
+        else
+            for _, field in ipairs(redis.call('HKEYS',
+                                              p .. 'edges:' .. path)) do
+                local other = string.match(field, '^[^|]*|(.*)$')
+                if other then
+                    touched[other] = true
+                end
+            end
+            touched[path] = nil
+        end
+    end
+
+    for other in pairs(touched) do
+        node_note(other)
+    end
+
+    return fresh
+end
+
+local function node_publish(channel)
+    redis.call('PUBLISH', channel,
+               node_changed and table.concat(node_changed, ' ') or '*')
+end
