@@ -307,6 +307,17 @@ soak() {
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/soak/soak.pl "$@"
 }
 
+# The chaos campaign (t/chaos/chaos.pl, docs/hardening.md): a fleet of
+# three nginx on a Redis primary, replica and three Sentinels under m
+# minutes (2) of random faults drawn from a seed (random), then a checker
+# of invariants over the whole history; exit 1 on a breach.
+chaos() {
+    PACKAGES+=(iptables)
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/chaos/chaos.pl "$@"
+}
+
 run_tests() {
     build
     cd "$ROOT"
@@ -370,5 +381,6 @@ case "${1:-build}" in
     deb-test) deb_test ;;
     bench) bench "${@:2}" ;;
     soak) soak "${@:2}" ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]]"; exit 2 ;;
+    chaos) chaos "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|chaos [minutes] [seed]]"; exit 2 ;;
 esac
