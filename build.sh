@@ -318,6 +318,20 @@ chaos() {
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/chaos/chaos.pl "$@"
 }
 
+# The proof that the chaos checker can fail: a module with the planted
+# bugs compiled in (its own build dir; never installed), then a short
+# seeded campaign with each bug switched on, each of which must end with
+# a breach (t/chaos/proof.sh).
+chaos_proof() {
+    PACKAGES+=(iptables)
+    BUILD="$BUILD/planted"
+    MODULE="$BUILD/ngx_http_clockchain_module.so"
+    CONF_EXTRA=(--with-cc-opt="-g -O2 -DNGX_HTTP_CLOCKCHAIN_PLANTED=1")
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" t/chaos/proof.sh "$@"
+}
+
 run_tests() {
     build
     cd "$ROOT"
@@ -382,5 +396,6 @@ case "${1:-build}" in
     bench) bench "${@:2}" ;;
     soak) soak "${@:2}" ;;
     chaos) chaos "${@:2}" ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|chaos [minutes] [seed]]"; exit 2 ;;
+    chaos-proof) chaos_proof "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|chaos [minutes] [seed]|chaos-proof]"; exit 2 ;;
 esac

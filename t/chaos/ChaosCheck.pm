@@ -7,6 +7,8 @@ package ChaosCheck;
 # (docs/hardening.md, "Chaos"):
 #
 #   lost        a job acknowledged with a 200 is not completed or failed
+#   twice       a job's outcome was written more than once (its hash's
+#               "finishes", counted by the scripts that write one)
 #   regressed   one nginx answered a job finished, then (in a request begun
 #               after that answer) not finished
 #   changed     two answers for one job disagree on its outcome (status,
@@ -29,6 +31,20 @@ use JSON::PP;
 use List::Util qw(max min sum);
 
 my $FINAL = qr/^(completed|failed)$/;
+
+sub slurp {
+    my ($f) = @_;
+    open my $fh, '<', $f or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+sub spew {
+    my ($f, $text) = @_;
+    open my $fh, '>', $f or die "$f: $!\n";
+    print {$fh} $text;
+    close $fh;
+}
 
 sub load_history {
     my ($dir) = @_;
@@ -116,6 +132,10 @@ sub check {
         $final{$id} = \%job;
         $count{outcome}{ $job{status} // 'missing' }++;
         my @recs = map { $_->[0] } @{ $by_job{$id} };
+        if (($job{finishes} // 1) > 1) {
+            $breach->('twice', "job $id: its outcome was written $job{finishes} times",
+                      @recs);
+        }
         if (($job{status} // '') !~ $FINAL) {
             $breach->('lost', "job $id acknowledged, " . ($job{status} // 'not in Redis')
                       . ' after the faults stopped', @recs);
@@ -258,6 +278,8 @@ sub report_text {
     my $c = $r->{counts};
     my $s = sprintf "chaos: seed %s, %s min, %d requests, %d jobs acknowledged\n",
         $r->{seed}, $r->{minutes}, $r->{requests}, $r->{acknowledged};
+    $s .= "settled: " . ($r->{settled} ? 'every acknowledged job finished'
+                                        : 'NOT every acknowledged job finished') . "\n";
     $s .= "outcomes: " . join(', ', map { "$_ $c->{outcome}{$_}" } sort keys %{ $c->{outcome} // {} }) . "\n";
     $s .= "answers: " . join(', ', map { "$_ $c->{status}{$_}" } sort keys %{ $c->{status} // {} }) . "\n";
     $s .= sprintf "graph: %d nodes checked, %d auto-edges checked; %d Flash calls\n",

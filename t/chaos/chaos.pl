@@ -22,7 +22,8 @@
 #
 # Environment: CHAOS_DIR (build/chaos) keeps the history, the logs and
 # the report; CHAOS_CLIENTS (6) client processes; CHAOS_SETTLE (120) the
-# most seconds the jobs get to finish once the faults stop.
+# most seconds the jobs get to finish once the faults stop; CHAOS_KINDS
+# (all) a comma list of the fault kinds to draw from.
 #
 # Exit status: 0 with no breach, 1 with a breach, 2 when the harness
 # itself could not run.
@@ -89,6 +90,9 @@ my %KINDS = (
     redis_restart => [ 1, 0,  0, 'redis' ],   # the primary restarted
     failover      => [ 1, 0,  0, 'redis' ],   # the primary killed
     redis_oom     => [ 1, 2,  6, 'redis' ],   # maxmemory below what it holds
+    # the subscribers cut off, as Redis does to a pub/sub client whose
+    # output buffer passes client-output-buffer-limit: events are lost
+    pubsub_drop   => [ 1, 2,  6, 'redis' ],
     flash_hang    => [ 1, 2,  8, 'flash' ],
     flash_fail    => [ 2, 2,  8, 'flash' ],   # 500s and 429s
     flash_garbage => [ 1, 2,  6, 'flash' ],
@@ -97,7 +101,12 @@ my %KINDS = (
 sub schedule {
     my ($seed, $duration) = @_;
     srand($seed);
-    my @kinds = sort keys %KINDS;
+    # CHAOS_KINDS (a comma list) narrows the kinds drawn: the proof runs
+    # of the planted bugs take the faults that make each one show
+    my %only = map { $_ => 1 } split /,/, $ENV{CHAOS_KINDS} // '';
+    my @kinds = grep { !%only || $only{$_} } sort keys %KINDS;
+    die "CHAOS_KINDS: no such kind in @{[ join ' ', sort keys %KINDS ]}\n"
+        unless @kinds;
     my $total = sum map { $KINDS{$_}[0] } @kinds;
     my (@plan, %busy);
     my $t = 5;
@@ -342,6 +351,24 @@ sub iptables {
            '-m', 'owner', '--uid-owner', $uid, '-j', 'DROP') == 0;
 }
 
+# the port a server replicates, or undef for a primary
+sub replica_of {
+    my ($r) = @_;
+    my $info = eval { ChaosCheck::Redis->new($r)->cmd('INFO', 'replication') } // '';
+    return $info =~ /role:slave.*?master_port:(\d+)/s ? $1 : undef;
+}
+
+# a server started again as what it was: deployed, the sentinels write
+# its role into its config file (CONFIG REWRITE); here its command line
+# says it, or it would come back a replica of its own replica
+sub restart_redis {
+    my ($r, $master) = @_;
+    $r->{opt}{args} = [ '--appendfsync', 'always',
+                        ($master ? ('--replicaof', '127.0.0.1', $master) : ()) ];
+    $r->stop if $r->running;
+    $r->start;
+}
+
 sub runner_pid {
     my ($ng) = @_;
     my $res = HTTP::Tiny->new(timeout => 2)->get($ng->url('/metrics'),
@@ -390,8 +417,7 @@ sub apply {
     }
     if ($k eq 'redis_restart') {
         my $r = primary()->{r};
-        $r->stop;
-        $r->start;
+        restart_redis($r, replica_of($r));
         return 'restarted ' . $r->port;
     }
     if ($k eq 'failover') {
@@ -407,6 +433,13 @@ sub apply {
         $r->cmd('CONFIG', 'SET', 'maxmemory', int(($used // 1e6) * 0.9));
         $f->{redis} = $r;
         return 'maxmemory ' . int(($used // 1e6) * 0.9);
+    }
+    if ($k eq 'pubsub_drop') {
+        my $r = primary();
+        $r->cmd('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 1 1 0');
+        $r->cmd('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        $f->{redis} = $r;
+        return 'pubsub limit 1 byte';
     }
     if ($k =~ /^flash_(\w+)$/) {
         my $mode = { hang => 'hang', fail => '500', garbage => 'garbage' }->{$1};
@@ -432,7 +465,11 @@ sub undo {
         # it would be a primary again with the other's writes missing
         my $port = $r->port;
         wait_for(30, sub { (sentinel_master() // $port) != $port });
-        $r->start;
+        my $now = sentinel_master();
+        restart_redis($r, $now && $now != $port ? $now : undef);
+    } elsif ($k eq 'pubsub_drop') {
+        $f->{redis}->cmd('CONFIG', 'SET', 'client-output-buffer-limit',
+                         'pubsub 33554432 8388608 60') if $f->{redis};
     } elsif ($k eq 'redis_oom') {
         $f->{redis}->cmd('CONFIG', 'SET', 'maxmemory', 0) if $f->{redis};
     } elsif ($k =~ /^flash_/) {
@@ -508,6 +545,7 @@ my $report = ChaosCheck::check(
     start   => $T0,
 );
 $report->{seed} = $SEED;
+$report->{settled} = $settled ? JSON::PP::true : JSON::PP::false;
 $report->{minutes} = $MINUTES;
 
 open my $rf, '>', "$OUT/report.json" or die;
@@ -518,6 +556,17 @@ open my $tf, '>', "$OUT/report.txt" or die;
 print {$tf} $text;
 close $tf;
 print $text;
+
+# what the servers said, for the breaches' post-mortem
+for my $i (0 .. $#nginx) {
+    ChaosCheck::spew("$OUT/nginx$i.error.log", $nginx[$i]->error_log);
+}
+for my $i (0 .. $#redis) {
+    ChaosCheck::spew("$OUT/redis$i.log", ChaosCheck::slurp("$redis[$i]{dir}/redis.log"));
+}
+for my $i (0 .. $#sentinels) {
+    ChaosCheck::spew("$OUT/sentinel$i.log", ChaosCheck::slurp("$sentinels[$i]{dir}/log"));
+}
 
 for my $ng (@nginx) {
     my @bad = grep { /\[(alert|emerg)\]/ } split /\n/, $ng->error_log;
