@@ -329,6 +329,31 @@ soak() {
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/soak/soak.pl "$@"
 }
 
+# The chaos campaign (t/chaos/chaos.pl, docs/hardening.md): a fleet of
+# three nginx on a Redis primary, replica and three Sentinels under m
+# minutes (2) of random faults drawn from a seed (random), then a checker
+# of invariants over the whole history; exit 1 on a breach.
+chaos() {
+    PACKAGES+=(iptables)
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/chaos/chaos.pl "$@"
+}
+
+# The proof that the chaos checker can fail: a module with the planted
+# bugs compiled in (its own build dir; never installed), then a short
+# seeded campaign with each bug switched on, each of which must end with
+# a breach (t/chaos/proof.sh).
+chaos_proof() {
+    PACKAGES+=(iptables)
+    BUILD="$BUILD/planted"
+    MODULE="$BUILD/ngx_http_clockchain_module.so"
+    CONF_EXTRA=(--with-cc-opt="-g -O2 -DNGX_HTTP_CLOCKCHAIN_PLANTED=1")
+    build
+    cd "$ROOT"
+    CLOCKCHAIN_MODULE="$MODULE" t/chaos/proof.sh "$@"
+}
+
 run_tests() {
     build
     cd "$ROOT"
@@ -492,5 +517,7 @@ case "${1:-build}" in
     soak) soak "${@:2}" ;;
     export) graph_export "${@:2}" ;;
     import) graph_import "${@:2}" ;;
-    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|export [FILE]|import FILE]"; exit 2 ;;
+    chaos) chaos "${@:2}" ;;
+    chaos-proof) chaos_proof "${@:2}" ;;
+    *) say "usage: $0 [build|run|test [asan]|asan|fuzz [seconds]|deb|deb-test|bench [n...]|soak [minutes]|export [FILE]|import FILE|chaos [minutes] [seed]|chaos-proof]"; exit 2 ;;
 esac

@@ -1674,6 +1674,12 @@ ngx_http_clockchain_postconfiguration(ngx_conf_t *cf)
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_clockchain_header_filter;
 
+#if (NGX_HTTP_CLOCKCHAIN_PLANTED)
+    if (ngx_http_clockchain_planted_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+#endif
+
     return NGX_OK;
 }
 

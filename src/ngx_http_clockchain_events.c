@@ -449,7 +449,9 @@ ngx_http_clockchain_events_message(redisAsyncContext *ac, void *r,
         }
 
         /* changes made while nobody listened: ask Redis again */
-        ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
+        if (!ngx_http_clockchain_bug(EPOCH)) {
+            ngx_http_clockchain_shm_new_epoch(ev->mcf->shm_zone);
+        }
 
         if (ev->resubscribed) {
             ev->resubscribed();

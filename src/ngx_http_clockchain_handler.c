@@ -334,8 +334,9 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
-
+    if ((reply && reply->type == REDIS_REPLY_INTEGER)
+        || ngx_http_clockchain_bug(ACK))
+    {
         ngx_http_clockchain_stat_add(created, ctx->njobs);
 
         for (i = 0; i < ctx->njobs; i++) {
@@ -349,7 +350,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                        ctx->njobs, (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN,
                        ctx->jobs[0].id);
 
-        if (mcf->redis.wait) {
+        if (mcf->redis.wait && !ngx_http_clockchain_bug(ACK)) {
             /* answer once enough replicas have the jobs too */
             rc = ngx_http_clockchain_create_wait(r, ctx);
 

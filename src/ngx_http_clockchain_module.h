@@ -144,4 +144,28 @@ ngx_int_t ngx_http_clockchain_read_conf_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *content);
 
 
+/*
+ * Planted bugs, for the chaos campaign's proof that its checker can fail
+ * (ngx_http_clockchain_planted.c): only in a module built for it.
+ */
+#if (NGX_HTTP_CLOCKCHAIN_PLANTED)
+
+#define NGX_HTTP_CLOCKCHAIN_BUG_FENCE  0x01
+#define NGX_HTTP_CLOCKCHAIN_BUG_EPOCH  0x02
+#define NGX_HTTP_CLOCKCHAIN_BUG_ACK    0x04
+
+#define ngx_http_clockchain_bug(name)                                       \
+    (ngx_http_clockchain_planted & NGX_HTTP_CLOCKCHAIN_BUG_ ## name)
+
+extern ngx_uint_t  ngx_http_clockchain_planted;
+
+ngx_int_t ngx_http_clockchain_planted_init(ngx_conf_t *cf);
+
+#else
+
+#define ngx_http_clockchain_bug(name)  0
+
+#endif
+
+
 #endif /* _NGX_HTTP_CLOCKCHAIN_MODULE_H_INCLUDED_ */

@@ -58,6 +58,7 @@ for _, id in ipairs(expired) do
                         .. ' times while processing it'
             redis.call('HSET', key, 'status', 'failed', 'error', err,
                        'completed_at', ARGV[5])
+            redis.call('HINCRBY', key, 'finishes', 1)  -- see complete.lua
             redis.call('HDEL', key, 'token')
             redis.call('EXPIRE', key, tonumber(ARGV[7]))
 

@@ -135,6 +135,9 @@ node_publish(ARGV[9] .. ':moments')
 redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
            'completed_at', ARGV[3], 'attempts', ARGV[8],
            'outcome', ARGV[1] .. ' completed')
+-- outcomes written: 1, and a fence that let a stale runner through shows
+-- as 2 (the chaos checker reads it)
+redis.call('HINCRBY', KEYS[1], 'finishes', 1)
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])

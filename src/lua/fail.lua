@@ -28,6 +28,7 @@ end
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
            'completed_at', ARGV[3], 'attempts', ARGV[5],
            'outcome', ARGV[1] .. ' failed')
+redis.call('HINCRBY', KEYS[1], 'finishes', 1)     -- see complete.lua
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])

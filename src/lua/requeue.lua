@@ -10,7 +10,8 @@
 -- ARGV[2]  job id
 -- ARGV[3]  run after this many ms, from now on Redis's clock (TIME): the
 --          runners claim on that clock too (see claim.lua)
--- ARGV[4]  attempts made so far (recorded), or "" to leave them
+-- ARGV[4]  attempts made so far (recorded), or "" to leave them (a hand-back:
+--          counted in the hash's "handbacks")
 -- ARGV[5]  the last attempt's error, or "" for none
 -- ARGV[6]  the events channel
 --
@@ -28,6 +29,10 @@ redis.call('HDEL', KEYS[1], 'token')
 
 if ARGV[4] ~= '' then
     redis.call('HSET', KEYS[1], 'attempts', ARGV[4])
+else
+    -- handed back without counting an attempt (a drain, the breaker): a
+    -- Flash call it cut short is accounted for here, not in attempts
+    redis.call('HINCRBY', KEYS[1], 'handbacks', 1)
 end
 
 if ARGV[5] ~= '' then

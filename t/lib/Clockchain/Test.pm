@@ -57,6 +57,7 @@ our @EXPORT = qw(
     wait_for module_path nginx_bin
     generate bulk get_job created_ok completed_moment raw_request lua_script
     start_flash wait_job background background_get tcp_unread
+    start_sentinel
 );
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -378,6 +379,37 @@ sub start_redis {
     push @REDIS, $self;
     $self->start;
     return $self;
+}
+
+# start_sentinel($conf) -> { pid, port, dir }: a redis-sentinel on a free
+# port with these lines of configuration ("sentinel monitor ..."); stopped
+# with the other servers at the end
+my @SENTINELS;
+
+sub start_sentinel {
+    my ($conf) = @_;
+    my $dir = tempdir('cc-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my ($port) = _free_ports(1);
+    _spew("$dir/sentinel.conf", "port $port\nbind 127.0.0.1\ndir $dir\n$conf");
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', "$dir/log";
+        open STDERR, '>&', \*STDOUT;
+        { exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf" }
+        POSIX::_exit(127);
+    }
+    my $s = { pid => $pid, port => $port, dir => $dir };
+    push @SENTINELS, $s;
+    return $s;
+}
+
+END {
+    if ($$ == $PARENT_PID && @SENTINELS) {
+        local ($?, $!, $@);
+        kill 'TERM', map { $_->{pid} } @SENTINELS;
+        waitpid($_->{pid}, 0) for @SENTINELS;
+    }
 }
 
 sub job_count {
@@ -807,7 +839,9 @@ master_process on;
 worker_processes 2;
 EOF
     # as a packaged nginx does: workers never run as root
-    $conf .= "user nobody nogroup;\n" if $> == 0;
+    # (user => NAME: another unprivileged user, so that a test can tell
+    # one nginx's connections from another's, as the chaos harness does)
+    $conf .= "user " . ($o{user} // 'nobody') . " nogroup;\n" if $> == 0;
     $conf .= <<'EOF';
 error_log logs/error.log info;
 pid logs/nginx.pid;
