@@ -163,7 +163,7 @@ wait_for(15, sub {
 }) or die "the replica does not follow the primary\n";
 
 my @sentinels = map {
-    start_sentinel("sentinel monitor cc 127.0.0.1 " . $redis[0]->port . " 2\n"
+    Clockchain::Test::start_sentinel("sentinel monitor cc 127.0.0.1 " . $redis[0]->port . " 2\n"
                    . "sentinel down-after-milliseconds cc 1000\n"
                    . "sentinel failover-timeout cc 5000\n"
                    . "sentinel parallel-syncs cc 1\n")

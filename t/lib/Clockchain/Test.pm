@@ -57,7 +57,6 @@ our @EXPORT = qw(
     wait_for module_path nginx_bin
     generate bulk get_job created_ok completed_moment raw_request lua_script
     start_flash wait_job background background_get tcp_unread
-    start_sentinel
 );
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -381,9 +380,10 @@ sub start_redis {
     return $self;
 }
 
-# start_sentinel($conf) -> { pid, port, dir }: a redis-sentinel on a free
-# port with these lines of configuration ("sentinel monitor ..."); stopped
-# with the other servers at the end
+# Clockchain::Test::start_sentinel($conf) -> { pid, port, dir }: a
+# redis-sentinel on a free port with these lines of configuration
+# ("sentinel monitor ..."); stopped with the other servers at the end.
+# (Not exported: t/50 to t/52 keep their own, which return the port.)
 my @SENTINELS;
 
 sub start_sentinel {
