@@ -66,7 +66,8 @@ local function node_put(path, node, keep)
             end
         else
             if type(v) == 'table' then
-                v = cjson.encode(v)
+                -- cjson writes an empty table as {}: a list here
+                v = next(v) == nil and '[]' or cjson.encode(v)
             end
             fields[#fields + 1] = k
             fields[#fields + 1] = tostring(v)
