@@ -174,6 +174,9 @@ ngx_http_clockchain_writer_auth(ngx_http_request_t *r, ngx_uint_t need,
         && s->gen == ngx_http_clockchain_stats->agent_revocations
         && (ngx_msec_int_t) (s->expires - ngx_current_msec) > 0)
     {
+        /* the slot was filled from the token's record in Redis */
+        ctx->agent_stored = 1;
+
         return ngx_http_clockchain_writer_check(r, ctx, s->perm, s->name,
                                                 s->name_len);
     }
@@ -196,6 +199,57 @@ ngx_http_clockchain_writer_auth(ngx_http_request_t *r, ngx_uint_t need,
     }
 
     return NGX_DONE;
+}
+
+
+void
+ngx_http_clockchain_writer_token(ngx_http_request_t *r, ngx_str_t *hash)
+{
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (ctx == NULL || !ctx->agent_stored) {
+        ngx_str_set(hash, "");
+        return;
+    }
+
+    hash->data = ctx->agent_hash;
+    hash->len = 64;
+}
+
+
+ngx_int_t
+ngx_http_clockchain_writer_revoked(ngx_http_request_t *r, redisReply *reply)
+{
+    char                       *s;
+    ngx_http_clockchain_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return NGX_DECLINED;
+    }
+
+    /* Redis puts "ERR " before an error of one word */
+
+    s = reply->str;
+
+    if (ngx_strncmp(s, "ERR ", 4) == 0) {
+        s += 4;
+    }
+
+    if (ngx_strcmp(s, "REVOKED") != 0) {
+        return NGX_DECLINED;
+    }
+
+    /* a prefix of the hash, never the token (as the revocations' log) */
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "clockchain: agent token %*s... revoked since it was "
+                  "checked: nothing written", (size_t) 12, ctx->agent_hash);
+
+    return ngx_http_clockchain_bearer_refused(r, "Token revoked");
 }
 
 
@@ -320,6 +374,7 @@ ngx_http_clockchain_writer_found(void *data, redisReply *reply)
 
     name = (u_char *) f[1]->str;
     len = f[1]->len;
+    ctx->agent_stored = 1;
 
     if (ctx->agent_epoch == ngx_http_clockchain_shm_epoch(mcf->shm_zone)
         && ctx->agent_gen == ngx_http_clockchain_stats->agent_revocations

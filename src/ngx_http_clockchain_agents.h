@@ -12,6 +12,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <hiredis/hiredis.h>
+
 #include "ngx_http_clockchain_module.h"
 
 
@@ -37,6 +39,24 @@ typedef void (*ngx_http_clockchain_writer_done_pt)(ngx_http_request_t *r);
  */
 ngx_int_t ngx_http_clockchain_writer_auth(ngx_http_request_t *r,
     ngx_uint_t need, ngx_http_clockchain_writer_done_pt done);
+
+/*
+ * What a writing script checks in its own step, so that a token revoked
+ * after writer_auth() passed it (or while this worker's cache trusted it)
+ * writes nothing: the token's SHA-256 hex, or "" when there is no record
+ * to check (no writer tokens; a token of the directives' files not yet
+ * written into Redis).  The script answers the error REVOKED when the
+ * record agent:tok:<hash> is missing or not active.
+ */
+void ngx_http_clockchain_writer_token(ngx_http_request_t *r, ngx_str_t *hash);
+
+/*
+ * A script's REVOKED: the 401 {"detail": "Token revoked"} with
+ * WWW-Authenticate: Bearer, sent, and the status to finalize with;
+ * NGX_DECLINED for any other reply.
+ */
+ngx_int_t ngx_http_clockchain_writer_revoked(ngx_http_request_t *r,
+    redisReply *reply);
 
 ngx_int_t ngx_http_clockchain_agents_init_process(ngx_cycle_t *cycle,
     ngx_http_clockchain_main_conf_t *mcf);

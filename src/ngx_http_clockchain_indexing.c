@@ -180,7 +180,7 @@ ngx_http_clockchain_ingest_send(ngx_http_request_t *r)
     char                               agent[NGX_HTTP_CLOCKCHAIN_AGENT_MAX
                                              + 1];
     u_char                            *p;
-    ngx_str_t                          body, g;
+    ngx_str_t                          body, g, token;
     ngx_http_clockchain_ctx_t         *ctx;
     ngx_http_clockchain_ingest_t       in;
     ngx_http_clockchain_main_conf_t   *mcf;
@@ -238,7 +238,9 @@ ngx_http_clockchain_ingest_send(ngx_http_request_t *r)
         ngx_memcpy(ctx->path.data, in.path, ctx->path.len);
     }
 
-    ctx->op = ngx_http_clockchain_store_ingest(mcf, &ctx->body,
+    ngx_http_clockchain_writer_token(r, &token);
+
+    ctx->op = ngx_http_clockchain_store_ingest(mcf, &ctx->body, &token,
                                                ngx_http_clockchain_ingest_done,
                                                ctx);
     if (ctx->op == NULL) {
@@ -259,12 +261,19 @@ ngx_http_clockchain_ingest_done(void *data, redisReply *reply)
     int                               n;
     char                              side[8];
     json_t                           *json;
+    ngx_int_t                         rc;
     unsigned long                     i;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     r = ctx->request;
     ctx->op = NULL;
+
+    rc = ngx_http_clockchain_writer_revoked(r, reply);
+    if (rc != NGX_DECLINED) {
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
 
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR
         && ngx_strncmp(reply->str, "NO_NODE ", 8) == 0

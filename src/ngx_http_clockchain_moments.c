@@ -957,13 +957,16 @@ static void
 ngx_http_clockchain_publish_store(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
+    ngx_str_t                         token;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
+    ngx_http_clockchain_writer_token(r, &token);
+
     ctx->op = ngx_http_clockchain_store_publish(mcf, &ctx->path,
                                              &ctx->created_by,
-                                             ctx->visibility,
+                                             ctx->visibility, &token,
                                              ngx_http_clockchain_publish_done,
                                              ctx);
     if (ctx->op == NULL) {
@@ -982,11 +985,18 @@ ngx_http_clockchain_publish_done(void *data, redisReply *reply)
     ngx_http_clockchain_ctx_t *ctx = data;
 
     json_t                           *json;
+    ngx_int_t                         rc;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     r = ctx->request;
     ctx->op = NULL;
+
+    rc = ngx_http_clockchain_writer_revoked(r, reply);
+    if (rc != NGX_DECLINED) {
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         if (reply) {

@@ -483,7 +483,7 @@ static ngx_int_t
 ngx_http_clockchain_propose_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    ngx_str_t                         args[5];
+    ngx_str_t                         args[5], token;
     ngx_uint_t                        n;
     const char                       *op;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -531,7 +531,16 @@ ngx_http_clockchain_propose_send(ngx_http_request_t *r,
         n = 2;
     }
 
-    ctx->op = ngx_http_clockchain_store_propose(mcf, op, args, n,
+    if (w->action == NGX_HTTP_CLOCKCHAIN_PROPOSE_CHALLENGES
+        || w->action == NGX_HTTP_CLOCKCHAIN_PROPOSE_HISTORY)
+    {
+        ngx_str_set(&token, "");
+
+    } else {
+        ngx_http_clockchain_writer_token(r, &token);
+    }
+
+    ctx->op = ngx_http_clockchain_store_propose(mcf, op, &token, args, n,
                                               ngx_http_clockchain_propose_done,
                                               ctx);
     if (ctx->op == NULL) {
@@ -549,12 +558,19 @@ ngx_http_clockchain_propose_done(void *data, redisReply *reply)
 {
     ngx_http_clockchain_ctx_t *ctx = data;
 
+    ngx_int_t                        rc;
     ngx_http_request_t              *r;
     ngx_http_clockchain_workflow_t  *w;
 
     r = ctx->request;
     ctx->op = NULL;
     w = ctx->workflow;
+
+    rc = ngx_http_clockchain_writer_revoked(r, reply);
+    if (rc != NGX_DECLINED) {
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         if (reply) {

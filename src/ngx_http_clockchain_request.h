@@ -79,6 +79,7 @@ typedef struct {
     unsigned                          has_cached:1;
     unsigned                          wait_known:1;  /* asleep, knowing */
     unsigned                          moment_public:1;  /* zone-cached */
+    unsigned                          agent_stored:1;  /* its record read */
 } ngx_http_clockchain_ctx_t;
 
 

@@ -420,7 +420,8 @@ ngx_http_clockchain_store_browse(ngx_http_clockchain_main_conf_t *mcf,
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     ngx_str_t *path, ngx_str_t *user, const char *visibility,
-    ngx_http_clockchain_redis_handler_pt handler, void *data)
+    ngx_str_t *token, ngx_http_clockchain_redis_handler_pt handler,
+    void *data)
 {
     u_char       node[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       edge[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
@@ -428,8 +429,8 @@ ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     u_char       channel[256 + sizeof(":moments")];
     char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
     size_t       len;
-    const char  *argv[8];
-    size_t       argvlen[8];
+    const char  *argv[9];
+    size_t       argvlen[9];
 
     ngx_http_clockchain_iso_now(now);
 
@@ -453,9 +454,11 @@ ngx_http_clockchain_store_publish(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[6] = ngx_sprintf(channel + len, ":moments") - channel;
     argv[7] = (char *) prefix;
     argvlen[7] = ngx_http_clockchain_store_key(prefix, mcf, "", NULL, 0);
+    argv[8] = token->len ? (char *) token->data : "";
+    argvlen[8] = token->len;
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PUBLISH,
-                                          handler, data, 2, 8, argv,
+                                          handler, data, 2, 9, argv,
                                           argvlen);
 }
 
@@ -682,16 +685,16 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
 
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_ingest(ngx_http_clockchain_main_conf_t *mcf,
-    ngx_str_t *graph, ngx_http_clockchain_redis_handler_pt handler,
-    void *data)
+    ngx_str_t *graph, ngx_str_t *token,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char       prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       channel[256 + sizeof(":moments")];
     u_char       cap[NGX_INT_T_LEN];
     char         now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
     size_t       len;
-    const char  *argv[5];
-    size_t       argvlen[5];
+    const char  *argv[6];
+    size_t       argvlen[6];
 
     ngx_http_clockchain_iso_now(now);
 
@@ -707,9 +710,11 @@ ngx_http_clockchain_store_ingest(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[3] = ngx_sprintf(channel + len, ":moments") - channel;
     argv[4] = now;
     argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[5] = token->len ? (char *) token->data : "";
+    argvlen[5] = token->len;
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_INGEST,
-                                          handler, data, 0, 5, argv,
+                                          handler, data, 0, 6, argv,
                                           argvlen);
 }
 
@@ -873,20 +878,24 @@ ngx_http_clockchain_store_agents(ngx_http_clockchain_main_conf_t *mcf,
 }
 
 
-/* propose.lua: prefix, op, now, the moments channel, the op's arguments */
+/*
+ * propose.lua: prefix, op, now, the moments channel, the auto-edges' cap,
+ * the writer's token hash ("" for none), the op's arguments
+ */
 
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_propose(ngx_http_clockchain_main_conf_t *mcf,
-    const char *op, ngx_str_t *args, ngx_uint_t nargs,
+    const char *op, ngx_str_t *token, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
     u_char        prefix[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        channel[256 + sizeof(":moments")];
+    u_char        cap[NGX_INT_T_LEN];
     char          now[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
     size_t        len;
     ngx_uint_t    i;
-    const char   *argv[12];
-    size_t        argvlen[12];
+    const char   *argv[14];
+    size_t        argvlen[14];
 
     if (nargs > 8) {
         return NULL;
@@ -903,14 +912,18 @@ ngx_http_clockchain_store_propose(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[2] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
     argv[3] = (char *) channel;
     argvlen[3] = ngx_sprintf(channel + len, ":moments") - channel;
+    argv[4] = (char *) cap;
+    argvlen[4] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
+    argv[5] = token->len ? (char *) token->data : "";
+    argvlen[5] = token->len;
 
     for (i = 0; i < nargs; i++) {
-        argv[4 + i] = (char *) args[i].data;
-        argvlen[4 + i] = args[i].len;
+        argv[6 + i] = (char *) args[i].data;
+        argvlen[6 + i] = args[i].len;
     }
 
     return ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_PROPOSE,
-                                          handler, data, 0, (int) (4 + nargs),
+                                          handler, data, 0, (int) (6 + nargs),
                                           argv, argvlen);
 }
 

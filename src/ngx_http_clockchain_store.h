@@ -117,8 +117,8 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_stats(
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_publish(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *path, ngx_str_t *user,
-    const char *visibility, ngx_http_clockchain_redis_handler_pt handler,
-    void *data);
+    const char *visibility, ngx_str_t *token,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_claim(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *runner,
     ngx_str_t *channel, char (*tokens)[NGX_HTTP_CLOCKCHAIN_TOKEN_HEX],
@@ -158,16 +158,19 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_agents(
     ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
     void *data);
 
-/* propose.lua's operations (its header), args after its fixed ones */
+/*
+ * propose.lua's operations (its header), args after its fixed ones; token:
+ * ngx_http_clockchain_writer_token()'s, "" for a read
+ */
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_propose(
-    ngx_http_clockchain_main_conf_t *mcf, const char *op, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_http_clockchain_redis_handler_pt handler,
-    void *data);
+    ngx_http_clockchain_main_conf_t *mcf, const char *op, ngx_str_t *token,
+    ngx_str_t *args, ngx_uint_t nargs,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 
 
 /* ingest.lua: a writer's nodes and edges (ngx_http_clockchain_ingest.c) */
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_ingest(
-    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *graph,
+    ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *graph, ngx_str_t *token,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
 
 /* seeding the graph (clockchain_seed_file); per worker */

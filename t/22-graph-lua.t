@@ -482,7 +482,8 @@ is($redis->cmd('EXISTS', "${P}idx:word:rome", "${P}idx:word:rome|alice"), 0,
    'an update: their sets are gone');
 my $publish = lua_script('publish');
 $redis->cmd('EVAL', $publish, 2, "${P}node:$pv", "${P}edges:$pv", '',
-            'public', '2026-01-02T00:00:00Z', $pv, "${P}events:moments", $P);
+            'public', '2026-01-02T00:00:00Z', $pv, "${P}events:moments", $P,
+            '');    # no writer token to check
 is_deeply($redis->cmd('ZRANGE', "${P}idx:word:gaul", 0, -1, 'WITHSCORES'),
           [ $pv, 8 ], 'published: scored as public');
 is($redis->cmd('EXISTS', "${P}idx:word:gaul|alice"), 0,

@@ -92,6 +92,8 @@ $tokens
         listen 127.0.0.1:%%PORT%%;
         $KEYS
         rewrite ^/api/v1/(.*)\$ /api/\$1 last;
+        # which worker answered (8.)
+        add_header X-Worker \$pid always;
         location = /api/generate { clockchain_generate; }
         location = /api/index { clockchain_index; }
         location = /api/ingest/subgraph { clockchain_ingest_subgraph; }
@@ -333,6 +335,57 @@ for my $route ('/api/ingest/subgraph', '/api/ingest/tdf') {
     is(call($B, POST => $route, token => $reader, json => $body)->{status}, 403,
        "$route with a reader's token is 403");
 }
+
+# 8. a token revoked mid-request writes nothing (issue 16, "Done when"):
+#    the writing script checks the token's record in the step that writes.
+#    Held deterministically: both of B's workers trust the token from their
+#    cache, then its record is made inactive in Redis without the event (as
+#    a revoke that lands after nginx checked the token), then B writes.
+
+my $mid = json_body(call($A, POST => '/api/agents/register', token => $ADMIN,
+                         json => { agent_name => 'mid-writer' }))->{token};
+# (generate: a write whose script sends no HMGET of its own), one at a
+# time, until each of B's workers (X-Worker) has answered one without an
+# HMGET: each trusts the token from its cache, so that without the check
+# in the script every write below would be a 200
+my %hit;
+my $sent = 0;
+while (keys %hit < 2 && $sent < 200) {
+    $before = $hmget->();
+    $sent++;
+    $r = call($B, POST => '/api/generate', token => $mid, json => $job);
+    last unless $r->{status} == 200;
+    $hit{ $r->{headers}{'x-worker'} } = 1 if $hmget->() == $before;
+}
+is(scalar keys %hit, 2, "both of B's workers answer the token from their cache ($sent writes)");
+$redis->cmd('HSET', "${P}agent:tok:" . sha256_hex($mid), 'is_active', '0');
+my $dbsize = $redis->cmd('DBSIZE');
+my $version = $redis->cmd('GET', "${P}idx:version");
+my $hastings_node = $redis->hash("${P}node:$hastings");
+my $mid_path = '/1067/march/01/1200/united-kingdom/kent/canterbury/mid-request';
+my @mid = (
+    [ '/api/index', { path => $mid_path, metadata => { name => 'Mid Request' } } ],
+    [ '/api/ingest/subgraph', { nodes => [ { id => $mid_path, name => 'Mid Request' } ] } ],
+    [ '/api/ingest/tdf', [ { id => $mid_path, payload => { name => 'Mid Request' } } ] ],
+    [ '/api/moments/propose', { id => $mid_path, name => 'Mid Request' } ],
+    [ "/api/moments$hastings/challenge",
+      { competing_moment => { id => $mid_path, name => 'Mid Request' } } ],
+    [ "/api/moments$hastings/publish", { visibility => 'private' } ],
+);
+for my $w (@mid) {
+    for (1 .. 2) {    # whichever worker answers
+        $r = call($B, POST => $w->[0], token => $mid, json => $w->[1]);
+        is($r->{status}, 401, "$w->[0] with a token revoked after it was cached: 401");
+        is($r->{headers}{'www-authenticate'}, 'Bearer', '... WWW-Authenticate: Bearer');
+        is(json_body($r)->{detail}, 'Token revoked', '... Token revoked');
+    }
+}
+is($redis->cmd('DBSIZE'), $dbsize, 'nothing written: no key more');
+is($redis->cmd('GET', "${P}idx:version"), $version, '... idx:version unchanged');
+is_deeply($redis->hash("${P}node:$hastings"), $hastings_node,
+          '... the moment challenged and published is unchanged');
+like($B->error_log, qr/agent token [0-9a-f]{12}\.\.\. revoked since it was checked: nothing written/,
+     'B logs it, with a prefix of the hash');
 
 # 5. legacy mode: its own prefix (no agents there)
 

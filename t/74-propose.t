@@ -38,6 +38,7 @@ my $ng = start_nginx(redis => $redis, files => { 'admin.token' => "$ADMIN\n" },
         location = /api/agents { clockchain_agents; }
         location /api/agents/ { clockchain_agents; }
         location /api/moments/ { clockchain_moments; }
+        location /api/graph/neighbors/ { clockchain_graph_neighbors; }
     }
 CONF
 
@@ -101,6 +102,31 @@ is($m->{visibility}, 'public', 'a proposal is public unless it says otherwise');
 is($redis->cmd('ZSCORE', "${P}idx:time", id('status-check')), '194508060815',
    'indexed as a completion\'s node is (idx:time)');
 
+# a proposal is linked as a Flash completion or an ingest links its node
+# (lib/node.lua; the original's propose calls add_node), and stays proposed
+my $pearl = '/1941/december/07/0755/united-states/hawaii/pearl-harbor/attack';
+is(call(POST => '/api/moments/propose', token => $WRITER,
+        json => { %{ payload('x') }, id => $pearl, name => 'Pearl Harbor' })->{status},
+   200, 'a proposal four years before');
+is(propose('linked', name => 'Linked Moment')->{status}, 200, 'a proposal on the day of others');
+my %nb = map { ("$_->{path} $_->{edge_type}" => $_) }
+         @{ json_body(call(GET => '/api/graph/neighbors' . id('linked'))) // [] };
+ok($nb{id('basic') . ' contemporaneous'}, 'auto-edge: contemporaneous, the same day');
+is($nb{id('basic') . ' contemporaneous'}{created_by}, 'auto', '... created by auto');
+ok($nb{id('basic') . ' same_location'}, 'auto-edge: same_location');
+ok($nb{id('basic') . ' thematic'}, 'auto-edge: thematic, the tag test');
+ok($nb{"$pearl same_era"}, 'auto-edge: same_era, within ten years');
+ok($nb{"$pearl follows"}, 'auto-edge: follows the earlier one');
+%nb = map { ("$_->{path} $_->{edge_type}" => 1) }
+      @{ json_body(call(GET => '/api/graph/neighbors' . id('basic'))) // [] };
+ok($nb{id('linked') . ' contemporaneous'}, 'written both ways: the older proposal sees it');
+$m = moment('linked');
+is($m->{status}, 'proposed', 'a linked proposal is still proposed');
+is($m->{proposed_by}, 'test-writer', 'by its writer');
+is($redis->cmd('HGET', "${P}node:" . id('linked'), 'challenged_by'), '[]',
+   'an empty list is stored as a list');
+is_deeply($m->{challenged_by}, [], '... and answered as one');
+
 is(propose('dup')->{status}, 200, 'test_propose_duplicate_fails: first 200');
 $r = propose('dup');
 is($r->{status}, 409, 'second 409');
@@ -152,6 +178,10 @@ is($d->{competing_status}, 'proposed', 'competing_status');
 is($d->{challenged_by}, 'test-writer', 'challenged_by');
 $edge = decode_json($redis->cmd('HGET', "${P}edges:" . id('competing'), 'challenges|' . id('original')) // '{}');
 is($edge->{description}, 'This version has better sources', 'a "challenges" edge, competing -> original, with the reason');
+my %cnb = map { ("$_->{path} $_->{edge_type}" => 1) }
+          @{ json_body(call(GET => '/api/graph/neighbors' . id('competing'))) // [] };
+ok($cnb{id('original') . ' contemporaneous'}, 'the competing moment is linked too (auto-edges)');
+ok($cnb{id('original') . ' challenges'}, 'beside its "challenges" edge');
 
 propose('status-orig');
 challenge('status-orig', 'status-comp');

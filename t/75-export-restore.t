@@ -347,6 +347,50 @@ is_deeply([ sort keys %after ], [ sort keys %before ],
           'the node holds the same fields, no more');
 $redis->cmd('FLUSHALL');
 
+# --- the writers' workflow survives a round trip --------------------------
+# A moment's challengers (GET .../challenges) and its history are derived
+# from the "challenges" edges into it, which the export carries: after
+# export -> FLUSHALL -> restore they answer as before (no writer tokens
+# here: the service key writes, as "system").
+
+my %SVC = ('X-Service-Key' => $SK);
+my $orig = '/1215/june/15/1200/united-kingdom/surrey/runnymede/magna-carta';
+sub moment_body { { id => $_[0], name => $_[1], one_liner => "$_[1]." } }
+is(http(POST => $ng->url('/api/moments/propose'), headers => \%SVC,
+        json => moment_body($orig, 'Magna Carta sealed'))->{status}, 200,
+   'a moment proposed');
+for my $i (1, 2) {
+    my $comp = "/1215/june/15/1200/united-kingdom/surrey/runnymede/rival-$i";
+    is(http(POST => $ng->url("/api/moments$orig/challenge"), headers => \%SVC,
+            json => { competing_moment => moment_body($comp, "Rival account $i"),
+                      reason => "sources $i" })->{status}, 200,
+       "challenged by rival $i");
+}
+my %wf;
+for my $what ('challenges', 'history') {
+    my $res = http(GET => $ng->url("/api/moments$orig/$what"), headers => \%SVC);
+    is($res->{status}, 200, "GET .../$what");
+    # a node's fields come in the order of its hash: compare what they say
+    $wf{$what} = $JSON->encode(decode_json($res->{content}));
+}
+is(decode_json($wf{challenges})->{count}, 2, 'two challengers listed');
+is(scalar @{ decode_json($wf{history})->{history} }, 3,
+   'the history: proposed, challenged twice');
+my ($wf1) = export_http(limit => 10);
+$redis->cmd('FLUSHALL');
+is(http(POST => $ng->url('/api/restore'), headers => \%ADMIN,
+        body => $wf1)->{status}, 200, 'exported, flushed, restored');
+my ($wf2) = export_http(limit => 10);
+is($wf2, $wf1, 'exported again: the same bytes');
+for my $what ('challenges', 'history') {
+    my $res = http(GET => $ng->url("/api/moments$orig/$what"), headers => \%SVC);
+    is("$res->{status} " . ($res->{status} == 200
+                            ? $JSON->encode(decode_json($res->{content})) : ''),
+       "200 $wf{$what}",
+       "GET .../$what answers as before the round trip");
+}
+$redis->cmd('FLUSHALL');
+
 # --- keys, method, cursor -------------------------------------------------
 
 is(http(POST => $ng->url('/api/restore'), headers => { 'X-Service-Key' => $SK },

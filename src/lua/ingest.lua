@@ -13,10 +13,13 @@
 -- ARGV[3]  the most edges of one type from one new node (auto-edges)
 -- ARGV[4]  the moments channel ("<events channel>:moments")
 -- ARGV[5]  now, ISO 8601 (idx:version's token)
+-- ARGV[6]  the writer's token, its SHA-256 hex, or "" (no writer tokens,
+--          a token of the directives' files not in Redis yet)
 --
 -- An edge must end at nodes that exist, in Redis or in this request (the
 -- original's foreign keys): else nothing is written and the error is
--- "NO_NODE <index> <source|target> <path>".  A node already there is
+-- "NO_NODE <index> <source|target> <path>"; a token that is no active
+-- agent's, "REVOKED".  A node already there is
 -- updated (the original's ON CONFLICT DO UPDATE) but for created_at,
 -- status and challenged_by (as there) and created_by and visibility (a
 -- node stays its creator's; publish changes the visibility).  An edge
@@ -33,6 +36,14 @@ local req = cjson.decode(ARGV[2])
 -- #include lib/node.lua
 
 -- every check before the first write: a refused request writes nothing
+
+-- the writer's token, in the step that writes: a revocation that lands
+-- after nginx checked the token (or that its cache has not heard) is seen
+if ARGV[6] ~= ''
+   and redis.call('HGET', p .. 'agent:tok:' .. ARGV[6], 'is_active') ~= '1'
+then
+    return redis.error_reply('REVOKED')
+end
 
 local here = {}
 for _, n in ipairs(req.nodes) do

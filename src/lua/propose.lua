@@ -9,17 +9,21 @@
 --          "challenges", "history"
 -- ARGV[3]  now, ISO 8601 (idx:version's token)
 -- ARGV[4]  the moments channel ("<events channel>:moments")
--- propose:    ARGV[5] {"node": node, "edges": [edge, ...]}, checked and
+-- ARGV[5]  the most edges of one type from one new node (auto-edges,
+--          clockchain_edges_max)
+-- ARGV[6]  the writer's token, its SHA-256 hex, or "" (no writer tokens,
+--          a token of the directives' files not in Redis yet, a read)
+-- propose:    ARGV[7] {"node": node, "edges": [edge, ...]}, checked and
 --             built in C (ngx_http_clockchain_seed_propose(): the node
 --             with its sort_key and search words, "status": "proposed",
 --             "proposed_by"; each edge {source, target, type, weight,
 --             theme, description, schema_version, created_by})
--- challenge:  ARGV[5] the original's path, ARGV[6] the competing moment as
---             propose's ARGV[5], ARGV[7] the reason, ARGV[8] the agent
--- verify:     ARGV[5] the path
--- reconcile:  ARGV[5] the winner's path, ARGV[6] the loser's
--- challenges: ARGV[5] the path, ARGV[6] the most returned
--- history:    ARGV[5] the path, ARGV[6] the most challengers returned
+-- challenge:  ARGV[7] the original's path, ARGV[8] the competing moment as
+--             propose's ARGV[7], ARGV[9] the reason, ARGV[10] the agent
+-- verify:     ARGV[7] the path
+-- reconcile:  ARGV[7] the winner's path, ARGV[8] the loser's
+-- challenges: ARGV[7] the path, ARGV[8] the most returned
+-- history:    ARGV[7] the path, ARGV[8] the most challengers returned
 --
 -- The statuses: proposed (a node without one, a Flash completion's, is
 -- proposed, as the original's column default), challenged, verified,
@@ -27,10 +31,17 @@
 -- on a verified or alternative one; a reconcile sets the winner verified
 -- and the loser alternative, whatever they were (the original's rules).
 --
--- Keys besides the graph's: challenges:<path>, a sorted set of the paths
--- of the moments that challenge it, by the time of the challenge (the
--- original finds them by its edges' target; here an edge is stored at its
--- source, so the target keeps its own list).
+-- A proposed moment (and a challenge's competing one) is written as a
+-- Flash completion or an ingest writes a node (lib/node.lua: the same
+-- hash, counters, automatic edges and indexes), as the original's
+-- add_node links it; then its own edges (lib/edge.lua).
+--
+-- A moment's challengers are the sources of the "challenges" edges into
+-- it (edges_in:<path>, lib/edge.lua), as the original finds them by its
+-- edges' target: no key of their own, so an export and a restore, which
+-- carry the edges, carry them too.  Ordered by the challenger's
+-- created_at (then path), newest first for the list, oldest first for
+-- the history, as the original orders each.
 --
 -- Replies: propose { "OK", nodes, edges } or "EXISTS"; challenge "OK",
 -- false (no original), "ALTERNATIVE" or "EXISTS" (the competing path is
@@ -38,81 +49,59 @@
 -- "NO_WINNER" or "NO_LOSER"; challenges false or { status, { node hash as
 -- HGETALL, ... } }; history false or { status, proposed_by, created_at,
 -- challenged_by, { { proposed_by, created_at, description }, ... } }.
+-- A write whose token (ARGV[6]) is not an active agent's in Redis, revoked
+-- since nginx checked it, is the error REVOKED and writes nothing.
 -- Every write bumps idx:version and publishes the paths whose answers
 -- changed on the moments channel ("*" past 256).
---
--- TODO(lib/node.lua): a proposed node is written here as seed.lua writes
--- one (lib/index.lua's index_new, no automatic edges); the original's
--- add_node links it as a Flash completion does.  Once lib/node.lua (one
--- code path for a node with its indexes and auto-edges, g16/ingest) is on
--- main, write_node() below becomes its call.
 
 local p = ARGV[1]
 local op = ARGV[2]
 local now = ARGV[3]
 local stats = p .. 'stats'
+local cap = tonumber(ARGV[5])
 
 -- #include lib/index.lua
 -- #include lib/edge.lua
+-- #include lib/node.lua
 
-local changed, nchanged = {}, 0
+local read = (op == 'challenges' or op == 'history')
+
+-- the writer's token, in the step that writes: a revocation that lands
+-- after nginx checked the token (or that its cache has not heard) is seen
+if not read and ARGV[6] ~= ''
+   and redis.call('HGET', p .. 'agent:tok:' .. ARGV[6], 'is_active') ~= '1'
+then
+    return redis.error_reply('REVOKED')
+end
+
+local noted = false
 
 local function touched(path)
-    if not changed[path] then
-        changed[path] = true
-        nchanged = nchanged + 1
-    end
+    node_note(path)
+    noted = true
 end
 
 local function announce()
-    if nchanged == 0 then
+    if not noted then
         return
     end
     version(op .. ' ' .. now)
-    if nchanged > 256 then
-        redis.call('PUBLISH', ARGV[4], '*')
-        return
-    end
-    local list = {}
-    for path in pairs(changed) do
-        list[#list + 1] = path
-    end
-    redis.call('PUBLISH', ARGV[4], table.concat(list, ' '))
+    node_publish(ARGV[4])
 end
 
 local function status_of(f)
     return f or 'proposed'
 end
 
--- a node as seed.lua writes one, and its edges; false when the path is
--- taken
+-- a node as a completion writes one (lib/node.lua), and its edges; false
+-- when the path is taken
 local function write_node(m)
     local node = m.node
     local path = node.path
-    local nkey = p .. 'node:' .. path
-    if redis.call('EXISTS', nkey) == 1 then
+    if redis.call('EXISTS', p .. 'node:' .. path) == 1 then
         return false
     end
-    local words = node.search
-    node.search = nil
-    local fields = {}
-    for k, v in pairs(node) do
-        if v ~= cjson.null then
-            if type(v) == 'table' then
-                v = (next(v) == nil) and '[]' or cjson.encode(v)
-            end
-            fields[#fields + 1] = k
-            fields[#fields + 1] = tostring(v)
-        end
-    end
-    redis.call('HSET', nkey, unpack(fields))
-    index_new(path, node, words)
-    redis.call('HINCRBY', stats, 'nodes', 1)
-    redis.call('HINCRBY', stats, 'layer:' .. tostring(node.layer), 1)
-    local last = redis.call('HGET', stats, 'last_updated') or ''
-    if type(node.created_at) == 'string' and node.created_at > last then
-        redis.call('HSET', stats, 'last_updated', node.created_at)
-    end
+    node_put(path, node, {})
     touched(path)
     local edges = 0
     for _, e in ipairs(m.edges or {}) do
@@ -125,7 +114,7 @@ local function write_node(m)
 end
 
 if op == 'propose' then
-    local m = cjson.decode(ARGV[5])
+    local m = cjson.decode(ARGV[7])
     local edges = write_node(m)
     if not edges then
         return 'EXISTS'
@@ -135,7 +124,7 @@ if op == 'propose' then
 end
 
 if op == 'challenge' then
-    local orig = ARGV[5]
+    local orig = ARGV[7]
     local okey = p .. 'node:' .. orig
     local f = redis.call('HMGET', okey, 'path', 'status', 'challenged_by')
     if not f[1] then
@@ -144,17 +133,14 @@ if op == 'challenge' then
     if status_of(f[2]) == 'alternative' then
         return 'ALTERNATIVE'
     end
-    local m = cjson.decode(ARGV[6])
+    local m = cjson.decode(ARGV[8])
     if m.node.path == orig or not write_node(m) then
         return 'EXISTS'
     end
     local comp = m.node.path
     edge_put({ source = comp, target = orig, type = 'challenges',
-               weight = 1.0, theme = '', description = ARGV[7],
-               schema_version = '0.2', created_by = ARGV[8] })
-    local t = redis.call('TIME')
-    redis.call('ZADD', p .. 'challenges:' .. orig,
-               tonumber(t[1]) * 1000000 + tonumber(t[2]), comp)
+               weight = 1.0, theme = '', description = ARGV[9],
+               schema_version = '0.2', created_by = ARGV[10] })
     local by = {}
     local ok, list = pcall(cjson.decode, f[3] or '[]')
     if ok and type(list) == 'table' then
@@ -162,12 +148,12 @@ if op == 'challenge' then
     end
     local seen = false
     for _, a in ipairs(by) do
-        if a == ARGV[8] then
+        if a == ARGV[10] then
             seen = true
         end
     end
-    if not seen and ARGV[8] ~= '' then
-        by[#by + 1] = ARGV[8]
+    if not seen and ARGV[10] ~= '' then
+        by[#by + 1] = ARGV[10]
     end
     redis.call('HSET', okey, 'status', 'challenged', 'challenged_by',
                cjson.encode(by))
@@ -177,7 +163,7 @@ if op == 'challenge' then
 end
 
 if op == 'verify' then
-    local key = p .. 'node:' .. ARGV[5]
+    local key = p .. 'node:' .. ARGV[7]
     local f = redis.call('HMGET', key, 'path', 'status')
     if not f[1] then
         return false
@@ -190,13 +176,13 @@ if op == 'verify' then
         return 'ALTERNATIVE'
     end
     redis.call('HSET', key, 'status', 'verified')
-    touched(ARGV[5])
+    touched(ARGV[7])
     announce()
     return 'OK'
 end
 
 if op == 'reconcile' then
-    local w, l = p .. 'node:' .. ARGV[5], p .. 'node:' .. ARGV[6]
+    local w, l = p .. 'node:' .. ARGV[7], p .. 'node:' .. ARGV[8]
     if redis.call('EXISTS', w) == 0 then
         return 'NO_WINNER'
     end
@@ -205,28 +191,48 @@ if op == 'reconcile' then
     end
     redis.call('HSET', w, 'status', 'verified')
     redis.call('HSET', l, 'status', 'alternative')
-    touched(ARGV[5])
-    touched(ARGV[6])
+    touched(ARGV[7])
+    touched(ARGV[8])
     announce()
     return 'OK'
 end
 
 if op == 'challenges' or op == 'history' then
-    local key = p .. 'node:' .. ARGV[5]
+    local key = p .. 'node:' .. ARGV[7]
     local f = redis.call('HMGET', key, 'path', 'status', 'proposed_by',
                          'created_at', 'challenged_by')
     if not f[1] then
         return false
     end
-    -- oldest first for the history, newest first for the list (as the
-    -- original orders each)
-    local ids
-    if op == 'history' then
-        ids = redis.call('ZRANGE', p .. 'challenges:' .. ARGV[5], 0,
-                         tonumber(ARGV[6]) - 1)
-    else
-        ids = redis.call('ZREVRANGE', p .. 'challenges:' .. ARGV[5], 0,
-                         tonumber(ARGV[6]) - 1)
+    -- the sources of the "challenges" edges into it, with their
+    -- created_at: oldest first for the history, newest first for the list
+    -- (as the original orders each), then by path
+    local found, cursor = {}, '0'
+    repeat
+        local page = redis.call('HSCAN', p .. 'edges_in:' .. ARGV[7], cursor,
+                                'MATCH', 'challenges|*', 'COUNT', 100)
+        cursor = page[1]
+        for i = 1, #page[2], 2 do
+            local c = string.match(page[2][i], '^challenges|(.*)$')
+            if c and not found[c] then
+                found[c] = redis.call('HGET', p .. 'node:' .. c,
+                                      'created_at') or ''
+            end
+        end
+    until cursor == '0'
+    local ids = {}
+    for c in pairs(found) do
+        ids[#ids + 1] = c
+    end
+    local old = (op == 'history')
+    table.sort(ids, function(x, y)
+        if found[x] ~= found[y] then
+            return (found[x] < found[y]) == old
+        end
+        return x < y
+    end)
+    for i = #ids, tonumber(ARGV[8]) + 1, -1 do
+        ids[i] = nil
     end
     local out = {}
     for _, c in ipairs(ids) do
@@ -234,7 +240,7 @@ if op == 'challenges' or op == 'history' then
             local h = redis.call('HMGET', p .. 'node:' .. c, 'proposed_by',
                                  'created_at')
             local e = redis.call('HGET', p .. 'edges:' .. c,
-                                 'challenges|' .. ARGV[5])
+                                 'challenges|' .. ARGV[7])
             local d = ''
             if e then
                 local ok, v = pcall(cjson.decode, e)

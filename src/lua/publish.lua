@@ -8,6 +8,8 @@
 -- ARGV[4]  the node's path
 -- ARGV[5]  the moments channel ("<events channel>:moments")
 -- ARGV[6]  graph key prefix ("<prefix>{cc}:v1:")
+-- ARGV[7]  the writer's token, its SHA-256 hex, or "" (no writer tokens,
+--          a token of the directives' files not in Redis yet)
 --
 -- The service may change any node; a requester only a node they created.
 -- Returns the visibility set; false when the node is absent or the
@@ -24,6 +26,16 @@
 -- and those of the named edges into it (edges_in:<path>, lib/edge.lua):
 -- their paths are published on ARGV[5], "*" (every moment) past 256
 -- neighbours.
+
+-- the writer's token, in the step that writes: a revocation that lands
+-- after nginx checked the token (or that its cache has not heard) is seen;
+-- the error REVOKED writes nothing
+if ARGV[7] ~= ''
+   and redis.call('HGET', ARGV[6] .. 'agent:tok:' .. ARGV[7], 'is_active')
+       ~= '1'
+then
+    return redis.error_reply('REVOKED')
+end
 
 local f = redis.call('HMGET', KEYS[1], 'visibility', 'created_by')
 

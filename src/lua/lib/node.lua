@@ -1,12 +1,12 @@
--- One node written into the graph, as a Flash completion (complete.lua)
--- and a writer's ingest (ingest.lua) both write it: one code path for the
--- node hash, its counters, its automatic edges and its read indexes, so
--- that a node is the same however it came.  config puts this file in
--- place of a line "-- #include lib/node.lua", after lib/index.lua (whose
--- group(), browse(), search(), serial() and clean_words() it uses) and
--- after the script has defined p (the graph key prefix), stats (its
--- counters hash) and cap (the most edges of one type from one new node).
--- What the keys hold: complete.lua's header.
+-- One node written into the graph, as a Flash completion (complete.lua), a
+-- writer's ingest (ingest.lua) and a proposal (propose.lua) all write it: one
+-- code path for the node hash, its counters, its automatic edges and its read
+-- indexes, so that a node is the same however it came. config puts this file
+-- in place of a line "-- #include lib/node.lua", after lib/index.lua (whose
+-- group(), browse(), search(), serial() and clean_words() it uses) and after
+-- the script has defined p (the graph key prefix), stats (its counters hash)
+-- and cap (the most edges of one type from one new node). What the keys hold:
+-- complete.lua's header.
 --
 -- node_put(path, node, keep): writes node (a table decoded from the node
 -- JSON ngx_http_clockchain_scene.c / ngx_http_clockchain_ingest.c build,
@@ -66,7 +66,8 @@ local function node_put(path, node, keep)
             end
         else
             if type(v) == 'table' then
-                v = cjson.encode(v)
+                -- cjson writes an empty table as {}: a list here
+                v = next(v) == nil and '[]' or cjson.encode(v)
             end
             fields[#fields + 1] = k
             fields[#fields + 1] = tostring(v)
