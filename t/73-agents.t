@@ -313,7 +313,7 @@ unlike($A->error_log . $B->error_log, qr/\Q$fleet\E|\Q$writer\E|\Q$ADMIN\E/,
 # 7. the ingest routes: a writer's token, its name as proposed_by
 #    (test_multi_writer.py test_proposed_by_set_on_index, test_write_*)
 
-my $reader = json_body(call($A, POST => '/api/agents/register', token => $ADMIN,
+my $ingest_reader = json_body(call($A, POST => '/api/agents/register', token => $ADMIN,
                             json => { agent_name => 'ingest-reader',
                                       permissions => 'read' }))->{token};
 my $hastings = '/1066/october/14/0900/united-kingdom/east-sussex/hastings/battle-of-hastings';
@@ -322,7 +322,7 @@ $r = call($A, POST => '/api/v1/index', json => $index);
 is($r->{status}, 401, 'test_write_requires_token: /index without a token is 401');
 is($r->{headers}{'www-authenticate'}, 'Bearer', 'with WWW-Authenticate: Bearer');
 is($redis->cmd('EXISTS', "clockchain:{cc}:v1:node:$hastings"), 0, 'and writes nothing');
-$r = call($A, POST => '/api/v1/index', token => $reader, json => $index);
+$r = call($A, POST => '/api/v1/index', token => $ingest_reader, json => $index);
 is($r->{status}, 403, 'a token without the write permission is 403');
 $r = call($A, POST => '/api/v1/index', token => 'tok1', json => $index);
 is($r->{status}, 200, 'test_write_with_valid_token: 200');
@@ -332,7 +332,7 @@ for my $route ('/api/ingest/subgraph', '/api/ingest/tdf') {
     my $body = $route =~ /tdf/ ? [] : { nodes => [], edges => [] };
     is(call($B, POST => $route, json => $body)->{status}, 401,
        "$route without a token is 401");
-    is(call($B, POST => $route, token => $reader, json => $body)->{status}, 403,
+    is(call($B, POST => $route, token => $ingest_reader, json => $body)->{status}, 403,
        "$route with a reader's token is 403");
 }
 
