@@ -11,7 +11,7 @@
 
 
 /* create.lua's arguments before the six of each job */
-#define NGX_HTTP_CLOCKCHAIN_CREATE_ARGS   6
+#define NGX_HTTP_CLOCKCHAIN_CREATE_ARGS   7
 
 #define NGX_HTTP_CLOCKCHAIN_NUM_LEN       (sizeof("18446744073709551615"))
 
@@ -118,8 +118,9 @@ ngx_http_clockchain_key_make(const char *prefix, size_t prefix_len,
 /*
  * KEYS:  queue, [idempotency key], one hash per job;
  * ARGV:  (unused), schema, max pending, fingerprint material or "",
- *        idempotency TTL, replicas, then id, created_at, query, preset,
- *        visibility, created_by for each job.
+ *        idempotency TTL, replicas, the writer's token record or "", then
+ *        id, created_at, query, preset, visibility, created_by for each
+ *        job.
  */
 
 int
@@ -267,6 +268,23 @@ ngx_http_clockchain_create_argv(const ngx_http_clockchain_create_t *cr,
 
     if (argv[k + 2] == NULL || argv[k + 5] == NULL) {
         return -1;
+    }
+
+    /* checked in the same step as the jobs are written: a token revoked
+     * since the request's check writes nothing */
+    if (cr->token) {
+        argv[k + 6] = ngx_http_clockchain_key_make(cr->prefix,
+                                                   cr->prefix_len,
+                                                   "agent:tok:", cr->token,
+                                                   cr->token_len, alloc, ctx,
+                                                   &argvlen[k + 6]);
+        if (argv[k + 6] == NULL) {
+            return -1;
+        }
+
+    } else {
+        argv[k + 6] = "";
+        argvlen[k + 6] = 0;
     }
 
     out->nkeys = nkeys;

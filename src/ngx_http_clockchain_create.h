@@ -41,6 +41,8 @@ typedef struct {
     size_t            body_len;
     uint64_t          max_pending;       /* clockchain_max_pending */
     uint64_t          replicas;          /* clockchain_redis wait= */
+    const char       *token;             /* the writer's SHA-256 hex, or NULL */
+    size_t            token_len;
 } ngx_http_clockchain_create_t;
 
 

@@ -267,6 +267,7 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
     int                               rc;
+    ngx_str_t                         token;
     ngx_http_clockchain_argv_t        av;
     ngx_http_clockchain_create_t      cr;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -274,6 +275,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     /* what the call is made of is built without nginx (create.c) */
+
+    ngx_http_clockchain_writer_token(r, &token);
 
     cr.bulk = ctx->bulk;
     cr.prefix = (char *) mcf->redis.prefix.data;
@@ -287,6 +290,8 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
     cr.body_len = ctx->body.len;
     cr.max_pending = mcf->max_pending;
     cr.replicas = mcf->redis.wait;
+    cr.token = token.len ? (char *) token.data : NULL;
+    cr.token_len = token.len;
 
     rc = ngx_http_clockchain_create_argv(&cr, ctx->reqs, ctx->jobs,
                                          ctx->njobs,
@@ -333,6 +338,13 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     ctx->op = NULL;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    /* the writer's token, revoked since the request's check */
+    rc = ngx_http_clockchain_writer_revoked(r, reply);
+    if (rc != NGX_DECLINED) {
+        ngx_http_clockchain_finalize(r, rc);
+        return;
+    }
 
     if ((reply && reply->type == REDIS_REPLY_INTEGER)
         || ngx_http_clockchain_bug(ACK))

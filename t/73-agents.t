@@ -371,7 +371,10 @@ my @mid = (
     [ "/api/moments$hastings/challenge",
       { competing_moment => { id => $mid_path, name => 'Mid Request' } } ],
     [ "/api/moments$hastings/publish", { visibility => 'private' } ],
+    # create.lua checks it too: no job, no idempotency key
+    [ '/api/generate', $job ],
 );
+my $jobs_before = job_count($redis);
 for my $w (@mid) {
     for (1 .. 2) {    # whichever worker answers
         $r = call($B, POST => $w->[0], token => $mid, json => $w->[1]);
@@ -381,6 +384,7 @@ for my $w (@mid) {
     }
 }
 is($redis->cmd('DBSIZE'), $dbsize, 'nothing written: no key more');
+is(job_count($redis), $jobs_before, '... no job created');
 is($redis->cmd('GET', "${P}idx:version"), $version, '... idx:version unchanged');
 is_deeply($redis->hash("${P}node:$hastings"), $hastings_node,
           '... the moment challenged and published is unchanged');

@@ -14,7 +14,9 @@
 -- ARGV[5]      how long the idempotency key holds, seconds
 -- ARGV[6]      how many replicas must confirm the jobs (clockchain_redis
 --              wait=), 0 for none
--- ARGV[7..]    per job: id, created_at, query, preset, visibility, created_by
+-- ARGV[7]      the writer's token record ("<prefix>agent:tok:<sha256>"), or
+--              "" when no writer token is in play
+-- ARGV[8..]    per job: id, created_at, query, preset, visibility, created_by
 --
 -- Returns the number of jobs created; or, when the idempotency key was
 -- used before with the same fingerprint, { "REPLAY", {id, status, path,
@@ -24,8 +26,12 @@
 -- writes the key's TTL again so that the caller's WAIT has a write to
 -- count), CONFLICT (the key was used with another request), FULL (the
 -- queue has no room for them all), EXISTS <key> (a drawn id is taken: the
--- caller draws new ids). Nothing is written on an
--- error.
+-- caller draws new ids), REVOKED (the writer's token was revoked after
+-- the request's check). Nothing is written on an error.
+
+if ARGV[7] ~= '' and redis.call('HGET', ARGV[7], 'is_active') ~= '1' then
+    return redis.error_reply('REVOKED')
+end
 
 local first = 2
 local idem = nil
@@ -103,7 +109,7 @@ end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local n = 7
+local n = 8
 local ids = {}
 
 for i = first, #KEYS do

@@ -87,6 +87,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     cr.bulk = data[0] & 1;
 
+    if (data[0] & 16) {
+        /* a writer's token, as its SHA-256 hex */
+        cr.token = "5e884898da28047151d0e56f8dc62927"
+                   "73603d0d6aabbdd62a11ef721d1542d8";
+        cr.token_len = 64;
+    }
+
     if (data[0] & 8) {
         memset(prefix, 'p', 127);
         prefix[127] = ':';
@@ -154,7 +161,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the shape create.lua's header gives */
 
     fz_assert(av.nkeys == n + 1 + (cr.idempotency ? 1 : 0));
-    fz_assert(av.argc == av.nkeys + 6 + 6 * n);
+    fz_assert(av.argc == av.nkeys + 7 + 6 * n);
 
     /* every byte of every argument is there to read */
 
@@ -181,7 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         k++;
     }
 
-    a = av.nkeys + 6;
+    a = av.nkeys + 7;
 
     for (i = 0; i < (size_t) n; i++, k++) {
         fz_assert(jobs[i].status == NGX_HTTP_CLOCKCHAIN_PENDING);
@@ -213,6 +220,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* schema, limits, and the fingerprint: endpoint, creator, body */
 
     fz_is(av.argv[k + 1], av.argvlen[k + 1], "v1", 2);
+
+    if (cr.token) {
+        fz_is_key(av.argv[k + 6], av.argvlen[k + 6], cr.prefix,
+                  cr.prefix_len, "agent:tok:", cr.token, cr.token_len);
+    } else {
+        fz_assert(av.argvlen[k + 6] == 0);
+    }
 
     if (cr.idempotency) {
         kind = cr.bulk ? "bulk" : "generate";
