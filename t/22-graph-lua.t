@@ -432,7 +432,7 @@ is($redis->hash("${P}job:$id")->{attempts}, 2, 'a hand-back leaves attempts alon
 # create: backpressure and all-or-nothing
 $redis->cmd('FLUSHALL');
 my @create = ($lua{create}, 3, "${P}queue", "${P}job:a", "${P}job:b", 1, 'v1', 1,
-              '', 86400, 0, map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
+              '', 86400, 0, '', map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
 eval { $redis->cmd('EVAL', @create) };
 like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
