@@ -67,6 +67,11 @@ for my $n (@{ $all // [] }) {
 }
 is($bad, 0, 'every neighbour has exactly path, name, edge_type, weight, '
             . 'theme, description, created_by, none null');
+# as the original prints them (0.3, not 0.29999999999999999: jansson's
+# default is %.17g)
+my @weights = $res->{content} =~ /"weight":([0-9.eE+-]+)/g;
+ok(@weights && !grep({ length > 6 } @weights),
+   'weights as written (' . join(' ', sort { $a <=> $b } keys %{{ map { $_ => 1 } @weights }}) . ')');
 
 # what Redis holds: the edges out of $sys, and the edges into it (each
 # neighbour holds one back, precedes <-> follows)
