@@ -103,6 +103,8 @@ typedef struct {
     unsigned                           committing:1;
     unsigned                           commit_wait:1;
     unsigned                           stamped:1;
+    unsigned                           held:1;      /* wait=: claim unsure */
+    unsigned                           nocache:1;   /* wait=: path refused */
 } ngx_http_clockchain_run_t;
 
 
@@ -132,6 +134,8 @@ typedef struct {
     size_t                             channel_len;
     ngx_uint_t                         exiting;
     ngx_msec_t                         trim;        /* last run freed, 0 */
+    ngx_str_t                         *events;      /* wait=: claim's, 2 each */
+    ngx_uint_t                         nevents;
 } ngx_http_clockchain_runner_t;
 
 
@@ -141,8 +145,13 @@ static void ngx_http_clockchain_runner_claim(
     ngx_http_clockchain_runner_t *rn);
 static void ngx_http_clockchain_runner_claimed(void *data,
     redisReply *reply);
-static void ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
-    redisReply *job);
+static void ngx_http_clockchain_runner_hold(ngx_http_clockchain_runner_t *rn,
+    redisReply *reply);
+static void ngx_http_clockchain_runner_confirmed(void *data,
+    redisReply *reply);
+static ngx_http_clockchain_run_t *ngx_http_clockchain_runner_start(
+    ngx_http_clockchain_runner_t *rn, redisReply *job);
+static void ngx_http_clockchain_runner_call(ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_called(
     ngx_http_clockchain_flash_call_t *call);
 static void ngx_http_clockchain_runner_outcome(
@@ -163,6 +172,12 @@ static ngx_int_t ngx_http_clockchain_runner_commit(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
+static void ngx_http_clockchain_runner_replicated(void *data,
+    redisReply *reply);
+static void ngx_http_clockchain_runner_announce(
+    ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_done(ngx_http_clockchain_run_t *run,
+    ngx_uint_t written, ngx_uint_t cache);
 static ngx_int_t ngx_http_clockchain_runner_bound(
     ngx_http_clockchain_run_t *run, redisReply *reply);
 static ngx_msec_t ngx_http_clockchain_runner_refused(ngx_uint_t *n);
@@ -265,6 +280,9 @@ ngx_http_clockchain_runner_exit_process(ngx_cycle_t *cycle)
         run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
         ngx_http_clockchain_runner_free(run);
     }
+
+    ngx_free(rn->events);
+    rn->events = NULL;
 
     ngx_http_clockchain_flash_exit();
 }
@@ -490,9 +508,10 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
 {
     ngx_http_clockchain_runner_t *rn = data;
 
-    size_t       i;
-    ngx_msec_t   delay;
-    redisReply  *jobs;
+    size_t                      i;
+    ngx_msec_t                  delay;
+    redisReply                 *jobs;
+    ngx_http_clockchain_run_t  *run;
 
     rn->claiming = 0;
 
@@ -500,10 +519,15 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         return;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+    /* with wait=, the events of the jobs failed there come fourth */
+
+    if (reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != (rn->mcf->redis.wait ? 4 : 3)
         || reply->element[0]->type != REDIS_REPLY_ARRAY
         || reply->element[1]->type != REDIS_REPLY_INTEGER
-        || reply->element[2]->type != REDIS_REPLY_INTEGER)
+        || reply->element[2]->type != REDIS_REPLY_INTEGER
+        || (rn->mcf->redis.wait
+            && reply->element[3]->type != REDIS_REPLY_ARRAY))
     {
         delay = ngx_http_clockchain_runner_refused(&rn->claim_refused);
         rn->claim_at = ngx_current_msec + delay;
@@ -526,10 +550,19 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         ngx_http_clockchain_stat_add(failed, reply->element[2]->integer);
     }
 
+    if (rn->mcf->redis.wait) {
+        ngx_http_clockchain_runner_hold(rn, reply);
+        return;
+    }
+
     jobs = reply->element[0];
 
     for (i = 0; i < jobs->elements; i++) {
-        ngx_http_clockchain_runner_start(rn, jobs->element[i]);
+        run = ngx_http_clockchain_runner_start(rn, jobs->element[i]);
+
+        if (run) {
+            ngx_http_clockchain_runner_call(run);
+        }
     }
 
     if (jobs->elements && !rn->draining && rn->holder) {
@@ -539,7 +572,187 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
 }
 
 
+/*
+ * clockchain_redis wait=N: no Flash call starts before its claim, which
+ * counted the attempt, is on N replicas.  A claim the primary alone had
+ * would be lost with it in a failover, and the job called once more than
+ * its hash says.  The claimed jobs wait for the WAIT sent after the claim
+ * on its connection, and so do the final states claim.lua made.
+ */
+
 static void
+ngx_http_clockchain_runner_hold(ngx_http_clockchain_runner_t *rn,
+    redisReply *reply)
+{
+    size_t                      i, len, n;
+    u_char                     *p;
+    ngx_uint_t                  held;
+    redisReply                 *jobs, *events, *e;
+    ngx_http_clockchain_run_t  *run;
+
+    jobs = reply->element[0];
+    events = reply->element[3];
+    held = 0;
+
+    for (i = 0; i < jobs->elements; i++) {
+        run = ngx_http_clockchain_runner_start(rn, jobs->element[i]);
+
+        if (run) {
+            run->held = 1;
+            held++;
+        }
+    }
+
+    /* { final state or "", change } each, copied until the WAIT answers */
+
+    len = 0;
+    n = 0;
+
+    for (i = 0; i < events->elements; i++) {
+        e = events->element[i];
+
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2
+            && e->element[0]->type == REDIS_REPLY_STRING
+            && e->element[1]->type == REDIS_REPLY_STRING)
+        {
+            len += e->element[0]->len + e->element[1]->len;
+            n++;
+        }
+    }
+
+    if (n && rn->events == NULL) {
+        rn->events = ngx_alloc(2 * n * sizeof(ngx_str_t) + len, rn->log);
+
+        if (rn->events) {
+            p = (u_char *) (rn->events + 2 * n);
+
+            for (i = 0; i < events->elements; i++) {
+                e = events->element[i];
+
+                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+                    || e->element[0]->type != REDIS_REPLY_STRING
+                    || e->element[1]->type != REDIS_REPLY_STRING)
+                {
+                    continue;
+                }
+
+                rn->events[rn->nevents].data = p;
+                rn->events[rn->nevents++].len = e->element[0]->len;
+                p = ngx_cpymem(p, e->element[0]->str, e->element[0]->len);
+
+                rn->events[rn->nevents].data = p;
+                rn->events[rn->nevents++].len = e->element[1]->len;
+                p = ngx_cpymem(p, e->element[1]->str, e->element[1]->len);
+            }
+        }
+    }
+
+    if (held == 0 && rn->nevents == 0) {
+        return;
+    }
+
+    /* on the claim's connection: WAIT counts the writes made on it */
+
+    if (ngx_http_clockchain_store_wait(rn->mcf,
+                                       ngx_http_clockchain_runner_confirmed,
+                                       rn)
+        != NULL)
+    {
+        rn->claiming = 1;
+        return;
+    }
+
+    ngx_http_clockchain_runner_confirmed(rn, NULL);
+}
+
+
+static void
+ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_runner_t *rn = data;
+
+    ngx_uint_t                  i, ok, n;
+    ngx_msec_t                  delay;
+    ngx_queue_t                *q, *next;
+    ngx_http_clockchain_run_t  *run;
+
+    rn->claiming = 0;
+
+    ok = (reply && reply->type == REDIS_REPLY_INTEGER
+          && (ngx_uint_t) reply->integer >= rn->mcf->redis.wait);
+
+    n = 0;
+
+    for (q = ngx_queue_head(&rn->runs);
+         q != ngx_queue_sentinel(&rn->runs);
+         q = ngx_queue_next(q))
+    {
+        run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
+        n += run->held;
+    }
+
+    if (!ok) {
+        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                      "clockchain: %ui replica(s) did not confirm a claim "
+                      "in time (WAIT answered %s): handing %ui job(s) back "
+                      "without calling flash%s",
+                      rn->mcf->redis.wait,
+                      reply == NULL ? "nothing"
+                      : reply->type == REDIS_REPLY_INTEGER ? "too few"
+                      : "an error", n,
+                      rn->nevents ? ", announcing the jobs it failed all "
+                                    "the same" : "");
+    }
+
+    /* the failures claim.lua decided: on the primary whatever WAIT said */
+
+    for (i = 0; i + 1 < rn->nevents; i += 2) {
+        ngx_http_clockchain_store_announce(rn->mcf, &rn->events[i],
+                                           &rn->events[i + 1]);
+    }
+
+    ngx_free(rn->events);
+    rn->events = NULL;
+    rn->nevents = 0;
+
+    for (q = ngx_queue_head(&rn->runs);
+         q != ngx_queue_sentinel(&rn->runs);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
+
+        if (!run->held) {
+            continue;
+        }
+
+        run->held = 0;
+
+        if (ok) {
+            ngx_http_clockchain_runner_call(run);
+
+        } else {
+            /* counted as a hand-back; its claim's attempt is taken back */
+            ngx_http_clockchain_runner_handback(run);
+        }
+    }
+
+    if (!ok && n) {
+        /* the replicas are behind or away: not at once again */
+        delay = ngx_http_clockchain_runner_refused(&rn->claim_refused);
+        rn->claim_at = ngx_current_msec + delay;
+        return;
+    }
+
+    if (n && !rn->draining && rn->holder) {
+        ngx_http_clockchain_runner_claim(rn);
+    }
+}
+
+
+/* a run for a claimed job, or NULL: malformed, or handed back already */
+
+static ngx_http_clockchain_run_t *
 ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     redisReply *job)
 {
@@ -551,7 +764,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     if (job->type != REDIS_REPLY_ARRAY || job->elements != 9) {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: unexpected claim reply");
-        return;
+        return NULL;
     }
 
     f = job->element;
@@ -560,7 +773,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
         if (f[i]->type != REDIS_REPLY_STRING) {
             ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                           "clockchain: claimed job has missing fields");
-            return;
+            return NULL;
         }
     }
 
@@ -573,12 +786,12 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     {
         ngx_log_error(NGX_LOG_ERR, rn->log, 0,
                       "clockchain: claimed job is malformed");
-        return;
+        return NULL;
     }
 
     run = ngx_calloc(sizeof(ngx_http_clockchain_run_t), rn->log);
     if (run == NULL) {
-        return;
+        return NULL;
     }
 
     ngx_memcpy(run->id, f[0]->str, NGX_HTTP_CLOCKCHAIN_ID_LEN);
@@ -607,8 +820,17 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
         || run->created_by == NULL)
     {
         ngx_http_clockchain_runner_handback(run);
-        return;
+        return NULL;
     }
+
+    return run;
+}
+
+
+static void
+ngx_http_clockchain_runner_call(ngx_http_clockchain_run_t *run)
+{
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     if (rn->draining || ngx_exiting || ngx_quit) {
         /* claimed just as this worker was asked to leave */
@@ -925,6 +1147,7 @@ ngx_http_clockchain_runner_handback(ngx_http_clockchain_run_t *run)
     run->count = 0;
     run->attempts--;
     run->delay = 0;
+    run->held = 0;
 
     ngx_http_clockchain_runner_settle(run);
 }
@@ -1063,21 +1286,32 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
     if (done) {
         run->version = (uint64_t) done->integer;
 
-        if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
-            ngx_http_clockchain_stat_add(completed, 1);
+        if (rn->mcf->redis.wait
+            && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
+        {
+            /*
+             * wait=: announced, and shown by this nginx, only once the
+             * replicas have it: a final state the primary alone had could
+             * be answered, then lost in a failover
+             */
 
-        } else if (run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
-            ngx_http_clockchain_stat_add(failed, 1);
+            run->nocache = !cache;
+            run->committing = 1;
+            rn->ncommits++;
+
+            if (ngx_http_clockchain_store_wait(rn->mcf,
+                                         ngx_http_clockchain_runner_replicated,
+                                         run)
+                == NULL)
+            {
+                ngx_http_clockchain_runner_replicated(run, NULL);
+            }
+
+            return;
         }
 
-        if (cache) {
-            ngx_http_clockchain_runner_cache(run,
-                       run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
-                       ? NGX_HTTP_CLOCKCHAIN_COMPLETED
-                       : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
-                       ? NGX_HTTP_CLOCKCHAIN_FAILED
-                       : NGX_HTTP_CLOCKCHAIN_PENDING);
-        }
+        ngx_http_clockchain_runner_done(run, 1, cache);
+        return;
 
     } else if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
@@ -1138,6 +1372,127 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
         ngx_queue_insert_tail(&rn->commits, &run->wait);
         run->commit_wait = 1;
         return;
+    }
+
+    /* refused for good (FENCED): nothing written, nothing counted */
+    ngx_http_clockchain_runner_done(run, 0, 0);
+}
+
+
+/* wait=: the final state is on the primary; WAIT answered, or could not */
+
+static void
+ngx_http_clockchain_runner_replicated(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_run_t *run = data;
+
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    run->committing = 0;
+    rn->ncommits--;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
+        || (ngx_uint_t) reply->integer < rn->mcf->redis.wait)
+    {
+        /*
+         * Written on the primary: holding the announcement back longer
+         * would only keep its waiters waiting.  A failover now can still
+         * lose it (docs/operations.md).
+         */
+        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                      "clockchain: %ui replica(s) did not confirm the "
+                      "outcome of job %s in time (WAIT answered %s); "
+                      "announcing it all the same",
+                      rn->mcf->redis.wait, run->id,
+                      reply == NULL ? "nothing"
+                      : reply->type == REDIS_REPLY_INTEGER ? "too few"
+                      : "an error");
+    }
+
+    ngx_http_clockchain_runner_announce(run);
+
+    ngx_http_clockchain_runner_done(run, 1, !run->nocache);
+}
+
+
+/* the messages complete.lua and fail.lua publish without wait= */
+
+static void
+ngx_http_clockchain_runner_announce(ngx_http_clockchain_run_t *run)
+{
+    size_t                         len;
+    u_char                        *p;
+    ngx_str_t                      final, change;
+    const char                    *status, *tail;
+    u_char                         buf[NGX_HTTP_CLOCKCHAIN_ID_LEN
+                                       + sizeof(" completed ")
+                                       + NGX_INT64_LEN];
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
+        status = "completed";
+        /* a path the zone refused is not announced either */
+        tail = run->nocache ? NULL : run->path;
+
+    } else {
+        status = "failed";
+        tail = run->error ? run->error : "Job failed";
+    }
+
+    change.data = buf;
+    change.len = ngx_snprintf(buf, sizeof(buf), "%s %s %uL", run->id, status,
+                              run->version)
+                 - buf;
+
+    final.data = NULL;
+    final.len = 0;
+    p = NULL;
+
+    if (tail) {
+        len = change.len + 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1
+              + ngx_strlen(tail);
+
+        p = ngx_alloc(len, rn->log);
+
+        if (p) {
+            final.data = p;
+            final.len = ngx_snprintf(p, len, "%V %*s %*s %s", &change,
+                                     (size_t) NGX_HTTP_CLOCKCHAIN_TIME_LEN,
+                                     run->created_at,
+                                     (size_t) NGX_HTTP_CLOCKCHAIN_TIME_LEN,
+                                     run->completed_at, tail)
+                        - p;
+        }
+    }
+
+    ngx_http_clockchain_store_announce(rn->mcf, &final, &change);
+
+    ngx_free(p);
+}
+
+
+/* the outcome is Redis's: the counters, the zone, the next claim */
+
+static void
+ngx_http_clockchain_runner_done(ngx_http_clockchain_run_t *run,
+    ngx_uint_t written, ngx_uint_t cache)
+{
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    if (written && run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
+        ngx_http_clockchain_stat_add(completed, 1);
+
+    } else if (written && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
+        ngx_http_clockchain_stat_add(failed, 1);
+    }
+
+    if (cache) {
+        ngx_http_clockchain_runner_cache(run,
+                   run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                   ? NGX_HTTP_CLOCKCHAIN_COMPLETED
+                   : run->outcome == NGX_HTTP_CLOCKCHAIN_FAIL
+                   ? NGX_HTTP_CLOCKCHAIN_FAILED
+                   : NGX_HTTP_CLOCKCHAIN_PENDING);
     }
 
     ngx_http_clockchain_runner_free(run);

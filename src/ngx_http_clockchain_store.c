@@ -475,7 +475,7 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
     u_char        processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        jobs[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        lease[NGX_INT_T_LEN], stalls[NGX_INT_T_LEN];
-    u_char        keep[NGX_TIME_T_LEN];
+    u_char        keep[NGX_TIME_T_LEN], attempts[NGX_INT_T_LEN];
     char          iso[NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1];
     size_t       *argvlen;
     ngx_uint_t    i, argc;
@@ -483,7 +483,7 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
 
     ngx_http_clockchain_redis_op_t  *op;
 
-    argc = 9 + n;
+    argc = 10 + n;
 
     argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
                      ngx_cycle->log);
@@ -516,15 +516,31 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
     argvlen[7] = channel->len;
     argv[8] = (char *) keep;
     argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+    /* wait=: each claim counts its attempt, and none past the last */
+    argv[9] = (char *) attempts;
+    argvlen[9] = mcf->redis.wait
+                 ? (size_t) (ngx_sprintf(attempts, "%ui", mcf->flash_attempts)
+                             - attempts)
+                 : 0;
 
     for (i = 0; i < n; i++) {
-        argv[9 + i] = tokens[i];
-        argvlen[9 + i] = NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
+        argv[10 + i] = tokens[i];
+        argvlen[10 + i] = NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
     }
 
-    op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
+    if (mcf->redis.wait) {
+        /* no Flash call before its claim is on the replicas: WAIT after it */
+        op = ngx_http_clockchain_redis_durable_eval(
+                                        NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
                                         handler, data, 2, argc, argv,
                                         argvlen);
+
+    } else {
+        op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
+                                            handler, data, 2, argc, argv,
+                                            argvlen);
+    }
+
     ngx_free(argv);
 
     return op;
@@ -588,8 +604,8 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
     u_char       other[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       cap[NGX_INT_T_LEN], attempts[NGX_INT_T_LEN];
     u_char       delay[NGX_INT_T_LEN], keep[NGX_TIME_T_LEN];
-    const char  *argv[12];
-    size_t       argvlen[12];
+    const char  *argv[13];
+    size_t       argvlen[13];
     ngx_uint_t   argc, script, nkeys;
 
     argv[0] = (char *) job;
@@ -676,8 +692,88 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
                           - keep;
     }
 
-    return ngx_http_clockchain_redis_eval(script, handler, data, nkeys, argc,
-                                          argv, argvlen);
+    if (mcf->redis.wait == 0) {
+        return ngx_http_clockchain_redis_eval(script, handler, data, nkeys,
+                                              argc, argv, argvlen);
+    }
+
+    /*
+     * wait=: a hand-back takes back the attempt its claim counted; a final
+     * state is published by the runner, once replicas have it (WAIT), so
+     * it goes on a connection of its own with its WAIT
+     */
+
+    argv[argc] = "1";
+    argvlen[argc++] = 1;
+
+    if (script == NGX_HTTP_CLOCKCHAIN_SCRIPT_REQUEUE) {
+        return ngx_http_clockchain_redis_eval(script, handler, data, nkeys,
+                                              argc, argv, argvlen);
+    }
+
+    return ngx_http_clockchain_redis_durable_eval(script, handler, data,
+                                                  nkeys, argc, argv, argvlen);
+}
+
+
+/*
+ * WAIT for clockchain_redis wait=N replicas, at most half of timeout=
+ * (WAIT n 0 would block for ever); only from the handler of a
+ * durable_eval's reply: WAIT counts the writes of its own connection
+ */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_wait(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       n[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    argv[0] = "WAIT";
+    argvlen[0] = 4;
+    argv[1] = (char *) n;
+    argvlen[1] = ngx_sprintf(n, "%ui", mcf->redis.wait) - n;
+    argv[2] = (char *) ms;
+    argvlen[2] = ngx_sprintf(ms, "%M", ngx_max(mcf->redis.timeout / 2, 1))
+                 - ms;
+
+    return ngx_http_clockchain_redis_durable_command(handler, data, 3, argv,
+                                                     argvlen);
+}
+
+
+/* PUBLISH a job's change, and its final state first when there is one */
+
+void
+ngx_http_clockchain_store_announce(ngx_http_clockchain_main_conf_t *mcf,
+    ngx_str_t *final, ngx_str_t *change)
+{
+    u_char       channel[256 + sizeof(":final")];
+    size_t       len;
+    const char  *argv[3];
+    size_t       argvlen[3];
+
+    len = ngx_http_clockchain_store_channel(mcf, channel, 256);
+
+    argv[0] = "PUBLISH";
+    argvlen[0] = 7;
+    argv[1] = (char *) channel;
+
+    if (final->len) {
+        argvlen[1] = ngx_sprintf(channel + len, ":final") - channel;
+        argv[2] = (char *) final->data;
+        argvlen[2] = final->len;
+
+        (void) ngx_http_clockchain_redis_command(NULL, NULL, 3, argv,
+                                                 argvlen);
+    }
+
+    argvlen[1] = len;
+    argv[2] = (char *) change->data;
+    argvlen[2] = change->len;
+
+    (void) ngx_http_clockchain_redis_command(NULL, NULL, 3, argv, argvlen);
 }
 
 

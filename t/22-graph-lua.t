@@ -290,7 +290,7 @@ sub claim {
     my $r = $redis->cmd('EVAL', $lua{claim}, 2, "${P}queue", "${P}processing",
                         5000, "${P}job:", $runner // 'test:1', 2,
                         $iso // '2026-01-01T00:02:00.000000Z', "${P}events",
-                        900, map { token() } 1 .. 10);
+                        900, '', map { token() } 1 .. 10);
     @stalls = @$r[1, 2];
     return $r->[0];
 }

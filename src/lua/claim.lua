@@ -11,7 +11,14 @@
 -- ARGV[6]  the events channel: every change is published there as
 --          "<id> <status> <version>"
 -- ARGV[7]  how long a failed job is kept, seconds
--- ARGV[8..] one fencing token for each job it may claim: at most #ARGV - 7
+-- ARGV[8]  "" as without clockchain_redis wait=; with it,
+--          clockchain_flash_attempts: then each claim counts its attempt in
+--          "attempts" before the Flash call it starts (an outcome lost with
+--          the primary cannot hide a call), a job whose attempts reached it
+--          is failed here and not handed out, and the final states made
+--          here are not published but returned, for the runner to publish
+--          once replicas have them (WAIT)
+-- ARGV[9..] one fencing token for each job it may claim: at most #ARGV - 8
 --          jobs are claimed.  Tokens are 128 random bits drawn by the
 --          runner and compared for equality only: a counter in Redis would
 --          issue the same number again after Redis lost its last writes (an
@@ -24,21 +31,59 @@
 --
 -- Returns { { {id, token, query, preset, visibility, created_by,
 --              created_at, attempts made before, version}, ... },
---           expired leases put back, jobs failed past the stall limit }.
+--           expired leases put back, jobs failed here }, and with ARGV[8]
+-- a fourth element: the events of the jobs failed here, each
+-- { "<channel>:final" message or "", "<channel>" message }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local FIRST_TOKEN = 8
+local FIRST_TOKEN = 9
+local durable = ARGV[8] ~= ''
+local max_attempts = tonumber(ARGV[8])
+local events = {}
 
 local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
+    if durable and status == 'failed' then
+        -- published by the runner once replicas have it
+        events[#events + 1] = { final and (id .. ' ' .. status .. ' ' .. v
+                                           .. final) or '',
+                                id .. ' ' .. status .. ' ' .. v }
+        return v
+    end
     if final then
         redis.call('PUBLISH', ARGV[6] .. ':final',
                    id .. ' ' .. status .. ' ' .. v .. final)
     end
     redis.call('PUBLISH', ARGV[6], id .. ' ' .. status .. ' ' .. v)
     return v
+end
+
+-- a failure decided here: final, kept ARGV[7] seconds
+
+local function fail(key, id, err)
+    redis.call('HSET', key, 'status', 'failed', 'error', err,
+               'completed_at', ARGV[5])
+    redis.call('HINCRBY', key, 'finishes', 1)  -- see complete.lua
+    redis.call('HDEL', key, 'token')
+    redis.call('EXPIRE', key, tonumber(ARGV[7]))
+
+    -- the final state on "<channel>:final" too, as in fail.lua
+    local created_at = redis.call('HGET', key, 'created_at')
+    local final
+    if created_at and #created_at == #ARGV[5] then
+        final = ' ' .. created_at .. ' ' .. ARGV[5] .. ' ' .. err
+    end
+    changed(key, id, 'failed', final)
+end
+
+-- every attempt was counted by its claim: the last one made a Flash call
+-- whose outcome Redis lost (a failover), and no call is made past the limit
+
+local function lost(attempts)
+    return 'Job failed after ' .. attempts .. ' attempt(s); the last '
+           .. "one's outcome was lost"
 end
 
 local requeued, stalled_out = 0, 0
@@ -52,23 +97,14 @@ for _, id in ipairs(expired) do
 
     if redis.call('HGET', key, 'status') == 'processing' then
         local stalls = redis.call('HINCRBY', key, 'stalls', 1)
+        local attempts = tonumber(redis.call('HGET', key, 'attempts') or '0')
 
         if stalls > tonumber(ARGV[4]) then
-            local err = 'Job stalled: its runner stopped ' .. stalls
-                        .. ' times while processing it'
-            redis.call('HSET', key, 'status', 'failed', 'error', err,
-                       'completed_at', ARGV[5])
-            redis.call('HINCRBY', key, 'finishes', 1)  -- see complete.lua
-            redis.call('HDEL', key, 'token')
-            redis.call('EXPIRE', key, tonumber(ARGV[7]))
-
-            -- the final state on "<channel>:final" too, as in fail.lua
-            local created_at = redis.call('HGET', key, 'created_at')
-            local final
-            if created_at and #created_at == #ARGV[5] then
-                final = ' ' .. created_at .. ' ' .. ARGV[5] .. ' ' .. err
-            end
-            changed(key, id, 'failed', final)
+            fail(key, id, 'Job stalled: its runner stopped ' .. stalls
+                          .. ' times while processing it')
+            stalled_out = stalled_out + 1
+        elseif durable and attempts >= max_attempts then
+            fail(key, id, lost(attempts))
             stalled_out = stalled_out + 1
         else
             redis.call('HSET', key, 'status', 'pending')
@@ -91,16 +127,29 @@ for _, id in ipairs(ids) do
     local f = redis.call('HMGET', key, 'status', 'query', 'preset',
                          'visibility', 'created_by', 'created_at', 'attempts')
 
-    if f[1] == 'pending' then
+    if f[1] == 'pending' and durable
+       and tonumber(f[7] or '0') >= max_attempts
+    then
+        fail(key, id, lost(f[7]))
+        stalled_out = stalled_out + 1
+    elseif f[1] == 'pending' then
         local token = ARGV[FIRST_TOKEN + #out]
         redis.call('HSET', key, 'status', 'processing', 'token', token,
                    'runner', ARGV[3])
         redis.call('HINCRBY', key, 'claims', 1)
+        if durable then
+            -- the attempt this claim starts, counted before its call
+            redis.call('HINCRBY', key, 'attempts', 1)
+        end
         redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)
         local v = changed(key, id, 'processing')
         out[#out + 1] = { id, token, f[2], f[3], f[4], f[5], f[6],
                           f[7] or '0', tostring(v) }
     end
+end
+
+if durable then
+    return { out, requeued, stalled_out, events }
 end
 
 return { out, requeued, stalled_out }

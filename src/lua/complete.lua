@@ -14,6 +14,11 @@
 -- ARGV[9]  the events channel (and "<it>:final" for the final state,
 --          "<it>:moments" for the nodes whose public answer changed)
 -- ARGV[10] how long the finished job is kept, seconds (the node stays)
+-- ARGV[11] "1": the job's change and final state are not published, the
+--          runner publishes the same messages once replicas have them
+--          (clockchain_redis wait=); absent or "" otherwise.  The nodes'
+--          ":moments" message is published here all the same: it only
+--          makes every nginx read the node again
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
@@ -133,8 +138,13 @@ node_publish(ARGV[9] .. ':moments')
 -- the job
 
 redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
-           'completed_at', ARGV[3], 'attempts', ARGV[8],
-           'outcome', ARGV[1] .. ' completed')
+           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' completed')
+-- never lower than counted: with wait= the claims count the attempts
+if tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[1], 'attempts')
+                                or '0')
+then
+    redis.call('HSET', KEYS[1], 'attempts', ARGV[8])
+end
 -- outcomes written: 1, and a fence that let a stale runner through shows
 -- as 2 (the chaos checker reads it)
 redis.call('HINCRBY', KEYS[1], 'finishes', 1)
@@ -143,6 +153,9 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[11] == '1' then
+    return { v, path }
+end
 -- the final state first, on "<channel>:final", so that no instance asks
 -- Redis for it; then the change as every version of the module reads it
 local event = ARGV[2] .. ' completed ' .. v

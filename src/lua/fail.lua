@@ -9,6 +9,9 @@
 -- ARGV[5]  attempts made, recorded with the job
 -- ARGV[6]  the events channel (and "<it>:final" for the final state)
 -- ARGV[7]  how long the failed job is kept, seconds
+-- ARGV[8]  "1": publish nothing, the runner publishes the same messages
+--          once replicas have the outcome (clockchain_redis wait=); absent
+--          or "" otherwise
 --
 -- Returns the job's new version, or an error FENCED when the claim is no
 -- longer current; the same outcome sent again (its reply was lost) returns
@@ -26,14 +29,22 @@ then
 end
 
 redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
-           'completed_at', ARGV[3], 'attempts', ARGV[5],
-           'outcome', ARGV[1] .. ' failed')
+           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' failed')
+-- never lower than counted: with wait= the claims count the attempts
+if tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'attempts')
+                                or '0')
+then
+    redis.call('HSET', KEYS[1], 'attempts', ARGV[5])
+end
 redis.call('HINCRBY', KEYS[1], 'finishes', 1)     -- see complete.lua
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+if ARGV[8] == '1' then
+    return v
+end
 -- the final state first, on "<channel>:final" (see complete.lua)
 local event = ARGV[2] .. ' failed ' .. v
 local created_at = redis.call('HGET', KEYS[1], 'created_at')

@@ -14,7 +14,12 @@
 --          counted in the hash's "handbacks")
 -- ARGV[5]  the last attempt's error, or "" for none
 -- ARGV[6]  the events channel
+-- ARGV[7]  "1" when the claim counted this attempt (clockchain_redis
+--          wait=, see claim.lua): a hand-back takes that count back; absent
+--          or "" otherwise
 --
+-- Attempts are never set lower than the hash has them: with wait= the
+-- claims count them, and an outcome must not undo a count it did not see.
 -- Returns the job's new version, or an error FENCED when the claim is no
 -- longer current.
 
@@ -27,12 +32,20 @@ end
 redis.call('HSET', KEYS[1], 'status', 'pending')
 redis.call('HDEL', KEYS[1], 'token')
 
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+
 if ARGV[4] ~= '' then
-    redis.call('HSET', KEYS[1], 'attempts', ARGV[4])
+    if tonumber(ARGV[4]) > attempts then
+        redis.call('HSET', KEYS[1], 'attempts', ARGV[4])
+    end
 else
-    -- handed back without counting an attempt (a drain, the breaker): a
-    -- Flash call it cut short is accounted for here, not in attempts
+    -- handed back without counting an attempt (a drain, the breaker, too
+    -- few replicas for the claim): a Flash call it cut short is accounted
+    -- for here, not in attempts
     redis.call('HINCRBY', KEYS[1], 'handbacks', 1)
+    if ARGV[7] == '1' and attempts > 0 then
+        redis.call('HSET', KEYS[1], 'attempts', attempts - 1)
+    end
 end
 
 if ARGV[5] ~= '' then
