@@ -8,15 +8,20 @@ cd "$(dirname "$0")/../.."
 out=${CHAOS_DIR:-build/chaos-proof}
 status=0
 mkdir -p "$out"
-# bug, the breaches that show it, the faults that make it happen
-for case in "fence changed|twice sigstop,flash_fail" \
-            "epoch zone|regressed pubsub_drop,flash_fail" \
-            "ack lost partition,redis_oom"; do
+# bug, the breaches that show it, the faults that make it happen, minutes.
+# "epoch" needs a job that one nginx cached unfinished to finish while that
+# nginx's subscription is cut: pub/sub drops alone, for two minutes, give
+# dozens of those where a minute mixed with Flash failures gave 0 to 3
+for case in "fence changed|twice sigstop,flash_fail 1" \
+            "epoch zone|regressed pubsub_drop 2" \
+            "ack lost partition,redis_oom 1"; do
     set -- $case
-    bug=$1 kinds=$2 faults=$3
+    bug=$1 kinds=$2 faults=$3 minutes=${CHAOS_PROOF_MINUTES:-$4}
+    # CHAOS_PROOF_BUGS (all): a comma list of the bugs to run
+    case ",${CHAOS_PROOF_BUGS:-$bug}," in *",$bug,"*) ;; *) continue ;; esac
     dir="$out/$bug"
     CLOCKCHAIN_PLANTED=$bug CHAOS_DIR="$dir" CHAOS_SETTLE=60 CHAOS_KINDS=$faults \
-        perl -I t/lib t/chaos/chaos.pl "${CHAOS_PROOF_MINUTES:-1}" \
+        perl -I t/lib t/chaos/chaos.pl "$minutes" \
         "${CHAOS_PROOF_SEED:-7}" >"$dir.log" 2>&1
     rc=$?
     if [ $rc -eq 1 ] && grep -Eq "^  \[($kinds)\]" "$dir/report.txt"; then
