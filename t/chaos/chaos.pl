@@ -437,7 +437,7 @@ sub apply {
     if ($k eq 'pubsub_drop') {
         my $r = primary();
         $r->cmd('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 1 1 0');
-        $r->cmd('CLIENT', 'KILL', 'TYPE', 'pubsub');
+        cut_subscribers($r);
         $f->{redis} = $r;
         return 'pubsub limit 1 byte';
     }
@@ -447,6 +447,30 @@ sub apply {
         return "flash $mode";
     }
     return 'unknown';
+}
+
+# a fault that lasts by being repeated, every turn of the loop while it is on
+sub tick {
+    my ($f) = @_;
+    if ($f->{kind} eq 'pubsub_drop' && $f->{redis}) {
+        # a slow subscriber is cut off again each time it comes back and a
+        # message finds it behind: here, each turn.  The limit alone cuts
+        # nobody: small messages fit in the client's own 16 KB buffer, which
+        # Redis does not count against client-output-buffer-limit
+        eval { cut_subscribers($f->{redis}) };
+    }
+}
+
+# the module's subscribers, not the Sentinels' own (their "hello" channel):
+# a Sentinel cut off from the primary every turn calls it down and fails
+# it over, a fault of another kind
+sub cut_subscribers {
+    my ($r) = @_;
+    for (split /\n/, $r->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub') // '') {
+        my ($id) = /\bid=(\d+)/ or next;
+        next if /\bname=sentinel-/;
+        $r->cmd('CLIENT', 'KILL', 'ID', $id);
+    }
 }
 
 sub undo {
@@ -488,6 +512,7 @@ while (time < $end) {
         say_("undo $f->{kind} #$f->{target}");
     }
     @active = grep { !$_->{undone} } @active;
+    tick($_) for @active;
     while (@queue && $queue[0]{at} <= $now) {
         my $f = shift @queue;
         $f->{began} = sprintf '%.2f', time - $T0;

@@ -13,7 +13,7 @@ mkdir -p "$out"
 # nginx's subscription is cut: pub/sub drops alone, for two minutes, give
 # dozens of those where a minute mixed with Flash failures gave 0 to 3
 for case in "fence changed|twice sigstop,flash_fail 1" \
-            "epoch zone|regressed pubsub_drop 2" \
+            "epoch zone|regressed pubsub_drop 1" \
             "ack lost partition,redis_oom 1"; do
     set -- $case
     bug=$1 kinds=$2 faults=$3 minutes=${CHAOS_PROOF_MINUTES:-$4}
