@@ -488,7 +488,7 @@ ngx_http_clockchain_moment_fill(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    text = json_dumps(json, JSON_COMPACT);
+    text = json_dumps(json, NGX_HTTP_CLOCKCHAIN_JSON_ANSWER);
     json_decref(json);
 
     if (text == NULL) {

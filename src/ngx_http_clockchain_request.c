@@ -737,8 +737,7 @@ ngx_http_clockchain_send_json(ngx_http_request_t *r, json_t *json)
     ngx_http_clockchain_shm_moment_t   m;
     ngx_http_clockchain_main_conf_t   *mcf;
 
-    /* reals as written (a weight 0.3, not jansson's %.17g 0.2999...) */
-    text = json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    text = json_dumps(json, NGX_HTTP_CLOCKCHAIN_JSON_ANSWER);
     json_decref(json);
 
     if (text == NULL) {

@@ -18,6 +18,13 @@
 #include "ngx_http_clockchain_redis.h"
 
 
+/*
+ * every JSON answer: reals as written (a weight 0.3, not jansson's default
+ * %.17g 0.29999999999999999), as the original prints them
+ */
+#define NGX_HTTP_CLOCKCHAIN_JSON_ANSWER  (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+
 
 
 typedef struct {

@@ -314,6 +314,19 @@ ok($n{$apollo12}, 'test_auto_link_contemporaneous: linked to Apollo 12');
     ok($back, 'test_bidirectional_edges: moon -> new');
 }
 
+# as the original prints them (0.3, not jansson's %.17g 0.29999999999999999),
+# to a key and to the public, in the answer read from Redis and in the one
+# the zone keeps for the public
+my @pub = map { make("weight probe 1776 $_", body => { visibility => 'public' }) }
+           qw(one two);
+for my $try ([ 'with the key', 0 ], [ 'public', 1 ], [ 'public, from the zone', 1 ]) {
+    my $r = moment($pub[0], nokey => $try->[1]);
+    my @w = ($r->{content} // '') =~ /"weight":([0-9.eE+-]+)/g;
+    ok($r->{status} == 200 && @w && !grep({ length > 6 } @w),
+       "weights as written, $try->[0] ($r->{status}: "
+       . join(' ', sort keys %{{ map { $_ => 1 } @w }}) . ')');
+}
+
 # Not ported, with the seeds they need (issue 13): test_invalid_edge_type
 # (add_edge), test_browse_only_public, test_search_only_public,
 # test_today_only_public (add_node of a private node; browse/search/today
