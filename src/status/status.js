@@ -77,7 +77,10 @@
   /* ---- the queue over the last 15 minutes: two lines, SVG ---- */
 
   function queueChart(d) {
-    var W = 900, H = 180, L = 44, R = 8, T = 10, B = 22;
+    var box = clear($('queue-chart'));
+    /* drawn at the width it has, so that its text stays its size */
+    var W = Math.max(280, Math.round(box.clientWidth || 900));
+    var H = 180, L = 44, R = 8, T = 10, B = 22;
     var h = d.history || {};
     var full = num(h.every) * num(h.max) || 900;
     var now = num(d.time);
@@ -88,7 +91,6 @@
     var span = Math.min(full, Math.max(120, pts.length
                                               ? now - num(pts[0].at) : 0));
     var jobs = d.jobs || {};
-    var box = clear($('queue-chart'));
     var s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img',
                          'aria-label': 'pending and processing jobs' });
     var max = 1;
@@ -148,9 +150,10 @@
   /* ---- Flash latency: a bar per bucket ---- */
 
   function flashChart(f) {
-    var W = 360, H = 150, B = 34, T = 14;
-    var buckets = (f && f.buckets) || [];
     var box = clear($('flash-chart'));
+    var W = Math.max(280, Math.round(box.clientWidth || 360));
+    var H = 150, B = 34, T = 14;
+    var buckets = (f && f.buckets) || [];
     var s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img',
                          'aria-label': 'Flash call durations' });
     var max = 1;
