@@ -72,7 +72,7 @@ build() {
     [ -f "$BUILD/Makefile" ] || reconf=yes
     for f in "$ROOT/config" "$ROOT/VERSION" "$ROOT"/src/lua/*.lua \
              "$ROOT"/src/lua/lib/*.lua \
-             "$ROOT/src/openapi.json"; do
+             "$ROOT/src/openapi.json" "$ROOT"/src/status/*; do
         [ "$f" -nt "$BUILD/Makefile" ] && reconf=yes
     done
 
@@ -208,7 +208,8 @@ run() {
 
     # examples/minimal.conf, the operators' example, with the values of
     # this run; its logs, pid and temp paths under the run dir (the
-    # compiled-in ones are the system's); two workers, as the test expects
+    # compiled-in ones are the system's); two workers, as the test expects;
+    # the status page beside the metrics, for this machine only
     render_conf "$ROOT/examples/minimal.conf" \
         '#load_module /usr/lib/nginx/modules/ngx_http_clockchain_module.so;' \
         "load_module $MODULE;" \
@@ -243,6 +244,14 @@ pid  logs/nginx.pid;' \
         "$admin_token_line" \
         '#clockchain_writer_tokens_file  /etc/nginx/clockchain/writer.tokens;' \
         "$writer_tokens_line" \
+        'location = /metrics {' \
+        'location = /status {
+    clockchain_status;
+    allow  127.0.0.1;
+    deny   all;
+}
+
+location = /metrics {' \
         >"$prefix/conf/nginx.conf"
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
@@ -259,6 +268,8 @@ Clockchain jobs API on http://127.0.0.1:$port/  (Ctrl-C stops nginx and Redis)
        -d '{"query":"moon landing"}'
   curl -s http://127.0.0.1:$port/api/jobs/JOB_ID -H 'X-Service-Key: $service_key'
   curl -s http://127.0.0.1:$port/api/browse -H 'X-Service-Key: $service_key'
+
+Status page (from this machine): http://127.0.0.1:$port/status
 
 MSG
     wait "$RUN_NGINX_PID"
@@ -354,7 +365,12 @@ chaos_proof() {
     CLOCKCHAIN_MODULE="$MODULE" t/chaos/proof.sh "$@"
 }
 
+# the status page's browser test (t/80-status-page.t): headless Chromium
+# driven through Selenium, Debian's packages
+BROWSER_PACKAGES=(chromium chromium-driver python3-selenium)
+
 run_tests() {
+    PACKAGES+=("${BROWSER_PACKAGES[@]}")
     build
     cd "$ROOT"
     CLOCKCHAIN_MODULE="$MODULE" prove -I t/lib -r --timer t/
@@ -375,7 +391,7 @@ run_tests_asan() {
     CONF_EXTRA=(--with-cc=clang
                 --with-cc-opt="$SAN_FLAGS -g -mllvm -asan-use-private-alias=1"
                 --with-ld-opt="$SAN_FLAGS")
-    PACKAGES+=(clang libclang-rt-14-dev)
+    PACKAGES+=(clang libclang-rt-14-dev "${BROWSER_PACKAGES[@]}")
     build
     CLOCKCHAIN_MODULE="$MODULE" SAN_FLAGS="$SAN_FLAGS" "$ROOT/t/asan/run.sh" "$@"
 }

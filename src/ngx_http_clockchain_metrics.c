@@ -164,6 +164,13 @@ ngx_http_clockchain_metrics_handler(ngx_http_request_t *r)
         "Pages of the shared zone.", "zone_pages", pages);
     ngx_http_clockchain_metric(&o, "clockchain_zone_pages_free", "gauge",
         "Free pages of the shared zone.", "zone_pages_free", free);
+    ngx_http_clockchain_metric(&o, "clockchain_zone_evictions_total",
+        "counter", "Entries the full zone gave up for room (jobs and public "
+        "moments' answers, least recently used first).", "zone_evictions",
+        st->zone_evictions);
+    ngx_http_clockchain_metric(&o, "clockchain_longpoll_waiters", "gauge",
+        "GET ?wait=N requests waiting, all workers.", "longpoll_waiters",
+        st->waiters);
     ngx_http_clockchain_shm_moment_usage(mcf->shm_zone, &moments, &mbytes);
 
     ngx_http_clockchain_metric(&o, "clockchain_zone_moments", "gauge",

@@ -123,6 +123,7 @@ ngx_int_t ngx_http_clockchain_path_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_search_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_browse_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_metrics_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_clockchain_status_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_health_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_service_info_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_stats_handler(ngx_http_request_t *r);

@@ -35,6 +35,7 @@
 #include "ngx_http_clockchain_runner.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_store.h"
+#include "ngx_http_clockchain_status.h"
 
 #if (defined __GLIBC__)
 #include <malloc.h>
@@ -356,6 +357,10 @@ ngx_http_clockchain_runner_tick(ngx_event_t *ev)
         if (ngx_http_clockchain_redis_available()) {
             ngx_http_clockchain_runner_gauges(rn);
         }
+
+        /* what the status page shows: no timer of its own */
+        ngx_http_clockchain_status_tick(rn->mcf, rn->generation,
+                                        rn->pause_until, rn->failures);
     }
 
 #if (defined __GLIBC__)

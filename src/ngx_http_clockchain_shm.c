@@ -878,6 +878,8 @@ ngx_http_clockchain_shm_alloc(ngx_shm_zone_t *shm_zone, size_t size)
         {
             return NULL;
         }
+
+        ctx->sh->stats.zone_evictions++;
     }
 }
 
@@ -1668,6 +1670,8 @@ ngx_http_clockchain_shm_moment_evict(ngx_http_clockchain_shm_ctx_t *ctx)
     if (ngx_http_clockchain_shm_linked(ctx, q) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ctx->sh->stats.zone_evictions++;
 
     return ngx_http_clockchain_shm_moment_free(ctx,
                ngx_queue_data(q, ngx_http_clockchain_shm_mnode_t, queue));

@@ -23,6 +23,19 @@
 #define NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS      10
 #define NGX_HTTP_CLOCKCHAIN_REDIS_BUCKETS      12
 
+/* the status page's history (status.c): 90 samples, one each 10 s */
+#define NGX_HTTP_CLOCKCHAIN_SAMPLES            90
+#define NGX_HTTP_CLOCKCHAIN_SAMPLE_EVERY       10
+
+typedef struct {
+    ngx_atomic_t                  at;             /* s, 0: not taken */
+    ngx_atomic_t                  pending;
+    ngx_atomic_t                  processing;
+    ngx_atomic_t                  created;
+    ngx_atomic_t                  completed;
+    ngx_atomic_t                  failed;
+} ngx_http_clockchain_sample_t;
+
 typedef struct {
     ngx_atomic_t                  created;
     ngx_atomic_t                  completed;
@@ -32,6 +45,17 @@ typedef struct {
     ngx_atomic_t                  pending;        /* from Redis */
     ngx_atomic_t                  processing;     /* from Redis */
     ngx_atomic_t                  queue_updated;  /* s, 0: never */
+
+    /* the status page's: written by the runner's tick, under the lock */
+    ngx_http_clockchain_sample_t  samples[NGX_HTTP_CLOCKCHAIN_SAMPLES];
+    ngx_atomic_t                  sample_next;    /* samples taken */
+    ngx_atomic_t                  runner_seen;    /* ms, its last tick */
+    ngx_atomic_t                  runner_generation;
+    ngx_atomic_t                  breaker_until;  /* ms since the epoch */
+    ngx_atomic_t                  breaker_failures;    /* in a row */
+    ngx_atomic_t                  zone_evictions;
+    ngx_atomic_t                  waiters;        /* ?wait=N, all workers */
+
     ngx_atomic_t                  in_flight;
     ngx_atomic_t                  flash[NGX_HTTP_CLOCKCHAIN_FLASH_BUCKETS + 1];
     ngx_atomic_t                  flash_ms;

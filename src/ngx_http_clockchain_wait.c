@@ -22,6 +22,7 @@
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_events.h"
 #include "ngx_http_clockchain_wait.h"
+#include "ngx_http_clockchain_stats.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_WAIT_GUARD   250
@@ -134,6 +135,8 @@ ngx_http_clockchain_wait_start(ngx_http_clockchain_ctx_t *ctx,
 
     ngx_add_timer(&ctx->wait_timer, timeout);
 
+    ngx_http_clockchain_stat_add(waiters, 1);
+
     if (wt->nwaiters++ == 0 && !wt->guard.timer_set) {
         ngx_add_timer(&wt->guard, NGX_HTTP_CLOCKCHAIN_WAIT_GUARD);
     }
@@ -169,6 +172,8 @@ ngx_http_clockchain_wait_stop(ngx_http_clockchain_ctx_t *ctx)
         ngx_rbtree_delete(&wt->groups, &g->node);
         ngx_free(g);
     }
+
+    ngx_http_clockchain_stat_add(waiters, (ngx_atomic_int_t) -1);
 
     if (--wt->nwaiters == 0 && wt->guard.timer_set) {
         ngx_del_timer(&wt->guard);

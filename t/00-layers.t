@@ -2,7 +2,7 @@
 # one down only.
 #
 #   HTTP   handler, request, moments, graph, list, search, system,
-#          metrics, wait, indexing                    (may use all below)
+#          metrics, status, wait, indexing            (may use all below)
 #   store  shm, redis*, sentinel*, events, store      (never the HTTP layer)
 #   pure   job, scene, create, query, tdf, seed,      (no nginx, no store)
 #          ingest
@@ -23,7 +23,7 @@ closedir $dh;
 
 sub concern { $_[0] =~ /^ngx_http_clockchain_([a-z]+)/ ? $1 : '' }
 
-my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics wait
+my %HTTP  = map { $_ => 1 } qw(handler request moments graph list search system metrics status wait
                                    export agents propose indexing);
 my %STORE = map { $_ => 1 } qw(shm redis sentinel events store);
 my %PURE  = map { $_ => 1 } qw(job scene create query tdf seed ingest);

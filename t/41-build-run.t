@@ -148,6 +148,17 @@ wait_for(30, sub {
 is($job->{status}, 'completed', 'the job completes');
 like($job->{path} // '', qr{^/\d{4}/[a-z]+/\d\d/\d{4}/}, 'with a canonical path');
 
+# the status page's address is printed, answers from here, and shows the
+# job done (issue 18)
+like(Clockchain::Test::_slurp($log),
+     qr{^Status page \(from this machine\): \Q$base/status\E$}m,
+     'build.sh run prints the status page\'s URL');
+$res = http(GET => "$base/status");
+is($res->{status}, 200, 'GET /status: 200');
+like($res->{headers}{'content-type'} // '', qr{^text/html}, '... text/html');
+my $st = json_body(http(GET => "$base/status?format=json")) // {};
+cmp_ok($st->{jobs}{completed} // 0, '>=', 1, '... its JSON counts the job completed');
+
 # every route also under /api/v1/ (issue 15), the path read from the URI
 # as under /api/, and the query string kept through the rewrite
 $res = http(GET => "$base/api/v1/jobs/$id", headers => { %H });

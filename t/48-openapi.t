@@ -58,6 +58,8 @@ CONF
 my %UNDOCUMENTED = (
     clockchain_metrics => 'Prometheus text for the operator, allowed by '
                           . 'address (docs/metrics.md), not an API route',
+    clockchain_status  => 'a page for the operator\'s browser, allowed by '
+                          . 'address (docs/metrics.md), not an API route',
 );
 
 my $redis = start_redis();

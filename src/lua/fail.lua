@@ -54,4 +54,16 @@ if created_at and #created_at == #ARGV[3] then
 end
 redis.call('PUBLISH', ARGV[6], event)
 
+-- the status page's last failures (clockchain_status, status.c): newest
+-- first, at most 50, in "<prefix>{cc}:v1:failures", the job key's
+-- neighbour (the same hash tag)
+local tail = 'job:' .. ARGV[2]
+if KEYS[1]:sub(-#tail) == tail then
+    local failures = KEYS[1]:sub(1, #KEYS[1] - #tail) .. 'failures'
+    redis.call('LPUSH', failures, cjson.encode({id = ARGV[2],
+                                                error = ARGV[4],
+                                                at = ARGV[3]}))
+    redis.call('LTRIM', failures, 0, 49)
+end
+
 return v

@@ -39,6 +39,9 @@ STATUS_MODES = {
     "429": (429, "Rate limited"),
     "500": (500, "Pipeline error"),
     "504": (504, "Generation timed out"),
+    # markup and script in the detail, which the job's error quotes: a page
+    # that shows errors must show this as text (t/80-status-page.t)
+    "hostile": (422, "<img src=x onerror=alert(1)><script>alert(2)</script>"),
 }
 BODY_MODES = {"hang", "close", "garbage", "array", "huge"}
 WAIT_MODES = {"hold"}
