@@ -24,6 +24,7 @@ set xtics rotate by 30 right nomirror noenhanced
 set ytics nomirror
 set grid ytics lc rgb "#dddddd"
 set bmargin 10
+set lmargin 18
 set key above horizontal maxrows 2 width 2
 set style fill solid 0.85 border -1
 set boxwidth 0.6
