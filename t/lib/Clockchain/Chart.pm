@@ -70,6 +70,12 @@ sub plot {
         unlink $svg;
         return 0;
     }
+    # drawn, but gnuplot had something to say (a data file it could not
+    # read is a warning to it): say it too
+    if (-s $log) {
+        my $said = do { open my $fh, '<', $log; local $/; <$fh> } // '';
+        warn "chart: gnuplot $script: $said";
+    }
     unlink $log;
     return 1;
 }
