@@ -372,7 +372,10 @@ sub chart_sample {
     $CHART_PREV = $f if $f;
     push @CHART, { t => $t, procs => \%procs, runner => $m->{runner_pid} // 0,
                    p50 => @lat ? $lat[ $#lat / 2 ] : undef, max => @lat ? $lat[-1] : undef,
-                   flash => $mean, queue => $m->{jobs_pending}, processing => $m->{jobs_processing},
+                   flash => $mean,
+                   # Redis itself: /metrics' gauges lag by up to a second
+                   queue => $redis->cmd('ZCARD', "${P}queue"),
+                   processing => $redis->cmd('ZCARD', "${P}processing"),
                    in_flight => $m->{flash_calls_in_flight} };
 }
 
