@@ -14,14 +14,16 @@
 #                      purge it (t/90-deb-install.t; changes the system:
 #                      skipped by test)
 # ./build.sh bench [n]  build, then the benchmarks (t/bench/bench.pl): a table,
-#                      and docs/benchmarks.md; minutes, not part of test
+#                      a chart (build/bench/bench-ratios.svg), and
+#                      docs/benchmarks.md; minutes, not part of test
 # ./build.sh export [FILE]  the whole graph of a running nginx as JSONL (TDF
 #                      records), to FILE or stdout; ./build.sh import FILE
 #                      restores one (docs/migrating.md; CLOCKCHAIN_URL,
 #                      SERVICE_API_KEY, ADMIN_API_KEY, CHUNK_BYTES)
 # ./build.sh soak [m]   build, then m minutes (10) of mixed load against nginx,
 #                      the runner and a flaky Flash stand-in (t/soak/soak.pl):
-#                      a report and a PASS/FAIL verdict; not part of test
+#                      a report, a chart (build/soak/soak.svg) and a PASS/FAIL
+#                      verdict; not part of test
 #
 # Installs what it needs with apt when it is missing.
 
@@ -318,11 +320,12 @@ redis_directive() {
 
 # The benchmarks of issue 7 (t/bench/bench.pl): ratios against nginx's own
 # limit measured side by side in one run, a table on stdout and the measured
-# part of docs/benchmarks.md rewritten.  Needs wrk (and perf with
-# BENCH_PERF=1).  ./build.sh bench 1 5 runs only those measures and leaves
-# the docs alone.
+# part of docs/benchmarks.md rewritten, with its chart (gnuplot; in
+# build/bench/, and docs/img/).  Needs wrk (and perf with BENCH_PERF=1).
+# ./build.sh bench 1 5 runs only those measures and leaves the docs alone
+# (CHARTS_TO_DOCS=1 copies its chart into docs/img/ all the same).
 bench() {
-    PACKAGES+=(wrk)
+    PACKAGES+=(wrk gnuplot-nox)
     [ -z "${BENCH_PERF:-}" ] || PACKAGES+=(linux-perf)
     build
     cd "$ROOT"
@@ -332,9 +335,11 @@ bench() {
 # The soak (t/soak/soak.pl, docs/hardening.md): m minutes (10) of mixed
 # traffic with wrk at 64 connections against nginx with the runner and a
 # slow, sometimes failing Flash stand-in; RSS and fds of each nginx
-# process sampled every 30 s; a report, and exit 1 unless it passes.
+# process sampled every 30 s; a report, and exit 1 unless it passes.  A
+# chart of RSS, fds and latency over the soak's time (gnuplot) in
+# build/soak/; CHARTS_TO_DOCS=1 copies it into docs/img/.
 soak() {
-    PACKAGES+=(wrk)
+    PACKAGES+=(wrk gnuplot-nox)
     build
     cd "$ROOT"
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/soak/soak.pl "$@"

@@ -31,6 +31,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Clockchain::Test;
+use Clockchain::Chart ();
 use Cwd qw(abs_path);
 use Encode ();
 use File::Path qw(make_path);
@@ -1798,6 +1799,45 @@ print $line->('-' x $w[0], '-' x $w[1], '-' x $w[2], '------');
 print $line->(@$_[0 .. 2], $_->[3] ? 'pass' : 'MISS') for @ROWS;
 my $elapsed = time - $T0;
 printf "\n%d of %d met; %.0f s in all\n", scalar(grep { $_->[3] } @ROWS), scalar @ROWS, $elapsed;
+
+###########################################################################
+# the chart: each ratio against nginx's limit as a bar, with the target of
+# the table above and the one of issue 19 (t/bench/bench.gp); the numbers
+# are written first, a chart that fails to draw only warns
+
+my @CHART;    # [label, ratio, kind (1 throughput, 2 p99), target, issue 19's]
+push @CHART, ['1. GET /api/jobs/{id}, rps', $RES{1}{ratio}, 1, 0.85, 0.95],
+             ['1. GET /api/jobs/{id}, p99', $RES{1}{p99}, 2, 1.2, 1.1] if $RES{1};
+push @CHART, ['2. POST /api/generate, rps', $RES{2}{ratio}, 1, 0.35, 0.5] if $RES{2};
+push @CHART, ['4. GET p99, 1000 Flash calls in flight ÷ idle twin', $RES{4}{ratio}, 2, 1.1, 1.1]
+    if $RES{4};
+push @CHART, ['8. hot public moment, rps', $RES{8}{ratio}, 1, 0.8, undef] if $RES{8};
+if ($RES{9}) {
+    for my $name (@{ $RES{9}{order} }) {
+        my $r = $RES{9}{rows}{$name};
+        (my $l = $r->{label}) =~ s/ \(.*\)$//;
+        $l =~ s/, (?:public, )?no key$//;
+        push @CHART, ["9. $l, rps", $r->{ratio}, 1, $r->{target}, undef];
+    }
+}
+if (@CHART) {
+    my $dat = "$OUT/bench-ratios.dat";
+    my $svg = "$OUT/bench-ratios.svg";
+    write_file($dat, "label\tratio\tkind\ttarget\ttarget_issue19\n" . join '', map {
+        join("\t", $_->[0], sprintf('%.3f', $_->[1]), $_->[2],
+             map { defined $_ ? $_ : '-' } @$_[3, 4]) . "\n" } @CHART);
+    my $commit = first_line('git', '-C', $REPO, 'rev-parse', '--short', 'HEAD');
+    my $sub = sprintf '%s, %s CPU (%s), commit %s, %d s rounds; measures %s',
+        strftime('%Y-%m-%d %H:%M UTC', gmtime($T0)), first_line('nproc'), cpu_model(),
+        $commit, $SECS, join(" ", sort { $a <=> $b } grep { /^\d+$/ } keys %RES);
+    if (Clockchain::Chart::plot("$REPO/t/bench/bench.gp", $svg, datafile => $dat,
+                                subtitle => Clockchain::Chart::gp_text($sub))) {
+        say_("chart in $svg (data in $dat)");
+        if ($FULL || $ENV{CHARTS_TO_DOCS}) {
+            say_("copied to $_") for Clockchain::Chart::to_docs($svg, $dat);
+        }
+    }
+}
 
 exit 0 unless $FULL;
 

@@ -5,7 +5,12 @@
 # stand-in that is slow (0.5-2 s a call) and sometimes wrong (429, 500,
 # garbage, 422), and the workers' memory and file descriptors sampled
 # every 30 s.  Prints a report and a verdict; exits 1 on FAIL.  Not part
-# of ./build.sh test (docs/hardening.md, "Soak").
+# of ./build.sh test (docs/hardening.md, "Soak").  Also a chart over the
+# soak's time (t/soak/soak.gp, gnuplot): every SOAK_CHART_SECS (5) the
+# RSS and fds of each nginx process, 5 GETs of a finished job timed on
+# one connection, the Flash calls' mean duration, and the queue; the
+# data files, then soak.svg, in SOAK_DIR; with CHARTS_TO_DOCS=1 they are
+# copied into docs/img/ as well.
 #
 #   CLOCKCHAIN_MODULE=build/ngx_http_clockchain_module.so \
 #       perl -I t/lib t/soak/soak.pl [minutes]
@@ -28,6 +33,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Clockchain::Test;
+use Clockchain::Chart ();
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
@@ -57,6 +63,7 @@ my $WAIT_RPS = $ENV{SOAK_WAIT_RPS} // 4;
 my $ZONE     = $ENV{SOAK_ZONE} // '2m';
 my $RSS_MAX  = 0.10;    # growth of a worker's RSS after the warm-up
 my $FD_SLACK = 8;       # fds a process may hold at the end beyond the start
+my $CHART_EVERY = $ENV{SOAK_CHART_SECS} // 5;
 my $FLASH_CALLS = 64;   # clockchain_flash_max_calls (the default)
 my $DRAIN    = 180;     # seconds the queue may take to empty after the load
 my $KEY      = 'soak-service-key';
@@ -73,6 +80,8 @@ die "module not found: $MODULE (./build.sh builds it)\n" unless -f $MODULE;
 for my $v ($POST_RPS, $BULK_RPS, $WAIT_RPS) {
     die "SOAK_*_RPS must be a number\n" unless $v =~ /^\d+(\.\d+)?$/;
 }
+die "SOAK_CHART_SECS must be a number of seconds, 1 or more\n"
+    unless $CHART_EVERY =~ /^\d+(\.\d+)?$/ && $CHART_EVERY >= 1;
 
 sub say_ { printf STDERR "[soak %6.1fs] %s\n", time - $T0, join '', @_ }
 
@@ -330,10 +339,51 @@ sub sample {
     return $s;
 }
 
+# the chart's samples, every $CHART_EVERY s: cheaper than sample() (no
+# Redis KEYS scan), so that they can be frequent
+my @CHART;
+my %CHART_PROCS;    # pid => order of first sight
+my $CHART_PREV;     # the Flash histogram at the previous sample
+my $PROBE = HTTP::Tiny->new(timeout => 30, keep_alive => 1, agent => 'clockchain-soak-probe/1');
+
+sub chart_sample {
+    my $t = defined $LOAD_T0 ? time - $LOAD_T0 : 0;
+    my %procs;
+    for my $pid (grep { $_ } $NG->master_pid, $NG->worker_pids) {
+        my $p = proc_sample($pid, {}) or next;
+        $CHART_PROCS{$pid} //= scalar keys %CHART_PROCS;
+        $procs{$pid} = { rss => $p->{rss}, private => $p->{rss} - $p->{shmem},
+                         fds => $p->{fds} };
+    }
+    my @lat;
+    for (1 .. 5) {
+        my $id = $seed_ids[ rand @seed_ids ];
+        my $t0 = time;
+        my $r = $PROBE->get($NG->url("/api/jobs/$id"), { headers => { 'X-Service-Key' => $KEY } });
+        push @lat, (time - $t0) * 1000 if $r->{status} == 200;
+    }
+    @lat = sort { $a <=> $b } @lat;
+    my $m = metrics() // {};
+    my $f = $m->{flash_call_duration_seconds};
+    my $mean;
+    if ($f && $CHART_PREV && $f->{count} > $CHART_PREV->{count}) {
+        $mean = ($f->{sum} - $CHART_PREV->{sum}) / ($f->{count} - $CHART_PREV->{count});
+    }
+    $CHART_PREV = $f if $f;
+    push @CHART, { t => $t, procs => \%procs, runner => $m->{runner_pid} // 0,
+                   p50 => @lat ? $lat[ $#lat / 2 ] : undef, max => @lat ? $lat[-1] : undef,
+                   flash => $mean,
+                   # Redis itself: /metrics' gauges lag by up to a second
+                   queue => $redis->cmd('ZCARD', "${P}queue"),
+                   processing => $redis->cmd('ZCARD', "${P}processing"),
+                   in_flight => $m->{flash_calls_in_flight} };
+}
+
 ###########################################################################
 # the load
 
 my $idle = sample('idle');
+chart_sample();
 my $wrk_out = "$OUT/wrk.out";
 my @wrk = ('wrk', "-t$THREADS", "-c$CONNS", "-d${DURATION}s", '--timeout', '30s',
            '-s', "$REPO/t/soak/soak.lua", $NG->url(''), '--',
@@ -351,12 +401,17 @@ if ($WRK_PID == 0) {
 }
 my $wrk_rc;
 my $next = $SAMPLE;
+my $next_chart = $CHART_EVERY;
 while (1) {
     my $now = time - $LOAD_T0;
     if (waitpid($WRK_PID, WNOHANG) == $WRK_PID) { $wrk_rc = $?; undef $WRK_PID; last }
     if ($now >= $next) {
         sample('load') if $now < $DURATION - 2;
         $next += $SAMPLE;
+    }
+    if ($now >= $next_chart) {
+        chart_sample();
+        $next_chart += $CHART_EVERY while $next_chart <= time - $LOAD_T0;
     }
     sleep 0.2;
 }
@@ -365,6 +420,10 @@ say_(sprintf "wrk ended after %.1f s (exit %d)", $load_secs, $wrk_rc >> 8);
 
 # the runner finishes what is queued; then the final sample
 my $drained = Clockchain::Test::wait_for($DRAIN, sub {
+    if (time - $LOAD_T0 >= $next_chart) {
+        chart_sample();
+        $next_chart += $CHART_EVERY while $next_chart <= time - $LOAD_T0;
+    }
     my $m = metrics() // {};
     queue_len() == 0 && ($m->{flash_calls_in_flight} // 1) == 0;
 });
@@ -373,6 +432,7 @@ say_($drained ? sprintf("queue empty %.1f s after the load", $drain_secs)
               : "queue NOT empty $DRAIN s after the load: " . queue_len() . " jobs");
 sleep 3;
 my $end = sample('end');
+chart_sample();
 
 ###########################################################################
 # stop, collect
@@ -576,6 +636,54 @@ my $report = join("\n", @R) . "\n";
 print "\n$report";
 spew("$OUT/report.txt", $report);
 say_("report in $OUT/report.txt, wrk's output in $wrk_out");
+
+###########################################################################
+# the chart: the data files first, then gnuplot (t/soak/soak.gp); a chart
+# that fails to draw only warns
+
+{
+    my $runner = $end->{metrics}{runner_pid} || $CHART[-1]{runner};
+    my $n = 0;
+    my @blocks;
+    for my $pid (sort { $CHART_PROCS{$a} <=> $CHART_PROCS{$b} } keys %CHART_PROCS) {
+        my $name = $pid == ($idle->{master} // 0) ? 'master'
+                 : sprintf('worker %d%s', ++$n, $pid == $runner ? ' (runner)' : '');
+        push @blocks, qq("$name"\n) . join '', map {
+            my $p = $_->{procs}{$pid};
+            sprintf "%.1f %.2f %.2f %d\n", $_->{t}, $p->{rss} / 1024, $p->{private} / 1024,
+                $p->{fds}
+        } grep { $_->{procs}{$pid} } @CHART;
+    }
+    my $fmt = sub { my ($f, $v) = @_; defined $v ? sprintf($f, $v) : '-' };
+    my $procs = "$OUT/soak-procs.dat";
+    my $series = "$OUT/soak-series.dat";
+    my $svg = "$OUT/soak.svg";
+    spew($procs, "# t_s VmRSS_MiB private_MiB fds, one block a process (t/soak/soak.gp)\n"
+         . join("\n\n", @blocks));
+    spew($series, "t_s\tget_p50_ms\tget_max_ms\tflash_mean_s\tqueued\tclaimed\tin_flight\n"
+         . join '', map {
+             join("\t", sprintf('%.1f', $_->{t}), $fmt->('%.2f', $_->{p50}),
+                  $fmt->('%.2f', $_->{max}), $fmt->('%.3f', $_->{flash}),
+                  map { $_ // '-' } @$_{qw(queue processing in_flight)}) . "\n"
+         } @CHART);
+    my $commit = first_line('git', '-C', $REPO, 'rev-parse', '--short', 'HEAD');
+    my $cpu = first_line('sh', '-c', "sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -1");
+    my $sub = sprintf '%s, ./build.sh soak %s, %s CPU (%s, shared), commit %s',
+        strftime('%Y-%m-%d %H:%M UTC', gmtime($T0)), $MINUTES, first_line('nproc'), $cpu,
+        $commit;
+    my $sub2 = sprintf 'wrk -c%d: POST %s/s, bulk %s/s, long-poll %s/s, the rest GETs; '
+        . 'zone %s; Flash stand-in 0.5-2 s a call, ~15%% of jobs flaky',
+        $CONNS, $POST_RPS, $BULK_RPS, $WAIT_RPS, $ZONE;
+    if (Clockchain::Chart::plot("$REPO/t/soak/soak.gp", $svg, procs => $procs,
+                                series => $series, loadend => sprintf('%.1f', $load_secs),
+                                subtitle => Clockchain::Chart::gp_text($sub),
+                                subtitle2 => Clockchain::Chart::gp_text($sub2))) {
+        say_("chart in $svg (data in $procs, $series)");
+        if ($ENV{CHARTS_TO_DOCS}) {
+            say_("copied to $_") for Clockchain::Chart::to_docs($svg, $procs, $series);
+        }
+    }
+}
 exit($pass ? 0 : 1);
 
 sub uniq { my %s; grep { !$s{$_}++ } @_ }
