@@ -347,6 +347,20 @@ is($h->{completed_at}, '2026-01-01T00:02:00.000000Z', 'completed_at set');
 my $sttl = $redis->cmd('TTL', "${P}job:$id");
 ok($sttl > 890 && $sttl <= 900, "a stalled-out job is kept as failed ($sttl s)");
 
+# the status page's last failures (lib/failures.lua): the stalled-out job,
+# then a runner's failure under wait= (fail.lua's ARGV[8] "1", which
+# publishes nothing), newest first
+my $jw = claimed_job();
+is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jw", "${P}processing",
+               '7', $jw, '2026-01-01T00:03:00.000000Z', '<b>bad</b>', 1,
+               "${P}events", 900, '1'), 1, 'fail under wait=: version 1');
+is_deeply([ map { my $f = JSON::PP::decode_json($_); "$f->{id} $f->{at} $f->{error}" }
+            @{ $redis->cmd('LRANGE', "${P}failures", 0, -1) } ],
+          [ "$jw 2026-01-01T00:03:00.000000Z <b>bad</b>",
+            "$id 2026-01-01T00:02:00.000000Z Job stalled: its runner stopped "
+            . '3 times while processing it' ],
+          'every failure is on the status page\'s list, under wait= too');
+
 # lost writes: Redis acknowledged a claim, then lost it (the tail of its
 # AOF, or a failover to a replica that had not received it). The job is
 # pending again and is claimed again; the runner of the lost claim must be

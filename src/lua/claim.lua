@@ -36,6 +36,8 @@
 -- { "<channel>:final" message or "", "<channel>" message }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
+-- #include lib/failures.lua
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local FIRST_TOKEN = 9
@@ -68,6 +70,7 @@ local function fail(key, id, err)
     redis.call('HINCRBY', key, 'finishes', 1)  -- see complete.lua
     redis.call('HDEL', key, 'token')
     redis.call('EXPIRE', key, tonumber(ARGV[7]))
+    failure_noted(key, id, err, ARGV[5])
 
     -- the final state on "<channel>:final" too, as in fail.lua
     local created_at = redis.call('HGET', key, 'created_at')

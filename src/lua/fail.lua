@@ -17,6 +17,8 @@
 -- longer current; the same outcome sent again (its reply was lost) returns
 -- the version it made (see complete.lua).
 
+-- #include lib/failures.lua
+
 if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
    or redis.call('HGET', KEYS[1], 'status') ~= 'processing'
 then
@@ -42,6 +44,7 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+failure_noted(KEYS[1], ARGV[2], ARGV[4], ARGV[3])
 if ARGV[8] == '1' then
     return v
 end
@@ -53,17 +56,5 @@ if created_at and #created_at == #ARGV[3] then
                                                .. ' ' .. ARGV[3] .. ' ' .. ARGV[4])
 end
 redis.call('PUBLISH', ARGV[6], event)
-
--- the status page's last failures (clockchain_status, status.c): newest
--- first, at most 50, in "<prefix>{cc}:v1:failures", the job key's
--- neighbour (the same hash tag)
-local tail = 'job:' .. ARGV[2]
-if KEYS[1]:sub(-#tail) == tail then
-    local failures = KEYS[1]:sub(1, #KEYS[1] - #tail) .. 'failures'
-    redis.call('LPUSH', failures, cjson.encode({id = ARGV[2],
-                                                error = ARGV[4],
-                                                at = ARGV[3]}))
-    redis.call('LTRIM', failures, 0, 49)
-end
 
 return v
