@@ -210,8 +210,7 @@ run() {
 
     # examples/minimal.conf, the operators' example, with the values of
     # this run; its logs, pid and temp paths under the run dir (the
-    # compiled-in ones are the system's); two workers, as the test expects;
-    # the status page beside the metrics, for this machine only
+    # compiled-in ones are the system's); two workers, as the test expects
     render_conf "$ROOT/examples/minimal.conf" \
         '#load_module /usr/lib/nginx/modules/ngx_http_clockchain_module.so;' \
         "load_module $MODULE;" \
@@ -246,14 +245,6 @@ pid  logs/nginx.pid;' \
         "$admin_token_line" \
         '#clockchain_writer_tokens_file  /etc/nginx/clockchain/writer.tokens;' \
         "$writer_tokens_line" \
-        'location = /metrics {' \
-        'location = /status {
-    clockchain_status;
-    allow  127.0.0.1;
-    deny   all;
-}
-
-location = /metrics {' \
         >"$prefix/conf/nginx.conf"
 
     /usr/sbin/nginx -p "$prefix" -c conf/nginx.conf -t -q
