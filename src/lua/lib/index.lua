@@ -5,7 +5,8 @@
 -- complete.lua, seed.lua and ingest.lua include it.  publish.lua's browse() (it moves
 -- a node between views) and ops/reindex.lua's search() differ, and
 -- reindex.lua runs from redis-cli --eval, which includes nothing: they
--- keep their own; group(), count() and serial() there must stay the same.
+-- keep their own; group(), count(), browse() and serial() there must stay
+-- the same, line for line (t/35-system.t holds them to it).
 
 -- 0 public, 1 private of "system", 2 private of a user
 local function group(visibility, by)
