@@ -61,6 +61,9 @@ static int ngx_http_clockchain_seed_provenance(json_t *rec, json_t *node,
     int restore, char *err, size_t errlen);
 static int ngx_http_clockchain_seed_parse_line(const char *line, size_t len,
     int restore, json_t **node, json_t **edges, char *err, size_t errlen);
+static char *ngx_http_clockchain_seed_records(const char *data, size_t len,
+    int restore, size_t *nodes, size_t *edges, size_t *line, char *err,
+    size_t errlen);
 static int ngx_http_clockchain_seed_build(json_t *rec, int restore,
     json_t **node, json_t **edges, char *err, size_t errlen);
 static int ngx_http_clockchain_restore_extra(json_t *payload, json_t *node,
@@ -879,19 +882,32 @@ failed:
 }
 
 
-char *
-ngx_http_clockchain_seed_parse(const char *data, size_t len, size_t *nodes,
-    size_t *edges, size_t *line, char *err, size_t errlen)
+/*
+ * The records of a seeds file, or (restore) of a chunk of an export, as
+ * one JSON text {"nodes": [...], "edges": [...]} for seed.lua or
+ * restore.lua; NULL with err (and the line at fault) otherwise.  A seeds
+ * file is whole, so each edge must end at one of its records (the
+ * original's foreign key); an export is restored a chunk at a time, so an
+ * edge's target may be in another chunk and is not checked.
+ */
+
+static char *
+ngx_http_clockchain_seed_records(const char *data, size_t len,
+    int restore, size_t *nodes, size_t *edges, size_t *line,
+    char *err, size_t errlen)
 {
     int           rc;
     char         *text;
-    size_t        i, k, n;
+    size_t        i, k, n, max;
     json_t       *all, *node, *edge, *e, *ids, *lines, *v;
     const char   *p, *end, *last;
 
     *nodes = 0;
     *edges = 0;
     *line = 0;
+
+    max = restore ? NGX_HTTP_CLOCKCHAIN_RESTORE_NODES
+                  : NGX_HTTP_CLOCKCHAIN_SEED_NODES;
 
     all = json_pack("{s:[],s:[]}", "nodes", "edges");
     ids = json_object();
@@ -913,8 +929,8 @@ ngx_http_clockchain_seed_parse(const char *data, size_t len, size_t *nodes,
 
         *line = n;
 
-        rc = ngx_http_clockchain_seed_line(p, end - p, &node, &e, err,
-                                           errlen);
+        rc = ngx_http_clockchain_seed_parse_line(p, end - p, restore, &node,
+                                                 &e, err, errlen);
         p = end + 1;
 
         if (rc == 0) {
@@ -937,11 +953,9 @@ ngx_http_clockchain_seed_parse(const char *data, size_t len, size_t *nodes,
             goto failed;
         }
 
-        if (json_array_size(json_object_get(all, "nodes"))
-            >= NGX_HTTP_CLOCKCHAIN_SEED_NODES)
-        {
-            snprintf(err, errlen, "more than %d records",
-                     NGX_HTTP_CLOCKCHAIN_SEED_NODES);
+        if (json_array_size(json_object_get(all, "nodes")) >= max) {
+            snprintf(err, errlen, "more than %d records%s", (int) max,
+                     restore ? " in one chunk" : "");
             json_decref(node);
             json_decref(e);
             goto failed;
@@ -968,12 +982,10 @@ ngx_http_clockchain_seed_parse(const char *data, size_t len, size_t *nodes,
         json_decref(e);
     }
 
-    /* every edge ends at a node of the file (the original's foreign key) */
-
     json_array_foreach(json_object_get(all, "edges"), k, edge) {
         v = json_object_get(edge, "target");
 
-        if (json_object_get(ids, json_string_value(v)) == NULL) {
+        if (!restore && json_object_get(ids, json_string_value(v)) == NULL) {
             *line = (size_t) json_integer_value(json_array_get(lines, k));
             snprintf(err, errlen, "edge to \"%.100s\": no record has that id",
                      json_string_value(v));
@@ -1010,6 +1022,15 @@ failed:
     json_decref(lines);
 
     return NULL;
+}
+
+
+char *
+ngx_http_clockchain_seed_parse(const char *data, size_t len, size_t *nodes,
+    size_t *edges, size_t *line, char *err, size_t errlen)
+{
+    return ngx_http_clockchain_seed_records(data, len, 0, nodes, edges, line,
+                                            err, errlen);
 }
 
 
@@ -1267,120 +1288,8 @@ char *
 ngx_http_clockchain_restore_parse(const char *data, size_t len,
     size_t *nodes, size_t *edges, size_t *line, char *err, size_t errlen)
 {
-    int           rc;
-    char         *text;
-    size_t        i, n;
-    json_t       *all, *node, *edge, *e, *ids, *v;
-    const char   *p, *end, *last;
-
-    *nodes = 0;
-    *edges = 0;
-    *line = 0;
-
-    all = json_pack("{s:[],s:[]}", "nodes", "edges");
-    ids = json_object();
-
-    if (all == NULL || ids == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto failed;
-    }
-
-    p = data;
-    last = data + len;
-
-    for (n = 1; p < last; n++) {
-        end = memchr(p, '\n', last - p);
-        if (end == NULL) {
-            end = last;
-        }
-
-        *line = n;
-
-        rc = ngx_http_clockchain_seed_parse_line(p, end - p, 1, &node, &e,
-                                                 err, errlen);
-        p = end + 1;
-
-        if (rc == 0) {
-            continue;
-        }
-
-        if (rc < 0) {
-            goto failed;
-        }
-
-        v = json_object_get(node, "path");
-
-        if (json_object_get(ids, json_string_value(v))) {
-            snprintf(err, errlen, "\"id\" \"%.100s\" is also on line %lld",
-                     json_string_value(v),
-                     (long long) json_integer_value(
-                         json_object_get(ids, json_string_value(v))));
-            json_decref(node);
-            json_decref(e);
-            goto failed;
-        }
-
-        if (json_array_size(json_object_get(all, "nodes"))
-            >= NGX_HTTP_CLOCKCHAIN_RESTORE_NODES)
-        {
-            snprintf(err, errlen, "more than %d records in one chunk",
-                     NGX_HTTP_CLOCKCHAIN_RESTORE_NODES);
-            json_decref(node);
-            json_decref(e);
-            goto failed;
-        }
-
-        if (json_object_set_new(ids, json_string_value(v), json_integer(n))
-            || json_array_append_new(json_object_get(all, "nodes"), node))
-        {
-            snprintf(err, errlen, "out of memory");
-            json_decref(e);
-            goto failed;
-        }
-
-        /*
-         * An edge's target may be in another chunk: unlike a seeds file,
-         * an export is restored a chunk at a time, so no end is checked.
-         */
-
-        json_array_foreach(e, i, edge) {
-            if (json_array_append(json_object_get(all, "edges"), edge)) {
-                snprintf(err, errlen, "out of memory");
-                json_decref(e);
-                goto failed;
-            }
-        }
-
-        json_decref(e);
-    }
-
-    *nodes = json_array_size(json_object_get(all, "nodes"));
-    *edges = json_array_size(json_object_get(all, "edges"));
-
-    if (*nodes == 0) {
-        *line = 0;
-        snprintf(err, errlen, "no records");
-        goto failed;
-    }
-
-    text = json_dumps(all, JSON_COMPACT);
-
-    json_decref(all);
-    json_decref(ids);
-
-    if (text == NULL) {
-        *line = 0;
-        snprintf(err, errlen, "out of memory");
-    }
-
-    return text;
-
-failed:
-
-    json_decref(all);
-    json_decref(ids);
-
-    return NULL;
+    return ngx_http_clockchain_seed_records(data, len, 1, nodes, edges, line,
+                                            err, errlen);
 }
 
 
