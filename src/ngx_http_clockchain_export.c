@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "ngx_http_clockchain_module.h"
+#include "ngx_http_clockchain_propose.h"
 #include "ngx_http_clockchain_redis.h"
 #include "ngx_http_clockchain_request.h"
 #include "ngx_http_clockchain_store.h"
@@ -44,7 +45,6 @@
 
 
 static void ngx_http_clockchain_export_done(void *data, redisReply *reply);
-static json_t *ngx_http_clockchain_export_node(redisReply *node);
 static json_t *ngx_http_clockchain_export_edges(redisReply *edges);
 static void ngx_http_clockchain_restore_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_restore_done(void *data, redisReply *reply);
@@ -202,7 +202,7 @@ ngx_http_clockchain_export_done(void *data, redisReply *reply)
             continue;
         }
 
-        node = ngx_http_clockchain_export_node(n->element[1]);
+        node = ngx_http_clockchain_node_json(n->element[1], 1);
         edges = ngx_http_clockchain_export_edges(n->element[2]);
 
         line = (node && edges)
@@ -275,87 +275,6 @@ ngx_http_clockchain_export_done(void *data, redisReply *reply)
 }
 
 
-/*
- * A node's hash with the types a read gives its fields, as
- * ngx_http_clockchain_moment_json() reads them (moments.c): integers,
- * confidence a number, the lists from their JSON; sort_key is the path's.
- */
-
-static json_t *
-ngx_http_clockchain_export_node(redisReply *node)
-{
-    size_t        i;
-    json_t       *obj, *v;
-    redisReply  **f;
-    const char  **n;
-
-    static const char  *integers[] = {
-        "year", "month_num", "day", "layer", NULL
-    };
-
-    static const char  *lists[] = {
-        "tags", "figures", "challenged_by", "entity_ids", NULL
-    };
-
-    obj = json_object();
-    if (obj == NULL) {
-        return NULL;
-    }
-
-    f = node->element;
-
-    for (i = 0; i + 1 < node->elements; i += 2) {
-
-        if (f[i]->type != REDIS_REPLY_STRING
-            || f[i + 1]->type != REDIS_REPLY_STRING
-            || ngx_strcmp(f[i]->str, "sort_key") == 0)
-        {
-            continue;
-        }
-
-        v = NULL;
-
-        for (n = integers; *n; n++) {
-            if (ngx_strcmp(f[i]->str, *n) == 0) {
-                v = json_integer(strtoll(f[i + 1]->str, NULL, 10));
-                break;
-            }
-        }
-
-        if (v == NULL && ngx_strcmp(f[i]->str, "confidence") == 0) {
-            v = json_real(strtod(f[i + 1]->str, NULL));
-        }
-
-        for (n = lists; v == NULL && *n; n++) {
-            if (ngx_strcmp(f[i]->str, *n) == 0) {
-                v = json_loadb(f[i + 1]->str, f[i + 1]->len, 0, NULL);
-
-                if (v && !json_is_array(v)) {
-                    json_decref(v);
-                    v = NULL;
-                }
-
-                break;
-            }
-        }
-
-        if (v == NULL) {
-            v = json_stringn(f[i + 1]->str, f[i + 1]->len);
-        }
-
-        if (v == NULL) {
-            /* not UTF-8: not written by us, not passed on */
-            continue;
-        }
-
-        if (json_object_set_new(obj, f[i]->str, v) != 0) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-
-    return obj;
-}
 
 
 /* the edge hash's values, each the edge's JSON */

@@ -652,23 +652,19 @@ ngx_http_clockchain_moment_send(ngx_http_request_t *r,
 
 
 /*
- * The node as the original service returns it: every column of its table
- * (absent ones with their defaults, ngx_http_clockchain_tdf.c), month as
- * the number and month_name, and its edges.  An edge is {source, target,
- * edge_type, weight, theme, direction, name}: the original gives every
- * edge the moment as source, in and out alike; here source and target are
- * the edge's own, so an incoming edge has the other moment as source, and
- * direction ("outgoing", "incoming") says which it is.  name is the other
- * moment's.
+ * A node's hash (HGETALL) with the types a read gives its fields: the
+ * integers, confidence a number, the lists from their JSON, the rest
+ * strings; sort_key is the path's and left out.  A field that is not UTF-8
+ * was not written by us: null, or (skip) left out.
  */
 
 json_t *
-ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
-    ngx_uint_t format)
+ngx_http_clockchain_node_json(redisReply *node, ngx_uint_t skip)
 {
     size_t        i;
-    json_t       *obj, *list, *edge, *v, *self, *other, *rec;
-    redisReply  **f, **e;
+    json_t       *obj, *v;
+    redisReply  **f;
+    const char  **n;
 
     static const char  *integers[] = {
         "year", "month_num", "day", "layer", NULL
@@ -678,10 +674,6 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
         "tags", "figures", "challenged_by", "entity_ids", NULL
     };
 
-    if (node->type != REDIS_REPLY_ARRAY || edges->type != REDIS_REPLY_ARRAY) {
-        return NULL;
-    }
-
     obj = json_object();
     if (obj == NULL) {
         return NULL;
@@ -690,7 +682,6 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
     f = node->element;
 
     for (i = 0; i + 1 < node->elements; i += 2) {
-        const char  **n;
 
         if (f[i]->type != REDIS_REPLY_STRING
             || f[i + 1]->type != REDIS_REPLY_STRING
@@ -730,11 +721,49 @@ ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
         }
 
         if (v == NULL) {
-            /* not UTF-8: not written by us, not passed on */
+            if (skip) {
+                continue;
+            }
+
             v = json_null();
         }
 
-        json_object_set_new(obj, f[i]->str, v);
+        if (json_object_set_new(obj, f[i]->str, v) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+
+    return obj;
+}
+
+
+/*
+ * The node as the original service returns it: every column of its table
+ * (absent ones with their defaults, ngx_http_clockchain_tdf.c), month as
+ * the number and month_name, and its edges.  An edge is {source, target,
+ * edge_type, weight, theme, direction, name}: the original gives every
+ * edge the moment as source, in and out alike; here source and target are
+ * the edge's own, so an incoming edge has the other moment as source, and
+ * direction ("outgoing", "incoming") says which it is.  name is the other
+ * moment's.
+ */
+
+json_t *
+ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
+    ngx_uint_t format)
+{
+    size_t        i;
+    json_t       *obj, *list, *edge, *self, *other, *rec;
+    redisReply  **e;
+
+    if (node->type != REDIS_REPLY_ARRAY || edges->type != REDIS_REPLY_ARRAY) {
+        return NULL;
+    }
+
+    obj = ngx_http_clockchain_node_json(node, 0);
+    if (obj == NULL) {
+        return NULL;
     }
 
     if (ngx_http_clockchain_node_columns(obj) != 0) {

@@ -32,6 +32,9 @@ ngx_uint_t ngx_http_clockchain_propose_action(u_char *s, size_t len);
 ngx_int_t ngx_http_clockchain_propose_handler(ngx_http_request_t *r,
     ngx_str_t *path, ngx_uint_t action);
 
+/* moments.c: a node's hash (HGETALL) typed as the API shows its fields */
+json_t *ngx_http_clockchain_node_json(redisReply *node, ngx_uint_t skip);
+
 /* moments.c: a node (HGETALL) and its edges as the API shows a moment */
 json_t *ngx_http_clockchain_moment_json(redisReply *node, redisReply *edges,
     ngx_uint_t format);
