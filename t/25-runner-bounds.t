@@ -161,9 +161,21 @@ CONF
     clockchain_flash_buffers 5m;
     clockchain_flash_max_calls 4;
 CONF
-    my $res = bulk($ng3, { queries => [ map { { query => "big answer $_ [flash:datauri,delay=1]" } } 1 .. 4 ] });
+    # held until all four are in flight, then answered together: on a
+    # loaded machine a delay alone let the claims, and so the answers,
+    # come one after the other
+    my $res = bulk($ng3, { queries => [ map { { query => "big answer $_ [flash:datauri,hold]" } } 1 .. 4 ] });
     is($res->{status}, 200, 'four jobs with 3 MiB answers');
     my @jobs = @{ json_body($res) // [] };
+    ok(wait_for(30, sub { $flash->calls->{in_flight} >= 4 }),
+       'the four calls in flight together');
+    # released together; a call run again later is held again, and
+    # released in its turn
+    wait_for(60, sub {
+        $flash->release;
+        !grep { ($redis->cmd('HGET', $JOB_PREFIX . $_->{job_id}, 'status') // '')
+                ne 'completed' } @jobs;
+    });
     for my $j (@jobs) {
         my $d = wait_job($ng3, $j->{job_id}, 60) // {};
         is($d->{status}, 'completed', "job $j->{job_id}: completed");
