@@ -1681,6 +1681,8 @@ ngx_http_clockchain_postconfiguration(ngx_conf_t *cf)
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_clockchain_header_filter;
 
+    ngx_http_clockchain_body_filter_init();
+
 #if (NGX_HTTP_CLOCKCHAIN_PLANTED)
     if (ngx_http_clockchain_planted_init(cf) != NGX_OK) {
         return NGX_ERROR;

@@ -137,6 +137,7 @@ ngx_int_t ngx_http_clockchain_restore_handler(ngx_http_request_t *r);
 
 ngx_int_t ngx_http_clockchain_entry(ngx_http_request_t *r);
 ngx_int_t ngx_http_clockchain_cors_headers(ngx_http_request_t *r);
+void ngx_http_clockchain_body_filter_init(void);
 
 ngx_int_t ngx_http_clockchain_add_variables(ngx_conf_t *cf);
 

@@ -35,6 +35,11 @@ static ngx_int_t ngx_http_clockchain_preflight(ngx_http_request_t *r,
     ngx_str_t *method);
 static ngx_int_t ngx_http_clockchain_cors_allowed(ngx_array_t *origins,
     ngx_str_t *origin);
+static ngx_int_t ngx_http_clockchain_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+
+static ngx_http_request_body_filter_pt  ngx_http_clockchain_next_body_filter;
 
 
 /* what a preflight may ask for: the methods and headers the API reads */
@@ -108,6 +113,91 @@ ngx_http_clockchain_read_body(ngx_http_request_t *r, ngx_str_t *body)
     *p = '\0';
 
     return NGX_OK;
+}
+
+
+void
+ngx_http_clockchain_body_filter_init(void)
+{
+    ngx_http_clockchain_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_clockchain_body_filter;
+}
+
+
+/*
+ * A chunked body is copied into a buffer of its own, up to one byte past
+ * the location's limit (the handler answers that byte with its JSON 413),
+ * and nginx gets it whole at the end.  nginx's buffer holds the chunks'
+ * framing too: a legal body in small chunks filled it, as did any body
+ * past the limit, and nginx spooled it to client_body_temp_path, a 500
+ * for workers that cannot reach it (t/33-body-sizes-writers.t).
+ */
+
+static ngx_int_t
+ngx_http_clockchain_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    size_t                           n, max;
+    ngx_buf_t                       *b;
+    ngx_chain_t                     *cl, *out, *last;
+    ngx_http_clockchain_ctx_t       *ctx;
+    ngx_http_clockchain_loc_conf_t  *llcf;
+
+    llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
+
+    if (!r->headers_in.chunked || llcf->body_reader == 0 || ctx == NULL) {
+        return ngx_http_clockchain_next_body_filter(r, in);
+    }
+
+    b = ctx->chunked;
+
+    if (b == NULL) {
+        max = (llcf->body_reader == NGX_HTTP_CLOCKCHAIN_READS_PUBLISH)
+              ? NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX : llcf->max_body_size;
+
+        b = ngx_create_temp_buf(r->pool, max + 1);
+        if (b == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->chunked = b;
+    }
+
+    last = NULL;
+
+    for (cl = in; cl; cl = cl->next) {
+        n = ngx_min((size_t) (cl->buf->last - cl->buf->pos),
+                    (size_t) (b->end - b->last));
+
+        if (n) {
+            b->last = ngx_cpymem(b->last, cl->buf->pos, n);
+        }
+
+        /* taken, or dropped past the limit: nginx's buffer is free again */
+        cl->buf->pos = cl->buf->last;
+
+        if (cl->buf->last_buf) {
+            last = cl;
+        }
+    }
+
+    if (last == NULL) {
+        return ngx_http_clockchain_next_body_filter(r, NULL);
+    }
+
+    out = ngx_alloc_chain_link(r->pool);
+    cl = ngx_alloc_chain_link(r->pool);
+
+    if (out == NULL || cl == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    out->buf = b;
+    out->next = cl;
+    cl->buf = last->buf;
+    cl->next = NULL;
+
+    return ngx_http_clockchain_next_body_filter(r, out);
 }
 
 

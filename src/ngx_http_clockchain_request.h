@@ -39,6 +39,9 @@ typedef struct {
     ngx_str_t                         idempotency;
     ngx_str_t                         body;
 
+    /* a chunked body as it comes, up to one byte past the limit */
+    ngx_buf_t                        *chunked;
+
     /* for $clockchain_job_id and $clockchain_job_status */
     ngx_str_t                         log_id;
     ngx_str_t                         log_status;
