@@ -119,7 +119,10 @@ sub workers {
 }
 
 my $res;
-my @workers = workers();
+# a worker forked just now may not have taken its title yet (a loaded
+# machine): wait for both
+my @workers;
+wait_for(10, sub { @workers = workers(); @workers == 2 });
 is(scalar @workers, 2, 'two workers');
 
 # a newcomer's first browse shows the seeds of examples/seeds.jsonl (the
