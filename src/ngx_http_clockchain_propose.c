@@ -572,11 +572,19 @@ ngx_http_clockchain_propose_done(void *data, redisReply *reply)
         return;
     }
 
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "clockchain: propose.lua failed: %s", reply->str);
-        }
+    if (reply == NULL) {
+        /* sent, and not answered in time: Redis may still have run it */
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Graph store unavailable: Redis did not "
+                                     "answer, the change may have been "
+                                     "made; read the moment before sending "
+                                     "it again"));
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "clockchain: propose.lua failed: %s", reply->str);
 
         ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
                                      "Graph store unavailable: nothing was "

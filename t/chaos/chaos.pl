@@ -371,6 +371,19 @@ sub restart_redis {
     my ($r, $master) = @_;
     $r->{opt}{args} = [ '--appendfsync', 'always',
                         ($master ? ('--replicaof', '127.0.0.1', $master) : ()) ];
+    # a restart, as systemd's: SHUTDOWN, asked again while Redis refuses
+    # ("Writing initial AOF, can't exit": a replica, or one just promoted,
+    # whose first AOF after a full sync is not written yet), for a minute
+    # before anything harder.  Killed in that window, such a Redis comes
+    # back without the writes since the sync (a failover's kill -9 is the
+    # other fault kind, failover)
+    if ($r->running) {
+        wait_for(60, sub {
+            eval { $r->cmd('SHUTDOWN') };
+            sleep(0.5);
+            !$r->running;
+        });
+    }
     $r->stop if $r->running;
     $r->start;
 }
