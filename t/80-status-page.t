@@ -26,6 +26,7 @@ my $ng = start_nginx(redis => $redis, conf => <<"CONF");
     server {
         listen 127.0.0.1:%%PORT%%;
         $KEYS
+        clockchain_cors_origins https://app.example;
         $JOBS_LOCATIONS
         location = /status {
             clockchain_status;
@@ -101,6 +102,40 @@ for my $f ('', '?format=json') {
     $res = http(GET => $ng->url("/status-elsewhere$f"));
     is($res->{status}, 403, "a client not allowed: 403 ($f)");
 }
+
+# CORS: the server's list is the API's, never the status page's, whose
+# allow/deny would not stop another site reading it through the operator's
+# browser
+$res = http(GET => $ng->url('/api/jobs/00000000-0000-4000-8000-000000000000'),
+            headers => { Origin => 'https://app.example' });
+is($res->{headers}{'access-control-allow-origin'}, 'https://app.example',
+   'the server\'s CORS list holds for the API');
+for my $f ('', '?format=json') {
+    $res = http(GET => "$url$f", headers => { Origin => 'https://app.example' });
+    is($res->{status}, 200, "an Origin on the server's CORS list ($f): 200");
+    is($res->{headers}{'access-control-allow-origin'}, undef,
+       '... without Access-Control-Allow-Origin');
+}
+$res = http(OPTIONS => "$url?format=json",
+            headers => { Origin => 'https://app.example',
+                         'Access-Control-Request-Method' => 'GET' });
+is($res->{status}, 405, 'a CORS preflight of the status page: 405, not 204');
+is($res->{headers}{'access-control-allow-origin'}, undef,
+   '... without Access-Control-Allow-Origin');
+like(nginx_t_fail(name => 'clockchain_cors_origins in a status location',
+                  conf => <<'CONF'),
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /status {
+            clockchain_status;
+            clockchain_cors_origins *;
+        }
+    }
+CONF
+     qr/"clockchain_cors_origins" cannot be used with "clockchain_status"/,
+     '... nginx -t says why');
 
 # ---------------------------------------------------------------------------
 # the JSON
