@@ -402,7 +402,7 @@ static json_t *
 ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
     redisReply *reply)
 {
-    u_char                            *host;
+    u_char                            *host, *p;
     json_t                            *sentinel;
     ngx_int_t                          port;
     ngx_http_clockchain_redis_conf_t  *rcf;
@@ -414,15 +414,19 @@ ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
         host = NULL;
     }
 
+    /* ended here: cut short, ngx_snprintf() would drop a %Z */
+
     if (rcf->unix_path) {
-        ngx_snprintf(addr, sizeof(addr), "unix:%s%Z", rcf->unix_path);
+        p = ngx_snprintf(addr, sizeof(addr) - 1, "unix:%s", rcf->unix_path);
 
     } else if (host) {
-        ngx_snprintf(addr, sizeof(addr), "%s:%i%Z", host, port);
+        p = ngx_snprintf(addr, sizeof(addr) - 1, "%s:%i", host, port);
 
     } else {
-        addr[0] = '\0';
+        p = addr;
     }
+
+    *p = '\0';
 
     if (rcf->sentinels) {
         sentinel = json_pack("{s:s%,s:I,s:o}",
