@@ -11,6 +11,7 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use Time::HiRes ();
 use Clockchain::Test;
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
@@ -248,6 +249,28 @@ unless (failures()) {
     like($e->{id} // '', $UUID_RE, '... its job id');
     like($e->{at} // '', $TS_RE, '... and when');
 }
+
+# Redis hung (stopped, its connections open): the JSON answers without
+# the failures well within the page's 5 s fetch, saying why, rather than
+# after clockchain_redis timeout= (5 s), when the page had given up and
+# blamed the status location; the same while the workers reconnect
+kill 'STOP', $redis->pid;
+for my $n (1 .. 4) {
+    my $t0 = Time::HiRes::time();
+    $res = http(GET => "$url?format=json");
+    my $took = sprintf '%.1f', Time::HiRes::time() - $t0;
+    $s = json_body($res) // {};
+    is($res->{status}, 200, "Redis hung, poll $n: the JSON is a 200");
+    ok(!$s->{redis}{reachable}, '... Redis not reachable');
+    like($s->{redis}{error} // '',
+         $n == 1 ? qr/^Redis did not answer within 2 s$/
+                 : qr/^Redis (did not answer within 2 s|cannot be reached)$/,
+         '... and why');
+    cmp_ok($took, '<', 4.5, "... within the page's 5 s fetch ($took s)");
+}
+kill 'CONT', $redis->pid;
+ok(wait_for(20, sub { status()->{redis}{reachable} }),
+   'Redis answering again: reachable');
 
 $redis->stop;
 ok(wait_for(10, sub { !status()->{redis}{connected} }),
