@@ -696,6 +696,30 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                               256 * 1024);
     ngx_conf_merge_uint_value(conf->bulk_max, prev->bulk_max, 100);
     ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
+
+    /*
+     * allow/deny is all that guards the status page, and its script reads
+     * its JSON from the same origin: a CORS list inherited from the server
+     * would let any site the operator's browser visits read that JSON from
+     * inside the allowed network.  Never there, then, and nginx -t says so
+     * when it is asked for on the location itself.
+     */
+
+    if (conf->handler == ngx_http_clockchain_status_handler) {
+
+        if (conf->cors_origins != NGX_CONF_UNSET_PTR
+            && conf->cors_origins != NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"clockchain_cors_origins\" cannot be used "
+                               "with \"clockchain_status\": the status page "
+                               "is guarded by allow/deny alone");
+            return NGX_CONF_ERROR;
+        }
+
+        conf->cors_origins = NULL;
+    }
+
     ngx_conf_merge_ptr_value(conf->cors_origins, prev->cors_origins, NULL);
     ngx_conf_merge_sec_value(conf->moments_max_age, prev->moments_max_age, 0);
 

@@ -135,6 +135,17 @@ ngx_http_clockchain_redis_conf_set(ngx_conf_t *cf, ngx_command_t *cmd,
             return NGX_CONF_ERROR;
         }
 
+        /* hiredis would cut it to sun_path silently, and connect elsewhere */
+
+        if (s.len >= sizeof(((struct sockaddr_un *) 0)->sun_path)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid redis address \"%V\": the socket's "
+                               "path is at most %uz bytes", &value[1],
+                               sizeof(((struct sockaddr_un *) 0)->sun_path)
+                               - 1);
+            return NGX_CONF_ERROR;
+        }
+
         rcf->unix_path = ngx_pnalloc(cf->pool, s.len + 1);
         if (rcf->unix_path == NULL) {
             return NGX_CONF_ERROR;

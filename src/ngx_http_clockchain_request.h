@@ -79,7 +79,8 @@ typedef struct {
     /* the writers' workflow (propose.c): its own state */
     void                             *workflow;
 
-    /* GET ?wait=N: ngx_http_clockchain_wait.c */
+    /* GET ?wait=N: ngx_http_clockchain_wait.c; the timer is also the
+     * status page's wait for Redis (status.c); the cleanup deletes it */
     ngx_event_t                       wait_timer;
     ngx_queue_t                       wait_queue;
     void                             *wait_group;

@@ -11,7 +11,8 @@
  * JSON.  The JSON is the zone's counters (as /metrics), the queue's last
  * 15 minutes (a ring the runner's tick fills: no timer of this file's own,
  * nothing done while nobody asks) and the last failures, which fail.lua
- * keeps in Redis; with Redis away it is still a 200 that says so.
+ * keeps in Redis; with Redis away, or silent for
+ * NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT, it is still a 200 that says so.
  */
 
 
@@ -41,22 +42,31 @@
 /* the runner ticks every 100 ms: silent for this long, it is not there */
 #define NGX_HTTP_CLOCKCHAIN_STATUS_STALE  3000
 
+/*
+ * How long the JSON waits for the failures: well within the page's 5 s
+ * fetch, which a hung Redis (clockchain_redis timeout=, 5 s by default)
+ * would otherwise outlast, and the page blame itself for Redis.
+ */
+#define NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT       2000
+#define NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT_TEXT  "2 s"
+
 
 static ngx_int_t ngx_http_clockchain_status_file(ngx_http_request_t *r,
     const char *data, size_t len, const char *type);
 static ngx_int_t ngx_http_clockchain_status_headers(ngx_http_request_t *r);
 static ngx_int_t ngx_http_clockchain_status_read(ngx_http_request_t *r);
 static void ngx_http_clockchain_status_done(void *data, redisReply *reply);
+static void ngx_http_clockchain_status_late(ngx_event_t *ev);
 static ngx_int_t ngx_http_clockchain_status_send(ngx_http_request_t *r,
-    redisReply *reply);
+    redisReply *reply, const char *why);
 static json_t *ngx_http_clockchain_status_json(ngx_http_request_t *r,
-    redisReply *reply);
+    redisReply *reply, const char *why);
 static json_t *ngx_http_clockchain_status_history(
     ngx_http_clockchain_main_conf_t *mcf);
 static json_t *ngx_http_clockchain_status_flash(
     ngx_http_clockchain_stats_t *st);
 static json_t *ngx_http_clockchain_status_redis(
-    ngx_http_clockchain_main_conf_t *mcf, redisReply *reply);
+    ngx_http_clockchain_main_conf_t *mcf, redisReply *reply, const char *why);
 static json_t *ngx_http_clockchain_status_failures(redisReply *reply);
 static ngx_msec_t ngx_http_clockchain_status_now(void);
 
@@ -158,7 +168,12 @@ ngx_http_clockchain_status_file(ngx_http_request_t *r, const char *data,
 }
 
 
-/* the last failures from Redis (one LRANGE), then the answer */
+/*
+ * The last failures from Redis (one LRANGE), then the answer.  Not queued
+ * on a connection still being made, which can take the whole timeout; and
+ * not waited for longer than NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT, on the
+ * request's own timer (ctx's, which its cleanup deletes).
+ */
 
 static ngx_int_t
 ngx_http_clockchain_status_read(ngx_http_request_t *r)
@@ -187,13 +202,23 @@ ngx_http_clockchain_status_read(ngx_http_request_t *r)
     argvlen[3] = ngx_sprintf(last, "%d", NGX_HTTP_CLOCKCHAIN_FAILURES - 1)
                  - last;
 
-    ctx->op = ngx_http_clockchain_redis_command(
+    if (ngx_http_clockchain_redis_available()) {
+        ctx->op = ngx_http_clockchain_redis_command(
                                            ngx_http_clockchain_status_done,
                                            ctx, 4, argv, argvlen);
+    }
+
     if (ctx->op == NULL) {
         /* Redis is not connected: the rest is still worth showing */
-        return ngx_http_clockchain_status_send(r, NULL);
+        return ngx_http_clockchain_status_send(r, NULL,
+                                               "Redis cannot be reached");
     }
+
+    ctx->wait_timer.handler = ngx_http_clockchain_status_late;
+    ctx->wait_timer.data = ctx;
+    ctx->wait_timer.log = r->connection->log;
+
+    ngx_add_timer(&ctx->wait_timer, NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT);
 
     r->main->count++;
 
@@ -208,17 +233,41 @@ ngx_http_clockchain_status_done(void *data, redisReply *reply)
 
     ctx->op = NULL;
 
+    if (ctx->wait_timer.timer_set) {
+        ngx_del_timer(&ctx->wait_timer);
+    }
+
     ngx_http_clockchain_finalize(ctx->request,
-                        ngx_http_clockchain_status_send(ctx->request, reply));
+                        ngx_http_clockchain_status_send(ctx->request, reply,
+                                                   "Redis cannot be reached"));
+}
+
+
+/* Redis is connected but silent: the answer without it */
+
+static void
+ngx_http_clockchain_status_late(ngx_event_t *ev)
+{
+    ngx_http_clockchain_ctx_t *ctx = ev->data;
+
+    /* its reply may still come, to nobody */
+    ngx_http_clockchain_redis_cancel(ctx->op);
+    ctx->op = NULL;
+
+    ngx_http_clockchain_finalize(ctx->request,
+                        ngx_http_clockchain_status_send(ctx->request, NULL,
+                                  "Redis did not answer within "
+                                  NGX_HTTP_CLOCKCHAIN_STATUS_REDIS_WAIT_TEXT));
 }
 
 
 static ngx_int_t
-ngx_http_clockchain_status_send(ngx_http_request_t *r, redisReply *reply)
+ngx_http_clockchain_status_send(ngx_http_request_t *r, redisReply *reply,
+    const char *why)
 {
     json_t  *json;
 
-    json = ngx_http_clockchain_status_json(r, reply);
+    json = ngx_http_clockchain_status_json(r, reply, why);
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -228,7 +277,8 @@ ngx_http_clockchain_status_send(ngx_http_request_t *r, redisReply *reply)
 
 
 static json_t *
-ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply)
+ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply,
+    const char *why)
 {
     ngx_pid_t                         runner;
     size_t                            mbytes;
@@ -286,7 +336,7 @@ ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply)
         "breaker_threshold", (json_int_t) mcf->breaker_failures,
 
         "flash_latency", ngx_http_clockchain_status_flash(st),
-        "redis", ngx_http_clockchain_status_redis(mcf, reply),
+        "redis", ngx_http_clockchain_status_redis(mcf, reply, why),
 
         "zone",
         "jobs", (json_int_t) jobs,
@@ -395,14 +445,15 @@ ngx_http_clockchain_status_flash(ngx_http_clockchain_stats_t *st)
 
 /*
  * This worker's command connection, where it goes, and whether the read
- * of the failures was answered: the page's word for "Redis is reachable".
+ * of the failures was answered: the page's word for "Redis is reachable";
+ * why it was not, without a reply.
  */
 
 static json_t *
 ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
-    redisReply *reply)
+    redisReply *reply, const char *why)
 {
-    u_char                            *host;
+    u_char                            *host, *p;
     json_t                            *sentinel;
     ngx_int_t                          port;
     ngx_http_clockchain_redis_conf_t  *rcf;
@@ -414,15 +465,19 @@ ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
         host = NULL;
     }
 
+    /* ended here: cut short, ngx_snprintf() would drop a %Z */
+
     if (rcf->unix_path) {
-        ngx_snprintf(addr, sizeof(addr), "unix:%s%Z", rcf->unix_path);
+        p = ngx_snprintf(addr, sizeof(addr) - 1, "unix:%s", rcf->unix_path);
 
     } else if (host) {
-        ngx_snprintf(addr, sizeof(addr), "%s:%i%Z", host, port);
+        p = ngx_snprintf(addr, sizeof(addr) - 1, "%s:%i", host, port);
 
     } else {
-        addr[0] = '\0';
+        p = addr;
     }
+
+    *p = '\0';
 
     if (rcf->sentinels) {
         sentinel = json_pack("{s:s%,s:I,s:o}",
@@ -443,7 +498,7 @@ ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
                                         : json_null(),
                      "sentinel", sentinel,
                      "error", (reply == NULL)
-                              ? json_string("Redis cannot be reached")
+                              ? json_string(why)
                               : (reply->type == REDIS_REPLY_ERROR)
                               ? json_stringn(reply->str, reply->len)
                               : json_null());

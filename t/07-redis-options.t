@@ -117,6 +117,21 @@ CONF
     is_deeply(json_body($res), $j, 'unix socket: same object after restart');
 }
 
+# --- a unix socket's path longer than sun_path: hiredis cut it silently (a
+# connection to another path), and the status page's address, cut without
+# its end, was read past and made its JSON a 500
+{
+    my $path = '/tmp/' . 'p' x 97 . '.sock';
+    is(length $path, 107, 'a 107-byte socket path (sun_path, less its NUL)');
+    my ($rc, $out) = nginx_t(conf => conf("unix:$path"));
+    is($rc, 0, '... nginx -t takes it') or diag($out);
+    $path =~ s/\.sock$/x.sock/;
+    $out = nginx_t_fail(name => 'a 108-byte socket path',
+                        conf => conf("unix:$path"));
+    like($out, qr/invalid redis address "unix:\Q$path\E": the socket's path is at most 107 bytes/,
+         '... nginx -t says the limit');
+}
+
 # --- password_file=
 {
     my $pw = start_redis(password => 's3cret-pw');

@@ -11,6 +11,7 @@ use warnings;
 use Test::More;
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
+use Time::HiRes ();
 use Clockchain::Test;
 
 my $ROOT = abs_path(dirname(__FILE__) . '/..');
@@ -26,6 +27,7 @@ my $ng = start_nginx(redis => $redis, conf => <<"CONF");
     server {
         listen 127.0.0.1:%%PORT%%;
         $KEYS
+        clockchain_cors_origins https://app.example;
         $JOBS_LOCATIONS
         location = /status {
             clockchain_status;
@@ -101,6 +103,40 @@ for my $f ('', '?format=json') {
     $res = http(GET => $ng->url("/status-elsewhere$f"));
     is($res->{status}, 403, "a client not allowed: 403 ($f)");
 }
+
+# CORS: the server's list is the API's, never the status page's, whose
+# allow/deny would not stop another site reading it through the operator's
+# browser
+$res = http(GET => $ng->url('/api/jobs/00000000-0000-4000-8000-000000000000'),
+            headers => { Origin => 'https://app.example' });
+is($res->{headers}{'access-control-allow-origin'}, 'https://app.example',
+   'the server\'s CORS list holds for the API');
+for my $f ('', '?format=json') {
+    $res = http(GET => "$url$f", headers => { Origin => 'https://app.example' });
+    is($res->{status}, 200, "an Origin on the server's CORS list ($f): 200");
+    is($res->{headers}{'access-control-allow-origin'}, undef,
+       '... without Access-Control-Allow-Origin');
+}
+$res = http(OPTIONS => "$url?format=json",
+            headers => { Origin => 'https://app.example',
+                         'Access-Control-Request-Method' => 'GET' });
+is($res->{status}, 405, 'a CORS preflight of the status page: 405, not 204');
+is($res->{headers}{'access-control-allow-origin'}, undef,
+   '... without Access-Control-Allow-Origin');
+like(nginx_t_fail(name => 'clockchain_cors_origins in a status location',
+                  conf => <<'CONF'),
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /status {
+            clockchain_status;
+            clockchain_cors_origins *;
+        }
+    }
+CONF
+     qr/"clockchain_cors_origins" cannot be used with "clockchain_status"/,
+     '... nginx -t says why');
 
 # ---------------------------------------------------------------------------
 # the JSON
@@ -213,6 +249,28 @@ unless (failures()) {
     like($e->{id} // '', $UUID_RE, '... its job id');
     like($e->{at} // '', $TS_RE, '... and when');
 }
+
+# Redis hung (stopped, its connections open): the JSON answers without
+# the failures well within the page's 5 s fetch, saying why, rather than
+# after clockchain_redis timeout= (5 s), when the page had given up and
+# blamed the status location; the same while the workers reconnect
+kill 'STOP', $redis->pid;
+for my $n (1 .. 4) {
+    my $t0 = Time::HiRes::time();
+    $res = http(GET => "$url?format=json");
+    my $took = sprintf '%.1f', Time::HiRes::time() - $t0;
+    $s = json_body($res) // {};
+    is($res->{status}, 200, "Redis hung, poll $n: the JSON is a 200");
+    ok(!$s->{redis}{reachable}, '... Redis not reachable');
+    like($s->{redis}{error} // '',
+         $n == 1 ? qr/^Redis did not answer within 2 s$/
+                 : qr/^Redis (did not answer within 2 s|cannot be reached)$/,
+         '... and why');
+    cmp_ok($took, '<', 4.5, "... within the page's 5 s fetch ($took s)");
+}
+kill 'CONT', $redis->pid;
+ok(wait_for(20, sub { status()->{redis}{reachable} }),
+   'Redis answering again: reachable');
 
 $redis->stop;
 ok(wait_for(10, sub { !status()->{redis}{connected} }),
