@@ -739,6 +739,9 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         max = (conf->body_reader == NGX_HTTP_CLOCKCHAIN_READS_PUBLISH)
               ? NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX : conf->max_body_size;
 
+        /* the one place a location's limit is worked out (request.c too) */
+        conf->body_max = max;
+
         if (clcf->client_body_buffer_size < max + 1) {
             clcf->client_body_buffer_size = max + 1;
         }

@@ -103,6 +103,7 @@ typedef struct {
     /* core's conf of a location whose handler reads a body, else NULL */
     ngx_http_core_loc_conf_t     *body_core;
     ngx_uint_t                    body_reader;    /* READS_BODY, ... */
+    size_t                        body_max;       /* its limit, merged */
 } ngx_http_clockchain_loc_conf_t;
 
 

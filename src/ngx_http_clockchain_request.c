@@ -136,7 +136,7 @@ ngx_http_clockchain_body_filter_init(void)
 static ngx_int_t
 ngx_http_clockchain_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 {
-    size_t                           n, max;
+    size_t                           n;
     ngx_buf_t                       *b;
     ngx_chain_t                     *cl, *out, *last;
     ngx_http_clockchain_ctx_t       *ctx;
@@ -145,17 +145,14 @@ ngx_http_clockchain_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     llcf = ngx_http_get_module_loc_conf(r, ngx_http_clockchain_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_clockchain_module);
 
-    if (!r->headers_in.chunked || llcf->body_reader == 0 || ctx == NULL) {
+    if (!r->headers_in.chunked || llcf->body_max == 0 || ctx == NULL) {
         return ngx_http_clockchain_next_body_filter(r, in);
     }
 
     b = ctx->chunked;
 
     if (b == NULL) {
-        max = (llcf->body_reader == NGX_HTTP_CLOCKCHAIN_READS_PUBLISH)
-              ? NGX_HTTP_CLOCKCHAIN_PUBLISH_MAX : llcf->max_body_size;
-
-        b = ngx_create_temp_buf(r->pool, max + 1);
+        b = ngx_create_temp_buf(r->pool, llcf->body_max + 1);
         if (b == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -77,6 +77,10 @@ ngx_http_clockchain_status_handler(ngx_http_request_t *r)
     ngx_int_t  rc;
     ngx_str_t  format;
 
+    if (ngx_http_clockchain_status_headers(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return ngx_http_clockchain_not_allowed(r, "GET, HEAD");
     }
@@ -84,10 +88,6 @@ ngx_http_clockchain_status_handler(ngx_http_request_t *r)
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
-    }
-
-    if (ngx_http_clockchain_status_headers(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (ngx_http_arg(r, (u_char *) "format", 6, &format) != NGX_OK) {
@@ -283,6 +283,7 @@ ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply,
     ngx_pid_t                         runner;
     size_t                            mbytes;
     ngx_msec_t                        now, seen, until;
+    ngx_msec_int_t                    ago;
     ngx_uint_t                        jobs, pages, free, moments;
     ngx_http_clockchain_stats_t      *st;
     ngx_http_clockchain_main_conf_t  *mcf;
@@ -297,6 +298,12 @@ ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply,
     now = ngx_http_clockchain_status_now();
     seen = st->runner_seen;
     until = st->breaker_until;
+
+    /*
+     * Signed: the runner's cached time may be a few ms ahead of this
+     * worker's, and an unsigned "now - seen" then wraps to "not ticking"
+     */
+    ago = seen ? ngx_max((ngx_msec_int_t) (now - seen), 0) : -1;
 
     /* o: a NULL from a part makes json_pack fail and free the others */
 
@@ -326,9 +333,9 @@ ngx_http_clockchain_status_json(ngx_http_request_t *r, redisReply *reply,
         "configured", mcf->flash_url.len != 0,
         "pid", (json_int_t) runner,
         "generation", (json_int_t) st->runner_generation,
-        "ticking", runner != 0 && seen != 0
-                   && now - seen < NGX_HTTP_CLOCKCHAIN_STATUS_STALE,
-        "last_tick_ms_ago", seen ? (json_int_t) (now - seen) : -1,
+        "ticking", runner != 0 && ago >= 0
+                   && ago < NGX_HTTP_CLOCKCHAIN_STATUS_STALE,
+        "last_tick_ms_ago", (json_int_t) ago,
         "in_flight", (json_int_t) st->in_flight,
         "breaker", until > now ? "open" : "closed",
         "breaker_open_ms", (json_int_t) (until > now ? until - now : 0),

@@ -360,6 +360,16 @@ is_deeply([ map { my $f = JSON::PP::decode_json($_); "$f->{id} $f->{at} $f->{err
             "$id 2026-01-01T00:02:00.000000Z Job stalled: its runner stopped "
             . '3 times while processing it' ],
           'every failure is on the status page\'s list, under wait= too');
+# the list's length is the Lua's LTRIM and the C's LRANGE: one number
+{
+    my ($c) = Clockchain::Test::_slurp('src/ngx_http_clockchain_status.h')
+              =~ /#define\s+NGX_HTTP_CLOCKCHAIN_FAILURES\s+(\d+)/;
+    my ($lua) = Clockchain::Test::_slurp('src/lua/lib/failures.lua')
+                =~ /'LTRIM',\s*failures,\s*0,\s*(\d+)\)/;
+    ok(defined $c && defined $lua && $lua == $c - 1,
+       'failures.lua keeps NGX_HTTP_CLOCKCHAIN_FAILURES entries, as status.c '
+       . 'reads (' . ($lua // '?') . ' + 1, ' . ($c // '?') . ')');
+}
 
 # lost writes: Redis acknowledged a claim, then lost it (the tail of its
 # AOF, or a failover to a replica that had not received it). The job is

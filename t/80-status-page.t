@@ -95,6 +95,9 @@ is_error(http(GET => "$url?format=xml"), 400, qr/format/, '?format=xml: 400');
 $res = http(POST => $url, body => 'x');
 is($res->{status}, 405, 'POST: 405');
 is($res->{headers}{allow}, 'GET, HEAD', '... Allow: GET, HEAD');
+like($res->{headers}{'content-security-policy'} // '', qr/default-src 'none'/,
+     '... with the location\'s CSP, as every answer of it');
+is($res->{headers}{'x-content-type-options'}, 'nosniff', '... and nosniff');
 $res = http(HEAD => "$url?format=json");
 is($res->{status}, 200, 'HEAD ?format=json: 200');
 

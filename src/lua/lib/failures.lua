@@ -1,5 +1,6 @@
 -- The status page's last failures (clockchain_status, status.c): newest
--- first, at most 50, in "<prefix>{cc}:v1:failures", beside the job keys
+-- first, at most 50 (NGX_HTTP_CLOCKCHAIN_FAILURES, status.h: t/22 holds the
+-- two together), in "<prefix>{cc}:v1:failures", beside the job keys
 -- (the same hash tag).  fail.lua (a runner's failure) and claim.lua (a job
 -- failed for stalling, or for an outcome lost past its last attempt)
 -- include it, so that every failure shows, with or without wait=.
