@@ -504,28 +504,14 @@ static ngx_int_t
 ngx_http_clockchain_create_wait(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    u_char                            *p, n[NGX_INT_T_LEN];
-    u_char                             ms[NGX_INT_T_LEN];
-    const char                        *argv[3];
-    size_t                             argvlen[3];
-    ngx_http_clockchain_main_conf_t   *mcf;
+    ngx_http_clockchain_main_conf_t  *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    argv[0] = "WAIT";
-    argvlen[0] = 4;
-    p = ngx_sprintf(n, "%ui", mcf->redis.wait);
-    argv[1] = (char *) n;
-    argvlen[1] = p - n;
-    /* WAIT n 0 would block for ever */
-    p = ngx_sprintf(ms, "%M", ngx_max(mcf->redis.timeout / 2, 1));
-    argv[2] = (char *) ms;
-    argvlen[2] = p - ms;
-
     /* on the connection the create went on: WAIT counts its writes only */
-    ctx->op = ngx_http_clockchain_redis_durable_command(
-                                        ngx_http_clockchain_create_waited,
-                                        ctx, 3, argv, argvlen);
+    ctx->op = ngx_http_clockchain_store_wait(mcf,
+                                             ngx_http_clockchain_create_waited,
+                                             ctx);
     if (ctx->op == NULL) {
         return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
                                                "the job could not be "
@@ -542,6 +528,7 @@ ngx_http_clockchain_create_waited(void *data, redisReply *reply)
     ngx_http_clockchain_ctx_t *ctx = data;
 
     ngx_int_t                         rc;
+    const char                       *said;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
 
@@ -550,9 +537,7 @@ ngx_http_clockchain_create_waited(void *data, redisReply *reply)
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER
-        && (ngx_uint_t) reply->integer >= mcf->redis.wait)
-    {
+    if (ngx_http_clockchain_store_confirmed(mcf, reply, &said)) {
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
         ngx_http_clockchain_finalize(r, rc);
@@ -561,11 +546,9 @@ ngx_http_clockchain_create_waited(void *data, redisReply *reply)
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "clockchain: %ui replica(s) did not confirm job %*s in "
-                  "time (WAIT answered %s)", mcf->redis.wait,
+                  "time (%s answered: %s)", mcf->redis.wait,
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->jobs[0].id,
-                  reply == NULL ? "nothing"
-                  : reply->type == REDIS_REPLY_INTEGER ? "too few"
-                  : "an error");
+                  mcf->redis.waitaof ? "WAITAOF" : "WAIT", said);
 
     ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
                                  "Job store unavailable: the job was not "
