@@ -21,6 +21,10 @@
  * changer's pid, and cleared only once the change is whole; the next holder
  * that finds it set empties the zone (the jobs are all in Redis) and lays
  * the pool out again.  A link found inconsistent on the way does the same.
+ *
+ * What the zone holds and how is its layout, NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT:
+ * a reload that finds the zone laid out otherwise does not share it (see
+ * ngx_http_clockchain_shm_init_zone()).
  */
 
 
@@ -30,6 +34,20 @@
 #include "ngx_http_clockchain_module.h"
 #include "ngx_http_clockchain_shm.h"
 
+
+/*
+ * The layout of the zone: the entries, their hash, the shared context.
+ * Bumped with every change to any of them: workers of two layouts must
+ * never share a zone.
+ *   1  before the layout was recorded
+ *   2  the layout recorded, first in the shared context
+ */
+#ifndef NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT
+#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    2
+#endif
+
+/* "cczone" and the layout, the first 8 bytes of the shared context */
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAGIC     0x63637a6f6e650000ULL
 
 #define NGX_HTTP_CLOCKCHAIN_SHM_EVICT     16
 #define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096
@@ -91,6 +109,12 @@ typedef struct {
 
 
 typedef struct {
+    /*
+     * NGX_HTTP_CLOCKCHAIN_SHM_MAGIC | NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT, of
+     * the build that laid the zone out: first, in every layout to come
+     */
+    uint64_t                     layout;
+
     ngx_http_clockchain_shm_node_t  **buckets;
     uint32_t                     mask;       /* buckets - 1, a power of 2 */
     ngx_queue_t                  lru;
@@ -158,6 +182,7 @@ static ngx_int_t ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_clockchain_shm_layout_t *lo);
+static uint64_t ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone);
 static void ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone);
 static void ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone);
@@ -245,15 +270,45 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_clockchain_shm_ctx_t  *octx = data;
 
+    uint64_t                           layout, old;
+    ngx_slab_pool_t                   *shpool;
     ngx_http_clockchain_shm_ctx_t     *ctx;
     ngx_http_clockchain_shm_layout_t   lo;
 
     ctx = shm_zone->data;
+    layout = ngx_http_clockchain_shm_layout_id(shm_zone);
 
     if (octx) {
-        /* reload with the same name and size: keep the cached jobs */
-        ctx->sh = octx->sh;
-        ctx->shpool = octx->shpool;
+        /*
+         * A reload with the same name and size: nginx hands over the zone
+         * of the cycle before, cached jobs and all, and its workers go on
+         * using it until they exit.  Shared only if it is laid out as this
+         * build lays it out, as the zone itself says (octx is the other
+         * build's struct, if another build made it).  Otherwise the reload
+         * fails: laid out anew, the zone would be read by the old workers
+         * in their layout; taken as it is, by the new ones in theirs.
+         */
+        shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+        old = shpool->data ? *(uint64_t *) shpool->data : 0;
+
+        if (old != layout) {
+            /* no magic: a build from before layouts were recorded */
+            old = ((old & ~(uint64_t) 0xffff) == NGX_HTTP_CLOCKCHAIN_SHM_MAGIC)
+                  ? old & 0xffff : 1;
+
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "clockchain zone \"%V\" is laid out by another "
+                          "build of the module (layout %uL, this build's "
+                          "is %uL) and its workers still use it, so it "
+                          "cannot be shared: restart nginx to use this "
+                          "build (or give the zone another name or size)",
+                          &shm_zone->shm.name, old, layout & 0xffff);
+            return NGX_ERROR;
+        }
+
+        ctx->shpool = shpool;
+        ctx->sh = shpool->data;
+
         return NGX_OK;
     }
 
@@ -276,6 +331,8 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_memzero(ctx->sh, sizeof(ngx_http_clockchain_shm_sh_t));
     ngx_memzero(lo.buckets,
                 lo.nbuckets * sizeof(ngx_http_clockchain_shm_node_t *));
+
+    ctx->sh->layout = layout;
 
     ctx->sh->buckets = lo.buckets;
     ctx->sh->mask = (uint32_t) (lo.nbuckets - 1);
@@ -357,6 +414,55 @@ ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
     ctx->shpool->log_nomem = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * NGX_HTTP_CLOCKCHAIN_SHM_MAGIC and this build's layout.  Test only
+ * (t/04-jobs-zone-layout.t): CLOCKCHAIN_DEBUG_ZONE_LAYOUT in the master's
+ * environment names a file whose number is taken as the layout, read
+ * each time the zone is set up, so that one nginx can be reloaded as if
+ * onto a build of another layout.
+ */
+
+static uint64_t
+ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone)
+{
+    char        *file;
+    u_char       buf[32];
+    ssize_t      n;
+    ngx_int_t    v;
+    ngx_fd_t     fd;
+    ngx_uint_t   layout;
+
+    layout = NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT;
+
+    file = getenv("CLOCKCHAIN_DEBUG_ZONE_LAYOUT");
+
+    if (file && *file) {
+        fd = ngx_open_file(file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+        if (fd != NGX_INVALID_FILE) {
+            n = read(fd, buf, sizeof(buf));
+            (void) ngx_close_file(fd);
+
+            while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
+                n--;
+            }
+
+            v = (n > 0) ? ngx_atoi(buf, n) : NGX_ERROR;
+
+            if (v != NGX_ERROR && v <= 0xffff) {
+                layout = (ngx_uint_t) v;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "clockchain zone \"%V\": CLOCKCHAIN_DEBUG_ZONE_LAYOUT: "
+                      "layout %ui", &shm_zone->shm.name, layout);
+    }
+
+    return NGX_HTTP_CLOCKCHAIN_SHM_MAGIC | (uint64_t) (layout & 0xffff);
 }
 
 
