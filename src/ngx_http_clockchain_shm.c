@@ -22,6 +22,8 @@
  * that finds it set empties the zone (the jobs are all in Redis) and lays
  * the pool out again.  A link found inconsistent on the way does the same.
  *
+ * A job's path and error are kept in their JSON form, escaped once when the
+ * job is cached: an answer from the zone is copied, never escaped again.
  * What the zone holds and how is its layout, NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT:
  * a reload that finds the zone laid out otherwise does not share it (see
  * ngx_http_clockchain_shm_init_zone()).
@@ -41,16 +43,24 @@
  * never share a zone.
  *   1  before the layout was recorded
  *   2  the layout recorded, first in the shared context
+ *   3  a job's path and error in their JSON form; null ones told apart
  */
 #ifndef NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT
-#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    2
+#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    3
 #endif
 
 /* "cczone" and the layout, the first 8 bytes of the shared context */
 #define NGX_HTTP_CLOCKCHAIN_SHM_MAGIC     0x63637a6f6e650000ULL
 
 #define NGX_HTTP_CLOCKCHAIN_SHM_EVICT     16
-#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096    /* path and error, raw */
+
+/* a path and an error in their JSON form: 6 bytes a byte at most */
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_JSON  (6 * NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA)
+
+#define NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT  0x01
+#define NGX_HTTP_CLOCKCHAIN_SHM_PATH          0x02    /* path not null */
+#define NGX_HTTP_CLOCKCHAIN_SHM_ERROR         0x04    /* error not null */
 #define NGX_HTTP_CLOCKCHAIN_SHM_BUCKET    512     /* zone bytes per bucket */
 
 /* public moments: zone bytes per bucket, the marks kept for fills */
@@ -71,14 +81,14 @@ struct ngx_http_clockchain_shm_node_s {
     uint32_t                     epoch;
     u_char                       stale;      /* changed since: a miss */
     u_char                       reread;     /* Redis lost writes: see put */
-    u_short                      path_len;
-    u_short                      error_len;
+    u_short                      path_len;   /* in data, escaped */
+    u_short                      error_len;  /* in data, escaped */
     u_char                       status;
-    u_char                       has_completed;
+    u_char                       has;        /* ..._SHM_COMPLETED_AT, ... */
     u_char                       id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
     u_char                       created_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     u_char                       completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    u_char                       data[1];    /* path, then error */
+    u_char                       data[1];    /* path, then error: JSON */
 };
 
 
@@ -203,7 +213,7 @@ static ngx_int_t ngx_http_clockchain_shm_debug_hook(
     ngx_http_clockchain_shm_ctx_t *ctx);
 static ngx_uint_t ngx_http_clockchain_shm_lost(
     ngx_http_clockchain_shm_node_t *cn, ngx_uint_t status, uint64_t version,
-    const ngx_http_clockchain_job_t *job);
+    const ngx_http_clockchain_job_t *job, ngx_str_t *json);
 static void ngx_http_clockchain_shm_log_lost(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_uint_t status, uint64_t version);
 static void ngx_http_clockchain_shm_moments_init(
@@ -670,14 +680,21 @@ ngx_http_clockchain_shm_link(ngx_http_clockchain_shm_ctx_t *ctx,
 }
 
 
+/*
+ * The answer to GET of the job: its JSON object, written into one buffer
+ * of the pool straight from the entry, whose path and error are in their
+ * JSON form already.
+ */
+
 ngx_int_t
 ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
-    ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
+    ngx_pool_t *pool, ngx_uint_t *status, ngx_str_t *answer,
     ngx_http_clockchain_shm_meta_t *meta)
 {
     u_char                          *p;
     size_t                           size;
     uint32_t                         hash;
+    ngx_http_clockchain_job_t        job;
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn;
 
@@ -713,10 +730,22 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     ngx_queue_remove(&cn->queue);
     ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
 
-    /* copy out under the lock: the node may be replaced right after */
+    /* written under the lock: the node may be replaced right after */
 
-    size = NGX_HTTP_CLOCKCHAIN_ID_LEN + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN
-           + cn->path_len + cn->error_len;
+    job.id = (char *) cn->id;
+    job.status = cn->status;
+    job.path = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_PATH) ? (char *) cn->data
+                                                        : NULL;
+    job.path_len = cn->path_len;
+    job.error = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_ERROR)
+                ? (char *) cn->data + cn->path_len : NULL;
+    job.error_len = cn->error_len;
+    job.created_at = (char *) cn->created_at;
+    job.completed_at = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT)
+                       ? (char *) cn->completed_at : NULL;
+    job.verbatim = 1;
+
+    size = ngx_http_clockchain_job_json_len(&job);
 
     p = ngx_pnalloc(pool, size);
     if (p == NULL) {
@@ -724,28 +753,11 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, cn->id, NGX_HTTP_CLOCKCHAIN_ID_LEN
-                          + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN);
-    ngx_memcpy(p + NGX_HTTP_CLOCKCHAIN_ID_LEN
-               + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN,
-               cn->data, cn->path_len + cn->error_len);
+    answer->data = p;
+    answer->len = (u_char *) ngx_http_clockchain_job_json((char *) p, &job)
+                  - p;
 
-    job->status = cn->status;
-    job->id = (char *) p;
-    p += NGX_HTTP_CLOCKCHAIN_ID_LEN;
-    job->created_at = (char *) p;
-    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    job->completed_at = cn->has_completed ? (char *) p : NULL;
-    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-
-    job->path_len = cn->path_len;
-    job->path = (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED) ? (char *) p
-                                                                : NULL;
-    p += cn->path_len;
-
-    job->error_len = cn->error_len;
-    job->error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? (char *) p
-                                                              : NULL;
+    *status = cn->status;
 
     meta->age = ngx_current_msec - cn->updated;
     meta->version = cn->version;
@@ -772,16 +784,49 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire,
     uint32_t epoch)
 {
-    size_t                           size, path_len, error_len;
+    u_char                          *p;
+    size_t                           size;
     uint32_t                         hash;
+    ngx_str_t                        json[2];
+    ngx_uint_t                       fits;
+    const char                      *path, *error;
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn, *old;
+
+    /* a job's path and error in their JSON form, before the lock */
+    static u_char  buf[NGX_HTTP_CLOCKCHAIN_SHM_MAX_JSON];
 
     ctx = shm_zone->data;
     hash = ngx_crc32_short((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
-    path_len = job->path ? job->path_len : 0;
-    error_len = job->error ? job->error_len : 0;
+    /* a path only with "completed", an error only with "failed" */
+
+    path = (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED) ? job->path : NULL;
+    error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? job->error : NULL;
+
+    fits = (path ? job->path_len : 0) + (error ? job->error_len : 0)
+           <= NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA;
+
+    ngx_str_null(&json[0]);
+    ngx_str_null(&json[1]);
+
+    if (fits) {
+        p = buf;
+
+        if (path) {
+            json[0].data = p;
+            p = (u_char *) ngx_http_clockchain_json_escape((char *) p, path,
+                                                           job->path_len);
+            json[0].len = p - json[0].data;
+        }
+
+        if (error) {
+            json[1].data = p;
+            p = (u_char *) ngx_http_clockchain_json_escape((char *) p, error,
+                                                           job->error_len);
+            json[1].len = p - json[1].data;
+        }
+    }
 
     ngx_http_clockchain_shm_debug_count();
 
@@ -792,7 +837,10 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
 
-    if (old && ngx_http_clockchain_shm_lost(old, job->status, version, job)) {
+    if (old
+        && ngx_http_clockchain_shm_lost(old, job->status, version, job,
+                                        fits ? json : NULL))
+    {
         old->stale = 1;
         old->reread = 1;
 
@@ -803,7 +851,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
         return;
     }
 
-    if (path_len + error_len > NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA) {
+    if (!fits) {
         /*
          * not worth the zone: such a job is served from Redis, and only
          * its version is kept, so that no older answer is cached after it
@@ -826,7 +874,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     }
 
     size = offsetof(ngx_http_clockchain_shm_node_t, data)
-           + path_len + error_len;
+           + json[0].len + json[1].len;
 
     if (old && !old->reread) {
         if (old->version > version
@@ -914,26 +962,28 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn->stale = 0;
     cn->reread = 0;
     cn->status = (u_char) job->status;
-    cn->path_len = (u_short) path_len;
-    cn->error_len = (u_short) error_len;
+    cn->path_len = (u_short) json[0].len;
+    cn->error_len = (u_short) json[1].len;
+    cn->has = 0;
 
     ngx_memcpy(cn->id, job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
     ngx_memcpy(cn->created_at, job->created_at,
                NGX_HTTP_CLOCKCHAIN_TIME_LEN);
 
-    cn->has_completed = (job->completed_at != NULL);
-
     if (job->completed_at) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT;
         ngx_memcpy(cn->completed_at, job->completed_at,
                    NGX_HTTP_CLOCKCHAIN_TIME_LEN);
     }
 
-    if (path_len) {
-        ngx_memcpy(cn->data, job->path, path_len);
+    if (path) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_PATH;
+        ngx_memcpy(cn->data, json[0].data, json[0].len);
     }
 
-    if (error_len) {
-        ngx_memcpy(cn->data + path_len, job->error, error_len);
+    if (error) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_ERROR;
+        ngx_memcpy(cn->data + json[0].len, json[1].data, json[1].len);
     }
 
     ngx_http_clockchain_shm_link(ctx, cn);
@@ -1037,7 +1087,8 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
 
-    if (cn && ngx_http_clockchain_shm_lost(cn, status, version, NULL)) {
+    if (cn && ngx_http_clockchain_shm_lost(cn, status, version, NULL, NULL))
+    {
         cn->stale = 1;
         cn->reread = 1;
         lost = 1;
@@ -1060,15 +1111,18 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
  * cached, and not the one cached, means that Redis lost writes (the tail
  * of its AOF, an asynchronous failover) and counted the same versions
  * again: the cached entry, of a history Redis no longer has, must not
- * stand.  job is NULL when only the status is known.
+ * stand.  job is NULL when only the status is known; json is the job's
+ * path and error in their JSON form, NULL when they are too long to be
+ * cached (and so not what is cached).  The forms are compared: two texts
+ * have the same form only if they are the same text, but for bytes of
+ * invalid UTF-8, which the answers show alike, as U+FFFD.
  */
 
 static ngx_uint_t
 ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
-    ngx_uint_t status, uint64_t version, const ngx_http_clockchain_job_t *job)
+    ngx_uint_t status, uint64_t version, const ngx_http_clockchain_job_t *job,
+    ngx_str_t *json)
 {
-    size_t  len;
-
     if (!ngx_http_clockchain_is_terminal(status) || cn->reread
         || version == 0 || cn->version < version)
     {
@@ -1092,7 +1146,8 @@ ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
         return 0;
     }
 
-    if ((job->completed_at != NULL) != cn->has_completed
+    if ((job->completed_at != NULL)
+        != ((cn->has & NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT) != 0)
         || (job->completed_at
             && ngx_memcmp(job->completed_at, cn->completed_at,
                           NGX_HTTP_CLOCKCHAIN_TIME_LEN) != 0))
@@ -1100,18 +1155,21 @@ ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
         return 1;
     }
 
-    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
-        len = job->path ? job->path_len : 0;
-
-        return len != cn->path_len
-               || (len && ngx_memcmp(job->path, cn->data, len) != 0);
+    if (json == NULL) {
+        return 1;
     }
 
-    len = job->error ? job->error_len : 0;
+    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
+        return json[0].len != cn->path_len
+               || (json[0].len
+                   && ngx_memcmp(json[0].data, cn->data, json[0].len) != 0);
+    }
 
-    return len != cn->error_len
-           || (len && ngx_memcmp(job->error, cn->data + cn->path_len, len)
-                      != 0);
+    return json[1].len != cn->error_len
+           || (json[1].len
+               && ngx_memcmp(json[1].data, cn->data + cn->path_len,
+                             json[1].len)
+                  != 0);
 }
 
 
