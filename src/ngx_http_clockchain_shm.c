@@ -24,8 +24,9 @@
  *
  * A job's path and error are kept in their JSON form, escaped once when the
  * job is cached: an answer from the zone is copied, never escaped again.
- * What the zone holds and how is its layout, NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT:
- * a reload that finds the zone laid out otherwise does not share it (see
+ * Ids are hashed with MurmurHash2 (ngx_murmur_hash2()).  What the zone
+ * holds and how is its layout, NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT: a reload
+ * that finds the zone laid out otherwise does not share it (see
  * ngx_http_clockchain_shm_init_zone()).
  */
 
@@ -44,9 +45,10 @@
  *   1  before the layout was recorded
  *   2  the layout recorded, first in the shared context
  *   3  a job's path and error in their JSON form; null ones told apart
+ *   4  ids hashed with MurmurHash2, not CRC32
  */
 #ifndef NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT
-#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    3
+#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    4
 #endif
 
 /* "cczone" and the layout, the first 8 bytes of the shared context */
@@ -699,7 +701,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     ngx_http_clockchain_shm_node_t  *cn;
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    hash = ngx_murmur_hash2((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
     if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
         ngx_http_clockchain_shm_unlock(shm_zone);
@@ -797,7 +799,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     static u_char  buf[NGX_HTTP_CLOCKCHAIN_SHM_MAX_JSON];
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    hash = ngx_murmur_hash2((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
     /* a path only with "completed", an error only with "failed" */
 
@@ -1052,8 +1054,8 @@ ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
 {
     if (ngx_http_clockchain_shm_lock(shm_zone) == NGX_OK) {
         ngx_http_clockchain_shm_mark_locked(shm_zone, id,
-                                ngx_crc32_short((u_char *) id,
-                                                NGX_HTTP_CLOCKCHAIN_ID_LEN),
+                                ngx_murmur_hash2((u_char *) id,
+                                                 NGX_HTTP_CLOCKCHAIN_ID_LEN),
                                 version);
     }
 
@@ -1077,7 +1079,7 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
     ngx_http_clockchain_shm_node_t  *cn;
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    hash = ngx_murmur_hash2((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
     lost = 0;
 
     if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
