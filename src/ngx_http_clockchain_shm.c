@@ -196,6 +196,8 @@ static ngx_int_t ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_clockchain_shm_layout_t *lo);
 static uint64_t ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone);
+static ngx_int_t ngx_http_clockchain_shm_lock_read(ngx_shm_zone_t *shm_zone);
+static void ngx_http_clockchain_shm_changing(ngx_http_clockchain_shm_sh_t *sh);
 static void ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone);
 static void ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_clockchain_shm_linked(
@@ -487,6 +489,31 @@ ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone)
 static ngx_int_t
 ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone)
 {
+    ngx_int_t                      rc;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    rc = ngx_http_clockchain_shm_lock_read(shm_zone);
+
+    if (rc == NGX_OK) {
+        ngx_http_clockchain_shm_changing(ctx->sh);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The lock for a read, that may become a change: the holder calls
+ * ngx_http_clockchain_shm_changing() before its first store.  A read
+ * leaves the zone's lines of memory as they were (no sh->dirty stored
+ * and cleared): the other worker's next lock finds them in its cache.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_shm_lock_read(ngx_shm_zone_t *shm_zone)
+{
     ngx_http_clockchain_shm_sh_t   *sh;
     ngx_http_clockchain_shm_ctx_t  *ctx;
 
@@ -510,14 +537,29 @@ ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone)
         if (sh->off) {
             return NGX_DECLINED;
         }
+
+        /* emptied: a change of this holder's, cleared at its unlock */
+        sh->dirty = (ngx_atomic_uint_t) ngx_pid;
+        ngx_memory_barrier();
+    }
+
+    return NGX_OK;
+}
+
+
+/* with the lock held, before the first store of a change */
+
+static void
+ngx_http_clockchain_shm_changing(ngx_http_clockchain_shm_sh_t *sh)
+{
+    if (sh->dirty == (ngx_atomic_uint_t) ngx_pid) {
+        return;
     }
 
     sh->dirty = (ngx_atomic_uint_t) ngx_pid;
 
     /* set before any store of the change, in the compiler and the CPU */
     ngx_memory_barrier();
-
-    return NGX_OK;
 }
 
 
@@ -536,13 +578,16 @@ ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone)
                       "disagree, its cached jobs are dropped",
                       &shm_zone->shm.name);
 
+        ngx_http_clockchain_shm_changing(sh);
         ngx_http_clockchain_shm_drop(shm_zone);
     }
 
-    /* cleared after every store of the change */
-    ngx_memory_barrier();
+    if (sh->dirty) {
+        /* cleared after every store of the change */
+        ngx_memory_barrier();
 
-    sh->dirty = 0;
+        sh->dirty = 0;
+    }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
@@ -685,7 +730,8 @@ ngx_http_clockchain_shm_link(ngx_http_clockchain_shm_ctx_t *ctx,
 /*
  * The answer to GET of the job: its JSON object, written into one buffer
  * of the pool straight from the entry, whose path and error are in their
- * JSON form already.
+ * JSON form already.  A read under the lock: nothing is stored in the
+ * zone unless the entry has expired or must move to the head of the LRU.
  */
 
 ngx_int_t
@@ -703,7 +749,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
     ctx = shm_zone->data;
     hash = ngx_murmur_hash2((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
-    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+    if (ngx_http_clockchain_shm_lock_read(shm_zone) != NGX_OK) {
         ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
     }
@@ -717,6 +763,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     if (cn->expire && cn->expire <= ngx_time()) {
         /* Redis has let the finished job go: so does the zone */
+        ngx_http_clockchain_shm_changing(ctx->sh);
         (void) ngx_http_clockchain_shm_free_node(ctx, cn);
         ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
@@ -729,8 +776,11 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
         return NGX_DECLINED;
     }
 
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    if (ngx_queue_head(&ctx->sh->lru) != &cn->queue) {
+        ngx_http_clockchain_shm_changing(ctx->sh);
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    }
 
     /* written under the lock: the node may be replaced right after */
 
