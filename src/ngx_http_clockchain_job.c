@@ -481,9 +481,17 @@ ngx_http_clockchain_valid_id(const char *id, size_t len)
 
     miss = 0;
 
-    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_ID_LEN; i++) {
-        miss |= ngx_http_clockchain_id_form[i]
-                & ~ngx_http_clockchain_id_class[(unsigned char) id[i]];
+    /* four bytes a turn: the loop's own test and jump a quarter as often */
+
+    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_ID_LEN; i += 4) {
+        miss |= (ngx_http_clockchain_id_form[i]
+                 & ~ngx_http_clockchain_id_class[(unsigned char) id[i]])
+                | (ngx_http_clockchain_id_form[i + 1]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 1]])
+                | (ngx_http_clockchain_id_form[i + 2]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 2]])
+                | (ngx_http_clockchain_id_form[i + 3]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 3]]);
     }
 
     return miss == 0;
