@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
+static ngx_int_t ngx_http_clockchain_send_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static ngx_int_t ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static ngx_int_t ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
@@ -657,6 +659,28 @@ ngx_http_clockchain_pcopy(ngx_pool_t *pool, const char *s, size_t len)
 }
 
 
+/* the job's answer as the zone wrote it (ngx_http_clockchain_shm_get()) */
+
+static ngx_int_t
+ngx_http_clockchain_send_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    const char  *status;
+
+    /* what the access log shows, as ngx_http_clockchain_send_jobs() */
+
+    ctx->log_id.data = ctx->id;
+    ctx->log_id.len = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+
+    status = ngx_http_clockchain_status_name(ctx->cached_status);
+    ctx->log_status.data = (u_char *) status;
+    ctx->log_status.len = ngx_strlen(status);
+
+    return ngx_http_clockchain_send(r, NGX_HTTP_OK, ctx->cached.data,
+                                    ctx->cached.len);
+}
+
+
 static ngx_int_t
 ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array)
@@ -836,7 +860,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     rc = ngx_http_clockchain_shm_get(mcf->shm_zone, ctx->id, r->pool,
-                                     &ctx->cached, &meta);
+                                     &ctx->cached_status, &ctx->cached,
+                                     &meta);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -844,8 +869,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ctx->has_cached = (rc == NGX_OK);
 
     if (rc == NGX_OK) {
-        if (ngx_http_clockchain_is_terminal(ctx->cached.status)) {
-            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        if (ngx_http_clockchain_is_terminal(ctx->cached_status)) {
+            return ngx_http_clockchain_send_cached(r, ctx);
         }
 
         if (meta.fresh && ngx_http_clockchain_events_subscribed()) {
@@ -855,7 +880,7 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
                 return NGX_DONE;
             }
 
-            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+            return ngx_http_clockchain_send_cached(r, ctx);
         }
     }
 
@@ -1082,7 +1107,7 @@ ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
 {
     if (ctx->has_cached) {
         /* stale beats nothing while Redis is away */
-        return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        return ngx_http_clockchain_send_cached(r, ctx);
     }
 
     return ngx_http_clockchain_unavailable(r, "Job store unavailable: Redis "
