@@ -1054,6 +1054,7 @@ if (wanted(12)) {
     my $h0 = metrics($W)->{redis_command_duration_seconds};
     my $procs = roles($W);
     my ($A, $t0, @lines);
+    my @c0 = times;
     my ($cpu) = cpu_during($procs, sub {
         with_perf('12-wake', [ $W->worker_pids ], sub {
             $t0 = time;
@@ -1063,6 +1064,10 @@ if (wanted(12)) {
         });
     });
     delete @$x{qw(collect pids)};
+    my @c1 = times;
+    # the client processes' whole life (connects, wait, answers): they
+    # share the CPUs with W, A and Redis
+    my $clients_cpu = $c1[2] + $c1[3] - $c0[2] - $c0[3];
     my $a_cpu = sum(0, map { cpu_secs($_) } $A->worker_pids);
     my $pub = $heard->();
     my $h1 = metrics($W)->{redis_command_duration_seconds};
@@ -1081,6 +1086,7 @@ if (wanted(12)) {
            b_median => median(@$b_part), b_p99 => pct(99, @$b_part), b_max => max(@$b_part),
            heard => scalar @$a_part, first => $first - $t0, last => $last - $t0,
            cpu => $cpu, w_cpu => $wcpu, a_cpu => $a_cpu, w_us => $wcpu / $n * 1e6,
+           clients_cpu => $clients_cpu,
            rt_n => $h1->{count} - $h0->{count}, load0 => $load0,
            load => first_line('cat', '/proc/loadavg') =~ s/^(\S+ \S+ \S+).*/$1/r);
     $RES{12} = $x;
@@ -1088,10 +1094,10 @@ if (wanted(12)) {
          . "PUBLISH heard: median %.2f p99 %.2f max %.2f ms; PUBLISH heard to W's answer: "
          . "median %.2f p99 %.2f max %.2f ms (%d heard)",
          @$x{qw(median p99 max a_median a_p99 a_max b_median b_p99 b_max heard)});
-    say_(sprintf "12: CPU during the wake (%.2f s): %s; A's workers %.2f s; W's workers %.0f µs "
-         . "per waiter; W's Redis round trips meanwhile: %d; after the wake W's workers: "
-         . "VmRSS %s, RssAnon %s", $last - $t0, cpu_text($cpu), $a_cpu, $x->{w_us}, $x->{rt_n},
-         kib($m2->{VmRSS}), kib($m2->{RssAnon}));
+    say_(sprintf "12: CPU during the wake (%.2f s): %s; A's workers %.2f s; the clients %.2f s; "
+         . "W's workers %.0f µs per waiter; W's Redis round trips meanwhile: %d; after the wake "
+         . "W's workers: VmRSS %s, RssAnon %s", $last - $t0, cpu_text($cpu), $a_cpu,
+         $clients_cpu, $x->{w_us}, $x->{rt_n}, kib($m2->{VmRSS}), kib($m2->{RssAnon}));
     $COMMANDS{12} = "W: B's configuration without the references, and `location = /ref/hold "
         . "{ limit_req zone=hold burst=1000000; stub_status; }` (`limit_req_zone \$server_port "
         . "zone=hold:1m rate=1r/m`) and a `stub_status` location; W0 a twin of W; each started "
@@ -2199,9 +2205,10 @@ if ($RES{12}) {
         . "`completed_at` median %.2f ms, p99 %.2f ms, max %.2f ms; `completed_at` → PUBLISH "
         . "heard median %.2f ms, p99 %.2f ms, max %.2f ms; PUBLISH heard → W's answer median "
         . "%.2f ms, p99 %.2f ms, max %.2f ms (%d of %d changes heard). CPU seconds meanwhile: "
-        . "%s; A's workers %.2f s. W's workers: %.0f µs per woken waiter, %d Redis round trips.\n\n",
+        . "%s; A's workers %.2f s; the client processes %.2f s (their whole life). W's "
+        . "workers: %.0f µs per woken waiter, %d Redis round trips.\n\n",
         @$x{qw(first last median p99 max a_median a_p99 a_max b_median b_p99 b_max heard n)},
-        cpu_text($x->{cpu}), $x->{a_cpu}, $x->{w_us}, $x->{rt_n};
+        cpu_text($x->{cpu}), $x->{a_cpu}, $x->{clients_cpu}, $x->{w_us}, $x->{rt_n};
 }
 if ($RES{9}) {
     my $x = $RES{9};
