@@ -1078,7 +1078,12 @@ if (wanted(12)) {
     say_(sprintf "12: %d answers (%s), from %.2f to %.2f s after A was started",
          scalar @lines, join(', ', map { "$_ $st->{$_}" } sort keys %$st),
          $first - $t0, $last - $t0);
-    die "12: only " . scalar(@$lat) . " of $n jobs answered completed\n" unless @$lat == $n;
+    # a waiter whose job A had not finished within the 60 s answers the
+    # state there is: counted, not timed (on a busy machine A's runner, not
+    # the wake, is what runs late)
+    die "12: no job answered completed\n" unless @$lat;
+    warn sprintf "12: only %d of %d jobs answered completed within the 60 s\n", scalar @$lat, $n
+        unless @$lat == $n;
     my $wcpu = sum(0, map { $cpu->{$_} } grep { /worker/ } keys %$cpu);
     %$x = (%$x, m2 => $m2,
            median => median(@$lat), p99 => pct(99, @$lat), max => max(@$lat),
@@ -1086,7 +1091,7 @@ if (wanted(12)) {
            b_median => median(@$b_part), b_p99 => pct(99, @$b_part), b_max => max(@$b_part),
            heard => scalar @$a_part, first => $first - $t0, last => $last - $t0,
            cpu => $cpu, w_cpu => $wcpu, a_cpu => $a_cpu, w_us => $wcpu / $n * 1e6,
-           clients_cpu => $clients_cpu,
+           clients_cpu => $clients_cpu, completed => scalar @$lat, states => $st,
            rt_n => $h1->{count} - $h0->{count}, load0 => $load0,
            load => first_line('cat', '/proc/loadavg') =~ s/^(\S+ \S+ \S+).*/$1/r);
     $RES{12} = $x;
@@ -1973,8 +1978,10 @@ if ($RES{12}) {
         $x->{VmRSS} <= 8192);
     row(sprintf('12. %d long-poll waiters woken by A\'s changes, answer − `completed_at`: max', $x->{n}),
         '≤ 100 ms',
-        sprintf('%.2f ms (median %.2f ms, p99 %.2f ms)', @$x{qw(max median p99)}),
-        $x->{max} <= 100);
+        sprintf('%.2f ms (median %.2f ms, p99 %.2f ms)%s', @$x{qw(max median p99)},
+                $x->{completed} == $x->{n} ? ''
+                : sprintf('; only %d of %d finished by A within the 60 s', $x->{completed}, $x->{n})),
+        $x->{max} <= 100 && $x->{completed} == $x->{n});
 }
 
 if ($RES{9}) {
@@ -2201,12 +2208,13 @@ if ($RES{12}) {
         $gen .= sprintf "| %s | %s | %s | %.0f B | %s | %.0f B |\n", $f, kib($m0->{$f}),
             kib($m1->{$f}), $x->{$f}, kib($m2->{$f}), $ref->{$f};
     }
-    $gen .= sprintf "\nThe wake: answers from %.2f to %.2f s after A was started; answer − "
+    $gen .= sprintf "\nThe wake: %s; answers from %.2f to %.2f s after A was started; answer − "
         . "`completed_at` median %.2f ms, p99 %.2f ms, max %.2f ms; `completed_at` → PUBLISH "
         . "heard median %.2f ms, p99 %.2f ms, max %.2f ms; PUBLISH heard → W's answer median "
         . "%.2f ms, p99 %.2f ms, max %.2f ms (%d of %d changes heard). CPU seconds meanwhile: "
         . "%s; A's workers %.2f s; the client processes %.2f s (their whole life). W's "
         . "workers: %.0f µs per woken waiter, %d Redis round trips.\n\n",
+        join(', ', map { "$x->{states}{$_} answered $_" } sort keys %{ $x->{states} }),
         @$x{qw(first last median p99 max a_median a_p99 a_max b_median b_p99 b_max heard n)},
         cpu_text($x->{cpu}), $x->{a_cpu}, $x->{clients_cpu}, $x->{w_us}, $x->{rt_n};
 }
