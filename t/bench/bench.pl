@@ -693,25 +693,33 @@ sub longpoll_clients {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             close $rd;
+            # select() on a bit vector and the answer's two fields by
+            # regex: IO::Poll (550 µs a call with 500 sockets) and
+            # JSON::PP (165 µs an answer) took whole seconds of the CPUs
+            # the wake is measured on
             my (%sock, %buf, @out);
-            my $poll = IO::Poll->new;
+            my $rin = '';
             for my $id (@mine) {
                 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                               Proto => 'tcp') or die "connect: $!";
                 syswrite($s, "GET " . $uri->($id) . " HTTP/1.1\r\nHost: bench\r\n"
                              . "X-Service-Key: $KEY\r\nConnection: close\r\n\r\n");
                 $s->blocking(0);
+                die "fd " . fileno($s) . " is past select()'s 1024\n" if fileno($s) >= 1024;
                 $sock{fileno $s} = [$s, $id];
                 $buf{$id} = '';
-                $poll->mask($s => POLLIN);
+                vec($rin, fileno $s, 1) = 1;
             }
             syswrite($wr, "READY\n");
             my $end = time + $secs;
             while (%sock && time < $end) {
-                $poll->poll(1);
+                my $ready = select(my $rout = $rin, undef, undef, 1);
+                next if $ready <= 0;
                 my $now = time;
-                for my $s ($poll->handles(POLLIN | POLLERR | POLLHUP)) {
-                    my ($sk, $id) = @{ $sock{fileno $s} };
+                my $bits = unpack('b*', $rout);
+                while ($bits =~ /1/g) {
+                    my $fd = pos($bits) - 1;
+                    my ($s, $id) = @{ $sock{$fd} };
                     my $n = sysread($s, $buf{$id}, 65536, length $buf{$id});
                     next if !defined $n && $!{EAGAIN};
                     my $b = $buf{$id};
@@ -721,11 +729,12 @@ sub longpoll_clients {
                         && length($b) - $h - 4 >= $1;
                     if ($complete || !$n) {
                         my $body = $h >= 0 ? substr($b, $h + 4) : '';
-                        my $j = eval { decode_json($body) } // {};
-                        push @out, join ' ', $id, sprintf('%.6f', $now),
-                            $j->{completed_at} // '-', $j->{status} // 'none';
-                        $poll->remove($s);
-                        delete $sock{fileno $s};
+                        my ($st) = $body =~ /"status":"([^"]*)"/;
+                        my ($at) = $body =~ /"completed_at":"([^"]*)"/;
+                        push @out, join ' ', $id, sprintf('%.6f', $now), $at // '-',
+                            $st // 'none';
+                        vec($rin, $fd, 1) = 0;
+                        delete $sock{$fd};
                         close $s;
                     }
                 }
