@@ -1063,6 +1063,10 @@ if (wanted(12)) {
     my $h0 = metrics($W)->{redis_command_duration_seconds};
     my $procs = roles($W);
     my ($A, $t0, @lines);
+    # how long W's workers waited for a CPU (run queue, /proc/PID/schedstat)
+    my $run_delay = sub { sum(0, map { open my $fh, '<', "/proc/$_/schedstat" or return 0;
+                                       (split ' ', scalar <$fh>)[1] / 1e9 } $W->worker_pids) };
+    my $rd0 = $run_delay->();
     my @c0 = times;
     my ($cpu) = cpu_during($procs, sub {
         with_perf('12-wake', [ $W->worker_pids ], sub {
@@ -1073,6 +1077,7 @@ if (wanted(12)) {
         });
     });
     delete @$x{qw(collect pids)};
+    my $w_waited = $run_delay->() - $rd0;
     my @c1 = times;
     # the client processes' whole life (connects, wait, answers): they
     # share the CPUs with W, A and Redis
@@ -1083,6 +1088,11 @@ if (wanted(12)) {
     my $m2 = workers_mem($W);
     stop_ng($A);
     stop_ng($W);
+    # each answer: id, arrival, completed_at, status, when its change was
+    # heard published (epoch seconds), for a look at the tail
+    write_file("$OUT/12-wake.txt", join '', map {
+        chomp(my $l = $_); my $id = (split ' ', $l)[0];
+        sprintf "%s %s\n", $l, $pub->{$id} // '-' } @lines);
     my ($lat, $a_part, $b_part, $st, $first, $last) = longpoll_split(\@lines, $pub);
     say_(sprintf "12: %d answers (%s), from %.2f to %.2f s after A was started",
          scalar @lines, join(', ', map { "$_ $st->{$_}" } sort keys %$st),
@@ -1101,6 +1111,7 @@ if (wanted(12)) {
            heard => scalar @$a_part, first => $first - $t0, last => $last - $t0,
            cpu => $cpu, w_cpu => $wcpu, a_cpu => $a_cpu, w_us => $wcpu / $n * 1e6,
            clients_cpu => $clients_cpu, completed => scalar @$lat, states => $st,
+           w_waited => $w_waited,
            rt_n => $h1->{count} - $h0->{count}, load0 => $load0,
            load => first_line('cat', '/proc/loadavg') =~ s/^(\S+ \S+ \S+).*/$1/r);
     $RES{12} = $x;
@@ -1109,9 +1120,10 @@ if (wanted(12)) {
          . "median %.2f p99 %.2f max %.2f ms (%d heard)",
          @$x{qw(median p99 max a_median a_p99 a_max b_median b_p99 b_max heard)});
     say_(sprintf "12: CPU during the wake (%.2f s): %s; A's workers %.2f s; the clients %.2f s; "
-         . "W's workers %.0f µs per waiter; W's Redis round trips meanwhile: %d; after the wake "
-         . "W's workers: VmRSS %s, RssAnon %s", $last - $t0, cpu_text($cpu), $a_cpu,
-         $clients_cpu, $x->{w_us}, $x->{rt_n}, kib($m2->{VmRSS}), kib($m2->{RssAnon}));
+         . "W's workers %.0f µs per waiter, and %.2f s waiting for a CPU; W's Redis round "
+         . "trips meanwhile: %d; after the wake W's workers: VmRSS %s, RssAnon %s",
+         $last - $t0, cpu_text($cpu), $a_cpu, $clients_cpu, $x->{w_us}, $w_waited, $x->{rt_n},
+         kib($m2->{VmRSS}), kib($m2->{RssAnon}));
     $COMMANDS{12} = "W: B's configuration without the references, and `location = /ref/hold "
         . "{ limit_req zone=hold burst=1000000; stub_status; }` (`limit_req_zone \$server_port "
         . "zone=hold:1m rate=1r/m`) and a `stub_status` location; W0 a twin of W; each started "
@@ -2222,10 +2234,12 @@ if ($RES{12}) {
         . "heard median %.2f ms, p99 %.2f ms, max %.2f ms; PUBLISH heard → W's answer median "
         . "%.2f ms, p99 %.2f ms, max %.2f ms (%d of %d changes heard). CPU seconds meanwhile: "
         . "%s; A's workers %.2f s; the client processes %.2f s (their whole life). W's "
-        . "workers: %.0f µs per woken waiter, %d Redis round trips.\n\n",
+        . "workers: %.0f µs per woken waiter, %.2f s waiting for a CPU (run queue), %d Redis "
+        . "round trips.\n\n",
         join(', ', map { "$x->{states}{$_} answered $_" } sort keys %{ $x->{states} }),
         @$x{qw(first last median p99 max a_median a_p99 a_max b_median b_p99 b_max heard n)},
-        cpu_text($x->{cpu}), $x->{a_cpu}, $x->{clients_cpu}, $x->{w_us}, $x->{rt_n};
+        cpu_text($x->{cpu}), $x->{a_cpu}, $x->{clients_cpu}, $x->{w_us}, $x->{w_waited},
+        $x->{rt_n};
 }
 if ($RES{9}) {
     my $x = $RES{9};
