@@ -18,6 +18,12 @@
  * A commit that Redis could not take is kept and sent again when Redis is
  * back.  Flash answering 401/402, or failing call after call, pauses the
  * claiming instead of failing the backlog.
+ *
+ * With clockchain_redis wait=, an outcome goes in two steps, each followed
+ * by WAIT on its connection: kept beside the job (readers still see it
+ * processing), then, once replicas have it, revealed (reveal.lua) and
+ * announced.  A step WAIT did not confirm is sent again and WAIT asked
+ * again: no answer shows an outcome a failover could take back.
  */
 
 
