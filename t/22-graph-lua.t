@@ -464,13 +464,13 @@ sub create_call {
     my @keys = ("${P}queue");
     my @args = ('v1', $o{max} // 0, 86400, $o{replicas} // 0,
                 scalar @{ $o{requests} });
-    for my $r (@{ $o{requests} }) {
-        push @keys, "${P}idem:$r->{idem}" if defined $r->{idem};
-        push @args, scalar @{ $r->{jobs} },
-             defined $r->{idem} ? $r->{material} // "generate\nsystem\n{}" : '',
-             defined $r->{token} ? "${P}agent:tok:$r->{token}" : '',
-             $r->{user} // 'system';
-        for my $id (@{ $r->{jobs} }) {
+    for my $q (@{ $o{requests} }) {
+        push @keys, "${P}idem:$q->{idem}" if defined $q->{idem};
+        push @args, scalar @{ $q->{jobs} },
+             defined $q->{idem} ? $q->{material} // "generate\nsystem\n{}" : '',
+             defined $q->{token} ? "${P}agent:tok:$q->{token}" : '',
+             $q->{user} // 'system';
+        for my $id (@{ $q->{jobs} }) {
             push @keys, "${P}job:$id";
             push @args, $id, '2026-01-01T00:00:00.000000Z', "query $id",
                  'hd', 'private';
@@ -486,11 +486,11 @@ sub jobs_there {
 }
 
 $redis->cmd('FLUSHALL');
-my $r = create_call(max => 1, requests => [ { jobs => [qw(a b)] } ]);
-like(err_of($r->[0]), qr/^(ERR )?FULL$/, 'create past the queue cap: FULL');
+my $cr = create_call(max => 1, requests => [ { jobs => [qw(a b)] } ]);
+like(err_of($cr->[0]), qr/^(ERR )?FULL$/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
-$r = create_call(replicas => 1, requests => [ { jobs => [qw(a b)] } ]);
-like(err_of($r->[0]), qr/^(ERR )?REPLICAS 0$/,
+$cr = create_call(replicas => 1, requests => [ { jobs => [qw(a b)] } ]);
+like(err_of($cr->[0]), qr/^(ERR )?REPLICAS 0$/,
      'one replica must confirm, none is online: REPLICAS 0');
 is($redis->cmd('DBSIZE'), 0, 'REPLICAS: nothing written');
 $t0 = rtime();
@@ -504,14 +504,14 @@ is_deeply($redis->hash("${P}job:b"),
             visibility => 'private', created_by => 'u1', schema => 'v1',
             version => 1, created_at => '2026-01-01T00:00:00.000000Z' },
           'a job hash: its own arguments, and its request\'s creator');
-$r = create_call(requests => [ { jobs => [qw(c a)] } ]);
-like(err_of($r->[0]), qr/^EXISTS \Q${P}job:a\E$/, 'an existing id: EXISTS and its key');
+$cr = create_call(requests => [ { jobs => [qw(c a)] } ]);
+like(err_of($cr->[0]), qr/^EXISTS \Q${P}job:a\E$/, 'an existing id: EXISTS and its key');
 is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');
 is(jobs_there('c'), '', 'EXISTS: not the other job of the request either');
 
 # neighbours in one call: each request decided as if alone, in order
 $redis->cmd('FLUSHALL');
-$r = create_call(max => 4, requests => [
+$cr = create_call(max => 4, requests => [
     { jobs => [qw(a b)] },      # 2 of 4
     { jobs => [qw(c d e)] },    # 5 > 4: FULL
     { jobs => [qw(i a)] },      # a was made by the first: EXISTS
@@ -519,8 +519,8 @@ $r = create_call(max => 4, requests => [
     { jobs => ['g'] },          # 4
     { jobs => ['h'] },          # 5 > 4: FULL
 ]);
-is(scalar @$r, 6, 'six requests, six results');
-is_deeply([ map { ref $_ ? err_of($_) =~ s/^ERR //r =~ s/ .*//r : $_ } @$r ],
+is(scalar @$cr, 6, 'six requests, six results');
+is_deeply([ map { ref $_ ? err_of($_) =~ s/^ERR //r =~ s/ .*//r : $_ } @$cr ],
           [2, 'FULL', 'EXISTS', 1, 1, 'FULL'],
           'each request its own result: the cap counts what went before it');
 is(jobs_there(qw(a b c d e f g h i)), 'a,b,f,g',
@@ -529,18 +529,18 @@ is($redis->cmd('ZCARD', "${P}queue"), 4, 'and only they are queued');
 
 # one Idempotency-Key twice, thrice in one call
 $redis->cmd('FLUSHALL');
-$r = create_call(requests => [
+$cr = create_call(requests => [
     { jobs => ['x'], idem => 'k', material => "generate\nsystem\nM" },
     { jobs => ['y'], idem => 'k', material => "generate\nsystem\nM" },
     { jobs => ['z'], idem => 'k', material => "generate\nsystem\nN" },
     { jobs => ['w'] },
 ]);
-is($r->[0], 1, 'a key first seen: created');
-is($r->[1][0], 'REPLAY', 'the same key and request later in the call: a replay');
-is_deeply([ @{ $r->[1][1] }[0, 1, 4] ], ['x', 'pending', '2026-01-01T00:00:00.000000Z'],
+is($cr->[0], 1, 'a key first seen: created');
+is($cr->[1][0], 'REPLAY', 'the same key and request later in the call: a replay');
+is_deeply([ @{ $cr->[1][1] }[0, 1, 4] ], ['x', 'pending', '2026-01-01T00:00:00.000000Z'],
           'the replay answers the job the first one made');
-like(err_of($r->[2]), qr/^(ERR )?CONFLICT$/, 'the same key with another request: CONFLICT');
-is($r->[3], 1, 'a request without a key beside them: created');
+like(err_of($cr->[2]), qr/^(ERR )?CONFLICT$/, 'the same key with another request: CONFLICT');
+is($cr->[3], 1, 'a request without a key beside them: created');
 is(jobs_there(qw(x y z w)), 'x,w', 'the replay and the conflict made no job');
 is($redis->cmd('HGET', "${P}idem:k", 'jobs'), 'x', 'the key holds the first request\'s job');
 
@@ -548,15 +548,15 @@ is($redis->cmd('HGET', "${P}idem:k", 'jobs'), 'x', 'the key holds the first requ
 $redis->cmd('FLUSHALL');
 $redis->cmd('HSET', "${P}agent:tok:on", 'is_active', 1);
 $redis->cmd('HSET', "${P}agent:tok:off", 'is_active', 0);
-$r = create_call(requests => [ { jobs => ['r1'], token => 'off' },
+$cr = create_call(requests => [ { jobs => ['r1'], token => 'off' },
                                { jobs => ['r2'], token => 'on' },
                                { jobs => ['r3'] } ]);
-is_deeply([ err_of($r->[0]) =~ s/^ERR //r, @$r[1, 2] ], ['REVOKED', 1, 1],
+is_deeply([ err_of($cr->[0]) =~ s/^ERR //r, @$cr[1, 2] ], ['REVOKED', 1, 1],
           'a revoked token fails its own request, not the others');
 is(jobs_there(qw(r1 r2 r3)), 'r2,r3', 'REVOKED: its job not written');
-$r = create_call(replicas => 1, requests => [ { jobs => ['r4'], token => 'off' },
+$cr = create_call(replicas => 1, requests => [ { jobs => ['r4'], token => 'off' },
                                               { jobs => ['r5'] } ]);
-is_deeply([ map { err_of($_) =~ s/^ERR //r } @$r ], ['REVOKED', 'REPLICAS 0'],
+is_deeply([ map { err_of($_) =~ s/^ERR //r } @$cr ], ['REVOKED', 'REPLICAS 0'],
           'REVOKED before REPLICAS, REPLICAS for each request');
 
 # the search index: one set per whole word, not per prefix, and the
