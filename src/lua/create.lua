@@ -151,7 +151,8 @@ local function create(n, idem, material, token, user, first, arg)
         now = t[1] .. string.sub(string.format('%06d', t[2]), 1, 3)
     end
 
-    local ids = {}
+    -- the key's record of its jobs: only with a key
+    local ids = idem and {} or nil
 
     for i = first, first + n - 1 do
         redis.call('HSET', KEYS[i],
@@ -167,7 +168,9 @@ local function create(n, idem, material, token, user, first, arg)
         seen[KEYS[i]] = true
         due[#due + 1] = now
         due[#due + 1] = ARGV[arg]
-        ids[#ids + 1] = ARGV[arg]
+        if ids then
+            ids[#ids + 1] = ARGV[arg]
+        end
         arg = arg + 5
     end
 
@@ -184,22 +187,18 @@ local function create(n, idem, material, token, user, first, arg)
     return n
 end
 
--- where each request's keys and arguments are
-local requests_at = {}
+-- every request's job keys first, for the one lookup: a walk over the
+-- arguments, and the same walk again to create
 local jobkeys = {}
 local k = 2
 local a = 6
 
 for r = 1, requests do
     local n = tonumber(ARGV[a])
-    local idem = nil
 
     if ARGV[a + 1] ~= '' then
-        idem = KEYS[k]
         k = k + 1
     end
-
-    requests_at[r] = { n = n, idem = idem, arg = a, first = k }
 
     for i = k, k + n - 1 do
         jobkeys[#jobkeys + 1] = KEYS[i]
@@ -212,12 +211,23 @@ end
 taken = lookup(jobkeys)
 
 local results = {}
+k = 2
+a = 6
 
 for r = 1, requests do
-    local at = requests_at[r]
+    local n = tonumber(ARGV[a])
+    local idem = nil
 
-    results[r] = create(at.n, at.idem, ARGV[at.arg + 1], ARGV[at.arg + 2],
-                        ARGV[at.arg + 3], at.first, at.arg + 4)
+    if ARGV[a + 1] ~= '' then
+        idem = KEYS[k]
+        k = k + 1
+    end
+
+    results[r] = create(n, idem, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], k,
+                        a + 4)
+
+    k = k + n
+    a = a + 4 + 5 * n
 end
 
 for i = 1, #due, 2000 do
