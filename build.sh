@@ -343,6 +343,7 @@ soak() {
 chaos() {
     PACKAGES+=(iptables)
     build
+    waitaof_server
     cd "$ROOT"
     CLOCKCHAIN_MODULE="$MODULE" perl -I t/lib t/chaos/chaos.pl "$@"
 }
@@ -357,6 +358,7 @@ chaos_proof() {
     MODULE="$BUILD/ngx_http_clockchain_module.so"
     CONF_EXTRA=(--with-cc-opt="-g -O2 -DNGX_HTTP_CLOCKCHAIN_PLANTED=1")
     build
+    waitaof_server
     cd "$ROOT"
     CLOCKCHAIN_MODULE="$MODULE" t/chaos/proof.sh "$@"
 }
@@ -365,9 +367,41 @@ chaos_proof() {
 # driven through Selenium, Debian's packages
 BROWSER_PACKAGES=(chromium chromium-driver python3-selenium)
 
+# t/54-waitaof.t needs a Redis with WAITAOF (7.2 or later).  Debian 12's
+# is 7.0, so it gets Valkey 8, the Redis fork Debian itself ships, from
+# bookworm-backports (pinned low by Debian: nothing else is upgraded from
+# it).  Only valkey-tools: it holds the server binary (valkey-server is a
+# link to valkey-check-rdb) and installs no service to start.
+waitaof_server() {
+    local v
+    v=$(/usr/bin/redis-server --version | sed -n 's/.* v=\([0-9]*\.[0-9]*\).*/\1/p')
+    if [ -n "$v" ] && [ "$(printf '%s\n7.2\n' "$v" | sort -V | head -1)" = 7.2 ]; then
+        export CLOCKCHAIN_WAITAOF_SERVER=/usr/bin/redis-server
+        return
+    fi
+    if [ ! -x /usr/bin/valkey-check-rdb ]; then
+        local sudo= codename
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+        if ! grep -rqs "$codename-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+            say "build.sh: adding Debian's $codename-backports (for Valkey, which has WAITAOF)"
+            printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: %s-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+                "$codename" | $sudo tee /etc/apt/sources.list.d/debian-backports.sources >/dev/null
+        fi
+        say "build.sh: installing valkey-tools from $codename-backports"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+            --no-install-recommends -t "$codename-backports" valkey-tools >/dev/null
+    fi
+    mkdir -p "$BUILD/valkey"
+    ln -sfn /usr/bin/valkey-check-rdb "$BUILD/valkey/valkey-server"
+    export CLOCKCHAIN_WAITAOF_SERVER="$BUILD/valkey/valkey-server"
+}
+
 run_tests() {
     PACKAGES+=("${BROWSER_PACKAGES[@]}")
     build
+    waitaof_server
     cd "$ROOT"
     CLOCKCHAIN_MODULE="$MODULE" prove -I t/lib -r --timer t/
 }
@@ -389,6 +423,7 @@ run_tests_asan() {
                 --with-ld-opt="$SAN_FLAGS")
     PACKAGES+=(clang libclang-rt-14-dev "${BROWSER_PACKAGES[@]}")
     build
+    waitaof_server
     CLOCKCHAIN_MODULE="$MODULE" SAN_FLAGS="$SAN_FLAGS" "$ROOT/t/asan/run.sh" "$@"
 }
 

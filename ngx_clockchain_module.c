@@ -699,22 +699,26 @@ ngx_http_clockchain_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_msec_value(conf->wait_max, prev->wait_max, 60000);
 
     /*
-     * allow/deny is all that guards the status page, and its script reads
-     * its JSON from the same origin: a CORS list inherited from the server
-     * would let any site the operator's browser visits read that JSON from
-     * inside the allowed network.  Never there, then, and nginx -t says so
-     * when it is asked for on the location itself.
+     * allow/deny is all that guards the status page and the metrics, and
+     * the page's script reads its JSON from the same origin: a CORS list
+     * inherited from the server would let any site the operator's browser
+     * visits read them from inside the allowed network.  Never there,
+     * then, and nginx -t says so when it is asked for on the location.
      */
 
-    if (conf->handler == ngx_http_clockchain_status_handler) {
-
+    if (conf->handler == ngx_http_clockchain_status_handler
+        || conf->handler == ngx_http_clockchain_metrics_handler)
+    {
         if (conf->cors_origins != NGX_CONF_UNSET_PTR
             && conf->cors_origins != NULL)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"clockchain_cors_origins\" cannot be used "
-                               "with \"clockchain_status\": the status page "
-                               "is guarded by allow/deny alone");
+                               "with \"%s\": it is guarded by allow/deny "
+                               "alone",
+                               conf->handler
+                               == ngx_http_clockchain_status_handler
+                               ? "clockchain_status" : "clockchain_metrics");
             return NGX_CONF_ERROR;
         }
 

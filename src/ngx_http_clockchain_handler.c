@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
     ngx_http_clockchain_job_t *jobs, ngx_uint_t n, ngx_uint_t array);
+static ngx_int_t ngx_http_clockchain_send_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx);
 static ngx_int_t ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
 static ngx_int_t ngx_http_clockchain_job_fetch(ngx_http_request_t *r,
@@ -472,10 +474,10 @@ ngx_http_clockchain_create_result(ngx_http_clockchain_ctx_t *ctx,
 /*
  * WAIT: with Sentinel, a job acknowledged by the master alone can be lost
  * in a failover; clockchain_redis wait=N answers only once N replicas have
- * it, and 503 otherwise (a retry with the same Idempotency-Key is safe).
- * One WAIT after the call covers every request in it (commit.c); reply is
- * its answer, NULL when there was none; sent is 0 when it could not be
- * sent.
+ * it (WAITAOF with waitaof=on: on their disks), and 503 otherwise (a retry
+ * with the same Idempotency-Key is safe).  One WAIT after the call covers
+ * every request in it (commit.c, store_wait()); reply is its answer, NULL
+ * when there was none; sent is 0 when it could not be sent.
  */
 
 void
@@ -483,6 +485,7 @@ ngx_http_clockchain_create_waited(ngx_http_clockchain_ctx_t *ctx,
     redisReply *reply, ngx_uint_t sent)
 {
     ngx_int_t                         rc;
+    const char                       *said;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
 
@@ -497,9 +500,7 @@ ngx_http_clockchain_create_waited(ngx_http_clockchain_ctx_t *ctx,
         return;
     }
 
-    if (reply && reply->type == REDIS_REPLY_INTEGER
-        && (ngx_uint_t) reply->integer >= mcf->redis.wait)
-    {
+    if (ngx_http_clockchain_store_confirmed(mcf, reply, &said)) {
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
         ngx_http_clockchain_finalize(r, rc);
@@ -508,11 +509,9 @@ ngx_http_clockchain_create_waited(ngx_http_clockchain_ctx_t *ctx,
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "clockchain: %ui replica(s) did not confirm job %*s in "
-                  "time (WAIT answered %s)", mcf->redis.wait,
+                  "time (%s answered: %s)", mcf->redis.wait,
                   (size_t) NGX_HTTP_CLOCKCHAIN_ID_LEN, ctx->jobs[0].id,
-                  reply == NULL ? "nothing"
-                  : reply->type == REDIS_REPLY_INTEGER ? "too few"
-                  : "an error");
+                  mcf->redis.waitaof ? "WAITAOF" : "WAIT", said);
 
     ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
                                  "Job store unavailable: the job was not "
@@ -618,6 +617,28 @@ ngx_http_clockchain_pcopy(ngx_pool_t *pool, const char *s, size_t len)
     ngx_memcpy(p, s, len);
 
     return (const char *) p;
+}
+
+
+/* the job's answer as the zone wrote it (ngx_http_clockchain_shm_get()) */
+
+static ngx_int_t
+ngx_http_clockchain_send_cached(ngx_http_request_t *r,
+    ngx_http_clockchain_ctx_t *ctx)
+{
+    const char  *status;
+
+    /* what the access log shows, as ngx_http_clockchain_send_jobs() */
+
+    ctx->log_id.data = ctx->id;
+    ctx->log_id.len = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+
+    status = ngx_http_clockchain_status_name(ctx->cached_status);
+    ctx->log_status.data = (u_char *) status;
+    ctx->log_status.len = ngx_strlen(status);
+
+    return ngx_http_clockchain_send(r, NGX_HTTP_OK, ctx->cached.data,
+                                    ctx->cached.len);
 }
 
 
@@ -800,7 +821,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
     rc = ngx_http_clockchain_shm_get(mcf->shm_zone, ctx->id, r->pool,
-                                     &ctx->cached, &meta);
+                                     &ctx->cached_status, &ctx->cached,
+                                     &meta);
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -808,8 +830,8 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
     ctx->has_cached = (rc == NGX_OK);
 
     if (rc == NGX_OK) {
-        if (ngx_http_clockchain_is_terminal(ctx->cached.status)) {
-            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        if (ngx_http_clockchain_is_terminal(ctx->cached_status)) {
+            return ngx_http_clockchain_send_cached(r, ctx);
         }
 
         if (meta.fresh && ngx_http_clockchain_events_subscribed()) {
@@ -819,7 +841,7 @@ ngx_http_clockchain_job_lookup(ngx_http_request_t *r,
                 return NGX_DONE;
             }
 
-            return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+            return ngx_http_clockchain_send_cached(r, ctx);
         }
     }
 
@@ -1046,7 +1068,7 @@ ngx_http_clockchain_fetch_failed(ngx_http_request_t *r,
 {
     if (ctx->has_cached) {
         /* stale beats nothing while Redis is away */
-        return ngx_http_clockchain_send_jobs(r, &ctx->cached, 1, 0);
+        return ngx_http_clockchain_send_cached(r, ctx);
     }
 
     return ngx_http_clockchain_unavailable(r, "Job store unavailable: Redis "

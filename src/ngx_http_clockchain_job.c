@@ -414,38 +414,87 @@ ngx_http_clockchain_choice(json_t *obj, const char *field,
 }
 
 
+/*
+ * The canonical lowercase form of a version 4 UUID, by a table: each byte
+ * has the classes it belongs to (hex digit, '-', the version digit '4',
+ * a variant digit 8, 9, a or b), and each position of an id the class its
+ * byte must have.  No branch per byte: the id is on every GET.
+ */
+
+#define NGX_HTTP_CLOCKCHAIN_ID_HEX      0x01
+#define NGX_HTTP_CLOCKCHAIN_ID_DASH     0x02
+#define NGX_HTTP_CLOCKCHAIN_ID_VERSION  0x04
+#define NGX_HTTP_CLOCKCHAIN_ID_VARIANT  0x08
+
+#define X  NGX_HTTP_CLOCKCHAIN_ID_HEX
+#define XV (NGX_HTTP_CLOCKCHAIN_ID_HEX|NGX_HTTP_CLOCKCHAIN_ID_VARIANT)
+#define X4 (NGX_HTTP_CLOCKCHAIN_ID_HEX|NGX_HTTP_CLOCKCHAIN_ID_VERSION)
+#define D  NGX_HTTP_CLOCKCHAIN_ID_DASH
+
+static const unsigned char  ngx_http_clockchain_id_class[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, D, 0, 0,     /* '-' */
+    X, X, X, X, X4, X, X, X, XV, XV, 0, 0, 0, 0, 0, 0,  /* 0-9 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, XV, XV, X, X, X, X, 0, 0, 0, 0, 0, 0, 0, 0, 0,   /* a-f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x80 - 0xff: none */
+};
+
+#undef X
+#undef XV
+#undef X4
+#undef D
+
+#define H  NGX_HTTP_CLOCKCHAIN_ID_HEX
+#define D  NGX_HTTP_CLOCKCHAIN_ID_DASH
+#define V4 NGX_HTTP_CLOCKCHAIN_ID_VERSION
+#define VR NGX_HTTP_CLOCKCHAIN_ID_VARIANT
+
+/* xxxxxxxx-xxxx-4xxx-vxxx-xxxxxxxxxxxx */
+static const unsigned char  ngx_http_clockchain_id_form[
+                                               NGX_HTTP_CLOCKCHAIN_ID_LEN] = {
+    H, H, H, H, H, H, H, H, D,
+    H, H, H, H, D,
+    V4, H, H, H, D,
+    VR, H, H, H, D,
+    H, H, H, H, H, H, H, H, H, H, H, H
+};
+
+#undef H
+#undef D
+#undef V4
+#undef VR
+
+
 int
 ngx_http_clockchain_valid_id(const char *id, size_t len)
 {
-    size_t  i;
-
-    /* the canonical lowercase form of a version 4 UUID */
+    size_t         i;
+    unsigned char  miss;
 
     if (len != NGX_HTTP_CLOCKCHAIN_ID_LEN) {
         return 0;
     }
 
-    for (i = 0; i < len; i++) {
+    miss = 0;
 
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (id[i] != '-') {
-                return 0;
-            }
+    /* four bytes a turn: the loop's own test and jump a quarter as often */
 
-            continue;
-        }
-
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-        {
-            return 0;
-        }
+    for (i = 0; i < NGX_HTTP_CLOCKCHAIN_ID_LEN; i += 4) {
+        miss |= (ngx_http_clockchain_id_form[i]
+                 & ~ngx_http_clockchain_id_class[(unsigned char) id[i]])
+                | (ngx_http_clockchain_id_form[i + 1]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 1]])
+                | (ngx_http_clockchain_id_form[i + 2]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 2]])
+                | (ngx_http_clockchain_id_form[i + 3]
+                   & ~ngx_http_clockchain_id_class[(unsigned char) id[i + 3]]);
     }
 
-    if (id[14] != '4') {
-        return 0;
-    }
-
-    return id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b';
+    return miss == 0;
 }
 
 
@@ -910,15 +959,21 @@ ngx_http_clockchain_json_plain(unsigned char c)
 }
 
 
+/*
+ * What goes between the quotes: ngx_http_clockchain_json_escape() writes
+ * it, ngx_http_clockchain_json_escape_len() measures it.  The zone keeps
+ * a job's path and error so, and answers copy them as they are.
+ */
+
 size_t
-ngx_http_clockchain_json_string_len(const char *s, size_t len)
+ngx_http_clockchain_json_escape_len(const char *s, size_t len)
 {
     size_t                n, size;
     const unsigned char  *p, *end;
 
     p = (const unsigned char *) s;
     end = p + len;
-    size = 2;
+    size = 0;
 
     while (p < end) {
         if (ngx_http_clockchain_json_plain(*p)) {
@@ -953,7 +1008,7 @@ ngx_http_clockchain_json_string_len(const char *s, size_t len)
 
 
 char *
-ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
+ngx_http_clockchain_json_escape(char *dst, const char *s, size_t len)
 {
     size_t                n;
     const unsigned char  *p, *end;
@@ -961,8 +1016,6 @@ ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
 
     p = (const unsigned char *) s;
     end = p + len;
-
-    *dst++ = '"';
 
     while (p < end) {
         if (ngx_http_clockchain_json_plain(*p)) {
@@ -994,6 +1047,22 @@ ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
         }
     }
 
+    return dst;
+}
+
+
+size_t
+ngx_http_clockchain_json_string_len(const char *s, size_t len)
+{
+    return ngx_http_clockchain_json_escape_len(s, len) + 2;
+}
+
+
+char *
+ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
+{
+    *dst++ = '"';
+    dst = ngx_http_clockchain_json_escape(dst, s, len);
     *dst++ = '"';
 
     return dst;
@@ -1005,6 +1074,21 @@ ngx_http_clockchain_json_string(char *dst, const char *s, size_t len)
             "\"created_at\":\"\",\"completed_at\":}") - 1)
 
 
+/* a path or an error as the job object has it: a string, or null */
+
+static size_t
+ngx_http_clockchain_job_string_len(const ngx_http_clockchain_job_t *job,
+    const char *s, size_t len)
+{
+    if (s == NULL) {
+        return sizeof("null") - 1;
+    }
+
+    return job->verbatim ? len + 2
+                         : ngx_http_clockchain_json_string_len(s, len);
+}
+
+
 size_t
 ngx_http_clockchain_job_json_len(const ngx_http_clockchain_job_t *job)
 {
@@ -1014,13 +1098,10 @@ ngx_http_clockchain_job_json_len(const ngx_http_clockchain_job_t *job)
            + NGX_HTTP_CLOCKCHAIN_TIME_LEN
            + sizeof("\"processing\"") - 1;
 
-    size += job->path
-            ? ngx_http_clockchain_json_string_len(job->path, job->path_len)
-            : sizeof("null") - 1;
-
-    size += job->error
-            ? ngx_http_clockchain_json_string_len(job->error, job->error_len)
-            : sizeof("null") - 1;
+    size += ngx_http_clockchain_job_string_len(job, job->path,
+                                               job->path_len);
+    size += ngx_http_clockchain_job_string_len(job, job->error,
+                                               job->error_len);
 
     size += job->completed_at ? NGX_HTTP_CLOCKCHAIN_TIME_LEN + 2
                               : sizeof("null") - 1;
@@ -1033,9 +1114,31 @@ ngx_http_clockchain_job_json_len(const ngx_http_clockchain_job_t *job)
     (memcpy(dst, lit, sizeof(lit) - 1), (dst) + sizeof(lit) - 1)
 
 
+static char *
+ngx_http_clockchain_job_string(char *dst, const ngx_http_clockchain_job_t *job,
+    const char *s, size_t len)
+{
+    if (s == NULL) {
+        return ngx_http_clockchain_put(dst, "null");
+    }
+
+    if (!job->verbatim) {
+        return ngx_http_clockchain_json_string(dst, s, len);
+    }
+
+    *dst++ = '"';
+    memcpy(dst, s, len);
+    dst += len;
+    *dst++ = '"';
+
+    return dst;
+}
+
+
 char *
 ngx_http_clockchain_job_json(char *dst, const ngx_http_clockchain_job_t *job)
 {
+    size_t       len;
     const char  *name;
 
     dst = ngx_http_clockchain_put(dst, "{\"job_id\":\"");
@@ -1044,27 +1147,16 @@ ngx_http_clockchain_job_json(char *dst, const ngx_http_clockchain_job_t *job)
 
     dst = ngx_http_clockchain_put(dst, "\",\"status\":\"");
     name = ngx_http_clockchain_status_name(job->status);
-    memcpy(dst, name, strlen(name));
-    dst += strlen(name);
+    len = strlen(name);
+    memcpy(dst, name, len);
+    dst += len;
 
     dst = ngx_http_clockchain_put(dst, "\",\"path\":");
-
-    if (job->path) {
-        dst = ngx_http_clockchain_json_string(dst, job->path, job->path_len);
-
-    } else {
-        dst = ngx_http_clockchain_put(dst, "null");
-    }
+    dst = ngx_http_clockchain_job_string(dst, job, job->path, job->path_len);
 
     dst = ngx_http_clockchain_put(dst, ",\"error\":");
-
-    if (job->error) {
-        dst = ngx_http_clockchain_json_string(dst, job->error,
-                                              job->error_len);
-
-    } else {
-        dst = ngx_http_clockchain_put(dst, "null");
-    }
+    dst = ngx_http_clockchain_job_string(dst, job, job->error,
+                                         job->error_len);
 
     dst = ngx_http_clockchain_put(dst, ",\"created_at\":\"");
     memcpy(dst, job->created_at, NGX_HTTP_CLOCKCHAIN_TIME_LEN);

@@ -59,6 +59,13 @@ typedef struct {
     size_t            error_len;
     const char       *created_at;     /* NGX_HTTP_CLOCKCHAIN_TIME_LEN */
     const char       *completed_at;   /* NULL for null */
+
+    /*
+     * path and error are in their JSON form already, escaped and without
+     * quotes (ngx_http_clockchain_json_escape()), as the zone keeps them:
+     * the job object copies them verbatim
+     */
+    unsigned          verbatim;
 } ngx_http_clockchain_job_t;
 
 
@@ -100,6 +107,8 @@ int64_t ngx_http_clockchain_job_expire(const ngx_http_clockchain_job_t *job,
 const char *ngx_http_clockchain_status_name(unsigned status);
 unsigned ngx_http_clockchain_status_parse(const char *s, size_t len);
 
+size_t ngx_http_clockchain_json_escape_len(const char *s, size_t len);
+char *ngx_http_clockchain_json_escape(char *dst, const char *s, size_t len);
 size_t ngx_http_clockchain_json_string_len(const char *s, size_t len);
 char *ngx_http_clockchain_json_string(char *dst, const char *s, size_t len);
 

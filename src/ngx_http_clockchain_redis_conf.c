@@ -190,6 +190,16 @@ ngx_http_clockchain_redis_conf_set(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (ngx_strcmp(value[i].data, "waitaof=on") == 0) {
+            rcf->waitaof = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "waitaof=off") == 0) {
+            rcf->waitaof = 0;
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
             n = ngx_atoi(value[i].data + 3, value[i].len - 3);
 
@@ -288,6 +298,13 @@ ngx_http_clockchain_redis_conf_set(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"sentinel=\" needs \"master=\" naming the "
                            "monitored master");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rcf->waitaof && rcf->wait == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"waitaof=on\" needs \"wait=\" with the number "
+                           "of replicas whose disks must have each write");
         return NGX_CONF_ERROR;
     }
 

@@ -41,6 +41,7 @@ typedef struct {
     ngx_array_t                  *sentinels;      /* of addr_t, or NULL */
     ngx_str_t                     sentinel_master;
     ngx_uint_t                    wait;           /* replicas for a POST */
+    ngx_flag_t                    waitaof;        /* on their disks */
 } ngx_http_clockchain_redis_conf_t;
 
 

@@ -431,7 +431,7 @@ ngx_http_clockchain_auth(ngx_http_request_t *r, ngx_uint_t admin)
 static ngx_int_t
 ngx_http_clockchain_key_match(ngx_array_t *keys, ngx_str_t *given)
 {
-    u_char      diff;
+    u_char      diff, *g;
     ngx_str_t  *key;
     ngx_uint_t  i, j, match;
 
@@ -439,10 +439,15 @@ ngx_http_clockchain_key_match(ngx_array_t *keys, ngx_str_t *given)
     match = 0;
 
     for (i = 0; i < keys->nelts; i++) {
+        /*
+         * a given key of another length is no match: the key is compared
+         * with itself instead, the same work, with no test in the loop
+         */
         diff = (key[i].len != given->len);
+        g = diff ? key[i].data : given->data;
 
         for (j = 0; j < key[i].len; j++) {
-            diff |= key[i].data[j] ^ (j < given->len ? given->data[j] : 0);
+            diff |= key[i].data[j] ^ g[j];
         }
 
         match |= (diff == 0);
@@ -452,7 +457,11 @@ ngx_http_clockchain_key_match(ngx_array_t *keys, ngx_str_t *given)
 }
 
 
-/* returns how many times the header was given; value is the first */
+/*
+ * returns how many times the header was given; value is the first.  A
+ * name as written (clients send "X-Service-Key" so) is found with one
+ * memcmp; any other case with the case-insensitive compare.
+ */
 
 ngx_int_t
 ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
@@ -483,7 +492,8 @@ ngx_http_clockchain_header(ngx_http_request_t *r, const char *name,
         }
 
         if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            && (ngx_memcmp(h[i].key.data, name, len) == 0
+                || ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0))
         {
             if (n++ == 0) {
                 *value = h[i].value;

@@ -46,7 +46,9 @@ typedef struct {
     ngx_str_t                         log_id;
     ngx_str_t                         log_status;
 
-    ngx_http_clockchain_job_t         cached;
+    /* the job's answer and status as the zone had them (has_cached) */
+    ngx_str_t                         cached;
+    ngx_uint_t                        cached_status;
     u_char                            id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
 
     /* the zone's epoch when the command in ctx->op was sent */

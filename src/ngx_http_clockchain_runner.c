@@ -678,13 +678,13 @@ ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
 
     ngx_uint_t                  i, ok, n;
     ngx_msec_t                  delay;
+    const char                 *said;
     ngx_queue_t                *q, *next;
     ngx_http_clockchain_run_t  *run;
 
     rn->claiming = 0;
 
-    ok = (reply && reply->type == REDIS_REPLY_INTEGER
-          && (ngx_uint_t) reply->integer >= rn->mcf->redis.wait);
+    ok = ngx_http_clockchain_store_confirmed(rn->mcf, reply, &said);
 
     n = 0;
 
@@ -699,12 +699,10 @@ ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
     if (!ok) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: %ui replica(s) did not confirm a claim "
-                      "in time (WAIT answered %s): handing %ui job(s) back "
+                      "in time (%s answered: %s): handing %ui job(s) back "
                       "without calling flash%s",
                       rn->mcf->redis.wait,
-                      reply == NULL ? "nothing"
-                      : reply->type == REDIS_REPLY_INTEGER ? "too few"
-                      : "an error", n,
+                      rn->mcf->redis.waitaof ? "WAITAOF" : "WAIT", said, n,
                       rn->nevents ? ", announcing the jobs it failed all "
                                     "the same" : "");
     }
@@ -1391,14 +1389,13 @@ ngx_http_clockchain_runner_replicated(void *data, redisReply *reply)
 {
     ngx_http_clockchain_run_t *run = data;
 
+    const char                    *said;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
     rn->ncommits--;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
-        || (ngx_uint_t) reply->integer < rn->mcf->redis.wait)
-    {
+    if (!ngx_http_clockchain_store_confirmed(rn->mcf, reply, &said)) {
         /*
          * Written on the primary: holding the announcement back longer
          * would only keep its waiters waiting.  A failover now can still
@@ -1406,12 +1403,10 @@ ngx_http_clockchain_runner_replicated(void *data, redisReply *reply)
          */
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: %ui replica(s) did not confirm the "
-                      "outcome of job %s in time (WAIT answered %s); "
+                      "outcome of job %s in time (%s answered: %s); "
                       "announcing it all the same",
                       rn->mcf->redis.wait, run->id,
-                      reply == NULL ? "nothing"
-                      : reply->type == REDIS_REPLY_INTEGER ? "too few"
-                      : "an error");
+                      rn->mcf->redis.waitaof ? "WAITAOF" : "WAIT", said);
     }
 
     ngx_http_clockchain_runner_announce(run);

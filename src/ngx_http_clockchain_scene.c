@@ -76,8 +76,6 @@ typedef struct {
 static void ngx_http_clockchain_scene_error(char *err, size_t errlen,
     const char *fmt, ...);
 static const char *ngx_http_clockchain_type_name(json_t *v);
-static size_t ngx_http_clockchain_utf8_clean(char *out, size_t room,
-    const char *s, size_t len, size_t max);
 static size_t ngx_http_clockchain_utf8_cut(const char *s, size_t len,
     size_t max);
 static int ngx_http_clockchain_is_space(utf8proc_int32_t cp);
@@ -385,12 +383,9 @@ ngx_http_clockchain_type_name(json_t *v)
 }
 
 
-/*
- * Copies at most max bytes of s into out (room bytes at most, no NUL),
- * never splitting a UTF-8 sequence; invalid bytes and NULs become U+FFFD.
- */
+/* scene.h */
 
-static size_t
+size_t
 ngx_http_clockchain_utf8_clean(char *out, size_t room, const char *s,
     size_t len, size_t max)
 {

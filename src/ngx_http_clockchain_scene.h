@@ -93,6 +93,14 @@ int ngx_http_clockchain_words(const char *s, size_t len,
 json_t *ngx_http_clockchain_scene_search(json_t *node);
 
 /*
+ * Copies at most max bytes of s into out (room bytes at most, no NUL),
+ * never splitting a UTF-8 sequence; invalid bytes and NULs become U+FFFD
+ * (so room = 3 * max takes all of it).  Returns the length written.
+ */
+size_t ngx_http_clockchain_utf8_clean(char *out, size_t room, const char *s,
+    size_t len, size_t max);
+
+/*
  * "Flash API error: <status> <reason phrase> | response: <first 500 bytes
  * of body>", valid UTF-8 (cut on a sequence boundary, invalid bytes and NULs
  * replaced by U+FFFD), NUL-terminated in out; returns the length written.

@@ -21,6 +21,13 @@
  * changer's pid, and cleared only once the change is whole; the next holder
  * that finds it set empties the zone (the jobs are all in Redis) and lays
  * the pool out again.  A link found inconsistent on the way does the same.
+ *
+ * A job's path and error are kept in their JSON form, escaped once when the
+ * job is cached: an answer from the zone is copied, never escaped again.
+ * Ids are hashed with MurmurHash2 (ngx_murmur_hash2()).  What the zone
+ * holds and how is its layout, NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT: a reload
+ * that finds the zone laid out otherwise does not share it (see
+ * ngx_http_clockchain_shm_init_zone()).
  */
 
 
@@ -31,8 +38,31 @@
 #include "ngx_http_clockchain_shm.h"
 
 
+/*
+ * The layout of the zone: the entries, their hash, the shared context.
+ * Bumped with every change to any of them: workers of two layouts must
+ * never share a zone.
+ *   1  before the layout was recorded
+ *   2  the layout recorded, first in the shared context
+ *   3  a job's path and error in their JSON form; null ones told apart
+ *   4  ids hashed with MurmurHash2, not CRC32
+ */
+#ifndef NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT
+#define NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT    4
+#endif
+
+/* "cczone" and the layout, the first 8 bytes of the shared context */
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAGIC     0x63637a6f6e650000ULL
+
 #define NGX_HTTP_CLOCKCHAIN_SHM_EVICT     16
-#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA  4096    /* path and error, raw */
+
+/* a path and an error in their JSON form: 6 bytes a byte at most */
+#define NGX_HTTP_CLOCKCHAIN_SHM_MAX_JSON  (6 * NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA)
+
+#define NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT  0x01
+#define NGX_HTTP_CLOCKCHAIN_SHM_PATH          0x02    /* path not null */
+#define NGX_HTTP_CLOCKCHAIN_SHM_ERROR         0x04    /* error not null */
 #define NGX_HTTP_CLOCKCHAIN_SHM_BUCKET    512     /* zone bytes per bucket */
 
 /* public moments: zone bytes per bucket, the marks kept for fills */
@@ -53,14 +83,14 @@ struct ngx_http_clockchain_shm_node_s {
     uint32_t                     epoch;
     u_char                       stale;      /* changed since: a miss */
     u_char                       reread;     /* Redis lost writes: see put */
-    u_short                      path_len;
-    u_short                      error_len;
+    u_short                      path_len;   /* in data, escaped */
+    u_short                      error_len;  /* in data, escaped */
     u_char                       status;
-    u_char                       has_completed;
+    u_char                       has;        /* ..._SHM_COMPLETED_AT, ... */
     u_char                       id[NGX_HTTP_CLOCKCHAIN_ID_LEN];
     u_char                       created_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
     u_char                       completed_at[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
-    u_char                       data[1];    /* path, then error */
+    u_char                       data[1];    /* path, then error: JSON */
 };
 
 
@@ -91,6 +121,12 @@ typedef struct {
 
 
 typedef struct {
+    /*
+     * NGX_HTTP_CLOCKCHAIN_SHM_MAGIC | NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT, of
+     * the build that laid the zone out: first, in every layout to come
+     */
+    uint64_t                     layout;
+
     ngx_http_clockchain_shm_node_t  **buckets;
     uint32_t                     mask;       /* buckets - 1, a power of 2 */
     ngx_queue_t                  lru;
@@ -158,7 +194,10 @@ static ngx_int_t ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_int_t ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
     ngx_http_clockchain_shm_layout_t *lo);
+static uint64_t ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone);
+static ngx_int_t ngx_http_clockchain_shm_lock_read(ngx_shm_zone_t *shm_zone);
+static void ngx_http_clockchain_shm_changing(ngx_http_clockchain_shm_sh_t *sh);
 static void ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone);
 static void ngx_http_clockchain_shm_drop(ngx_shm_zone_t *shm_zone);
 static ngx_int_t ngx_http_clockchain_shm_linked(
@@ -178,7 +217,7 @@ static ngx_int_t ngx_http_clockchain_shm_debug_hook(
     ngx_http_clockchain_shm_ctx_t *ctx);
 static ngx_uint_t ngx_http_clockchain_shm_lost(
     ngx_http_clockchain_shm_node_t *cn, ngx_uint_t status, uint64_t version,
-    const ngx_http_clockchain_job_t *job);
+    const ngx_http_clockchain_job_t *job, ngx_str_t *json);
 static void ngx_http_clockchain_shm_log_lost(ngx_shm_zone_t *shm_zone,
     const u_char *id, ngx_uint_t status, uint64_t version);
 static void ngx_http_clockchain_shm_moments_init(
@@ -245,15 +284,45 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_clockchain_shm_ctx_t  *octx = data;
 
+    uint64_t                           layout, old;
+    ngx_slab_pool_t                   *shpool;
     ngx_http_clockchain_shm_ctx_t     *ctx;
     ngx_http_clockchain_shm_layout_t   lo;
 
     ctx = shm_zone->data;
+    layout = ngx_http_clockchain_shm_layout_id(shm_zone);
 
     if (octx) {
-        /* reload with the same name and size: keep the cached jobs */
-        ctx->sh = octx->sh;
-        ctx->shpool = octx->shpool;
+        /*
+         * A reload with the same name and size: nginx hands over the zone
+         * of the cycle before, cached jobs and all, and its workers go on
+         * using it until they exit.  Shared only if it is laid out as this
+         * build lays it out, as the zone itself says (octx is the other
+         * build's struct, if another build made it).  Otherwise the reload
+         * fails: laid out anew, the zone would be read by the old workers
+         * in their layout; taken as it is, by the new ones in theirs.
+         */
+        shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+        old = shpool->data ? *(uint64_t *) shpool->data : 0;
+
+        if (old != layout) {
+            /* no magic: a build from before layouts were recorded */
+            old = ((old & ~(uint64_t) 0xffff) == NGX_HTTP_CLOCKCHAIN_SHM_MAGIC)
+                  ? old & 0xffff : 1;
+
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "clockchain zone \"%V\" is laid out by another "
+                          "build of the module (layout %uL, this build's "
+                          "is %uL) and its workers still use it, so it "
+                          "cannot be shared: restart nginx to use this "
+                          "build (or give the zone another name or size)",
+                          &shm_zone->shm.name, old, layout & 0xffff);
+            return NGX_ERROR;
+        }
+
+        ctx->shpool = shpool;
+        ctx->sh = shpool->data;
+
         return NGX_OK;
     }
 
@@ -276,6 +345,8 @@ ngx_http_clockchain_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_memzero(ctx->sh, sizeof(ngx_http_clockchain_shm_sh_t));
     ngx_memzero(lo.buckets,
                 lo.nbuckets * sizeof(ngx_http_clockchain_shm_node_t *));
+
+    ctx->sh->layout = layout;
 
     ctx->sh->buckets = lo.buckets;
     ctx->sh->mask = (uint32_t) (lo.nbuckets - 1);
@@ -361,6 +432,55 @@ ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
 
 
 /*
+ * NGX_HTTP_CLOCKCHAIN_SHM_MAGIC and this build's layout.  Test only
+ * (t/04-jobs-zone-layout.t): CLOCKCHAIN_DEBUG_ZONE_LAYOUT in the master's
+ * environment names a file whose number is taken as the layout, read
+ * each time the zone is set up, so that one nginx can be reloaded as if
+ * onto a build of another layout.
+ */
+
+static uint64_t
+ngx_http_clockchain_shm_layout_id(ngx_shm_zone_t *shm_zone)
+{
+    char        *file;
+    u_char       buf[32];
+    ssize_t      n;
+    ngx_int_t    v;
+    ngx_fd_t     fd;
+    ngx_uint_t   layout;
+
+    layout = NGX_HTTP_CLOCKCHAIN_SHM_LAYOUT;
+
+    file = getenv("CLOCKCHAIN_DEBUG_ZONE_LAYOUT");
+
+    if (file && *file) {
+        fd = ngx_open_file(file, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+        if (fd != NGX_INVALID_FILE) {
+            n = read(fd, buf, sizeof(buf));
+            (void) ngx_close_file(fd);
+
+            while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) {
+                n--;
+            }
+
+            v = (n > 0) ? ngx_atoi(buf, n) : NGX_ERROR;
+
+            if (v != NGX_ERROR && v <= 0xffff) {
+                layout = (ngx_uint_t) v;
+            }
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                      "clockchain zone \"%V\": CLOCKCHAIN_DEBUG_ZONE_LAYOUT: "
+                      "layout %ui", &shm_zone->shm.name, layout);
+    }
+
+    return NGX_HTTP_CLOCKCHAIN_SHM_MAGIC | (uint64_t) (layout & 0xffff);
+}
+
+
+/*
  * Takes the lock for a change of the hash, the LRU or the pool.  The zone
  * is emptied first if the last change was cut short.  NGX_DECLINED: the
  * zone is not used (ngx_http_clockchain_shm_unlock() all the same).
@@ -368,6 +488,31 @@ ngx_http_clockchain_shm_layout(ngx_shm_zone_t *shm_zone,
 
 static ngx_int_t
 ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone)
+{
+    ngx_int_t                      rc;
+    ngx_http_clockchain_shm_ctx_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    rc = ngx_http_clockchain_shm_lock_read(shm_zone);
+
+    if (rc == NGX_OK) {
+        ngx_http_clockchain_shm_changing(ctx->sh);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The lock for a read, that may become a change: the holder calls
+ * ngx_http_clockchain_shm_changing() before its first store.  A read
+ * leaves the zone's lines of memory as they were (no sh->dirty stored
+ * and cleared): the other worker's next lock finds them in its cache.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_shm_lock_read(ngx_shm_zone_t *shm_zone)
 {
     ngx_http_clockchain_shm_sh_t   *sh;
     ngx_http_clockchain_shm_ctx_t  *ctx;
@@ -392,14 +537,29 @@ ngx_http_clockchain_shm_lock(ngx_shm_zone_t *shm_zone)
         if (sh->off) {
             return NGX_DECLINED;
         }
+
+        /* emptied: a change of this holder's, cleared at its unlock */
+        sh->dirty = (ngx_atomic_uint_t) ngx_pid;
+        ngx_memory_barrier();
+    }
+
+    return NGX_OK;
+}
+
+
+/* with the lock held, before the first store of a change */
+
+static void
+ngx_http_clockchain_shm_changing(ngx_http_clockchain_shm_sh_t *sh)
+{
+    if (sh->dirty == (ngx_atomic_uint_t) ngx_pid) {
+        return;
     }
 
     sh->dirty = (ngx_atomic_uint_t) ngx_pid;
 
     /* set before any store of the change, in the compiler and the CPU */
     ngx_memory_barrier();
-
-    return NGX_OK;
 }
 
 
@@ -418,13 +578,16 @@ ngx_http_clockchain_shm_unlock(ngx_shm_zone_t *shm_zone)
                       "disagree, its cached jobs are dropped",
                       &shm_zone->shm.name);
 
+        ngx_http_clockchain_shm_changing(sh);
         ngx_http_clockchain_shm_drop(shm_zone);
     }
 
-    /* cleared after every store of the change */
-    ngx_memory_barrier();
+    if (sh->dirty) {
+        /* cleared after every store of the change */
+        ngx_memory_barrier();
 
-    sh->dirty = 0;
+        sh->dirty = 0;
+    }
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
 }
@@ -564,21 +727,29 @@ ngx_http_clockchain_shm_link(ngx_http_clockchain_shm_ctx_t *ctx,
 }
 
 
+/*
+ * The answer to GET of the job: its JSON object, written into one buffer
+ * of the pool straight from the entry, whose path and error are in their
+ * JSON form already.  A read under the lock: nothing is stored in the
+ * zone unless the entry has expired or must move to the head of the LRU.
+ */
+
 ngx_int_t
 ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
-    ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
+    ngx_pool_t *pool, ngx_uint_t *status, ngx_str_t *answer,
     ngx_http_clockchain_shm_meta_t *meta)
 {
     u_char                          *p;
     size_t                           size;
     uint32_t                         hash;
+    ngx_http_clockchain_job_t        job;
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn;
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    hash = ngx_murmur_hash2((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
 
-    if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
+    if (ngx_http_clockchain_shm_lock_read(shm_zone) != NGX_OK) {
         ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
     }
@@ -592,6 +763,7 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     if (cn->expire && cn->expire <= ngx_time()) {
         /* Redis has let the finished job go: so does the zone */
+        ngx_http_clockchain_shm_changing(ctx->sh);
         (void) ngx_http_clockchain_shm_free_node(ctx, cn);
         ngx_http_clockchain_shm_unlock(shm_zone);
         return NGX_DECLINED;
@@ -604,13 +776,28 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
         return NGX_DECLINED;
     }
 
-    ngx_queue_remove(&cn->queue);
-    ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    if (ngx_queue_head(&ctx->sh->lru) != &cn->queue) {
+        ngx_http_clockchain_shm_changing(ctx->sh);
+        ngx_queue_remove(&cn->queue);
+        ngx_queue_insert_head(&ctx->sh->lru, &cn->queue);
+    }
 
-    /* copy out under the lock: the node may be replaced right after */
+    /* written under the lock: the node may be replaced right after */
 
-    size = NGX_HTTP_CLOCKCHAIN_ID_LEN + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN
-           + cn->path_len + cn->error_len;
+    job.id = (char *) cn->id;
+    job.status = cn->status;
+    job.path = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_PATH) ? (char *) cn->data
+                                                        : NULL;
+    job.path_len = cn->path_len;
+    job.error = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_ERROR)
+                ? (char *) cn->data + cn->path_len : NULL;
+    job.error_len = cn->error_len;
+    job.created_at = (char *) cn->created_at;
+    job.completed_at = (cn->has & NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT)
+                       ? (char *) cn->completed_at : NULL;
+    job.verbatim = 1;
+
+    size = ngx_http_clockchain_job_json_len(&job);
 
     p = ngx_pnalloc(pool, size);
     if (p == NULL) {
@@ -618,28 +805,11 @@ ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone, const u_char *id,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(p, cn->id, NGX_HTTP_CLOCKCHAIN_ID_LEN
-                          + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN);
-    ngx_memcpy(p + NGX_HTTP_CLOCKCHAIN_ID_LEN
-               + 2 * NGX_HTTP_CLOCKCHAIN_TIME_LEN,
-               cn->data, cn->path_len + cn->error_len);
+    answer->data = p;
+    answer->len = (u_char *) ngx_http_clockchain_job_json((char *) p, &job)
+                  - p;
 
-    job->status = cn->status;
-    job->id = (char *) p;
-    p += NGX_HTTP_CLOCKCHAIN_ID_LEN;
-    job->created_at = (char *) p;
-    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    job->completed_at = cn->has_completed ? (char *) p : NULL;
-    p += NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-
-    job->path_len = cn->path_len;
-    job->path = (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED) ? (char *) p
-                                                                : NULL;
-    p += cn->path_len;
-
-    job->error_len = cn->error_len;
-    job->error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? (char *) p
-                                                              : NULL;
+    *status = cn->status;
 
     meta->age = ngx_current_msec - cn->updated;
     meta->version = cn->version;
@@ -666,16 +836,49 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire,
     uint32_t epoch)
 {
-    size_t                           size, path_len, error_len;
+    u_char                          *p;
+    size_t                           size;
     uint32_t                         hash;
+    ngx_str_t                        json[2];
+    ngx_uint_t                       fits;
+    const char                      *path, *error;
     ngx_http_clockchain_shm_ctx_t   *ctx;
     ngx_http_clockchain_shm_node_t  *cn, *old;
 
-    ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    /* a job's path and error in their JSON form, before the lock */
+    static u_char  buf[NGX_HTTP_CLOCKCHAIN_SHM_MAX_JSON];
 
-    path_len = job->path ? job->path_len : 0;
-    error_len = job->error ? job->error_len : 0;
+    ctx = shm_zone->data;
+    hash = ngx_murmur_hash2((u_char *) job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+
+    /* a path only with "completed", an error only with "failed" */
+
+    path = (job->status == NGX_HTTP_CLOCKCHAIN_COMPLETED) ? job->path : NULL;
+    error = (job->status == NGX_HTTP_CLOCKCHAIN_FAILED) ? job->error : NULL;
+
+    fits = (path ? job->path_len : 0) + (error ? job->error_len : 0)
+           <= NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA;
+
+    ngx_str_null(&json[0]);
+    ngx_str_null(&json[1]);
+
+    if (fits) {
+        p = buf;
+
+        if (path) {
+            json[0].data = p;
+            p = (u_char *) ngx_http_clockchain_json_escape((char *) p, path,
+                                                           job->path_len);
+            json[0].len = p - json[0].data;
+        }
+
+        if (error) {
+            json[1].data = p;
+            p = (u_char *) ngx_http_clockchain_json_escape((char *) p, error,
+                                                           job->error_len);
+            json[1].len = p - json[1].data;
+        }
+    }
 
     ngx_http_clockchain_shm_debug_count();
 
@@ -686,7 +889,10 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
 
     old = ngx_http_clockchain_shm_lookup(ctx, (u_char *) job->id, hash);
 
-    if (old && ngx_http_clockchain_shm_lost(old, job->status, version, job)) {
+    if (old
+        && ngx_http_clockchain_shm_lost(old, job->status, version, job,
+                                        fits ? json : NULL))
+    {
         old->stale = 1;
         old->reread = 1;
 
@@ -697,7 +903,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
         return;
     }
 
-    if (path_len + error_len > NGX_HTTP_CLOCKCHAIN_SHM_MAX_DATA) {
+    if (!fits) {
         /*
          * not worth the zone: such a job is served from Redis, and only
          * its version is kept, so that no older answer is cached after it
@@ -720,7 +926,7 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     }
 
     size = offsetof(ngx_http_clockchain_shm_node_t, data)
-           + path_len + error_len;
+           + json[0].len + json[1].len;
 
     if (old && !old->reread) {
         if (old->version > version
@@ -808,26 +1014,28 @@ ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     cn->stale = 0;
     cn->reread = 0;
     cn->status = (u_char) job->status;
-    cn->path_len = (u_short) path_len;
-    cn->error_len = (u_short) error_len;
+    cn->path_len = (u_short) json[0].len;
+    cn->error_len = (u_short) json[1].len;
+    cn->has = 0;
 
     ngx_memcpy(cn->id, job->id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
     ngx_memcpy(cn->created_at, job->created_at,
                NGX_HTTP_CLOCKCHAIN_TIME_LEN);
 
-    cn->has_completed = (job->completed_at != NULL);
-
     if (job->completed_at) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT;
         ngx_memcpy(cn->completed_at, job->completed_at,
                    NGX_HTTP_CLOCKCHAIN_TIME_LEN);
     }
 
-    if (path_len) {
-        ngx_memcpy(cn->data, job->path, path_len);
+    if (path) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_PATH;
+        ngx_memcpy(cn->data, json[0].data, json[0].len);
     }
 
-    if (error_len) {
-        ngx_memcpy(cn->data + path_len, job->error, error_len);
+    if (error) {
+        cn->has |= NGX_HTTP_CLOCKCHAIN_SHM_ERROR;
+        ngx_memcpy(cn->data + json[0].len, json[1].data, json[1].len);
     }
 
     ngx_http_clockchain_shm_link(ctx, cn);
@@ -896,8 +1104,8 @@ ngx_http_clockchain_shm_mark(ngx_shm_zone_t *shm_zone, const u_char *id,
 {
     if (ngx_http_clockchain_shm_lock(shm_zone) == NGX_OK) {
         ngx_http_clockchain_shm_mark_locked(shm_zone, id,
-                                ngx_crc32_short((u_char *) id,
-                                                NGX_HTTP_CLOCKCHAIN_ID_LEN),
+                                ngx_murmur_hash2((u_char *) id,
+                                                 NGX_HTTP_CLOCKCHAIN_ID_LEN),
                                 version);
     }
 
@@ -921,7 +1129,7 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
     ngx_http_clockchain_shm_node_t  *cn;
 
     ctx = shm_zone->data;
-    hash = ngx_crc32_short((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    hash = ngx_murmur_hash2((u_char *) id, NGX_HTTP_CLOCKCHAIN_ID_LEN);
     lost = 0;
 
     if (ngx_http_clockchain_shm_lock(shm_zone) != NGX_OK) {
@@ -931,7 +1139,8 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
 
     cn = ngx_http_clockchain_shm_lookup(ctx, id, hash);
 
-    if (cn && ngx_http_clockchain_shm_lost(cn, status, version, NULL)) {
+    if (cn && ngx_http_clockchain_shm_lost(cn, status, version, NULL, NULL))
+    {
         cn->stale = 1;
         cn->reread = 1;
         lost = 1;
@@ -954,15 +1163,18 @@ ngx_http_clockchain_shm_mark_final(ngx_shm_zone_t *shm_zone, const u_char *id,
  * cached, and not the one cached, means that Redis lost writes (the tail
  * of its AOF, an asynchronous failover) and counted the same versions
  * again: the cached entry, of a history Redis no longer has, must not
- * stand.  job is NULL when only the status is known.
+ * stand.  job is NULL when only the status is known; json is the job's
+ * path and error in their JSON form, NULL when they are too long to be
+ * cached (and so not what is cached).  The forms are compared: two texts
+ * have the same form only if they are the same text, but for bytes of
+ * invalid UTF-8, which the answers show alike, as U+FFFD.
  */
 
 static ngx_uint_t
 ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
-    ngx_uint_t status, uint64_t version, const ngx_http_clockchain_job_t *job)
+    ngx_uint_t status, uint64_t version, const ngx_http_clockchain_job_t *job,
+    ngx_str_t *json)
 {
-    size_t  len;
-
     if (!ngx_http_clockchain_is_terminal(status) || cn->reread
         || version == 0 || cn->version < version)
     {
@@ -986,7 +1198,8 @@ ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
         return 0;
     }
 
-    if ((job->completed_at != NULL) != cn->has_completed
+    if ((job->completed_at != NULL)
+        != ((cn->has & NGX_HTTP_CLOCKCHAIN_SHM_COMPLETED_AT) != 0)
         || (job->completed_at
             && ngx_memcmp(job->completed_at, cn->completed_at,
                           NGX_HTTP_CLOCKCHAIN_TIME_LEN) != 0))
@@ -994,18 +1207,21 @@ ngx_http_clockchain_shm_lost(ngx_http_clockchain_shm_node_t *cn,
         return 1;
     }
 
-    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
-        len = job->path ? job->path_len : 0;
-
-        return len != cn->path_len
-               || (len && ngx_memcmp(job->path, cn->data, len) != 0);
+    if (json == NULL) {
+        return 1;
     }
 
-    len = job->error ? job->error_len : 0;
+    if (status == NGX_HTTP_CLOCKCHAIN_COMPLETED) {
+        return json[0].len != cn->path_len
+               || (json[0].len
+                   && ngx_memcmp(json[0].data, cn->data, json[0].len) != 0);
+    }
 
-    return len != cn->error_len
-           || (len && ngx_memcmp(job->error, cn->data + cn->path_len, len)
-                      != 0);
+    return json[1].len != cn->error_len
+           || (json[1].len
+               && ngx_memcmp(json[1].data, cn->data + cn->path_len,
+                             json[1].len)
+                  != 0);
 }
 
 

@@ -37,8 +37,8 @@ typedef struct {
 ngx_shm_zone_t *ngx_http_clockchain_shm_add(ngx_conf_t *cf, ngx_str_t *name,
     size_t size);
 ngx_int_t ngx_http_clockchain_shm_get(ngx_shm_zone_t *shm_zone,
-    const u_char *id, ngx_pool_t *pool, ngx_http_clockchain_job_t *job,
-    ngx_http_clockchain_shm_meta_t *meta);
+    const u_char *id, ngx_pool_t *pool, ngx_uint_t *status,
+    ngx_str_t *answer, ngx_http_clockchain_shm_meta_t *meta);
 void ngx_http_clockchain_shm_put(ngx_shm_zone_t *shm_zone,
     const ngx_http_clockchain_job_t *job, uint64_t version, time_t expire,
     uint32_t epoch);

@@ -31,6 +31,7 @@
 #include "ngx_http_clockchain_status.h"
 #include "ngx_http_clockchain_version.h"
 #include "ngx_http_clockchain_status_page.h"
+#include "ngx_http_clockchain_scene.h"
 
 
 /* the page's own script and style only, from this location; no framing */
@@ -456,6 +457,28 @@ ngx_http_clockchain_status_flash(ngx_http_clockchain_stats_t *st)
  * why it was not, without a reply.
  */
 
+/*
+ * A string from outside (nginx.conf takes any bytes, a Sentinel or Redis
+ * says what it likes) as JSON: json_string() refuses invalid UTF-8, and one
+ * NULL would fail the whole answer.  Invalid bytes become U+FFFD; cut at
+ * NGX_HTTP_CLOCKCHAIN_STATUS_TEXT bytes.
+ */
+
+#define NGX_HTTP_CLOCKCHAIN_STATUS_TEXT  512
+
+static json_t *
+ngx_http_clockchain_status_text(const char *s, size_t len)
+{
+    size_t  n;
+    char    buf[3 * NGX_HTTP_CLOCKCHAIN_STATUS_TEXT];
+
+    n = ngx_http_clockchain_utf8_clean(buf, sizeof(buf), s, len,
+                                       NGX_HTTP_CLOCKCHAIN_STATUS_TEXT);
+
+    return json_stringn(buf, n);
+}
+
+
 static json_t *
 ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
     redisReply *reply, const char *why)
@@ -487,13 +510,16 @@ ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
     *p = '\0';
 
     if (rcf->sentinels) {
-        sentinel = json_pack("{s:s%,s:I,s:o}",
+        sentinel = json_pack("{s:o,s:I,s:o}",
                              "master_name",
-                             (char *) rcf->sentinel_master.data,
-                             rcf->sentinel_master.len,
+                             ngx_http_clockchain_status_text(
+                                 (char *) rcf->sentinel_master.data,
+                                 rcf->sentinel_master.len),
                              "sentinels", (json_int_t) rcf->sentinels->nelts,
-                             "master", host ? json_string((char *) addr)
-                                            : json_null());
+                             "master", host
+                                 ? ngx_http_clockchain_status_text(
+                                       (char *) addr, p - addr)
+                                 : json_null());
     } else {
         sentinel = json_null();
     }
@@ -501,13 +527,16 @@ ngx_http_clockchain_status_redis(ngx_http_clockchain_main_conf_t *mcf,
     return json_pack("{s:b,s:b,s:o,s:o,s:o}",
                      "reachable", reply && reply->type == REDIS_REPLY_ARRAY,
                      "connected", ngx_http_clockchain_redis_available() != 0,
-                     "address", addr[0] ? json_string((char *) addr)
-                                        : json_null(),
+                     "address", addr[0]
+                                ? ngx_http_clockchain_status_text(
+                                      (char *) addr, p - addr)
+                                : json_null(),
                      "sentinel", sentinel,
                      "error", (reply == NULL)
                               ? json_string(why)
                               : (reply->type == REDIS_REPLY_ERROR)
-                              ? json_stringn(reply->str, reply->len)
+                              ? ngx_http_clockchain_status_text(reply->str,
+                                                                reply->len)
                               : json_null());
 }
 

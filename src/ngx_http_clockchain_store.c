@@ -719,27 +719,99 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
 /*
  * WAIT for clockchain_redis wait=N replicas, at most half of timeout=
  * (WAIT n 0 would block for ever); only from the handler of a
- * durable_eval's reply: WAIT counts the writes of its own connection
+ * durable_eval's reply: WAIT counts the writes of its own connection.
+ * With waitaof=on, WAITAOF 1 N: the primary's AOF and N replicas' have
+ * them on disk, not merely received (a replica that has just loaded a
+ * full sync persists nothing until its first AOF is written).
  */
 
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_store_wait(ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data)
 {
+    int          argc;
     u_char       n[NGX_INT_T_LEN], ms[NGX_INT_T_LEN];
-    const char  *argv[3];
-    size_t       argvlen[3];
+    const char  *argv[4];
+    size_t       argvlen[4];
 
-    argv[0] = "WAIT";
-    argvlen[0] = 4;
-    argv[1] = (char *) n;
-    argvlen[1] = ngx_sprintf(n, "%ui", mcf->redis.wait) - n;
-    argv[2] = (char *) ms;
-    argvlen[2] = ngx_sprintf(ms, "%M", ngx_max(mcf->redis.timeout / 2, 1))
-                 - ms;
+    argc = 0;
 
-    return ngx_http_clockchain_redis_durable_command(handler, data, 3, argv,
-                                                     argvlen);
+    if (mcf->redis.waitaof) {
+        argv[argc] = "WAITAOF";
+        argvlen[argc++] = 7;
+        argv[argc] = "1";
+        argvlen[argc++] = 1;
+
+    } else {
+        argv[argc] = "WAIT";
+        argvlen[argc++] = 4;
+    }
+
+    argv[argc] = (char *) n;
+    argvlen[argc++] = ngx_sprintf(n, "%ui", mcf->redis.wait) - n;
+    argv[argc] = (char *) ms;
+    argvlen[argc++] = ngx_sprintf(ms, "%M",
+                                  ngx_max(mcf->redis.timeout / 2, 1))
+                      - ms;
+
+    return ngx_http_clockchain_redis_durable_command(handler, data, argc,
+                                                     argv, argvlen);
+}
+
+
+/*
+ * Whether store_wait's answer confirms the writes; *said, for the log, what
+ * it said otherwise: WAIT answers the replicas that have them, WAITAOF
+ * [primary fsynced (0 or 1), replicas fsynced], and an error (a Redis
+ * before 7.2 does not know WAITAOF, or the primary's appendonly is off)
+ * as it is.
+ */
+
+ngx_int_t
+ngx_http_clockchain_store_confirmed(ngx_http_clockchain_main_conf_t *mcf,
+    redisReply *reply, const char **said)
+{
+    if (reply == NULL) {
+        *said = "nothing";
+        return 0;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        *said = reply->str;
+        return 0;
+    }
+
+    if (!mcf->redis.waitaof) {
+        if (reply->type == REDIS_REPLY_INTEGER
+            && reply->integer >= (long long) mcf->redis.wait)
+        {
+            return 1;
+        }
+
+        *said = reply->type == REDIS_REPLY_INTEGER ? "too few replicas"
+                                                   : "something else";
+        return 0;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_INTEGER
+        || reply->element[1]->type != REDIS_REPLY_INTEGER)
+    {
+        *said = "something else";
+        return 0;
+    }
+
+    if (reply->element[0]->integer < 1) {
+        *said = "not on the primary's disk";
+        return 0;
+    }
+
+    if (reply->element[1]->integer < (long long) mcf->redis.wait) {
+        *said = "on too few replicas' disks";
+        return 0;
+    }
+
+    return 1;
 }
 
 

@@ -133,6 +133,9 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_commit(
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_wait(
     ngx_http_clockchain_main_conf_t *mcf,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
+ngx_int_t ngx_http_clockchain_store_confirmed(
+    ngx_http_clockchain_main_conf_t *mcf, redisReply *reply,
+    const char **said);
 /* final is "" for a change that is not a final state */
 void ngx_http_clockchain_store_announce(ngx_http_clockchain_main_conf_t *mcf,
     ngx_str_t *final, ngx_str_t *change);

@@ -76,6 +76,25 @@ for my $case (
     is_error($res, 401, undef, "generate, $name -> 401");
 }
 
+# --- the header's name in any case (HTTP/2 sends it lowercase): the key is
+# found all the same, and a twice-given one is told, whatever the cases
+for my $case (
+    [ 'x-service-key', 1, 404 ],
+    [ 'X-SERVICE-KEY', 1, 404 ],
+    [ 'x-Service-kEY', 1, 404 ],
+    [ 'X-Service-Kez', 1, 401 ],
+    [ 'X-Service-Key', 2, 400, 'x-service-key' ],
+) {
+    my ($name, $n, $want, $other) = @$case;
+    my $h = "$name: test-key-1\r\n";
+    $h .= ($other // $name) . ": test-key-1\r\n" if $n == 2;
+    my ($raw) = raw_request($ng->port, "GET /api/jobs/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\n"
+                            . "Host: x\r\n${h}Connection: close\r\n\r\n");
+    my ($st) = $raw =~ m{^HTTP/1\.1 (\d+)};
+    is($st, $want, "the key under \"$name\"" . ($n == 2 ? ' and "' . ($other // $name) . '"' : '')
+                   . " -> $want");
+}
+
 # --- every configured key works
 for my $key (qw(test-key-1 test-key-2 test-key-3)) {
     created_ok(gen_with({ 'X-Service-Key' => $key }), "generate with $key");

@@ -90,4 +90,53 @@ if ($j) {
     is_deeply(json_body($res), $j, 'newest job: same object');
 }
 
+# A GET moves its job to the head of the LRU, unless it is there already
+# (then nothing in the zone is written).  Finished jobs seeded in Redis,
+# read once into a zone of their own, then deleted from Redis: a GET
+# answers 200 only from the zone.  X is read again after Y: the first
+# eviction takes Y, the least recently used, and not X.
+{
+    my $z = start_nginx(redis => $redis, conf => <<"EOF");
+    clockchain_zone lru:64k;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        $KEYS
+        $JOBS_LOCATIONS
+        location = /metrics { clockchain_metrics; }
+    }
+EOF
+    my @t = gmtime(time - 30);
+    my $at = sprintf '%04d-%02d-%02dT%02d:%02d:%02d.000000Z',
+                     $t[5] + 1900, $t[4] + 1, @t[3, 2, 1, 0];
+    my $n = 0;
+    my $seed = sub {
+        my $id = sprintf '%08x-0000-4000-8000-%012x', ++$n, $n;
+        $redis->cmd('HSET', $JOB_PREFIX . $id, 'id', $id, 'status', 'failed',
+                    'error', 'e', 'created_at', $at, 'completed_at', $at,
+                    'version', 4);
+        my $st = get_job($z, $id)->{status};
+        is($st, 200, "LRU: job $n read into the zone") if $n <= 2;
+        return $id;
+    };
+    my $evictions = sub {
+        my $r = http(GET => $z->url('/metrics'), headers => { Accept => 'application/json' });
+        return (json_body($r) // {})->{zone_evictions} // -1;
+    };
+    my $x = $seed->();
+    my $y = $seed->();
+    $redis->cmd('DEL', $JOB_PREFIX . $_) for $x, $y;
+    # X to the head (from behind Y), then at the head: read again
+    is(get_job($z, $x)->{status}, 200, "LRU: X from the zone, $_")
+        for 'moved to the head', 'at the head already', 'and again';
+    is($evictions->(), 0, 'LRU: nothing evicted yet');
+    my $more = 0;
+    while ($evictions->() == 0 && $more++ < 2000) {
+        $seed->();
+    }
+    is($evictions->(), 1, "LRU: the zone full after $more more jobs, one evicted");
+    is(get_job($z, $y)->{status}, 404, 'LRU: Y, the least recently used, was evicted');
+    is(get_job($z, $x)->{status}, 200, 'LRU: X, read after Y, is still in the zone');
+}
+
 done();

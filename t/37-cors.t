@@ -25,6 +25,12 @@ my $ng = start_nginx(redis => $redis, ports => 3, conf => <<"CONF");
             clockchain_cors_origins off;
             clockchain_generate;
         }
+        # guarded by allow/deny alone: the server's list is not inherited
+        location = /metrics {
+            clockchain_metrics;
+            allow 127.0.0.1;
+            deny all;
+        }
     }
     # any origin
     server {
@@ -205,6 +211,35 @@ $res = no_job_created($redis, 'no directive, preflight', sub {
     preflight('/api/generate', $APP, port_n => 3) });
 is_error($res, 405, undef, 'no directive: preflight is 405');
 no_cors($res, 'no directive, preflight');
+
+# the metrics (as the status page, t/80): allow/deny is all that guards
+# them, so a site the operator's browser visits must not read them from
+# inside the allowed network; the server's list does not reach them
+$res = req(GET => '/metrics', headers => { Origin => $APP });
+is($res->{status}, 200, 'metrics under a server with a CORS list: 200');
+like($res->{content} // '', qr/"jobs_created"|clockchain_/, '... the metrics');
+no_cors($res, 'metrics, allowed Origin');
+$res = req(GET => '/metrics?format=prometheus', headers => { Origin => $APP });
+no_cors($res, 'metrics in Prometheus text, allowed Origin');
+$res = preflight('/metrics', $APP);
+is($res->{status}, 405, 'metrics: a CORS preflight is 405, not 204');
+no_cors($res, 'metrics, preflight');
+{
+    my ($rc, $out) = nginx_t(conf => <<"CONF");
+    clockchain_zone cc:1m;
+    clockchain_redis 127.0.0.1:%%REDIS_PORT%%;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /metrics {
+            clockchain_metrics;
+            clockchain_cors_origins *;
+        }
+    }
+CONF
+    isnt($rc, 0, 'clockchain_cors_origins in a metrics location: nginx -t fails');
+    like($out, qr/"clockchain_cors_origins" cannot be used with "clockchain_metrics"/,
+         '... and says why');
+}
 
 # bad values stop nginx -t, naming them
 for my $bad ('* https://a.example.com', 'app.example.com',

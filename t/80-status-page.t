@@ -288,4 +288,25 @@ ok(defined $s->{jobs}{created} && defined $s->{zone}{pages},
    '... and the rest');
 is(http(GET => $url)->{status}, 200, 'Redis down: the page is 200');
 
+# what the JSON shows from outside is made valid UTF-8, not refused: a
+# master name that is not (nginx.conf takes any bytes) made json_pack
+# fail, and the JSON a 500
+{
+    my $name = "cc\xffmaster";
+    my $ng2 = start_nginx(redis => $redis, conf => <<"CONF");
+    clockchain_zone cc2:1m;
+    clockchain_redis sentinel=127.0.0.1:1 master=$name timeout=1s;
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        location = /status { clockchain_status; }
+    }
+CONF
+    my $r2 = http(GET => $ng2->url('/status?format=json'));
+    is($r2->{status}, 200, 'a master name that is not UTF-8: the JSON is a 200');
+    my $j = json_body($r2) // {};
+    is($j->{redis}{sentinel}{master_name}, "cc\x{fffd}master",
+       '... showing the name with U+FFFD for the byte');
+    $ng2->stop;
+}
+
 done();

@@ -40,8 +40,16 @@ rt=$(clang -print-file-name=libclang_rt.asan-x86_64.so)
 [ -f "$rt" ] || { say "build.sh: no $rt (libclang-rt-14-dev)"; exit 1; }
 clang -shared -fPIC -O2 -Wall -Werror -o "$BUILD/nodlclose.so" \
     "$ROOT/t/asan/nodlclose.c"
+# nginx -t and -s exit from main() with the cycle they built unfreed
+# (Debian's 1.22.1-9+deb12u11 at least): LeakSanitizer then fails their
+# exit status, and every "nginx -t passes" test with it.  Their reports
+# still go to the logs, which check-logs.pl reads as for any process (a
+# block with a frame of the module counts); only the status is spared.
 cat >"$BUILD/nginx" <<WRAP
 #!/bin/sh
+case " \$* " in
+*" -t "*|*" -T "*|*" -s "*) ASAN_OPTIONS="\$ASAN_OPTIONS:exitcode=0"; export ASAN_OPTIONS ;;
+esac
 LD_PRELOAD="$rt $BUILD/nodlclose.so\${LD_PRELOAD:+ \$LD_PRELOAD}" exec /usr/sbin/nginx "\$@"
 WRAP
 chmod 755 "$BUILD/nginx"

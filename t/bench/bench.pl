@@ -6,18 +6,22 @@
 #   CLOCKCHAIN_MODULE=build/ngx_http_clockchain_module.so \
 #       perl -I t/lib t/bench/bench.pl [measure ...]
 #
-# With no argument it runs the ten measures, prints the table and
+# With no argument it runs the twelve measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 10) it runs only those and
+# them is kept).  With measure numbers (1 to 12) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
 # BENCH_GRAPH_NODES sets the size of measure 9's graph (100000; see
 # docs/benchmarks.md for how long that takes and how much Redis it needs).
 # BENCH_INGEST_NODES sets how many moments measure 10 ingests (100000;
 # 2000 for a quick run).
+# BENCH_WAITERS sets how many long-poll waiters measure 12 holds on one
+# nginx (10000); BENCH_WAITERS_CONF adds http-level directives to its two
+# nginx (e.g. 'request_pool_size 6k;').
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
-# measure 3 and the first rounds of measures 1, 2 and 4, and writes
+# measure 3 and the first rounds of measures 1, 2 and 4, and on the
+# workers of W during measure 12's wake, and writes
 # the reports to build/bench/ (it slows those rounds down a little).
 #
 # Core Perl and the test harness (t/lib/Clockchain/Test.pm) only.  Needs
@@ -62,7 +66,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-11 ...]\n" if grep { !/^(?:[1-9]|1[01])$/ } @ARGV;
+die "usage: $0 [1-12 ...]\n" if grep { !/^(?:[1-9]|1[012])$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -84,9 +88,12 @@ sub nginx_quote {
     return "'$s'";
 }
 
-# start_ng(name => ..., ports => N, http => sub { my @ports = @_; ... })
+# start_ng(name => ..., ports => N, http => sub { my @ports = @_; ... },
+#          connections => worker_connections (8192))
 sub start_ng {
     my (%o) = @_;
+    my $conns = $o{connections} // 8192;
+    my $nofile = max(16384, 2 * $conns);
     my $prefix = tempdir("cc-bench-$o{name}-XXXXXX", TMPDIR => 1, CLEANUP => 1);
     chmod 0755, $prefix;
     mkdir "$prefix/$_" for qw(logs conf);
@@ -100,10 +107,10 @@ load_module $module;
 daemon on;
 master_process on;
 worker_processes 2;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile $nofile;
 error_log logs/error.log notice;
 pid logs/nginx.pid;
-events { worker_connections 8192; }
+events { worker_connections $conns; }
 http {
     access_log off;
     keepalive_requests 1000000;
@@ -666,10 +673,18 @@ if (wanted(6)) {
 # 5. long-poll wake latency on B for changes made by A's runner
 
 # $k clients in child processes, each with its share of the ids: GET
-# ?wait=30 on one connection per job; each child writes
-# "id arrival completed_at status" lines
+# ?wait=30 (wait => N) on one connection per job, answers awaited until
+# 45 s (secs => N) after the last request was sent; each child writes
+# "id arrival completed_at status" lines.  A child holds about
+# @$ids / $k sockets: keep that under the fd limit (1024 by default).
+# uri => sub { my ($id) = @_; ... } asks for another URI.  Returns a sub
+# that waits for the children and returns their lines (and, in list
+# context, the children's pids as well)
 sub longpoll_clients {
-    my ($port, $ids, $k) = @_;
+    my ($port, $ids, $k, %o) = @_;
+    my $wait = $o{wait} // 30;
+    my $secs = $o{secs} // 45;
+    my $uri = $o{uri} // sub { "/api/jobs/$_[0]?wait=$wait" };
     my $dir = tempdir('cc-bench-lp-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my @kids;
     for my $c (0 .. $k - 1) {
@@ -678,25 +693,33 @@ sub longpoll_clients {
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
             close $rd;
+            # select() on a bit vector and the answer's two fields by
+            # regex: IO::Poll (550 µs a call with 500 sockets) and
+            # JSON::PP (165 µs an answer) took whole seconds of the CPUs
+            # the wake is measured on
             my (%sock, %buf, @out);
-            my $poll = IO::Poll->new;
+            my $rin = '';
             for my $id (@mine) {
                 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
                                               Proto => 'tcp') or die "connect: $!";
-                syswrite($s, "GET /api/jobs/$id?wait=30 HTTP/1.1\r\nHost: bench\r\n"
+                syswrite($s, "GET " . $uri->($id) . " HTTP/1.1\r\nHost: bench\r\n"
                              . "X-Service-Key: $KEY\r\nConnection: close\r\n\r\n");
                 $s->blocking(0);
+                die "fd " . fileno($s) . " is past select()'s 1024\n" if fileno($s) >= 1024;
                 $sock{fileno $s} = [$s, $id];
                 $buf{$id} = '';
-                $poll->mask($s => POLLIN);
+                vec($rin, fileno $s, 1) = 1;
             }
             syswrite($wr, "READY\n");
-            my $end = time + 45;
+            my $end = time + $secs;
             while (%sock && time < $end) {
-                $poll->poll(1);
+                my $ready = select(my $rout = $rin, undef, undef, 1);
+                next if $ready <= 0;
                 my $now = time;
-                for my $s ($poll->handles(POLLIN | POLLERR | POLLHUP)) {
-                    my ($sk, $id) = @{ $sock{fileno $s} };
+                my $bits = unpack('b*', $rout);
+                while ($bits =~ /1/g) {
+                    my $fd = pos($bits) - 1;
+                    my ($s, $id) = @{ $sock{$fd} };
                     my $n = sysread($s, $buf{$id}, 65536, length $buf{$id});
                     next if !defined $n && $!{EAGAIN};
                     my $b = $buf{$id};
@@ -706,11 +729,12 @@ sub longpoll_clients {
                         && length($b) - $h - 4 >= $1;
                     if ($complete || !$n) {
                         my $body = $h >= 0 ? substr($b, $h + 4) : '';
-                        my $j = eval { decode_json($body) } // {};
-                        push @out, join ' ', $id, sprintf('%.6f', $now),
-                            $j->{completed_at} // '-', $j->{status} // 'none';
-                        $poll->remove($s);
-                        delete $sock{fileno $s};
+                        my ($st) = $body =~ /"status":"([^"]*)"/;
+                        my ($at) = $body =~ /"completed_at":"([^"]*)"/;
+                        push @out, join ' ', $id, sprintf('%.6f', $now), $at // '-',
+                            $st // 'none';
+                        vec($rin, $fd, 1) = 0;
+                        delete $sock{$fd};
                         close $s;
                     }
                 }
@@ -728,7 +752,7 @@ sub longpoll_clients {
         my $line = readline($kid->[1]);
         die "a long-poll client did not start\n" unless defined $line && $line eq "READY\n";
     }
-    return sub {
+    my $collect = sub {
         my @lines;
         for my $c (0 .. $#kids) {
             waitpid($kids[$c][0], 0);
@@ -737,13 +761,14 @@ sub longpoll_clients {
         }
         return @lines;
     };
+    return wantarray ? ($collect, [ map { $_->[0] } @kids ]) : $collect;
 }
 
 # a child that subscribes to the events channel and writes, for each
 # "<id> completed <version>" heard, "id time" to a file; returns a sub that
 # stops it and returns { id => time }
 sub events_listener {
-    my ($redis, $n) = @_;
+    my ($redis, $n, $secs) = @_;
     my $file = File::Temp->new(TMPDIR => 1);
     pipe(my $rd, my $wr) or die "pipe: $!";
     my $pid = fork // die "fork: $!";
@@ -759,7 +784,7 @@ sub events_listener {
         open my $fh, '>', $file->filename or POSIX::_exit(1);
         my $seen = 0;
         local $SIG{ALRM} = sub { close $fh; POSIX::_exit(0) };
-        alarm 60;
+        alarm($secs // 60);
         while ($seen < $n) {
             my $m = Clockchain::Test::Redis::_read_reply($s);
             my $t = time;
@@ -801,6 +826,26 @@ sub iso_epoch {
     return timegm($6, $5, $4, $3, $2 - 1, $1) + $7 / 1e6;
 }
 
+# the clients' lines and the times the changes were heard published ->
+# latencies in ms (answer - completed_at; completed_at - PUBLISH heard;
+# PUBLISH heard - answer), { status => count }, first and last arrival
+sub longpoll_split {
+    my ($lines, $pub) = @_;
+    my (@lat, @a_part, @b_part, %st);
+    for (@$lines) {
+        my ($id, $arrival, $completed_at, $status) = split ' ';
+        $st{$status}++;
+        my $c = iso_epoch($completed_at);
+        next unless $status eq 'completed' && defined $c;
+        push @lat, ($arrival - $c) * 1000;
+        next unless $pub->{$id};
+        push @a_part, ($pub->{$id} - $c) * 1000;
+        push @b_part, ($arrival - $pub->{$id}) * 1000;
+    }
+    my @arr = grep { $_ ne '-' } map { (split ' ')[1] } @$lines;
+    return (\@lat, \@a_part, \@b_part, \%st, min(@arr), max(@arr));
+}
+
 # one run: 1000 jobs created on B, a waiter on B for each, then A (a
 # runner nginx with clockchain_flash_max_calls $max) started to run them
 sub longpoll_run {
@@ -822,19 +867,11 @@ sub longpoll_run {
     # B's round trips to Redis meanwhile: the HMGET of each woken waiter
     my $h1 = metrics($B)->{redis_command_duration_seconds};
     stop_ng($A);
-    my (@lat, @a_part, @b_part, %st);
-    for (@lines) {
-        my ($id, $arrival, $completed_at, $status) = split ' ';
-        $st{$status}++;
-        my $c = iso_epoch($completed_at);
-        next unless $status eq 'completed' && defined $c;
-        push @lat, ($arrival - $c) * 1000;
-        next unless $pub->{$id};
-        push @a_part, ($pub->{$id} - $c) * 1000;
-        push @b_part, ($arrival - $pub->{$id}) * 1000;
-    }
-    my $first = min(map { (split ' ')[1] } @lines);
-    my $last = max(map { (split ' ')[1] } @lines);
+    my ($lat, $a_part, $b_part, $st, $first, $last) = longpoll_split(\@lines, $pub);
+    my @lat = @$lat;
+    my @a_part = @$a_part;
+    my @b_part = @$b_part;
+    my %st = %$st;
     say_(sprintf "5: max_calls %d: %d answers (%s), from %.2f to %.2f s after A was started",
          $max, scalar @lines, join(', ', map { "$_ $st{$_}" } sort keys %st),
          $first - $t0, $last - $t0);
@@ -909,6 +946,197 @@ if (wanted(2)) {
 }
 
 stop_ng($B);
+
+###########################################################################
+# 12. 10 000 long-poll waiters on one nginx (issue 19).  W is B without
+# the references, started for this measure alone so that no earlier
+# measure has grown its workers' heaps.  10 000 jobs are created on W and
+# each is read once by both workers (the zone's pages they will touch are
+# then in the "before"); W's workers' memory is read; a GET ?wait=60 for
+# each job on a connection of its own (client processes of 500 sockets,
+# under the default limit of 1024 fds); when /metrics counts every waiter,
+# the memory is read again; then A (a runner, as in 5) is started on the
+# same Redis and finishes the jobs, and W wakes its waiters.  nginx's own
+# limit is W0, a twin of W prepared the same way, holding as many requests
+# that limit_req delays (the first passes): what nginx itself keeps for a
+# request it holds.
+
+my $WAITERS = $ENV{BENCH_WAITERS} // 10_000;
+my $WAITERS_CONF = $ENV{BENCH_WAITERS_CONF} // '';    # e.g. 'request_pool_size 6k;'
+
+# the sum over an nginx's workers of each /proc/PID/status field, and the
+# sockets each worker holds
+sub workers_mem {
+    my ($ng) = @_;
+    my (%sum, @socks);
+    for my $pid ($ng->worker_pids) {
+        my $m = proc_mem($pid);
+        $sum{$_} += $m->{$_} // 0 for qw(VmRSS RssAnon RssShmem RssFile);
+        opendir my $d, "/proc/$pid/fd" or next;
+        push @socks, scalar grep { (readlink("/proc/$pid/fd/$_") // '') =~ /^socket:/ } readdir $d;
+    }
+    $sum{socks} = \@socks;
+    return \%sum;
+}
+
+# W and W0: $n jobs created, each read by both workers
+sub waiters_ng {
+    my ($name, $n) = @_;
+    clear_queue($redis);
+    # a worker may get more than half of the connections (reuseport)
+    my $ng = start_ng(name => $name, ports => 1,
+                      connections => max(8192, int($n * 0.6) + 512), http => sub {
+        my @p = @_;
+        return <<"EOF";
+    clockchain_zone bench:128m;
+    clockchain_redis 127.0.0.1:@{[ $redis->port ]};
+    clockchain_max_pending 0;
+    limit_req_zone \$server_port zone=hold:1m rate=1r/m;
+    $WAITERS_CONF
+    server {
+        listen 127.0.0.1:$p[0] reuseport;
+@{[ api_locations() ]}
+        # nginx's own held request: all but the first are delayed
+        location = /ref/hold { limit_req zone=hold burst=1000000; stub_status; }
+        location = /ref/status { stub_status; }
+    }
+EOF
+    });
+    my @ids = bulk_create($ng, $n, "bench waiters $name");
+    # 8 connections, which reuseport spreads over the two workers
+    for my $i (1 .. 8) {
+        my $st = get_each($ng->port, [ map { "/api/jobs/$_" } @ids ]);
+        die "12: GET answered " . join(',', %$st) . "\n" unless ($st->{200} // 0) == $n;
+    }
+    sleep 1;
+    return ($ng, @ids);
+}
+
+# $n requests held by $ng, one a connection: its workers' memory before
+# and after, the clients, how long it took
+sub hold_requests {
+    my ($ng, $ids, $uri, $count) = @_;
+    my $n = @$ids;
+    my $m0 = workers_mem($ng);
+    my $k = int(($n + 499) / 500);
+    my $t_sent = time;
+    my ($collect, $pids) = longpoll_clients($ng->port, $ids, $k, wait => 60, secs => 120,
+                                            $uri ? (uri => $uri) : ());
+    my $held = wait_for(60, sub { $count->() >= $n });
+    my $t_held = time;
+    die "12: $ng->{name}: " . $count->() . " of $n requests held after 60 s\n" unless $held;
+    sleep 1;
+    my $m1 = workers_mem($ng);
+    my $x = { m0 => $m0, m1 => $m1, clients => $k, hold_secs => $t_held - $t_sent,
+              collect => $collect, pids => $pids, n => $n };
+    $x->{$_} = ($m1->{$_} - $m0->{$_}) * 1024 / $n for qw(VmRSS RssAnon RssShmem);
+    say_(sprintf "12: %s: %d requests held %.1f s after the first was sent, by %d client "
+         . "processes; the workers hold %s sockets; summed over them VmRSS %s -> %s, RssAnon "
+         . "%s -> %s, RssShmem %s -> %s: %.0f B (VmRSS), %.0f B (RssAnon) a request",
+         $ng->{name}, $n, $x->{hold_secs}, $k, join(' and ', @{ $m1->{socks} }),
+         kib($m0->{VmRSS}), kib($m1->{VmRSS}), kib($m0->{RssAnon}), kib($m1->{RssAnon}),
+         kib($m0->{RssShmem}), kib($m1->{RssShmem}), @$x{qw(VmRSS RssAnon)});
+    return $x;
+}
+
+if (wanted(12)) {
+    my $n = $WAITERS;
+    my $load0 = first_line('cat', '/proc/loadavg') =~ s/^(\S+ \S+ \S+).*/$1/r;
+
+    # nginx's own: W0 holds $n - 1 requests delayed by limit_req (stub_status
+    # counts them as writing, with its own request)
+    my ($W0, @ids0) = waiters_ng('W0', $n);
+    my $ref = hold_requests($W0, \@ids0, sub { "/ref/hold?$_[0]" }, sub {
+        my $r = $UA->get($W0->url('/ref/status'));
+        $r->{status} == 200 && $r->{content} =~ /Writing: (\d+)/ ? $1 : 0;
+    });
+    kill 'KILL', @{ $ref->{pids} };
+    waitpid($_, 0) for @{ $ref->{pids} };
+    delete @$ref{qw(collect pids)};
+    stop_ng($W0);
+
+    # the module's waiters on W
+    my ($W, @ids) = waiters_ng('W', $n);
+    my $x = hold_requests($W, \@ids, undef, sub { metrics($W)->{longpoll_waiters} });
+    $x->{ref} = $ref;
+    my $heard = events_listener($redis, $n, 120);
+    my $h0 = metrics($W)->{redis_command_duration_seconds};
+    my $procs = roles($W);
+    my ($A, $t0, @lines);
+    # how long W's workers waited for a CPU (run queue, /proc/PID/schedstat)
+    my $run_delay = sub { sum(0, map { open my $fh, '<', "/proc/$_/schedstat" or return 0;
+                                       (split ' ', scalar <$fh>)[1] / 1e9 } $W->worker_pids) };
+    my $rd0 = $run_delay->();
+    my @c0 = times;
+    my ($cpu) = cpu_during($procs, sub {
+        with_perf('12-wake', [ $W->worker_pids ], sub {
+            $t0 = time;
+            $A = start_ng(name => 'A', ports => 2,
+                          http => runner_http(zone => '128m', max_calls => 256));
+            @lines = $x->{collect}->();
+        });
+    });
+    delete @$x{qw(collect pids)};
+    my $w_waited = $run_delay->() - $rd0;
+    my @c1 = times;
+    # the client processes' whole life (connects, wait, answers): they
+    # share the CPUs with W, A and Redis
+    my $clients_cpu = $c1[2] + $c1[3] - $c0[2] - $c0[3];
+    my $a_cpu = sum(0, map { cpu_secs($_) } $A->worker_pids);
+    my $pub = $heard->();
+    my $h1 = metrics($W)->{redis_command_duration_seconds};
+    my $m2 = workers_mem($W);
+    stop_ng($A);
+    stop_ng($W);
+    # each answer: id, arrival, completed_at, status, when its change was
+    # heard published (epoch seconds), for a look at the tail
+    write_file("$OUT/12-wake.txt", join '', map {
+        chomp(my $l = $_); my $id = (split ' ', $l)[0];
+        sprintf "%s %s\n", $l, $pub->{$id} // '-' } @lines);
+    my ($lat, $a_part, $b_part, $st, $first, $last) = longpoll_split(\@lines, $pub);
+    say_(sprintf "12: %d answers (%s), from %.2f to %.2f s after A was started",
+         scalar @lines, join(', ', map { "$_ $st->{$_}" } sort keys %$st),
+         $first - $t0, $last - $t0);
+    # a waiter whose job A had not finished within the 60 s answers the
+    # state there is: counted, not timed (on a busy machine A's runner, not
+    # the wake, is what runs late)
+    die "12: no job answered completed\n" unless @$lat;
+    warn sprintf "12: only %d of %d jobs answered completed within the 60 s\n", scalar @$lat, $n
+        unless @$lat == $n;
+    my $wcpu = sum(0, map { $cpu->{$_} } grep { /worker/ } keys %$cpu);
+    %$x = (%$x, m2 => $m2,
+           median => median(@$lat), p99 => pct(99, @$lat), max => max(@$lat),
+           a_median => median(@$a_part), a_p99 => pct(99, @$a_part), a_max => max(@$a_part),
+           b_median => median(@$b_part), b_p99 => pct(99, @$b_part), b_max => max(@$b_part),
+           heard => scalar @$a_part, first => $first - $t0, last => $last - $t0,
+           cpu => $cpu, w_cpu => $wcpu, a_cpu => $a_cpu, w_us => $wcpu / $n * 1e6,
+           clients_cpu => $clients_cpu, completed => scalar @$lat, states => $st,
+           w_waited => $w_waited,
+           rt_n => $h1->{count} - $h0->{count}, load0 => $load0,
+           load => first_line('cat', '/proc/loadavg') =~ s/^(\S+ \S+ \S+).*/$1/r);
+    $RES{12} = $x;
+    say_(sprintf "12: wake latency median %.2f ms, p99 %.2f ms, max %.2f ms; completed_at to "
+         . "PUBLISH heard: median %.2f p99 %.2f max %.2f ms; PUBLISH heard to W's answer: "
+         . "median %.2f p99 %.2f max %.2f ms (%d heard)",
+         @$x{qw(median p99 max a_median a_p99 a_max b_median b_p99 b_max heard)});
+    say_(sprintf "12: CPU during the wake (%.2f s): %s; A's workers %.2f s; the clients %.2f s; "
+         . "W's workers %.0f µs per waiter, and %.2f s waiting for a CPU; W's Redis round "
+         . "trips meanwhile: %d; after the wake W's workers: VmRSS %s, RssAnon %s",
+         $last - $t0, cpu_text($cpu), $a_cpu, $clients_cpu, $x->{w_us}, $w_waited, $x->{rt_n},
+         kib($m2->{VmRSS}), kib($m2->{RssAnon}));
+    $COMMANDS{12} = "W: B's configuration without the references, and `location = /ref/hold "
+        . "{ limit_req zone=hold burst=1000000; stub_status; }` (`limit_req_zone \$server_port "
+        . "zone=hold:1m rate=1r/m`) and a `stub_status` location; W0 a twin of W; each started "
+        . "for this measure, with $n jobs created on it and each read once by both workers; "
+        . "`/proc/<worker>/status` of both workers; on W0 `GET /ref/hold?ID` for each job on a "
+        . "connection of its own ($x->{clients} client processes of 500 sockets), until "
+        . "stub_status counts them, 1 s, `/proc/<worker>/status` again, clients killed; on W "
+        . "the same with `GET /api/jobs/ID?wait=60`, until `longpoll_waiters` in `/metrics` "
+        . "is $n; per request: (sum of VmRSS after − before) ÷ $n, the same for RssAnon; then "
+        . "A (as in 5) started on the same Redis; latency = arrival of the answer − "
+        . "`completed_at` in it, split as in 5; CPU of W's workers from A's start to the last "
+        . "answer";
+}
 
 ###########################################################################
 # 4. GET p99 while 1000 Flash calls are in flight
@@ -1760,6 +1988,23 @@ if ($RES{11}) {
         $x->{p99_ms} <= 50);
 }
 
+if ($RES{12}) {
+    my $x = $RES{12};
+    row(sprintf('12. %d long-poll waiters on one nginx: workers\' RSS growth ÷ waiters', $x->{n}),
+        '≤ 8 KiB',
+        sprintf('%.1f KiB (RssAnon %.1f KiB; VmRSS %s → %s, both workers; nginx\'s own '
+                . 'held request, `limit_req` delay: %.1f KiB)', $x->{VmRSS} / 1024,
+                $x->{RssAnon} / 1024, kib($x->{m0}{VmRSS}), kib($x->{m1}{VmRSS}),
+                $x->{ref}{VmRSS} / 1024),
+        $x->{VmRSS} <= 8192);
+    row(sprintf('12. %d long-poll waiters woken by A\'s changes, answer − `completed_at`: max', $x->{n}),
+        '≤ 100 ms',
+        sprintf('%.2f ms (median %.2f ms, p99 %.2f ms)%s', @$x{qw(max median p99)},
+                $x->{completed} == $x->{n} ? ''
+                : sprintf('; only %d of %d finished by A within the 60 s', $x->{completed}, $x->{n})),
+        $x->{max} <= 100 && $x->{completed} == $x->{n});
+}
+
 if ($RES{9}) {
     my $x = $RES{9};
     row(sprintf('9. graph of %dk moments built through the runner (nginx as Flash)', $x->{n} / 1000),
@@ -1969,6 +2214,33 @@ if ($RES{7}) {
             . sprintf(' (%+.0f KiB per 10k jobs)', slope(@{ $x->{series}{$_} })) } @{ $x->{workers} })
         . ".\n\n";
 }
+if ($RES{12}) {
+    my $x = $RES{12};
+    my ($m0, $m1, $m2, $ref) = @$x{qw(m0 m1 m2 ref)};
+    $gen .= sprintf "Measure 12: %d waiters on W, held %.1f s after the first request was sent "
+        . "(%d client processes), W's two workers holding %s sockets; load average %s at its "
+        . "start, %s at its end. Workers' memory, summed over the two, and the same for W0's "
+        . "%d requests delayed by `limit_req` (nginx's own held request):\n\n",
+        $x->{n}, $x->{hold_secs}, $x->{clients}, join(' and ', @{ $m1->{socks} }),
+        $x->{load0}, $x->{load}, $ref->{n} - 1;
+    $gen .= "| | W, no waiters | W, $x->{n} waiters held | per waiter | W, after the wake "
+        . "| W0, per held request |\n|---|---|---|---|---|---|\n";
+    for my $f (qw(VmRSS RssAnon RssShmem)) {
+        $gen .= sprintf "| %s | %s | %s | %.0f B | %s | %.0f B |\n", $f, kib($m0->{$f}),
+            kib($m1->{$f}), $x->{$f}, kib($m2->{$f}), $ref->{$f};
+    }
+    $gen .= sprintf "\nThe wake: %s; answers from %.2f to %.2f s after A was started; answer − "
+        . "`completed_at` median %.2f ms, p99 %.2f ms, max %.2f ms; `completed_at` → PUBLISH "
+        . "heard median %.2f ms, p99 %.2f ms, max %.2f ms; PUBLISH heard → W's answer median "
+        . "%.2f ms, p99 %.2f ms, max %.2f ms (%d of %d changes heard). CPU seconds meanwhile: "
+        . "%s; A's workers %.2f s; the client processes %.2f s (their whole life). W's "
+        . "workers: %.0f µs per woken waiter, %.2f s waiting for a CPU (run queue), %d Redis "
+        . "round trips.\n\n",
+        join(', ', map { "$x->{states}{$_} answered $_" } sort keys %{ $x->{states} }),
+        @$x{qw(first last median p99 max a_median a_p99 a_max b_median b_p99 b_max heard n)},
+        cpu_text($x->{cpu}), $x->{a_cpu}, $x->{clients_cpu}, $x->{w_us}, $x->{w_waited},
+        $x->{rt_n};
+}
 if ($RES{9}) {
     my $x = $RES{9};
     $gen .= sprintf "Measure 9, a graph of %d moments (%d edges, every other moment public) built "
@@ -2006,7 +2278,7 @@ $gen .= "R, A: nginx with the module's locations, a runner (`clockchain_flash_ma
     . "`clockchain_max_pending 0`, `worker_connections 8192`, `keepalive_requests 1000000`, "
     . "one Redis. `post.lua` sets `POST`, the body `{\"query\":\"moon landing\"}`, "
     . "`Content-Type` and `X-Service-Key`.\n\n";
-for my $k (1 .. 11) {
+for my $k (1 .. 12) {
     next unless $COMMANDS{$k};
     my $c = $COMMANDS{$k};
     $gen .= "- $k: " . (ref $c ? join('; ', @$c) : $c) . "\n";

@@ -278,6 +278,7 @@ sub report_text {
     my $c = $r->{counts};
     my $s = sprintf "chaos: seed %s, %s min, %d requests, %d jobs acknowledged\n",
         $r->{seed}, $r->{minutes}, $r->{requests}, $r->{acknowledged};
+    $s .= "redis: $r->{redis}\n" if $r->{redis};
     $s .= "settled: " . ($r->{settled} ? 'every acknowledged job finished'
                                         : 'NOT every acknowledged job finished') . "\n";
     $s .= "outcomes: " . join(', ', map { "$_ $c->{outcome}{$_}" } sort keys %{ $c->{outcome} // {} }) . "\n";

@@ -15,7 +15,9 @@
  * one JSON string for jansson; it decodes to the input with each byte that
  * does not start a well-formed UTF-8 sequence replaced by U+FFFD.  The same
  * bytes as a job's path and error make a job object that jansson reads
- * back with its six keys.
+ * back with its six keys, and the same object again when the path and the
+ * error are given in their escaped form (ngx_http_clockchain_json_escape(),
+ * as the zone keeps them) and copied verbatim.
  */
 
 
@@ -136,11 +138,11 @@ fz_json_string(const uint8_t *data, size_t size)
 static void
 fz_job_json(const uint8_t *data, size_t size)
 {
-    char                       *dst, *end;
-    size_t                      len, half;
+    char                       *dst, *end, *esc, *vdst, *vend;
+    size_t                      len, half, plen, elen;
     json_t                     *v;
     json_error_t                jerr;
-    ngx_http_clockchain_job_t   job;
+    ngx_http_clockchain_job_t   job, vjob;
 
     half = size / 2;
 
@@ -152,6 +154,7 @@ fz_job_json(const uint8_t *data, size_t size)
     job.error_len = size - half;
     job.created_at = "2026-03-06T14:32:18.123456Z";
     job.completed_at = (size % 2) ? job.created_at : NULL;
+    job.verbatim = 0;
 
     len = ngx_http_clockchain_job_json_len(&job);
 
@@ -172,6 +175,47 @@ fz_job_json(const uint8_t *data, size_t size)
     fz_assert(json_is_object(v) && json_object_size(v) == 6);
     fz_assert(json_is_string(json_object_get(v, "status")));
 
+    /* the zone's form: the strings escaped once, then copied */
+
+    vjob = job;
+    vjob.verbatim = 1;
+
+    plen = job.path ? ngx_http_clockchain_json_escape_len(job.path,
+                                                          job.path_len)
+                    : 0;
+    elen = job.error ? ngx_http_clockchain_json_escape_len(job.error,
+                                                           job.error_len)
+                     : 0;
+
+    esc = malloc(plen + elen + 1);
+    fz_assert(esc != NULL);
+
+    if (job.path) {
+        fz_assert(ngx_http_clockchain_json_escape(esc, job.path, job.path_len)
+                  == esc + plen);
+        vjob.path = esc;
+        vjob.path_len = plen;
+    }
+
+    if (job.error) {
+        fz_assert(ngx_http_clockchain_json_escape(esc + plen, job.error,
+                                                  job.error_len)
+                  == esc + plen + elen);
+        vjob.error = esc + plen;
+        vjob.error_len = elen;
+    }
+
+    fz_assert(ngx_http_clockchain_job_json_len(&vjob) == len);
+
+    vdst = malloc(len);
+    fz_assert(vdst != NULL);
+
+    vend = ngx_http_clockchain_job_json(vdst, &vjob);
+    fz_assert(vend - vdst == end - dst);
+    fz_assert(memcmp(vdst, dst, (size_t) (end - dst)) == 0);
+
+    free(vdst);
+    free(esc);
     json_decref(v);
     free(dst);
 }

@@ -83,6 +83,43 @@ test_ids(void)
     ok(!ngx_http_clockchain_valid_id("a3d8f7e2-4c1b-4a9e-8f2d-1e3c5b7a9d\0f",
                                      36), "NUL inside is refused");
 
+    /*
+     * the table against the form, byte by byte: every value of every
+     * position of a valid id, the rest left valid
+     */
+
+    all_ok = 1;
+
+    for (i = 0; i < 36 * 256; i++) {
+        int   pos, c, want;
+
+        pos = i / 256;
+        c = i % 256;
+
+        memcpy(a, "a3d8f7e2-4c1b-4a9e-8f2d-1e3c5b7a9d0f", 36);
+        a[pos] = (char) c;
+
+        if (pos == 8 || pos == 13 || pos == 18 || pos == 23) {
+            want = (c == '-');
+
+        } else if (pos == 14) {
+            want = (c == '4');
+
+        } else if (pos == 19) {
+            want = (c == '8' || c == '9' || c == 'a' || c == 'b');
+
+        } else {
+            want = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+        }
+
+        if (ngx_http_clockchain_valid_id(a, 36) != want) {
+            all_ok = 0;
+            printf("# position %d, byte 0x%02x: %d\n", pos, c, !want);
+        }
+    }
+
+    ok(all_ok, "each byte of each position is judged as the form says");
+
     all_ok = 1;
 
     for (i = 0; i < 1000; i++) {
@@ -224,6 +261,16 @@ test_json_string(void)
         ok(0, "invalid UTF-8 became U+FFFD, valid UTF-8 kept");
     }
 
+    /* what goes between the quotes, as the zone keeps a path or error */
+    in = "a\"b\\c\n\x01\xff\xc3\xa9\xe2\x80\xa8";
+    len = ngx_http_clockchain_json_escape_len(in, strlen(in));
+    end = ngx_http_clockchain_json_escape(out, in, strlen(in));
+    ok((size_t) (end - out) == len
+       && len + 2 == ngx_http_clockchain_json_string_len(in, strlen(in))
+       && memcmp(out, "a\\\"b\\\\c\\u000a\\u0001\xef\xbf\xbd\xc3\xa9"
+                      "\xe2\x80\xa8", len) == 0,
+       "escaped without quotes: the string's inside");
+
     /* overlong '/' and a surrogate */
     in = "\xc0\xaf\xed\xa0\x80";
     end = ngx_http_clockchain_json_string(out, in, strlen(in));
@@ -262,8 +309,40 @@ test_job_json(void)
         job.completed_at = ngx_http_clockchain_is_terminal(s)
                            ? "2026-03-06T14:32:32.987654Z" : NULL;
 
+        job.verbatim = 0;
         end = ngx_http_clockchain_job_json(out, &job);
         *end = '\0';
+
+        /* the same job with its strings escaped already, as the zone has it */
+        {
+            char                       esc[512], vout[1024], *vend, *q;
+            ngx_http_clockchain_job_t  v;
+
+            v = job;
+            v.verbatim = 1;
+            q = esc;
+
+            if (job.path) {
+                v.path = q;
+                q = ngx_http_clockchain_json_escape(q, job.path, job.path_len);
+                v.path_len = q - v.path;
+            }
+
+            if (job.error) {
+                v.error = q;
+                q = ngx_http_clockchain_json_escape(q, job.error,
+                                                    job.error_len);
+                v.error_len = q - v.error;
+            }
+
+            vend = ngx_http_clockchain_job_json(vout, &v);
+
+            ok(vend - vout == end - out
+               && memcmp(vout, out, (size_t) (end - out)) == 0
+               && ngx_http_clockchain_job_json_len(&v)
+                  == ngx_http_clockchain_job_json_len(&job),
+               "the job json from escaped strings is the same, byte for byte");
+        }
 
         ok((size_t) (end - out) <= ngx_http_clockchain_job_json_len(&job),
            "job json fits the measured length");

@@ -387,7 +387,7 @@ sub start_redis {
 my @SENTINELS;
 
 sub start_sentinel {
-    my ($conf) = @_;
+    my ($conf, %o) = @_;
     my $dir = tempdir('cc-sentinel-XXXXXX', TMPDIR => 1, CLEANUP => 1);
     my ($port) = _free_ports(1);
     _spew("$dir/sentinel.conf", "port $port\nbind 127.0.0.1\ndir $dir\n$conf");
@@ -396,7 +396,10 @@ sub start_sentinel {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', "$dir/log";
         open STDERR, '>&', \*STDOUT;
-        { exec '/usr/bin/redis-sentinel', "$dir/sentinel.conf" }
+        # server => a redis-server binary, run as a sentinel (chaos.pl's
+        # with WAITAOF)
+        { exec $o{server} ? ($o{server}, "$dir/sentinel.conf", '--sentinel')
+                          : ('/usr/bin/redis-sentinel', "$dir/sentinel.conf") }
         POSIX::_exit(127);
     }
     my $s = { pid => $pid, port => $port, dir => $dir };
@@ -675,7 +678,8 @@ sub unixsocket { $_[0]{unixsocket} }
 
 sub start {
     my ($self) = @_;
-    my @args = ('/usr/bin/redis-server',
+    # server => a redis-server of another version (t/54: one with WAITAOF)
+    my @args = ($self->{opt}{server} // '/usr/bin/redis-server',
         '--port', $self->{port}, '--bind', '127.0.0.1',
         '--save', '', '--appendonly', 'yes', '--dir', $self->{dir},
         '--daemonize', 'no', '--logfile', '');
