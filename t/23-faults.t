@@ -361,13 +361,23 @@ sub calls { my $c = $flash->calls->{by_job}; map { $c->{$_} // 0 } @_ }
     ok(wait_for(30, sub {
         (grep { status($redis, $_) eq 'completed' } @ids) >= 150
     }), '12: a third done');
-    kill 'KILL', $a->master_pid, $a->worker_pids;
+    my %apid = map { $_ => 1 } $a->worker_pids;
+    kill 'KILL', $a->master_pid, keys %apid;
+    # what A held when it died, read before the 2 s lease lets B take any:
+    # its calls in flight (at most 32) and the calls that had answered but
+    # whose outcome A had not written yet (under ASan on a loaded box CI
+    # saw 39 run twice: the outcomes lag the calls)
+    my $held = 0;
+    for my $id (@{ $redis->cmd('ZRANGE', 'clockchain:{cc}:v1:processing', 0, -1) // [] }) {
+        my $runner = $redis->cmd('HGET', $JOB_PREFIX . $id, 'runner') // '';
+        $held++ if $runner =~ /:(\d+)$/ && $apid{$1};
+    }
     ok(wait_for(5, sub { !$a->running }), '12: nginx A killed');
     is(all_status($redis, 'completed', 60, @ids), 0, '12: all 500 completed');
     my @n = calls(@ids);
     is(scalar(grep { $_ == 0 } @n), 0, '12: every job was called');
     my $twice = grep { $_ == 2 } @n;
-    cmp_ok($twice, '<=', 32, "12: $twice ran twice, at most A's 32 calls in flight");
+    cmp_ok($twice, '<=', $held, "12: $twice ran twice, at most the $held jobs A held when it died");
     is(scalar(grep { $_ > 2 } @n), 0, '12: none ran three times');
     push @skip, $a;
 }
