@@ -44,7 +44,8 @@ static ngx_int_t ngx_http_clockchain_redis_send_eval(
     ngx_http_clockchain_redis_op_t *op);
 static ngx_int_t ngx_http_clockchain_redis_send_formatted(
     ngx_http_clockchain_redis_op_t *op, u_char *cmd, size_t len);
-static void ngx_http_clockchain_redis_sent(ngx_http_clockchain_redis_op_t *op);
+static ngx_int_t ngx_http_clockchain_redis_queued(
+    ngx_http_clockchain_redis_op_t *op, int rc);
 static size_t ngx_http_clockchain_redis_resp_size(size_t len,
     ngx_uint_t bytes);
 static u_char *ngx_http_clockchain_redis_resp_uint(u_char *p, size_t n);
@@ -789,20 +790,13 @@ static ngx_int_t
 ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
     const char **argv, const size_t *argvlen)
 {
+    int                           rc;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_clockchain_redis_reply, op,
-                              argc, argv, argvlen)
-        != REDIS_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "clockchain: could not queue a redis command");
-        return NGX_ERROR;
-    }
+    rc = redisAsyncCommandArgv(rd->ac, ngx_http_clockchain_redis_reply, op,
+                               argc, argv, argvlen);
 
-    ngx_http_clockchain_redis_sent(op);
-
-    return NGX_OK;
+    return ngx_http_clockchain_redis_queued(op, rc);
 }
 
 
@@ -810,27 +804,33 @@ static ngx_int_t
 ngx_http_clockchain_redis_send_formatted(ngx_http_clockchain_redis_op_t *op,
     u_char *cmd, size_t len)
 {
+    int                           rc;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
-    if (redisAsyncFormattedCommand(rd->ac, ngx_http_clockchain_redis_reply,
-                                   op, (char *) cmd, len)
-        != REDIS_OK)
-    {
+    rc = redisAsyncFormattedCommand(rd->ac, ngx_http_clockchain_redis_reply,
+                                    op, (char *) cmd, len);
+
+    return ngx_http_clockchain_redis_queued(op, rc);
+}
+
+
+/*
+ * What follows hiredis's answer to a command queued on the command
+ * connection, however it was given (an argv or RESP written here): one
+ * place that counts it as pending and arms the timeout, so that the two
+ * ways of sending cannot drift apart.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_redis_queued(ngx_http_clockchain_redis_op_t *op, int rc)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (rc != REDIS_OK) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: could not queue a redis command");
         return NGX_ERROR;
     }
-
-    ngx_http_clockchain_redis_sent(op);
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_clockchain_redis_sent(ngx_http_clockchain_redis_op_t *op)
-{
-    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
     rd->pending++;
     op->sent = ngx_http_clockchain_redis_now_us();
@@ -838,6 +838,8 @@ ngx_http_clockchain_redis_sent(ngx_http_clockchain_redis_op_t *op)
     if (!rd->timeout.timer_set) {
         ngx_add_timer(&rd->timeout, rd->rcf->timeout);
     }
+
+    return NGX_OK;
 }
 
 
