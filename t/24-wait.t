@@ -95,7 +95,13 @@ ok($long && $ng->error_log !~ /did not confirm job/,
    'replica up: answered at once (the replica confirmed, no WAIT ran out)');
 is($replica->cmd('EXISTS', $JOB_PREFIX . $long->{job_id}), 1,
    'replica up: the replica has the job when the POST answers');
-ok(wait_for(5, sub { status($long->{job_id}) eq 'processing' }),
+# event: the stand-in holds its Flash call.  'processing' alone says that
+# claim.lua ran; with wait= the call starts only once the replica has the
+# claim too (runner_confirmed).  A replica stopped in between makes the
+# runner hand the job back (it leaves the processing set, is claimed
+# again, and that later call is held with no release to come)
+ok(wait_for(5, sub { status($long->{job_id}) eq 'processing'
+                     && $flash->held == 1 }),
    'the runner runs it (its Flash call is held)');
 
 # --- the replica hangs (SIGSTOP) ---------------------------------------------
