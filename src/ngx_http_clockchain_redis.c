@@ -102,7 +102,8 @@ const char  *ngx_http_clockchain_scripts[] = {
     ngx_http_clockchain_lua_restore,
     ngx_http_clockchain_lua_agents,
     ngx_http_clockchain_lua_propose,
-    ngx_http_clockchain_lua_ingest
+    ngx_http_clockchain_lua_ingest,
+    ngx_http_clockchain_lua_reveal
 };
 
 

@@ -38,7 +38,8 @@
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_AGENTS     17
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_PROPOSE    18
 #define NGX_HTTP_CLOCKCHAIN_SCRIPT_INGEST     19
-#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           20
+#define NGX_HTTP_CLOCKCHAIN_SCRIPT_REVEAL     20
+#define NGX_HTTP_CLOCKCHAIN_SCRIPTS           21
 
 
 typedef struct ngx_http_clockchain_redis_op_s  ngx_http_clockchain_redis_op_t;

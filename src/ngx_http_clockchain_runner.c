@@ -18,6 +18,12 @@
  * A commit that Redis could not take is kept and sent again when Redis is
  * back.  Flash answering 401/402, or failing call after call, pauses the
  * claiming instead of failing the backlog.
+ *
+ * With clockchain_redis wait=, an outcome goes in two steps, each followed
+ * by WAIT on its connection: kept beside the job (readers still see it
+ * processing), then, once replicas have it, revealed (reveal.lua) and
+ * announced.  A step WAIT did not confirm is sent again and WAIT asked
+ * again: no answer shows an outcome a failover could take back.
  */
 
 
@@ -53,6 +59,8 @@
 #define NGX_HTTP_CLOCKCHAIN_REFUSED_RESULT  3
 /* completed_at with a NUL: the scene code reads it as a C string */
 #define NGX_HTTP_CLOCKCHAIN_STAMP         (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1)
+/* an outcome's mark: "<token> completed", or claim.lua's, with a NUL */
+#define NGX_HTTP_CLOCKCHAIN_MARK_LEN      64
 
 /*
  * Outcomes sent to Redis and not yet answered.  Flash answers arrive in
@@ -106,6 +114,17 @@ typedef struct {
     unsigned                           stamped:1;
     unsigned                           held:1;      /* wait=: claim unsure */
     unsigned                           nocache:1;   /* wait=: path refused */
+
+    /*
+     * wait=: an outcome is kept beside its job until replicas have it,
+     * then revealed (reveal.lua), then announced once they have that too
+     */
+    unsigned                           kept:1;      /* confirmed: reveal */
+    unsigned                           reveal:1;    /* a claim's: no call */
+    ngx_uint_t                         unconfirmed; /* WAITs in a row */
+    char                               mark[NGX_HTTP_CLOCKCHAIN_MARK_LEN];
+    ngx_str_t                          final;       /* reveal.lua's, */
+    ngx_str_t                          change;      /* to announce */
 } ngx_http_clockchain_run_t;
 
 
@@ -135,8 +154,6 @@ typedef struct {
     size_t                             channel_len;
     ngx_uint_t                         exiting;
     ngx_msec_t                         trim;        /* last run freed, 0 */
-    ngx_str_t                         *events;      /* wait=: claim's, 2 each */
-    ngx_uint_t                         nevents;
 } ngx_http_clockchain_runner_t;
 
 
@@ -152,6 +169,10 @@ static void ngx_http_clockchain_runner_confirmed(void *data,
     redisReply *reply);
 static ngx_http_clockchain_run_t *ngx_http_clockchain_runner_start(
     ngx_http_clockchain_runner_t *rn, redisReply *job);
+static ngx_http_clockchain_run_t *ngx_http_clockchain_runner_kept(
+    ngx_http_clockchain_runner_t *rn, redisReply *kept);
+static void ngx_http_clockchain_runner_add(ngx_http_clockchain_runner_t *rn,
+    ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_call(ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_called(
     ngx_http_clockchain_flash_call_t *call);
@@ -173,10 +194,15 @@ static ngx_int_t ngx_http_clockchain_runner_commit(
     ngx_http_clockchain_run_t *run);
 static void ngx_http_clockchain_runner_committed(void *data,
     redisReply *reply);
+static void ngx_http_clockchain_runner_again(ngx_http_clockchain_run_t *run,
+    redisReply *reply);
 static void ngx_http_clockchain_runner_replicated(void *data,
     redisReply *reply);
-static void ngx_http_clockchain_runner_announce(
-    ngx_http_clockchain_run_t *run);
+static void ngx_http_clockchain_runner_revealed(void *data,
+    redisReply *reply);
+static void ngx_http_clockchain_runner_shown(void *data, redisReply *reply);
+static ngx_uint_t ngx_http_clockchain_runner_unconfirmed(
+    ngx_http_clockchain_run_t *run, redisReply *reply, const char *what);
 static void ngx_http_clockchain_runner_done(ngx_http_clockchain_run_t *run,
     ngx_uint_t written, ngx_uint_t cache);
 static ngx_int_t ngx_http_clockchain_runner_bound(
@@ -281,9 +307,6 @@ ngx_http_clockchain_runner_exit_process(ngx_cycle_t *cycle)
         run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
         ngx_http_clockchain_runner_free(run);
     }
-
-    ngx_free(rn->events);
-    rn->events = NULL;
 
     ngx_http_clockchain_flash_exit();
 }
@@ -524,7 +547,7 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
         return;
     }
 
-    /* with wait=, the events of the jobs failed there come fourth */
+    /* with wait=, the kept outcomes to reveal come fourth */
 
     if (reply->type != REDIS_REPLY_ARRAY
         || reply->elements != (rn->mcf->redis.wait ? 4 : 3)
@@ -582,21 +605,22 @@ ngx_http_clockchain_runner_claimed(void *data, redisReply *reply)
  * counted the attempt, is on N replicas.  A claim the primary alone had
  * would be lost with it in a failover, and the job called once more than
  * its hash says.  The claimed jobs wait for the WAIT sent after the claim
- * on its connection, and so do the final states claim.lua made.
+ * on its connection, and so do the kept outcomes claim.lua gave to reveal
+ * (the failures it decided, and outcomes whose runner died before it
+ * revealed them): that WAIT covers them too, being later on the primary.
  */
 
 static void
 ngx_http_clockchain_runner_hold(ngx_http_clockchain_runner_t *rn,
     redisReply *reply)
 {
-    size_t                      i, len, n;
-    u_char                     *p;
+    size_t                      i;
     ngx_uint_t                  held;
-    redisReply                 *jobs, *events, *e;
+    redisReply                 *jobs, *kept;
     ngx_http_clockchain_run_t  *run;
 
     jobs = reply->element[0];
-    events = reply->element[3];
+    kept = reply->element[3];
     held = 0;
 
     for (i = 0; i < jobs->elements; i++) {
@@ -608,51 +632,16 @@ ngx_http_clockchain_runner_hold(ngx_http_clockchain_runner_t *rn,
         }
     }
 
-    /* { final state or "", change } each, copied until the WAIT answers */
+    for (i = 0; i < kept->elements; i++) {
+        run = ngx_http_clockchain_runner_kept(rn, kept->element[i]);
 
-    len = 0;
-    n = 0;
-
-    for (i = 0; i < events->elements; i++) {
-        e = events->element[i];
-
-        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2
-            && e->element[0]->type == REDIS_REPLY_STRING
-            && e->element[1]->type == REDIS_REPLY_STRING)
-        {
-            len += e->element[0]->len + e->element[1]->len;
-            n++;
+        if (run) {
+            run->held = 1;
+            held++;
         }
     }
 
-    if (n && rn->events == NULL) {
-        rn->events = ngx_alloc(2 * n * sizeof(ngx_str_t) + len, rn->log);
-
-        if (rn->events) {
-            p = (u_char *) (rn->events + 2 * n);
-
-            for (i = 0; i < events->elements; i++) {
-                e = events->element[i];
-
-                if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
-                    || e->element[0]->type != REDIS_REPLY_STRING
-                    || e->element[1]->type != REDIS_REPLY_STRING)
-                {
-                    continue;
-                }
-
-                rn->events[rn->nevents].data = p;
-                rn->events[rn->nevents++].len = e->element[0]->len;
-                p = ngx_cpymem(p, e->element[0]->str, e->element[0]->len);
-
-                rn->events[rn->nevents].data = p;
-                rn->events[rn->nevents++].len = e->element[1]->len;
-                p = ngx_cpymem(p, e->element[1]->str, e->element[1]->len);
-            }
-        }
-    }
-
-    if (held == 0 && rn->nevents == 0) {
+    if (held == 0) {
         return;
     }
 
@@ -676,7 +665,7 @@ ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
 {
     ngx_http_clockchain_runner_t *rn = data;
 
-    ngx_uint_t                  i, ok, n;
+    ngx_uint_t                  ok, n, k;
     ngx_msec_t                  delay;
     const char                 *said;
     ngx_queue_t                *q, *next;
@@ -687,36 +676,30 @@ ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
     ok = ngx_http_clockchain_store_confirmed(rn->mcf, reply, &said);
 
     n = 0;
+    k = 0;
 
     for (q = ngx_queue_head(&rn->runs);
          q != ngx_queue_sentinel(&rn->runs);
          q = ngx_queue_next(q))
     {
         run = ngx_queue_data(q, ngx_http_clockchain_run_t, queue);
-        n += run->held;
+
+        if (run->held) {
+            n += !run->reveal;
+            k += run->reveal;
+        }
     }
 
     if (!ok) {
         ngx_log_error(NGX_LOG_WARN, rn->log, 0,
                       "clockchain: %ui replica(s) did not confirm a claim "
                       "in time (%s answered: %s): handing %ui job(s) back "
-                      "without calling flash%s",
+                      "without calling flash, %ui kept outcome(s) left "
+                      "unrevealed",
                       rn->mcf->redis.wait,
                       rn->mcf->redis.waitaof ? "WAITAOF" : "WAIT", said, n,
-                      rn->nevents ? ", announcing the jobs it failed all "
-                                    "the same" : "");
+                      k);
     }
-
-    /* the failures claim.lua decided: on the primary whatever WAIT said */
-
-    for (i = 0; i + 1 < rn->nevents; i += 2) {
-        ngx_http_clockchain_store_announce(rn->mcf, &rn->events[i],
-                                           &rn->events[i + 1]);
-    }
-
-    ngx_free(rn->events);
-    rn->events = NULL;
-    rn->nevents = 0;
 
     for (q = ngx_queue_head(&rn->runs);
          q != ngx_queue_sentinel(&rn->runs);
@@ -730,6 +713,18 @@ ngx_http_clockchain_runner_confirmed(void *data, redisReply *reply)
         }
 
         run->held = 0;
+
+        if (run->reveal) {
+            if (ok) {
+                ngx_http_clockchain_runner_settle(run);
+
+            } else {
+                /* still in the confirming set: a later claim gives it */
+                ngx_http_clockchain_runner_free(run);
+            }
+
+            continue;
+        }
 
         if (ok) {
             ngx_http_clockchain_runner_call(run);
@@ -810,14 +805,7 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     run->visibility = ngx_http_clockchain_strdup(f[4]->str, f[4]->len);
     run->created_by = ngx_http_clockchain_strdup(f[5]->str, f[5]->len);
 
-    ngx_queue_insert_tail(&rn->runs, &run->queue);
-    rn->nruns++;
-
-    ngx_http_clockchain_stat_set(in_flight, rn->nruns);
-
-    if (!rn->drain.timer_set) {
-        ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
-    }
+    ngx_http_clockchain_runner_add(rn, run);
 
     if (run->query == NULL || run->preset == NULL || run->visibility == NULL
         || run->created_by == NULL)
@@ -827,6 +815,59 @@ ngx_http_clockchain_runner_start(ngx_http_clockchain_runner_t *rn,
     }
 
     return run;
+}
+
+
+/* wait=: a kept outcome claim.lua gave, { id, its mark }, to reveal */
+
+static ngx_http_clockchain_run_t *
+ngx_http_clockchain_runner_kept(ngx_http_clockchain_runner_t *rn,
+    redisReply *kept)
+{
+    ngx_http_clockchain_run_t  *run;
+
+    if (kept->type != REDIS_REPLY_ARRAY || kept->elements != 2
+        || kept->element[0]->type != REDIS_REPLY_STRING
+        || kept->element[1]->type != REDIS_REPLY_STRING
+        || kept->element[0]->len != NGX_HTTP_CLOCKCHAIN_ID_LEN
+        || kept->element[1]->len >= NGX_HTTP_CLOCKCHAIN_MARK_LEN)
+    {
+        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                      "clockchain: claim gave a malformed kept outcome");
+        return NULL;
+    }
+
+    run = ngx_calloc(sizeof(ngx_http_clockchain_run_t), rn->log);
+    if (run == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(run->id, kept->element[0]->str, NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    ngx_memcpy(run->mark, kept->element[1]->str, kept->element[1]->len);
+
+    /* not calling: a drain does not hand it back */
+    run->outcome = NGX_HTTP_CLOCKCHAIN_FAIL;
+    run->kept = 1;
+    run->reveal = 1;
+
+    ngx_http_clockchain_runner_add(rn, run);
+
+    return run;
+}
+
+
+static void
+ngx_http_clockchain_runner_add(ngx_http_clockchain_runner_t *rn,
+    ngx_http_clockchain_run_t *run)
+{
+    ngx_queue_insert_tail(&rn->runs, &run->queue);
+    rn->nruns++;
+
+    ngx_http_clockchain_stat_set(in_flight, rn->nruns);
+
+    if (!rn->drain.timer_set) {
+        ngx_add_timer(&rn->drain, rn->mcf->drain_timeout);
+    }
 }
 
 
@@ -1207,6 +1248,22 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
     ngx_http_clockchain_runner_t        *rn = &ngx_http_clockchain_runner;
     ngx_http_clockchain_main_conf_t *mcf = rn->mcf;
 
+    if (run->kept) {
+        /* wait=: the outcome kept and confirmed, made the job's now */
+
+        run->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
+
+        if (ngx_http_clockchain_store_reveal(mcf, run->id, run->mark,
+                                          ngx_http_clockchain_runner_revealed,
+                                          run)
+            == NULL)
+        {
+            return NGX_AGAIN;
+        }
+
+        goto sent;
+    }
+
     if (!run->stamped && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE) {
         /* the job becomes completed or failed now, in one script */
         ngx_http_clockchain_iso_now(run->completed_at);
@@ -1241,10 +1298,13 @@ ngx_http_clockchain_runner_commit(ngx_http_clockchain_run_t *run)
         return NGX_AGAIN;
     }
 
+    run->stamped = 1;
+
+sent:
+
     ngx_queue_remove(&run->wait);
     run->commit_wait = 0;
     run->committing = 1;
-    run->stamped = 1;
     rn->ncommits++;
 
     return NGX_OK;
@@ -1256,7 +1316,6 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 {
     ngx_http_clockchain_run_t *run = data;
 
-    ngx_msec_t                     delay;
     ngx_uint_t                     cache;
     redisReply                    *done;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
@@ -1293,9 +1352,10 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
             && run->outcome != NGX_HTTP_CLOCKCHAIN_REQUEUE)
         {
             /*
-             * wait=: announced, and shown by this nginx, only once the
+             * wait=: kept beside the job, and revealed only once the
              * replicas have it: a final state the primary alone had could
-             * be answered, then lost in a failover
+             * be answered, then lost in a failover and the job run again
+             * to another outcome
              */
 
             run->nocache = !cache;
@@ -1340,40 +1400,7 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
         return;
 
     } else {
-        /* lost with the connection: sent again once Redis is back */
-        delay = NGX_HTTP_CLOCKCHAIN_TICK;
-
-        if (reply) {
-            /* refused: the script did not run, it is stamped again */
-
-            if (run->refused == 0) {
-                run->refused_at = ngx_current_msec;
-            }
-
-            delay = ngx_http_clockchain_runner_refused(&run->refused);
-            run->stamped = 0;
-            run->retry_at = ngx_current_msec + delay;
-
-            if (run->retry_at == 0) {
-                run->retry_at = 1;
-            }
-
-            if (ngx_http_clockchain_runner_bound(run, reply) != NGX_OK) {
-                /* given up: the run is freed */
-                ngx_http_clockchain_runner_commits(rn);
-                return;
-            }
-        }
-
-        ngx_log_error(NGX_LOG_ERR, rn->log, 0,
-                      "clockchain: could not commit job %s: %s; trying "
-                      "again in %M ms", run->id,
-                      reply == NULL ? "redis is not available"
-                      : reply->type == REDIS_REPLY_ERROR ? reply->str
-                      : "unexpected reply", delay);
-
-        ngx_queue_insert_tail(&rn->commits, &run->wait);
-        run->commit_wait = 1;
+        ngx_http_clockchain_runner_again(run, reply);
         return;
     }
 
@@ -1382,92 +1409,226 @@ ngx_http_clockchain_runner_committed(void *data, redisReply *reply)
 }
 
 
-/* wait=: the final state is on the primary; WAIT answered, or could not */
+/* not answered (Redis away), or refused: sent again later */
+
+static void
+ngx_http_clockchain_runner_again(ngx_http_clockchain_run_t *run,
+    redisReply *reply)
+{
+    ngx_msec_t                     delay;
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    /* lost with the connection: sent again once Redis is back */
+    delay = NGX_HTTP_CLOCKCHAIN_TICK;
+
+    if (reply) {
+        /* refused: the script did not run, it is stamped again */
+
+        if (run->refused == 0) {
+            run->refused_at = ngx_current_msec;
+        }
+
+        delay = ngx_http_clockchain_runner_refused(&run->refused);
+        run->stamped = 0;
+        run->retry_at = ngx_current_msec + delay;
+
+        if (run->retry_at == 0) {
+            run->retry_at = 1;
+        }
+
+        if (ngx_http_clockchain_runner_bound(run, reply) != NGX_OK) {
+            /* given up: the run is freed */
+            ngx_http_clockchain_runner_commits(rn);
+            return;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_ERR, rn->log, 0,
+                  "clockchain: could not commit job %s: %s; trying "
+                  "again in %M ms", run->id,
+                  reply == NULL ? "redis is not available"
+                  : reply->type == REDIS_REPLY_ERROR ? reply->str
+                  : "unexpected reply", delay);
+
+    ngx_queue_insert_tail(&rn->commits, &run->wait);
+    run->commit_wait = 1;
+}
+
+
+/*
+ * wait=: the outcome is kept on the primary, beside its job; WAIT
+ * answered, or could not.  Confirmed, it is revealed next; else its
+ * script goes again (it writes the mark again for the next WAIT to count,
+ * or, lost in a failover, the outcome itself while the claim is current).
+ */
 
 static void
 ngx_http_clockchain_runner_replicated(void *data, redisReply *reply)
 {
     ngx_http_clockchain_run_t *run = data;
 
-    const char                    *said;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
     run->committing = 0;
     rn->ncommits--;
 
-    if (!ngx_http_clockchain_store_confirmed(rn->mcf, reply, &said)) {
-        /*
-         * Written on the primary: holding the announcement back longer
-         * would only keep its waiters waiting.  A failover now can still
-         * lose it (docs/operations.md).
-         */
-        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
-                      "clockchain: %ui replica(s) did not confirm the "
-                      "outcome of job %s in time (%s answered: %s); "
-                      "announcing it all the same",
-                      rn->mcf->redis.wait, run->id,
-                      rn->mcf->redis.waitaof ? "WAITAOF" : "WAIT", said);
+    if (ngx_http_clockchain_runner_unconfirmed(run, reply, "outcome")) {
+        return;
     }
 
-    ngx_http_clockchain_runner_announce(run);
+    (void) ngx_snprintf((u_char *) run->mark, sizeof(run->mark), "%s %s%Z",
+                        run->token,
+                        run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
+                        ? "completed" : "failed");
+    run->kept = 1;
 
-    ngx_http_clockchain_runner_done(run, 1, !run->nocache);
+    ngx_http_clockchain_runner_settle(run);
 }
 
 
-/* the messages complete.lua and fail.lua publish without wait= */
+/* reveal.lua answered { version, final message or "", change message } */
 
 static void
-ngx_http_clockchain_runner_announce(ngx_http_clockchain_run_t *run)
+ngx_http_clockchain_runner_revealed(void *data, redisReply *reply)
 {
-    size_t                         len;
+    ngx_http_clockchain_run_t *run = data;
+
     u_char                        *p;
-    ngx_str_t                      final, change;
-    const char                    *status, *tail;
-    u_char                         buf[NGX_HTTP_CLOCKCHAIN_ID_LEN
-                                       + sizeof(" completed ")
-                                       + NGX_INT64_LEN];
+    redisReply                   **e;
     ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
 
-    if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE) {
-        status = "completed";
-        /* a path the zone refused is not announced either */
-        tail = run->nocache ? NULL : run->path;
+    run->committing = 0;
+    rn->ncommits--;
 
-    } else {
-        status = "failed";
-        tail = run->error ? run->error : "Job failed";
-    }
+    e = (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
+        ? reply->element : NULL;
 
-    change.data = buf;
-    change.len = ngx_snprintf(buf, sizeof(buf), "%s %s %uL", run->id, status,
-                              run->version)
-                 - buf;
+    if (e && e[0]->type == REDIS_REPLY_INTEGER
+        && e[1]->type == REDIS_REPLY_STRING
+        && e[2]->type == REDIS_REPLY_STRING)
+    {
+        run->version = (uint64_t) e[0]->integer;
 
-    final.data = NULL;
-    final.len = 0;
-    p = NULL;
+        if (run->reveal) {
+            /* a claim's: what it was shows in the change message */
+            run->outcome = ngx_strstrn((u_char *) e[2]->str, " completed ",
+                                       sizeof(" completed ") - 2)
+                           ? NGX_HTTP_CLOCKCHAIN_COMPLETE
+                           : NGX_HTTP_CLOCKCHAIN_FAIL;
+        }
 
-    if (tail) {
-        len = change.len + 2 * (NGX_HTTP_CLOCKCHAIN_TIME_LEN + 1) + 1
-              + ngx_strlen(tail);
+        ngx_free(run->final.data);
+        run->final.data = NULL;
 
-        p = ngx_alloc(len, rn->log);
+        p = ngx_alloc(e[1]->len + e[2]->len + 1, rn->log);
 
         if (p) {
-            final.data = p;
-            final.len = ngx_snprintf(p, len, "%V %*s %*s %s", &change,
-                                     (size_t) NGX_HTTP_CLOCKCHAIN_TIME_LEN,
-                                     run->created_at,
-                                     (size_t) NGX_HTTP_CLOCKCHAIN_TIME_LEN,
-                                     run->completed_at, tail)
-                        - p;
+            /* a path the zone refused is not announced as final either */
+            run->final.data = p;
+            run->final.len = run->nocache ? 0 : e[1]->len;
+            p = ngx_cpymem(p, e[1]->str, e[1]->len);
+            run->change.data = p;
+            run->change.len = e[2]->len;
+            ngx_memcpy(p, e[2]->str, e[2]->len);
         }
+
+        run->committing = 1;
+        rn->ncommits++;
+
+        if (ngx_http_clockchain_store_wait(rn->mcf,
+                                           ngx_http_clockchain_runner_shown,
+                                           run)
+            == NULL)
+        {
+            ngx_http_clockchain_runner_shown(run, NULL);
+        }
+
+        return;
     }
 
-    ngx_http_clockchain_store_announce(rn->mcf, &final, &change);
+    if (ngx_http_clockchain_redis_script_error(reply, "FENCED")) {
+        /* lost in a failover, and the job claimed again: not this one's */
+        ngx_log_error(NGX_LOG_WARN, rn->log, 0,
+                      "clockchain: the kept outcome of job %s is no longer "
+                      "in redis: the job runs again", run->id);
+        ngx_http_clockchain_runner_done(run, 0, 0);
+        return;
+    }
 
-    ngx_free(p);
+    ngx_http_clockchain_runner_again(run, reply);
+}
+
+
+/* wait=: the outcome is the job's on the primary, and now on the replicas */
+
+static void
+ngx_http_clockchain_runner_shown(void *data, redisReply *reply)
+{
+    ngx_http_clockchain_run_t *run = data;
+
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    run->committing = 0;
+    rn->ncommits--;
+
+    if (ngx_http_clockchain_runner_unconfirmed(run, reply, "revealed outcome"))
+    {
+        return;
+    }
+
+    if (run->final.data) {
+        ngx_http_clockchain_store_announce(rn->mcf, &run->final,
+                                           &run->change);
+    }
+
+    /* a claim's: neither counted (claim did) nor known enough to cache */
+    ngx_http_clockchain_runner_done(run, !run->reveal,
+                                    !run->reveal && !run->nocache);
+}
+
+
+/*
+ * WAIT's answer to a write of wait=: not confirmed, the run goes back to
+ * the commits, to write again and ask again, later each time in a row.
+ * Nothing is shown meanwhile: its waiters wait, as they would for Flash.
+ */
+
+static ngx_uint_t
+ngx_http_clockchain_runner_unconfirmed(ngx_http_clockchain_run_t *run,
+    redisReply *reply, const char *what)
+{
+    ngx_uint_t                     level;
+    ngx_msec_t                     delay;
+    const char                    *said;
+    ngx_http_clockchain_runner_t  *rn = &ngx_http_clockchain_runner;
+
+    if (ngx_http_clockchain_store_confirmed(rn->mcf, reply, &said)) {
+        run->unconfirmed = 0;
+        run->retry_at = 0;
+        return 0;
+    }
+
+    delay = ngx_http_clockchain_runner_refused(&run->unconfirmed);
+
+    /* once in a row at warn: replicas away for long would flood the log */
+    level = (run->unconfirmed == 1) ? NGX_LOG_WARN : NGX_LOG_INFO;
+
+    ngx_log_error(level, rn->log, 0,
+                  "clockchain: %ui replica(s) did not confirm the %s of "
+                  "job %s in time (%s answered: %s): not shown yet, asking "
+                  "again in %M ms", rn->mcf->redis.wait, what, run->id,
+                  rn->mcf->redis.waitaof ? "WAITAOF" : "WAIT", said, delay);
+
+    run->retry_at = ngx_current_msec + delay;
+
+    if (run->retry_at == 0) {
+        run->retry_at = 1;
+    }
+
+    ngx_queue_insert_tail(&rn->commits, &run->wait);
+    run->commit_wait = 1;
+
+    return 1;
 }
 
 
@@ -1544,7 +1705,7 @@ ngx_http_clockchain_runner_bound(ngx_http_clockchain_run_t *run,
 
     if (run->outcome == NGX_HTTP_CLOCKCHAIN_COMPLETE
         && run->refused >= NGX_HTTP_CLOCKCHAIN_REFUSED_RESULT
-        && !passing)
+        && !passing && !run->kept)
     {
         p = ngx_snprintf(err, sizeof(err) - 1,
                          "Graph store error: the result could not be "
@@ -1692,6 +1853,7 @@ ngx_http_clockchain_runner_free(ngx_http_clockchain_run_t *run)
 
     ngx_http_clockchain_flash_free(&run->call);
 
+    ngx_free(run->final.data);
     free(run->path);
     free(run->node);
     ngx_free(run->query);

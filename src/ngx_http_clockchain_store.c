@@ -473,6 +473,7 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
 {
     u_char        queue[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char        confirming[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        jobs[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char        lease[NGX_INT_T_LEN], stalls[NGX_INT_T_LEN];
     u_char        keep[NGX_TIME_T_LEN], attempts[NGX_INT_T_LEN];
@@ -483,7 +484,7 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
 
     ngx_http_clockchain_redis_op_t  *op;
 
-    argc = 10 + n;
+    argc = 11 + n;
 
     argv = ngx_alloc(argc * (sizeof(char *) + sizeof(size_t)),
                      ngx_cycle->log);
@@ -502,42 +503,45 @@ ngx_http_clockchain_store_claim(ngx_http_clockchain_main_conf_t *mcf,
     argv[1] = (char *) processing;
     argvlen[1] = ngx_http_clockchain_store_key(processing, mcf, "processing",
                                                NULL, 0);
-    argv[2] = (char *) lease;
-    argvlen[2] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
-    argv[3] = (char *) jobs;
-    argvlen[3] = ngx_http_clockchain_store_key(jobs, mcf, "job:", NULL, 0);
-    argv[4] = (char *) runner->data;
-    argvlen[4] = runner->len;
-    argv[5] = (char *) stalls;
-    argvlen[5] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
-    argv[6] = iso;
-    argvlen[6] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-    argv[7] = (char *) channel->data;
-    argvlen[7] = channel->len;
-    argv[8] = (char *) keep;
-    argvlen[8] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
+    argv[2] = (char *) confirming;
+    argvlen[2] = ngx_http_clockchain_store_key(confirming, mcf, "confirming",
+                                               NULL, 0);
+    argv[3] = (char *) lease;
+    argvlen[3] = ngx_sprintf(lease, "%M", mcf->job_lease) - lease;
+    argv[4] = (char *) jobs;
+    argvlen[4] = ngx_http_clockchain_store_key(jobs, mcf, "job:", NULL, 0);
+    argv[5] = (char *) runner->data;
+    argvlen[5] = runner->len;
+    argv[6] = (char *) stalls;
+    argvlen[6] = ngx_sprintf(stalls, "%ui", mcf->job_max_stalls) - stalls;
+    argv[7] = iso;
+    argvlen[7] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+    argv[8] = (char *) channel->data;
+    argvlen[8] = channel->len;
+    argv[9] = (char *) keep;
+    argvlen[9] = ngx_sprintf(keep, "%T", mcf->keep_failed) - keep;
     /* wait=: each claim counts its attempt, and none past the last */
-    argv[9] = (char *) attempts;
-    argvlen[9] = mcf->redis.wait
+    argv[10] = (char *) attempts;
+    argvlen[10] = mcf->redis.wait
                  ? (size_t) (ngx_sprintf(attempts, "%ui", mcf->flash_attempts)
                              - attempts)
                  : 0;
 
     for (i = 0; i < n; i++) {
-        argv[10 + i] = tokens[i];
-        argvlen[10 + i] = NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
+        argv[11 + i] = tokens[i];
+        argvlen[11 + i] = NGX_HTTP_CLOCKCHAIN_TOKEN_HEX;
     }
 
     if (mcf->redis.wait) {
         /* no Flash call before its claim is on the replicas: WAIT after it */
         op = ngx_http_clockchain_redis_durable_eval(
                                         NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
-                                        handler, data, 2, argc, argv,
+                                        handler, data, 3, argc, argv,
                                         argvlen);
 
     } else {
         op = ngx_http_clockchain_redis_eval(NGX_HTTP_CLOCKCHAIN_SCRIPT_CLAIM,
-                                            handler, data, 2, argc, argv,
+                                            handler, data, 3, argc, argv,
                                             argvlen);
     }
 
@@ -602,10 +606,11 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
     u_char       job[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       processing[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       other[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       confirming[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
     u_char       cap[NGX_INT_T_LEN], attempts[NGX_INT_T_LEN];
     u_char       delay[NGX_INT_T_LEN], keep[NGX_TIME_T_LEN];
-    const char  *argv[13];
-    size_t       argvlen[13];
+    const char  *argv[14];
+    size_t       argvlen[14];
     ngx_uint_t   argc, script, nkeys;
 
     argv[0] = (char *) job;
@@ -615,44 +620,49 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
     argv[1] = (char *) processing;
     argvlen[1] = ngx_http_clockchain_store_key(processing, mcf, "processing",
                                                NULL, 0);
-    nkeys = 2;
+    /* the confirming set of complete.lua's and fail.lua's wait= */
+    argv[2] = (char *) confirming;
+    argvlen[2] = ngx_http_clockchain_store_key(confirming, mcf, "confirming",
+                                               NULL, 0);
 
     switch (o->kind) {
 
     case NGX_HTTP_CLOCKCHAIN_STORE_COMPLETE:
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_COMPLETE;
-        argv[2] = o->token;
-        argvlen[2] = ngx_strlen(o->token);
-        argv[3] = o->id;
-        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[4] = o->completed_at;
-        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-        argv[5] = o->path;
-        argvlen[5] = ngx_strlen(o->path);
-        argv[6] = o->node;
-        argvlen[6] = ngx_strlen(o->node);
-        argv[7] = (char *) other;
-        argvlen[7] = ngx_http_clockchain_store_key(other, mcf, "", NULL, 0);
-        argv[8] = (char *) cap;
-        argvlen[8] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
-        argv[9] = (char *) attempts;
-        argvlen[9] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
-        argc = 10;
+        nkeys = 3;
+        argv[3] = o->token;
+        argvlen[3] = ngx_strlen(o->token);
+        argv[4] = o->id;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[5] = o->completed_at;
+        argvlen[5] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        argv[6] = o->path;
+        argvlen[6] = ngx_strlen(o->path);
+        argv[7] = o->node;
+        argvlen[7] = ngx_strlen(o->node);
+        argv[8] = (char *) other;
+        argvlen[8] = ngx_http_clockchain_store_key(other, mcf, "", NULL, 0);
+        argv[9] = (char *) cap;
+        argvlen[9] = ngx_sprintf(cap, "%ui", mcf->edges_max) - cap;
+        argv[10] = (char *) attempts;
+        argvlen[10] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
+        argc = 11;
         break;
 
     case NGX_HTTP_CLOCKCHAIN_STORE_FAIL:
         script = NGX_HTTP_CLOCKCHAIN_SCRIPT_FAIL;
-        argv[2] = o->token;
-        argvlen[2] = ngx_strlen(o->token);
-        argv[3] = o->id;
-        argvlen[3] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
-        argv[4] = o->completed_at;
-        argvlen[4] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
-        argv[5] = o->error ? o->error : "Job failed";
-        argvlen[5] = ngx_strlen(argv[5]);
-        argv[6] = (char *) attempts;
-        argvlen[6] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
-        argc = 7;
+        nkeys = 3;
+        argv[3] = o->token;
+        argvlen[3] = ngx_strlen(o->token);
+        argv[4] = o->id;
+        argvlen[4] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+        argv[5] = o->completed_at;
+        argvlen[5] = NGX_HTTP_CLOCKCHAIN_TIME_LEN;
+        argv[6] = o->error ? o->error : "Job failed";
+        argvlen[6] = ngx_strlen(argv[6]);
+        argv[7] = (char *) attempts;
+        argvlen[7] = ngx_sprintf(attempts, "%ui", o->attempts) - attempts;
+        argc = 8;
         break;
 
     default: /* NGX_HTTP_CLOCKCHAIN_STORE_REQUEUE */
@@ -713,6 +723,42 @@ ngx_http_clockchain_store_commit(ngx_http_clockchain_main_conf_t *mcf,
 
     return ngx_http_clockchain_redis_durable_eval(script, handler, data,
                                                   nkeys, argc, argv, argvlen);
+}
+
+
+/* reveal.lua: a kept outcome made the job's, on a connection with its WAIT */
+
+ngx_http_clockchain_redis_op_t *
+ngx_http_clockchain_store_reveal(ngx_http_clockchain_main_conf_t *mcf,
+    const char *id, const char *mark,
+    ngx_http_clockchain_redis_handler_pt handler, void *data)
+{
+    u_char       job[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       confirming[NGX_HTTP_CLOCKCHAIN_KEY_MAX];
+    u_char       completed[NGX_TIME_T_LEN], failed[NGX_TIME_T_LEN];
+    const char  *argv[6];
+    size_t       argvlen[6];
+
+    argv[0] = (char *) job;
+    argvlen[0] = ngx_http_clockchain_store_key(job, mcf, "job:",
+                                               (u_char *) id,
+                                               NGX_HTTP_CLOCKCHAIN_ID_LEN);
+    argv[1] = (char *) confirming;
+    argvlen[1] = ngx_http_clockchain_store_key(confirming, mcf, "confirming",
+                                               NULL, 0);
+    argv[2] = id;
+    argvlen[2] = NGX_HTTP_CLOCKCHAIN_ID_LEN;
+    argv[3] = mark;
+    argvlen[3] = ngx_strlen(mark);
+    argv[4] = (char *) completed;
+    argvlen[4] = ngx_sprintf(completed, "%T", mcf->keep_completed)
+                 - completed;
+    argv[5] = (char *) failed;
+    argvlen[5] = ngx_sprintf(failed, "%T", mcf->keep_failed) - failed;
+
+    return ngx_http_clockchain_redis_durable_eval(
+                                        NGX_HTTP_CLOCKCHAIN_SCRIPT_REVEAL,
+                                        handler, data, 2, 6, argv, argvlen);
 }
 
 

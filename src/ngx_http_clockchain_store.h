@@ -129,6 +129,9 @@ ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_commit(
     ngx_http_clockchain_main_conf_t *mcf, ngx_str_t *channel,
     const ngx_http_clockchain_store_outcome_t *o,
     ngx_http_clockchain_redis_handler_pt handler, void *data);
+ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_reveal(
+    ngx_http_clockchain_main_conf_t *mcf, const char *id, const char *mark,
+    ngx_http_clockchain_redis_handler_pt handler, void *data);
 /* clockchain_redis wait=: WAIT after a durable_eval, in its reply handler */
 ngx_http_clockchain_redis_op_t *ngx_http_clockchain_store_wait(
     ngx_http_clockchain_main_conf_t *mcf,

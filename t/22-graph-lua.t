@@ -11,7 +11,7 @@ use Clockchain::Test;
 my $P = 'clockchain:{cc}:v1:';
 my $redis = start_redis();
 
-my %lua = map { $_ => lua_script($_) } qw(create claim complete fail heartbeat requeue);
+my %lua = map { $_ => lua_script($_) } qw(create claim complete fail heartbeat requeue reveal);
 my $json = JSON::PP->new->canonical;
 my $n = 0;
 
@@ -42,8 +42,8 @@ sub node {
 
 sub complete {
     my ($id, $token, $path, $node, $cap) = @_;
-    return $redis->cmd('EVAL', $lua{complete}, 2, "${P}job:$id",
-                       "${P}processing", $token, $id,
+    return $redis->cmd('EVAL', $lua{complete}, 3, "${P}job:$id",
+                       "${P}processing", "${P}confirming", $token, $id,
                        '2026-01-01T00:01:00.000000Z', $path, $node, $P,
                        $cap // 20, 1, "${P}events", 600);
 }
@@ -90,7 +90,7 @@ is(next_event($ja), "events: $ja completed 1",
     is($redis->hash("${P}job:$ja")->{version}, 1, '... the job not changed again');
     is($redis->cmd('HLEN', "${P}edges:$pa"), $edges, '... no edge written again');
     is_deeply($redis->hash("${P}node:$pa"), $node, '... the node as it was');
-    eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$ja", "${P}processing",
+    eval { $redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$ja", "${P}processing", "${P}confirming",
                        '7', $ja, '2026-01-01T00:01:00.000000Z', 'x', 1,
                        "${P}events", 900) };
     like($@ // '', qr/FENCED/, 'another outcome with the same token: FENCED');
@@ -250,17 +250,17 @@ like($@ // '', qr/FENCED/, 'complete with a stale token: FENCED');
 ok(!$redis->cmd('EXISTS', "${P}node:$pf"), 'fenced: no node written');
 is($redis->hash("${P}job:$jf")->{status}, 'processing', 'fenced: job as it was');
 
-eval { $redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+eval { $redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jf", "${P}processing", "${P}confirming",
                    '6', $jf, '2026-01-01T00:01:00.000000Z', 'x', 1, "${P}events", 900) };
 like($@ // '', qr/FENCED/, 'fail with a stale token: FENCED');
-is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+is($redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jf", "${P}processing", "${P}confirming",
                '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
                "${P}events", 900), 1, 'fail with the current token: version 1');
 is(next_event($jf), "events:final: $jf failed 1 2026-01-01T00:00:00.000000Z "
                    . "2026-01-01T00:01:00.000000Z boom",
    'failed: first the final state, with created_at, completed_at and the error');
 is(next_event($jf), "events: $jf failed 1", '... then the change');
-is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jf", "${P}processing",
+is($redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jf", "${P}processing", "${P}confirming",
                '7', $jf, '2026-01-01T00:01:00.000000Z', 'boom', 1,
                "${P}events", 900), 1, 'the same failure again: version 1, not FENCED');
 my $fttl = $redis->cmd('TTL', "${P}job:$jf");
@@ -287,7 +287,7 @@ my @stalls;   # what each claim reported: [put back, failed]
 sub token { join '', map { sprintf '%x', int rand 16 } 1 .. 32 }
 sub claim {
     my ($runner, $iso) = @_;
-    my $r = $redis->cmd('EVAL', $lua{claim}, 2, "${P}queue", "${P}processing",
+    my $r = $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing", "${P}confirming",
                         5000, "${P}job:", $runner // 'test:1', 2,
                         $iso // '2026-01-01T00:02:00.000000Z', "${P}events",
                         900, '', map { token() } 1 .. 10);
@@ -351,15 +351,118 @@ ok($sttl > 890 && $sttl <= 900, "a stalled-out job is kept as failed ($sttl s)")
 # then a runner's failure under wait= (fail.lua's ARGV[8] "1", which
 # publishes nothing), newest first
 my $jw = claimed_job();
-is($redis->cmd('EVAL', $lua{fail}, 2, "${P}job:$jw", "${P}processing",
+is($redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jw", "${P}processing", "${P}confirming",
                '7', $jw, '2026-01-01T00:03:00.000000Z', '<b>bad</b>', 1,
-               "${P}events", 900, '1'), 1, 'fail under wait=: version 1');
+               "${P}events", 900, '1'), 0, 'fail under wait=: the version unchanged (0)');
 is_deeply([ map { my $f = JSON::PP::decode_json($_); "$f->{id} $f->{at} $f->{error}" }
             @{ $redis->cmd('LRANGE', "${P}failures", 0, -1) } ],
           [ "$jw 2026-01-01T00:03:00.000000Z <b>bad</b>",
             "$id 2026-01-01T00:02:00.000000Z Job stalled: its runner stopped "
             . '3 times while processing it' ],
           'every failure is on the status page\'s list, under wait= too');
+
+# wait= (issue 17): an outcome is kept beside its job until WAIT confirmed
+# it, then revealed; every reader sees the job as it was meanwhile
+sub reveal {
+    my ($id, $mark) = @_;
+    return $redis->cmd('EVAL', $lua{reveal}, 2, "${P}job:$id", "${P}confirming",
+                       $id, $mark, 600, 900);
+}
+{
+    my $k = $redis->hash("${P}job:$jw");
+    is_deeply([ @$k{qw(status kept kept_error kept_at outcome)} ],
+              [ 'processing', 'failed', '<b>bad</b>', '2026-01-01T00:03:00.000000Z', '7 failed' ],
+              'fail under wait=: kept beside the job, which is still processing');
+    ok(!exists $k->{error} && !exists $k->{completed_at} && !exists $k->{token},
+       '... no error nor completed_at shown, the token gone');
+    ok(defined $redis->cmd('ZSCORE', "${P}confirming", $jw), '... and the job is in the confirming set');
+    is($redis->cmd('TTL', "${P}job:$jw"), -1, '... kept for good until revealed');
+    is($redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jw", "${P}processing", "${P}confirming",
+                   '7', $jw, '2026-01-01T00:03:00.000000Z', '<b>bad</b>', 1,
+                   "${P}events", 900, '1'), 0,
+       'the same failure again (WAIT did not confirm it): its version, not FENCED');
+    eval { reveal($jw, '8 failed') };
+    like($@ // '', qr/FENCED/, 'reveal with another mark: FENCED');
+    is($redis->hash("${P}job:$jw")->{status}, 'processing', '... and nothing changed');
+    my $final = "$jw failed 1 2026-01-01T00:00:00.000000Z 2026-01-01T00:03:00.000000Z <b>bad</b>";
+    is_deeply(reveal($jw, '7 failed'), [ 1, $final, "$jw failed 1" ],
+              'reveal: the new version, and the messages to publish');
+    $k = $redis->hash("${P}job:$jw");
+    is_deeply([ @$k{qw(status error completed_at version)} ],
+              [ 'failed', '<b>bad</b>', '2026-01-01T00:03:00.000000Z', 1 ],
+              '... the outcome is the job\'s');
+    ok(!grep({ exists $k->{$_} } qw(kept kept_error kept_at kept_path)), '... kept no more');
+    ok(!defined $redis->cmd('ZSCORE', "${P}confirming", $jw), '... nor in the confirming set');
+    my $t = $redis->cmd('TTL', "${P}job:$jw");
+    ok($t > 890 && $t <= 900, "... kept as failed ($t s)");
+    is_deeply(reveal($jw, '7 failed'), [ 1, $final, "$jw failed 1" ],
+              'reveal again (its reply lost): the same answer, no new version');
+    is($redis->cmd('EVAL', $lua{fail}, 3, "${P}job:$jw", "${P}processing", "${P}confirming",
+                   '7', $jw, '2026-01-01T00:03:00.000000Z', '<b>bad</b>', 1,
+                   "${P}events", 900, '1'), 1,
+       'fail.lua again after the reveal: the version, not FENCED');
+
+    my ($pk, $nk) = node(year => 1500, month => 1, day => 2, country => 'kept', slug => 'k');
+    my $jc = claimed_job();
+    is_deeply($redis->cmd('EVAL', $lua{complete}, 3, "${P}job:$jc", "${P}processing",
+                          "${P}confirming", '7', $jc, '2026-01-01T00:04:00.000000Z',
+                          $pk, $nk, $P, 20, 1, "${P}events", 600, '1'),
+              [ 0, $pk ], 'complete under wait=: the path, the version unchanged');
+    $k = $redis->hash("${P}job:$jc");
+    is_deeply([ @$k{qw(status kept kept_path kept_at)} ],
+              [ 'processing', 'completed', $pk, '2026-01-01T00:04:00.000000Z' ],
+              '... kept beside the job, which is still processing');
+    ok(!exists $k->{path}, '... no path shown');
+    ok($redis->cmd('EXISTS', "${P}node:$pk"), '... the node is written all the same');
+    is_deeply(reveal($jc, '7 completed'),
+              [ 1, "$jc completed 1 2026-01-01T00:00:00.000000Z 2026-01-01T00:04:00.000000Z $pk",
+                "$jc completed 1" ], 'reveal: completed, with its path');
+    $k = $redis->hash("${P}job:$jc");
+    is_deeply([ @$k{qw(status path completed_at)} ],
+              [ 'completed', $pk, '2026-01-01T00:04:00.000000Z' ], '... the job\'s');
+    $t = $redis->cmd('TTL', "${P}job:$jc");
+    ok($t > 590 && $t <= 600, "... kept as completed ($t s)");
+}
+
+# claim.lua under wait=: the failures it decides are kept too, and the
+# outcomes kept longer than a lease ago (their runner died) are given to
+# reveal, each to one claim
+{
+    my $dead = claimed_job();       # kept by a runner that died since
+    $redis->cmd('HSET', "${P}job:$dead", 'kept', 'completed', 'kept_path', '/x',
+                'kept_at', '2026-01-01T00:05:00.000000Z', 'outcome', '5 completed');
+    $redis->cmd('HDEL', "${P}job:$dead", 'token');
+    $redis->cmd('ZREM', "${P}processing", $dead);
+    $redis->cmd('ZADD', "${P}confirming", 1, $dead);
+    my $gone = '00000000-0000-4000-8000-99999999999a';   # expired meanwhile
+    $redis->cmd('ZADD', "${P}confirming", 1, $gone);
+    my $last = claimed_job();       # its last attempt's outcome was lost
+    $redis->cmd('HSET', "${P}job:$last", 'attempts', 3);
+    $redis->cmd('ZADD', "${P}processing", 1, $last);
+    my $dclaim = sub {
+        $redis->cmd('EVAL', $lua{claim}, 3, "${P}queue", "${P}processing", "${P}confirming",
+                    5000, "${P}job:", 'test:1', 2, '2026-01-01T00:06:00.000000Z',
+                    "${P}events", 900, '3', map { token() } 1 .. 4);
+    };
+    my $r = $dclaim->();
+    is(scalar @$r, 4, 'claim under wait=: four answers');
+    my %rev = map { $_->[0] => $_->[1] } @{ $r->[3] };
+    is($rev{$dead}, '5 completed', '... a dead runner\'s kept outcome, to reveal, with its mark');
+    like($rev{$last} // '', qr/^claim \d+ failed$/, '... the failure it decided, to reveal');
+    ok(!exists $rev{$gone}, '... not a job that is gone');
+    ok(!defined $redis->cmd('ZSCORE', "${P}confirming", $gone), '... which leaves the set');
+    my $k = $redis->hash("${P}job:$last");
+    is_deeply([ @$k{qw(status kept outcome)} ], [ 'processing', 'failed', $rev{$last} ],
+              '... the failure is kept, the job still processing');
+    like($k->{kept_error}, qr/after 3 attempt/, '... with why');
+    my $again = $dclaim->();
+    ok(!grep({ $_->[0] eq $dead } @{ $again->[3] }),
+       'the next claim does not give the same kept outcome again (put off a lease)');
+    is(reveal($last, $rev{$last})->[2], "$last failed 1", 'the decided failure revealed');
+    is($redis->hash("${P}job:$last")->{status}, 'failed', '... failed');
+    is(reveal($dead, '5 completed')->[2], "$dead completed 1", 'the dead runner\'s revealed');
+    is($redis->hash("${P}job:$dead")->{path}, '/x', '... with its path');
+}
 # the list's length is the Lua's LTRIM and the C's LRANGE: one number
 {
     my ($c) = Clockchain::Test::_slurp('src/ngx_http_clockchain_status.h')

@@ -11,6 +11,13 @@
 #   (c) each claim counts its attempt, so a job whose hash says it made its
 #       last attempt (whose outcome was lost) is failed by the next claim,
 #       with no Flash call.
+#   (d) the hour-long chaos runs saw 15 jobs answered completed, later
+#       failed: an outcome WAIT did not confirm was shown all the same (by
+#       the runner's announcement, and by the primary to any reader), then
+#       lost in a failover, and the job ran again.  An outcome is now kept
+#       beside its job until WAIT confirms it: no reader sees it before,
+#       and a failover that loses it finds the runner writing it again, so
+#       that it ends the same, with no second Flash call.
 # A primary and a replica, wait= without Sentinel (it works the same).
 use strict;
 use warnings;
@@ -103,9 +110,11 @@ ok(wait_for(5, sub { $poll->sent && tcp_unread(local => $other->port) == 0 }),
 
 $flash->release;
 
-# event: the outcome is on the primary
-ok(wait_for(10, sub { (hash($b->{job_id})->{status} // '') eq 'completed' }),
-   '(b) the outcome is written on the primary');
+# event: the outcome is on the primary, kept beside the job
+ok(wait_for(10, sub { (hash($b->{job_id})->{kept} // '') eq 'completed' }),
+   '(b) the outcome is kept on the primary');
+is(hash($b->{job_id})->{status}, 'processing',
+   '(b) ... beside the job, still processing for every reader of the primary');
 ok(!wait_for(1, sub { $poll->answered }),
    '(b) ... and not announced while the replica hangs: the long-poll sleeps on');
 
@@ -144,6 +153,66 @@ is(calls($c), 0, '(c) ... and no Flash call');
 $h = hash($c);
 is($h->{attempts}, 3, '(c) ... attempts still 3');
 is($h->{finishes}, 1, '(c) ... its outcome written once');
+
+# --- (d) a failover loses an unconfirmed outcome: nobody saw it ---------------
+
+ok(wait_for(10, sub { replicas_online() == 1 }), '(d) the replica is online');
+$ng->stop;
+# a lease longer than the failover below takes: the job stays the runner's
+$ng = start_nginx(redis => $primary, conf => conf(
+    'clockchain_flash_url http://127.0.0.1:' . $flash->port . ";\n"
+    . "    clockchain_flash_key fk;") =~ s/clockchain_job_lease 3s/clockchain_job_lease 30s/r);
+
+my $d = created_ok(generate($ng, { query => 'Finished as the primary is lost [flash:hold]' }),
+                   '(d) replica up: job created');
+ok(wait_for(10, sub { $flash->held >= 1 }), '(d) its Flash call is in progress');
+
+# the replica stops following: it has everything but what comes next
+my ($nowhere) = Clockchain::Test::_free_ports(1);
+$replica->cmd('REPLICAOF', '127.0.0.1', $nowhere);
+ok(wait_for(5, sub { replicas_online() == 0 }), '(d) the replica is cut off');
+
+$flash->release;
+ok(wait_for(10, sub { (hash($d->{job_id})->{kept} // '') eq 'completed' }),
+   '(d) the outcome is kept on the primary alone');
+# the other nginx never held this job: it reads the primary
+my $seen = json_body(get_job($other, $d->{job_id}));
+is($seen->{status}, 'processing',
+   '(d) a reader of the primary sees the job processing, not the unconfirmed outcome');
+ok(!wait_for(1, sub { (json_body(get_job($ng, $d->{job_id}))->{status} // '') ne 'processing' }),
+   '(d) ... nor does the runner\'s own nginx show it');
+
+# the failover, at the primary's address: it comes back with the replica's
+# data, which never had the outcome
+$replica->cmd('REPLICAOF', 'NO', 'ONE');
+kill 'KILL', $primary->pid;
+waitpid($primary->pid, 0);
+system('rm', '-rf', $primary->dir . '/appendonlydir');
+# as the replica's replica, answering nothing before its data is in
+# (MASTERDOWN): a failover promotes a server with data, never an empty one
+{
+    local $primary->{opt}{args} = [ '--replicaof', '127.0.0.1', $replica->port,
+                                    '--replica-serve-stale-data', 'no' ];
+    $primary->start;
+}
+ok(wait_for(30, sub { ($primary->cmd('INFO', 'replication') // '') =~ /master_link_status:up/
+                      && ($primary->cmd('INFO', 'replication') // '') =~ /master_sync_in_progress:0/ }),
+   '(d) the primary comes back with the replica\'s data');
+$primary->cmd('REPLICAOF', 'NO', 'ONE');
+$replica->cmd('REPLICAOF', '127.0.0.1', $primary->port);
+is(hash($d->{job_id})->{kept}, undef, '(d) ... in which the outcome is not');
+ok(wait_for(10, sub { replicas_online() == 1 }), '(d) and the replica follows it again');
+
+$done = wait_job($ng, $d->{job_id}, 30);
+is($done && $done->{status}, 'completed', '(d) the job completes')
+    or diag($ng->error_log);
+is(calls($d->{job_id}), 1, '(d) ... its runner wrote its outcome again: no second Flash call');
+$h = hash($d->{job_id});
+is($h->{finishes}, 1, '(d) ... one outcome written, in the data that survived');
+is($h->{status}, 'completed', '(d) ... and it is the job\'s');
+my $o = json_body(get_job($other, $d->{job_id}));
+is($o->{status}, 'completed', '(d) the other nginx answers it completed too');
+is($o->{path}, $done->{path}, '(d) ... with the same path');
 
 $ng->stop;
 $other->stop;

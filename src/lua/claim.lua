@@ -3,6 +3,8 @@
 --
 -- KEYS[1]  the run queue (sorted set: job id by run-at ms)
 -- KEYS[2]  the processing set (sorted set: job id by lease expiry ms)
+-- KEYS[3]  the confirming set (sorted set: job id by the time its outcome
+--          was kept, ms; see complete.lua), with ARGV[8]
 -- ARGV[1]  lease, ms
 -- ARGV[2]  job key prefix ("<prefix>{cc}:v1:job:")
 -- ARGV[3]  the runner's name (host:pid), for operators
@@ -15,9 +17,11 @@
 --          clockchain_flash_attempts: then each claim counts its attempt in
 --          "attempts" before the Flash call it starts (an outcome lost with
 --          the primary cannot hide a call), a job whose attempts reached it
---          is failed here and not handed out, and the final states made
---          here are not published but returned, for the runner to publish
---          once replicas have them (WAIT)
+--          is failed here and not handed out; the failures decided here
+--          are kept as a runner's are (complete.lua), and returned with
+--          the outcomes kept longer than a lease ago (their runner died
+--          before it could reveal them), for the runner to reveal
+--          (reveal.lua) once WAIT said replicas have them
 -- ARGV[9..] one fencing token for each job it may claim: at most #ARGV - 8
 --          jobs are claimed.  Tokens are 128 random bits drawn by the
 --          runner and compared for equality only: a counter in Redis would
@@ -32,8 +36,7 @@
 -- Returns { { {id, token, query, preset, visibility, created_by,
 --              created_at, attempts made before, version}, ... },
 --           expired leases put back, jobs failed here }, and with ARGV[8]
--- a fourth element: the events of the jobs failed here, each
--- { "<channel>:final" message or "", "<channel>" message }.
+-- a fourth element: the outcomes to reveal, each { id, its mark }.
 -- Every key lives under the {cc} hash tag, so the script stays in one slot.
 
 -- #include lib/failures.lua
@@ -43,17 +46,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local FIRST_TOKEN = 9
 local durable = ARGV[8] ~= ''
 local max_attempts = tonumber(ARGV[8])
-local events = {}
+local reveal = {}
 
 local function changed(key, id, status, final)
     local v = redis.call('HINCRBY', key, 'version', 1)
-    if durable and status == 'failed' then
-        -- published by the runner once replicas have it
-        events[#events + 1] = { final and (id .. ' ' .. status .. ' ' .. v
-                                           .. final) or '',
-                                id .. ' ' .. status .. ' ' .. v }
-        return v
-    end
     if final then
         redis.call('PUBLISH', ARGV[6] .. ':final',
                    id .. ' ' .. status .. ' ' .. v .. final)
@@ -65,12 +61,23 @@ end
 -- a failure decided here: final, kept ARGV[7] seconds
 
 local function fail(key, id, err)
-    redis.call('HSET', key, 'status', 'failed', 'error', err,
-               'completed_at', ARGV[5])
     redis.call('HINCRBY', key, 'finishes', 1)  -- see complete.lua
     redis.call('HDEL', key, 'token')
-    redis.call('EXPIRE', key, tonumber(ARGV[7]))
     failure_noted(key, id, err, ARGV[5])
+
+    if durable then
+        -- kept, as a runner's outcome is, until replicas have it
+        local mark = 'claim ' .. now .. ' failed'
+        redis.call('HSET', key, 'kept', 'failed', 'kept_error', err,
+                   'kept_at', ARGV[5], 'outcome', mark)
+        redis.call('ZADD', KEYS[3], now, id)
+        reveal[#reveal + 1] = { id, mark }
+        return
+    end
+
+    redis.call('HSET', key, 'status', 'failed', 'error', err,
+               'completed_at', ARGV[5])
+    redis.call('EXPIRE', key, tonumber(ARGV[7]))
 
     -- the final state on "<channel>:final" too, as in fail.lua
     local created_at = redis.call('HGET', key, 'created_at')
@@ -152,7 +159,21 @@ for _, id in ipairs(ids) do
 end
 
 if durable then
-    return { out, requeued, stalled_out, events }
+    -- outcomes kept a lease ago and not revealed: their runner is gone.
+    -- Put off by a lease, so that one runner reveals each
+    local kept = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf',
+                            now - tonumber(ARGV[1]), 'LIMIT', 0, 32)
+    for _, id in ipairs(kept) do
+        local f = redis.call('HMGET', ARGV[2] .. id, 'kept', 'outcome')
+        if f[1] and f[2] then
+            redis.call('ZADD', KEYS[3], now, id)
+            reveal[#reveal + 1] = { id, f[2] }
+        else
+            redis.call('ZREM', KEYS[3], id)
+        end
+    end
+
+    return { out, requeued, stalled_out, reveal }
 end
 
 return { out, requeued, stalled_out }

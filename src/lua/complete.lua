@@ -3,6 +3,8 @@
 --
 -- KEYS[1]  the job hash
 -- KEYS[2]  the processing set
+-- KEYS[3]  the confirming set (sorted set: job id by Redis time, ms), for
+--          ARGV[11]
 -- ARGV[1]  fencing token
 -- ARGV[2]  job id
 -- ARGV[3]  completed_at
@@ -14,11 +16,14 @@
 -- ARGV[9]  the events channel (and "<it>:final" for the final state,
 --          "<it>:moments" for the nodes whose public answer changed)
 -- ARGV[10] how long the finished job is kept, seconds (the node stays)
--- ARGV[11] "1": the job's change and final state are not published, the
---          runner publishes the same messages once replicas have them
---          (clockchain_redis wait=); absent or "" otherwise.  The nodes'
---          ":moments" message is published here all the same: it only
---          makes every nginx read the node again
+-- ARGV[11] "1" (clockchain_redis wait=): the outcome is kept beside the
+--          job, which stays as it is for every reader ("kept", "kept_at",
+--          "kept_path", and the job in the confirming set), until the
+--          runner has WAIT's word that replicas have it and reveal.lua
+--          makes it the job's; absent or "" otherwise.  The node and its
+--          edges are written here all the same, and the ":moments"
+--          message published: it only makes every nginx read the node
+--          again
 --
 -- Keys written: node:<path> (hash), edges:<path> (hash "<type>|<other>" ->
 -- edge JSON), and the indexes idx:time, idx:date:<y>:<m>:<d>,
@@ -64,9 +69,19 @@ if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
 then
     if redis.call('HGET', KEYS[1], 'outcome') == ARGV[1] .. ' completed' then
         -- this very outcome, written before: its reply was lost with the
-        -- connection and the runner sent it again
-        return { tonumber(redis.call('HGET', KEYS[1], 'version')),
-                 redis.call('HGET', KEYS[1], 'path') }
+        -- connection, or WAIT did not confirm it, and the runner sent it
+        -- again.  A write all the same, that the WAIT after it counts: a
+        -- new connection's WAIT would otherwise have nothing to wait for
+        redis.call('HSET', KEYS[1], 'outcome', ARGV[1] .. ' completed')
+        local kept = redis.call('HGET', KEYS[1], 'kept_path')
+        if kept then
+            local t = redis.call('TIME')
+            redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000
+                                        + math.floor(tonumber(t[2]) / 1000),
+                       ARGV[2])
+        end
+        return { tonumber(redis.call('HGET', KEYS[1], 'version') or '0'),
+                 kept or redis.call('HGET', KEYS[1], 'path') }
     end
     return redis.error_reply('FENCED')
 end
@@ -137,8 +152,6 @@ node_publish(ARGV[9] .. ':moments')
 
 -- the job
 
-redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
-           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' completed')
 -- never lower than counted: with wait= the claims count the attempts
 if tonumber(ARGV[8]) > tonumber(redis.call('HGET', KEYS[1], 'attempts')
                                 or '0')
@@ -149,13 +162,25 @@ end
 -- as 2 (the chaos checker reads it)
 redis.call('HINCRBY', KEYS[1], 'finishes', 1)
 redis.call('HDEL', KEYS[1], 'token')
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
 redis.call('ZREM', KEYS[2], ARGV[2])
 
-local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 if ARGV[11] == '1' then
-    return { v, path }
+    -- kept until replicas have it: a reader of this primary still sees
+    -- the job processing, so that no answer shows an outcome a failover
+    -- could take back (and the job run again, to another one)
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'kept', 'completed', 'kept_path', path,
+               'kept_at', ARGV[3], 'outcome', ARGV[1] .. ' completed')
+    redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000
+                                + math.floor(tonumber(t[2]) / 1000), ARGV[2])
+    return { tonumber(redis.call('HGET', KEYS[1], 'version') or '0'), path }
 end
+
+redis.call('HSET', KEYS[1], 'status', 'completed', 'path', path,
+           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' completed')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[10]))
+
+local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
 -- the final state first, on "<channel>:final", so that no instance asks
 -- Redis for it; then the change as every version of the module reads it
 local event = ARGV[2] .. ' completed ' .. v

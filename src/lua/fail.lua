@@ -2,6 +2,7 @@
 --
 -- KEYS[1]  the job hash
 -- KEYS[2]  the processing set
+-- KEYS[3]  the confirming set, for ARGV[8] (see complete.lua)
 -- ARGV[1]  fencing token
 -- ARGV[2]  job id
 -- ARGV[3]  completed_at
@@ -9,13 +10,14 @@
 -- ARGV[5]  attempts made, recorded with the job
 -- ARGV[6]  the events channel (and "<it>:final" for the final state)
 -- ARGV[7]  how long the failed job is kept, seconds
--- ARGV[8]  "1": publish nothing, the runner publishes the same messages
---          once replicas have the outcome (clockchain_redis wait=); absent
---          or "" otherwise
+-- ARGV[8]  "1" (clockchain_redis wait=): the outcome is kept beside the job
+--          ("kept", "kept_at", "kept_error") until reveal.lua makes it the
+--          job's, as in complete.lua; absent or "" otherwise
 --
--- Returns the job's new version, or an error FENCED when the claim is no
--- longer current; the same outcome sent again (its reply was lost) returns
--- the version it made (see complete.lua).
+-- Returns the job's new version (with ARGV[8], the version it has), or an
+-- error FENCED when the claim is no longer current; the same outcome sent
+-- again (its reply was lost) returns the version it made (see
+-- complete.lua).
 
 -- #include lib/failures.lua
 
@@ -24,14 +26,19 @@ if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1]
 then
     if redis.call('HGET', KEYS[1], 'outcome') == ARGV[1] .. ' failed' then
         -- this very outcome, written before: its reply was lost with the
-        -- connection and the runner sent it again
-        return tonumber(redis.call('HGET', KEYS[1], 'version'))
+        -- connection, or WAIT did not confirm it (see complete.lua)
+        redis.call('HSET', KEYS[1], 'outcome', ARGV[1] .. ' failed')
+        if redis.call('HEXISTS', KEYS[1], 'kept') == 1 then
+            local t = redis.call('TIME')
+            redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000
+                                        + math.floor(tonumber(t[2]) / 1000),
+                       ARGV[2])
+        end
+        return tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
     end
     return redis.error_reply('FENCED')
 end
 
-redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
-           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' failed')
 -- never lower than counted: with wait= the claims count the attempts
 if tonumber(ARGV[5]) > tonumber(redis.call('HGET', KEYS[1], 'attempts')
                                 or '0')
@@ -40,14 +47,24 @@ then
 end
 redis.call('HINCRBY', KEYS[1], 'finishes', 1)     -- see complete.lua
 redis.call('HDEL', KEYS[1], 'token')
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 redis.call('ZREM', KEYS[2], ARGV[2])
+failure_noted(KEYS[1], ARGV[2], ARGV[4], ARGV[3])
+
+if ARGV[8] == '1' then
+    -- kept until replicas have it (see complete.lua)
+    local t = redis.call('TIME')
+    redis.call('HSET', KEYS[1], 'kept', 'failed', 'kept_error', ARGV[4],
+               'kept_at', ARGV[3], 'outcome', ARGV[1] .. ' failed')
+    redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000
+                                + math.floor(tonumber(t[2]) / 1000), ARGV[2])
+    return tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+end
+
+redis.call('HSET', KEYS[1], 'status', 'failed', 'error', ARGV[4],
+           'completed_at', ARGV[3], 'outcome', ARGV[1] .. ' failed')
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[7]))
 
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
-failure_noted(KEYS[1], ARGV[2], ARGV[4], ARGV[3])
-if ARGV[8] == '1' then
-    return v
-end
 -- the final state first, on "<channel>:final" (see complete.lua)
 local event = ARGV[2] .. ' failed ' .. v
 local created_at = redis.call('HGET', KEYS[1], 'created_at')
