@@ -25,6 +25,7 @@
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_tdf.h"
 #include "ngx_http_clockchain_agents.h"
+#include "ngx_http_clockchain_commit.h"
 
 
 /* a service or admin key, at most: not a Redis key (store.h) */
@@ -1797,6 +1798,10 @@ ngx_http_clockchain_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_clockchain_commit_init_process(cycle, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_clockchain_events_init_process(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -1840,5 +1845,6 @@ ngx_http_clockchain_exit_process(ngx_cycle_t *cycle)
     ngx_http_clockchain_agents_exit_process();
     ngx_http_clockchain_wait_exit_process(cycle);
     ngx_http_clockchain_events_exit_process(cycle);
+    ngx_http_clockchain_commit_exit_process();
     ngx_http_clockchain_redis_exit_process(cycle);
 }

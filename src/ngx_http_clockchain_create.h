@@ -28,21 +28,31 @@
 #define NGX_HTTP_CLOCKCHAIN_IDEMPOTENCY_TTL   "86400"
 
 
+/* what the requests of one create.lua call share */
+typedef struct {
+    const char       *prefix;            /* clockchain_redis prefix= */
+    size_t            prefix_len;
+    uint64_t          max_pending;       /* clockchain_max_pending */
+    uint64_t          replicas;          /* clockchain_redis wait= */
+} ngx_http_clockchain_create_conf_t;
+
+
 /* what a POST /api/generate or /api/bulk-generate is made of */
 typedef struct {
     unsigned          bulk;
-    const char       *prefix;            /* clockchain_redis prefix= */
-    size_t            prefix_len;
     const char       *user;              /* the creator: checked, or "system" */
     size_t            user_len;
     const char       *idempotency;       /* checked, or NULL */
     size_t            idempotency_len;
     const char       *body;              /* as the client sent it */
     size_t            body_len;
-    uint64_t          max_pending;       /* clockchain_max_pending */
-    uint64_t          replicas;          /* clockchain_redis wait= */
     const char       *token;             /* the writer's SHA-256 hex, or NULL */
     size_t            token_len;
+
+    /* its jobs, as parsed, and as ngx_http_clockchain_create_jobs() drew */
+    const ngx_http_clockchain_job_req_t  *reqs;
+    ngx_http_clockchain_job_t            *jobs;
+    size_t                                njobs;
 } ngx_http_clockchain_create_t;
 
 
@@ -60,13 +70,25 @@ const char *ngx_http_clockchain_check_user(const char *s, size_t len);
 const char *ngx_http_clockchain_check_idempotency(const char *s, size_t len);
 
 /*
- * Draws the jobs' ids and creation times into jobs[0..n) (pending) and
- * builds create.lua's call for them; every buffer comes from alloc(ctx).
- * 0, or -1 when allocation failed, -2 when no random bytes could be had.
+ * Draws n jobs' ids and creation times into jobs[0..n) (pending), in
+ * memory from alloc(ctx): 0, or -1 when allocation failed, -2 when no
+ * random bytes could be had.  Again for new ids after EXISTS.
  */
-int ngx_http_clockchain_create_argv(const ngx_http_clockchain_create_t *cr,
-    const ngx_http_clockchain_job_req_t *reqs, ngx_http_clockchain_job_t *jobs,
-    size_t n, ngx_http_clockchain_alloc_pt alloc, void *ctx,
+int ngx_http_clockchain_create_jobs(ngx_http_clockchain_job_t *jobs,
+    size_t n, ngx_http_clockchain_alloc_pt alloc, void *ctx);
+
+/* about the bytes a request adds to a create.lua call */
+size_t ngx_http_clockchain_create_size(const ngx_http_clockchain_create_t *cr,
+    const ngx_http_clockchain_create_conf_t *cf);
+
+/*
+ * create.lua's call for n requests, their jobs drawn; every buffer comes
+ * from alloc(ctx), and the arguments point into the requests' memory
+ * (their queries and bodies): 0, or -1 when allocation failed.
+ */
+int ngx_http_clockchain_create_argv(const ngx_http_clockchain_create_conf_t *cf,
+    const ngx_http_clockchain_create_t *crs, size_t n,
+    ngx_http_clockchain_alloc_pt alloc, void *ctx,
     ngx_http_clockchain_argv_t *out);
 
 /* "<prefix>{cc}:<schema>:<name><tail>", NUL-ended: its length, its bytes */

@@ -25,6 +25,7 @@
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_store.h"
 #include "ngx_http_clockchain_wait.h"
+#include "ngx_http_clockchain_commit.h"
 
 
 #define NGX_HTTP_CLOCKCHAIN_CREATE_TRIES   3
@@ -37,12 +38,8 @@ static void ngx_http_clockchain_create_body(ngx_http_request_t *r);
 static void ngx_http_clockchain_create_writer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx);
-static void ngx_http_clockchain_create_done(void *data, redisReply *reply);
 static const char *ngx_http_clockchain_pcopy(ngx_pool_t *pool,
     const char *s, size_t len);
-static ngx_int_t ngx_http_clockchain_create_wait(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx);
-static void ngx_http_clockchain_create_waited(void *data, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_replay(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx, redisReply *reply);
 static ngx_int_t ngx_http_clockchain_send_jobs(ngx_http_request_t *r,
@@ -268,37 +265,12 @@ static ngx_int_t
 ngx_http_clockchain_create_send(ngx_http_request_t *r,
     ngx_http_clockchain_ctx_t *ctx)
 {
-    int                               rc;
-    ngx_str_t                         token;
-    ngx_http_clockchain_argv_t        av;
-    ngx_http_clockchain_create_t      cr;
-    ngx_http_clockchain_main_conf_t  *mcf;
+    int  rc;
 
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+    /* the ids and times are drawn here (create.c); the call is commit.c's */
 
-    /* what the call is made of is built without nginx (create.c) */
-
-    ngx_http_clockchain_writer_token(r, &token);
-
-    cr.bulk = ctx->bulk;
-    cr.prefix = (char *) mcf->redis.prefix.data;
-    cr.prefix_len = mcf->redis.prefix.len;
-    cr.user = (char *) ctx->created_by.data;
-    cr.user_len = ctx->created_by.len;
-    cr.idempotency = ctx->idempotency.len ? (char *) ctx->idempotency.data
-                                          : NULL;
-    cr.idempotency_len = ctx->idempotency.len;
-    cr.body = (char *) ctx->body.data;
-    cr.body_len = ctx->body.len;
-    cr.max_pending = mcf->max_pending;
-    cr.replicas = mcf->redis.wait;
-    cr.token = token.len ? (char *) token.data : NULL;
-    cr.token_len = token.len;
-
-    rc = ngx_http_clockchain_create_argv(&cr, ctx->reqs, ctx->jobs,
-                                         ctx->njobs,
-                                         ngx_http_clockchain_palloc, r->pool,
-                                         &av);
+    rc = ngx_http_clockchain_create_jobs(ctx->jobs, ctx->njobs,
+                                         ngx_http_clockchain_palloc, r->pool);
     if (rc == -2) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
                       "clockchain: getrandom() failed");
@@ -308,28 +280,42 @@ ngx_http_clockchain_create_send(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->epoch = ngx_http_clockchain_shm_epoch(mcf->shm_zone);
-
-    ctx->op = ngx_http_clockchain_store_create(mcf, &av,
-                                               ngx_http_clockchain_create_done,
-                                               ctx);
-
-    if (ctx->op == NULL) {
+    if (ngx_http_clockchain_commit_add(ctx) != NGX_OK) {
         return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
                                                "Redis cannot be reached, "
                                                "retry later");
     }
 
-    /* the reply finalizes the request */
+    /* its result in the call's reply answers the request */
     return NGX_DONE;
 }
 
 
-static void
-ngx_http_clockchain_create_done(void *data, redisReply *reply)
-{
-    ngx_http_clockchain_ctx_t *ctx = data;
+/* the call could not be sent */
 
+void
+ngx_http_clockchain_create_unsent(ngx_http_clockchain_ctx_t *ctx)
+{
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                 "Job store unavailable: Redis cannot be "
+                                 "reached, retry later"));
+}
+
+
+/*
+ * This request's result in create.lua's reply: it is answered here, or
+ * sent again with new ids (NGX_DONE), or waits for the call's WAIT
+ * (NGX_AGAIN).
+ */
+
+ngx_int_t
+ngx_http_clockchain_create_result(ngx_http_clockchain_ctx_t *ctx,
+    redisReply *reply)
+{
     u_char                           *p;
     ngx_int_t                         rc, online;
     ngx_uint_t                        i;
@@ -337,7 +323,6 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     ngx_http_clockchain_main_conf_t  *mcf;
 
     r = ctx->request;
-    ctx->op = NULL;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
 
@@ -345,7 +330,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     rc = ngx_http_clockchain_writer_revoked(r, reply);
     if (rc != NGX_DECLINED) {
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if ((reply && reply->type == REDIS_REPLY_INTEGER)
@@ -366,19 +351,13 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         if (mcf->redis.wait && !ngx_http_clockchain_bug(ACK)) {
             /* answer once enough replicas have the jobs too */
-            rc = ngx_http_clockchain_create_wait(r, ctx);
-
-            if (rc != NGX_DONE) {
-                ngx_http_clockchain_finalize(r, rc);
-            }
-
-            return;
+            return NGX_AGAIN;
         }
 
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,
                                            ctx->bulk);
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if (reply && reply->type == REDIS_REPLY_ARRAY) {
@@ -387,13 +366,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
 
         if (rc == NGX_OK && mcf->redis.wait) {
             /* confirmed by the replicas like the first answer was to be */
-            rc = ngx_http_clockchain_create_wait(r, ctx);
-
-            if (rc != NGX_DONE) {
-                ngx_http_clockchain_finalize(r, rc);
-            }
-
-            return;
+            return NGX_AGAIN;
         }
 
         if (rc == NGX_OK) {
@@ -402,7 +375,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
         }
 
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if (ngx_http_clockchain_redis_script_error(reply, "CONFLICT")) {
@@ -410,7 +383,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                        "Idempotency-Key was already used "
                                        "with a different request");
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if (ngx_http_clockchain_redis_script_error(reply, "REPLICAS")) {
@@ -434,7 +407,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
             != NGX_OK)
         {
             ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_DONE;
         }
 
         rc = ngx_http_clockchain_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -444,7 +417,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                        "not created, retry later",
                                        mcf->redis.wait, online);
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if (ngx_http_clockchain_redis_script_error(reply, "FULL")) {
@@ -455,7 +428,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
             != NGX_OK)
         {
             ngx_http_clockchain_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            return NGX_DONE;
         }
 
         rc = ngx_http_clockchain_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
@@ -463,7 +436,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
                                        "holds its maximum of %ui, retry "
                                        "later", mcf->max_pending);
         ngx_http_clockchain_finalize(r, rc);
-        return;
+        return NGX_DONE;
     }
 
     if (ngx_http_clockchain_redis_script_error(reply, "EXISTS")
@@ -480,7 +453,7 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
             ngx_http_clockchain_finalize(r, rc);
         }
 
-        return;
+        return NGX_DONE;
     }
 
     if (reply) {
@@ -493,51 +466,39 @@ ngx_http_clockchain_create_done(void *data, redisReply *reply)
     rc = ngx_http_clockchain_unavailable(r, "Job store unavailable: the job "
                                          "was not created, retry later");
     ngx_http_clockchain_finalize(r, rc);
+
+    return NGX_DONE;
 }
 
 
 /*
  * WAIT: with Sentinel, a job acknowledged by the master alone can be lost
  * in a failover; clockchain_redis wait=N answers only once N replicas have
- * it, and 503 otherwise (a retry with the same Idempotency-Key is safe).
+ * it (WAITAOF with waitaof=on: on their disks), and 503 otherwise (a retry
+ * with the same Idempotency-Key is safe).  One WAIT after the call covers
+ * every request in it (commit.c, store_wait()); reply is its answer, NULL
+ * when there was none; sent is 0 when it could not be sent.
  */
 
-static ngx_int_t
-ngx_http_clockchain_create_wait(ngx_http_request_t *r,
-    ngx_http_clockchain_ctx_t *ctx)
+void
+ngx_http_clockchain_create_waited(ngx_http_clockchain_ctx_t *ctx,
+    redisReply *reply, ngx_uint_t sent)
 {
-    ngx_http_clockchain_main_conf_t  *mcf;
-
-    mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
-
-    /* on the connection the create went on: WAIT counts its writes only */
-    ctx->op = ngx_http_clockchain_store_wait(mcf,
-                                             ngx_http_clockchain_create_waited,
-                                             ctx);
-    if (ctx->op == NULL) {
-        return ngx_http_clockchain_unavailable(r, "Job store unavailable: "
-                                               "the job could not be "
-                                               "replicated, retry later");
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_clockchain_create_waited(void *data, redisReply *reply)
-{
-    ngx_http_clockchain_ctx_t *ctx = data;
-
     ngx_int_t                         rc;
     const char                       *said;
     ngx_http_request_t               *r;
     ngx_http_clockchain_main_conf_t  *mcf;
 
     r = ctx->request;
-    ctx->op = NULL;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_clockchain_module);
+
+    if (!sent) {
+        ngx_http_clockchain_finalize(r, ngx_http_clockchain_unavailable(r,
+                                     "Job store unavailable: the job could "
+                                     "not be replicated, retry later"));
+        return;
+    }
 
     if (ngx_http_clockchain_store_confirmed(mcf, reply, &said)) {
         rc = ngx_http_clockchain_send_jobs(r, ctx->jobs, ctx->njobs,

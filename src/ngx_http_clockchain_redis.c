@@ -42,6 +42,16 @@ static ngx_int_t ngx_http_clockchain_redis_send(
     const size_t *argvlen);
 static ngx_int_t ngx_http_clockchain_redis_send_eval(
     ngx_http_clockchain_redis_op_t *op);
+static ngx_int_t ngx_http_clockchain_redis_send_formatted(
+    ngx_http_clockchain_redis_op_t *op, u_char *cmd, size_t len);
+static ngx_int_t ngx_http_clockchain_redis_queued(
+    ngx_http_clockchain_redis_op_t *op, int rc);
+static size_t ngx_http_clockchain_redis_resp_size(size_t len,
+    ngx_uint_t bytes);
+static u_char *ngx_http_clockchain_redis_resp_uint(u_char *p, size_t n);
+static u_char *ngx_http_clockchain_redis_resp_arg(u_char *p, u_char *data,
+    size_t len);
+static u_char *ngx_http_clockchain_redis_resp_num(u_char *p, size_t n);
 static void ngx_http_clockchain_redis_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_clockchain_redis_load_script(ngx_uint_t i);
@@ -51,6 +61,10 @@ static void ngx_http_clockchain_redis_script_reply(void *data,
     redisReply *reply);
 static void ngx_http_clockchain_redis_policy_reply(void *data,
     redisReply *reply);
+
+
+/* "*<n>\r\n$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n" fits */
+#define NGX_HTTP_CLOCKCHAIN_RESP_HEAD  (NGX_INT64_LEN + 64)
 
 
 ngx_http_clockchain_redis_t  ngx_http_clockchain_redis;
@@ -486,22 +500,56 @@ ngx_http_clockchain_redis_command(ngx_http_clockchain_redis_handler_pt handler,
 }
 
 
+/*
+ * A script call is written in RESP here, once, rather than by hiredis from
+ * an argv (its sdscatfmt() per argument) after a copy of the arguments kept
+ * for a NOSCRIPT retry: the RESP is what is kept.  "*<n>", EVALSHA and the
+ * SHA1 go in the room left before it when it is sent.
+ */
+
 ngx_http_clockchain_redis_op_t *
 ngx_http_clockchain_redis_eval(ngx_uint_t script,
     ngx_http_clockchain_redis_handler_pt handler, void *data, int nkeys,
     int argc, const char **argv, const size_t *argvlen)
 {
+    int                              i;
+    u_char                          *p;
+    size_t                           size;
     ngx_http_clockchain_redis_op_t  *op;
 
     if (!ngx_http_clockchain_redis_available()) {
         return NULL;
     }
 
-    op = ngx_http_clockchain_redis_op_alloc(script, handler, data, nkeys,
-                                            argc, argv, argvlen);
+    size = sizeof(ngx_http_clockchain_redis_op_t)
+           + NGX_HTTP_CLOCKCHAIN_RESP_HEAD
+           + ngx_http_clockchain_redis_resp_size((size_t) nkeys, 0);
+
+    for (i = 0; i < argc; i++) {
+        size += ngx_http_clockchain_redis_resp_size(argvlen[i], 1);
+    }
+
+    op = ngx_alloc(size, ngx_http_clockchain_redis.log);
     if (op == NULL) {
         return NULL;
     }
+
+    ngx_memzero(op, sizeof(ngx_http_clockchain_redis_op_t));
+
+    op->handler = handler;
+    op->data = data;
+    op->script = script;
+    op->argc = argc + 3;
+    op->tail = (u_char *) (op + 1) + NGX_HTTP_CLOCKCHAIN_RESP_HEAD;
+
+    p = ngx_http_clockchain_redis_resp_num(op->tail, (size_t) nkeys);
+
+    for (i = 0; i < argc; i++) {
+        p = ngx_http_clockchain_redis_resp_arg(p, (u_char *) argv[i],
+                                               argvlen[i]);
+    }
+
+    op->tail_len = p - op->tail;
 
     if (ngx_http_clockchain_redis_send_eval(op) != NGX_OK) {
         ngx_free(op);
@@ -509,6 +557,69 @@ ngx_http_clockchain_redis_eval(ngx_uint_t script,
     }
 
     return op;
+}
+
+
+/* RESP's bytes for an argument of len bytes (or the number len) */
+
+static size_t
+ngx_http_clockchain_redis_resp_size(size_t len, ngx_uint_t bytes)
+{
+    size_t  digits, n;
+
+    for (digits = 1, n = len; n >= 10; n /= 10) {
+        digits++;
+    }
+
+    if (bytes) {
+        /* "$<len>\r\n<bytes>\r\n" */
+        return 1 + digits + 2 + len + 2;
+    }
+
+    /* "$<digits>\r\n<len>\r\n" */
+    return 1 + 1 + 2 + digits + 2;
+}
+
+
+static u_char *
+ngx_http_clockchain_redis_resp_uint(u_char *p, size_t n)
+{
+    u_char  buf[NGX_INT64_LEN], *q;
+
+    q = buf + sizeof(buf);
+
+    do {
+        *--q = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    return ngx_cpymem(p, q, buf + sizeof(buf) - q);
+}
+
+
+static u_char *
+ngx_http_clockchain_redis_resp_arg(u_char *p, u_char *data, size_t len)
+{
+    *p++ = '$';
+    p = ngx_http_clockchain_redis_resp_uint(p, len);
+    *p++ = CR;
+    *p++ = LF;
+    p = ngx_cpymem(p, data, len);
+    *p++ = CR;
+    *p++ = LF;
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_clockchain_redis_resp_num(u_char *p, size_t n)
+{
+    u_char  buf[NGX_INT64_LEN], *q;
+
+    q = ngx_http_clockchain_redis_resp_uint(buf, n);
+
+    return ngx_http_clockchain_redis_resp_arg(p, buf, q - buf);
 }
 
 
@@ -545,6 +656,8 @@ ngx_http_clockchain_redis_op_alloc(ngx_uint_t script,
     op->script = script;
     op->resent = 0;
     op->conn = NULL;
+    op->tail = NULL;
+    op->tail_len = 0;
     op->argc = argc + 3;
     op->argv = (const char **) (op + 1);
     op->argvlen = (size_t *) (op->argv + op->argc);
@@ -603,7 +716,58 @@ ngx_http_clockchain_redis_cancel(ngx_http_clockchain_redis_op_t *op)
 static ngx_int_t
 ngx_http_clockchain_redis_send_eval(ngx_http_clockchain_redis_op_t *op)
 {
+    u_char                       *p, *cmd, head[NGX_HTTP_CLOCKCHAIN_RESP_HEAD];
+    size_t                        len, hlen;
+    ngx_int_t                     rc;
+    const char                   *body;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (op->tail && rd->sha_known[op->script] && !op->resent) {
+        p = head;
+        *p++ = '*';
+        p = ngx_http_clockchain_redis_resp_uint(p, (size_t) op->argc);
+        *p++ = CR;
+        *p++ = LF;
+        p = ngx_http_clockchain_redis_resp_arg(p, (u_char *) "EVALSHA", 7);
+        p = ngx_http_clockchain_redis_resp_arg(p,
+                                               (u_char *) rd->sha[op->script],
+                                               40);
+        hlen = p - head;
+
+        cmd = op->tail - hlen;
+        ngx_memcpy(cmd, head, hlen);
+
+        return ngx_http_clockchain_redis_send_formatted(op, cmd,
+                                                        hlen + op->tail_len);
+    }
+
+    if (op->tail) {
+        /* EVAL and the script's body: a buffer of its own, this once */
+
+        body = ngx_http_clockchain_scripts[op->script];
+        len = ngx_strlen(body);
+
+        cmd = ngx_alloc(NGX_HTTP_CLOCKCHAIN_RESP_HEAD + len + op->tail_len,
+                        rd->log);
+        if (cmd == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = cmd;
+        *p++ = '*';
+        p = ngx_http_clockchain_redis_resp_uint(p, (size_t) op->argc);
+        *p++ = CR;
+        *p++ = LF;
+        p = ngx_http_clockchain_redis_resp_arg(p, (u_char *) "EVAL", 4);
+        p = ngx_http_clockchain_redis_resp_arg(p, (u_char *) body, len);
+        p = ngx_cpymem(p, op->tail, op->tail_len);
+
+        rc = ngx_http_clockchain_redis_send_formatted(op, cmd, p - cmd);
+
+        ngx_free(cmd);
+
+        return rc;
+    }
 
     if (rd->sha_known[op->script] && !op->resent) {
         op->argv[0] = "EVALSHA";
@@ -627,12 +791,43 @@ static ngx_int_t
 ngx_http_clockchain_redis_send(ngx_http_clockchain_redis_op_t *op, int argc,
     const char **argv, const size_t *argvlen)
 {
+    int                           rc;
     ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_clockchain_redis_reply, op,
-                              argc, argv, argvlen)
-        != REDIS_OK)
-    {
+    rc = redisAsyncCommandArgv(rd->ac, ngx_http_clockchain_redis_reply, op,
+                               argc, argv, argvlen);
+
+    return ngx_http_clockchain_redis_queued(op, rc);
+}
+
+
+static ngx_int_t
+ngx_http_clockchain_redis_send_formatted(ngx_http_clockchain_redis_op_t *op,
+    u_char *cmd, size_t len)
+{
+    int                           rc;
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    rc = redisAsyncFormattedCommand(rd->ac, ngx_http_clockchain_redis_reply,
+                                    op, (char *) cmd, len);
+
+    return ngx_http_clockchain_redis_queued(op, rc);
+}
+
+
+/*
+ * What follows hiredis's answer to a command queued on the command
+ * connection, however it was given (an argv or RESP written here): one
+ * place that counts it as pending and arms the timeout, so that the two
+ * ways of sending cannot drift apart.
+ */
+
+static ngx_int_t
+ngx_http_clockchain_redis_queued(ngx_http_clockchain_redis_op_t *op, int rc)
+{
+    ngx_http_clockchain_redis_t  *rd = &ngx_http_clockchain_redis;
+
+    if (rc != REDIS_OK) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "clockchain: could not queue a redis command");
         return NGX_ERROR;

@@ -53,6 +53,11 @@ struct ngx_http_clockchain_redis_op_s {
     const char                           **argv;
     size_t                                *argvlen;
 
+    /* redis_eval(): numkeys and the script's arguments, already in RESP,
+     * with room before them for "EVALSHA <sha1>" (argv is NULL) */
+    u_char                                *tail;
+    size_t                                 tail_len;
+
     /* clockchain_redis wait=: its connection, or its place in the queue */
     ngx_http_clockchain_redis_durable_t   *conn;
     ngx_queue_t                            queue;

@@ -25,6 +25,7 @@
 #include "ngx_http_clockchain_query.h"
 #include "ngx_http_clockchain_create.h"
 #include "ngx_http_clockchain_wait.h"
+#include "ngx_http_clockchain_commit.h"
 
 
 static ngx_int_t ngx_http_clockchain_key_match(ngx_array_t *keys,
@@ -583,6 +584,7 @@ ngx_http_clockchain_ctx_cleanup(void *data)
         ctx->op = NULL;
     }
 
+    ngx_http_clockchain_commit_cancel(ctx);
     ngx_http_clockchain_wait_stop(ctx);
 }
 

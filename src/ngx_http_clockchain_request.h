@@ -78,6 +78,13 @@ typedef struct {
     ngx_atomic_uint_t                 agent_gen;
     void                            (*agent_done)(ngx_http_request_t *r);
 
+    /* a create in the worker's group commit (commit.c): its place in the
+     * queue, or its call in flight and its slot there */
+    ngx_queue_t                       commit_queue;
+    void                             *commit_call;
+    ngx_uint_t                        commit_slot;
+    size_t                            commit_size;
+
     /* the writers' workflow (propose.c): its own state */
     void                             *workflow;
 
@@ -93,6 +100,7 @@ typedef struct {
     unsigned                          wait_known:1;  /* asleep, knowing */
     unsigned                          moment_public:1;  /* zone-cached */
     unsigned                          agent_stored:1;  /* its record read */
+    unsigned                          commit_queued:1;
 } ngx_http_clockchain_ctx_t;
 
 

@@ -556,28 +556,111 @@ $redis->cmd('HSET', "${P}job:$id", 'status', 'processing', 'token', '6');
 $redis->cmd('EVAL', @rq, '6', $id, 6000, '', '', "${P}events");
 is($redis->hash("${P}job:$id")->{attempts}, 2, 'a hand-back leaves attempts alone');
 
-# create: backpressure and all-or-nothing
+# create: one call for several requests, each all or none, in order
+#
+# create_call(max => N, replicas => N, requests => [ { jobs => [ids],
+# idem => key, material => "...", token => record, user => ... }, ... ])
+# sends create.lua's keys and arguments as its header lists them; the
+# results come back one per request (errors as { err => ... })
+sub create_call {
+    my (%o) = @_;
+    my @keys = ("${P}queue");
+    my @args = ('v1', $o{max} // 0, 86400, $o{replicas} // 0,
+                scalar @{ $o{requests} });
+    for my $q (@{ $o{requests} }) {
+        push @keys, "${P}idem:$q->{idem}" if defined $q->{idem};
+        push @args, scalar @{ $q->{jobs} },
+             defined $q->{idem} ? $q->{material} // "generate\nsystem\n{}" : '',
+             defined $q->{token} ? "${P}agent:tok:$q->{token}" : '',
+             $q->{user} // 'system';
+        for my $id (@{ $q->{jobs} }) {
+            push @keys, "${P}job:$id";
+            push @args, $id, '2026-01-01T00:00:00.000000Z', "query $id",
+                 'hd', 'private';
+        }
+    }
+    return $redis->cmd('EVAL', $lua{create}, scalar @keys, @keys, @args);
+}
+
+sub err_of { ref $_[0] eq 'Clockchain::Test::Redis::Error' ? $_[0]{err} : '' }
+
+sub jobs_there {
+    return join ',', grep { $redis->cmd('EXISTS', "${P}job:$_") } @_;
+}
+
 $redis->cmd('FLUSHALL');
-my @create = ($lua{create}, 3, "${P}queue", "${P}job:a", "${P}job:b", 1, 'v1', 1,
-              '', 86400, 0, '', map { ($_, 't', 'q', 'hd', 'private', 'system') } qw(a b));
-eval { $redis->cmd('EVAL', @create) };
-like($@ // '', qr/FULL/, 'create past the queue cap: FULL');
+my $cr = create_call(max => 1, requests => [ { jobs => [qw(a b)] } ]);
+like(err_of($cr->[0]), qr/^(ERR )?FULL$/, 'create past the queue cap: FULL');
 is($redis->cmd('DBSIZE'), 0, 'FULL: nothing written');
-$create[7] = 0;
-$create[10] = 1;
-eval { $redis->cmd('EVAL', @create) };
-like($@ // '', qr/REPLICAS 0/, 'one replica must confirm, none is online: REPLICAS 0');
+$cr = create_call(replicas => 1, requests => [ { jobs => [qw(a b)] } ]);
+like(err_of($cr->[0]), qr/^(ERR )?REPLICAS 0$/,
+     'one replica must confirm, none is online: REPLICAS 0');
 is($redis->cmd('DBSIZE'), 0, 'REPLICAS: nothing written');
-$create[10] = 0;
-$create[5] = rtime() + 3600 * 1000;  # what a node an hour ahead would send
 $t0 = rtime();
-is($redis->cmd('EVAL', @create), 2, 'create two jobs');
+is_deeply(create_call(requests => [ { jobs => [qw(a b)], user => 'u1' } ]), [2],
+          'create two jobs: one result, the number created');
 $at = $redis->cmd('ZSCORE', "${P}queue", 'a');
 ok($at >= $t0 && $at <= rtime(),
-   "created jobs are due now on Redis's clock, whatever the node's clock says");
-eval { $redis->cmd('EVAL', @create) };
-like($@ // '', qr/EXISTS/, 'an existing id: EXISTS');
+   "created jobs are due now on Redis's clock, whatever created_at says");
+is_deeply($redis->hash("${P}job:b"),
+          { id => 'b', status => 'pending', query => 'query b', preset => 'hd',
+            visibility => 'private', created_by => 'u1', schema => 'v1',
+            version => 1, created_at => '2026-01-01T00:00:00.000000Z' },
+          'a job hash: its own arguments, and its request\'s creator');
+$cr = create_call(requests => [ { jobs => [qw(c a)] } ]);
+like(err_of($cr->[0]), qr/^EXISTS \Q${P}job:a\E$/, 'an existing id: EXISTS and its key');
 is($redis->cmd('ZCARD', "${P}queue"), 2, 'EXISTS: nothing more written');
+is(jobs_there('c'), '', 'EXISTS: not the other job of the request either');
+
+# neighbours in one call: each request decided as if alone, in order
+$redis->cmd('FLUSHALL');
+$cr = create_call(max => 4, requests => [
+    { jobs => [qw(a b)] },      # 2 of 4
+    { jobs => [qw(c d e)] },    # 5 > 4: FULL
+    { jobs => [qw(i a)] },      # a was made by the first: EXISTS
+    { jobs => ['f'] },          # 3
+    { jobs => ['g'] },          # 4
+    { jobs => ['h'] },          # 5 > 4: FULL
+]);
+is(scalar @$cr, 6, 'six requests, six results');
+is_deeply([ map { ref $_ ? err_of($_) =~ s/^ERR //r =~ s/ .*//r : $_ } @$cr ],
+          [2, 'FULL', 'EXISTS', 1, 1, 'FULL'],
+          'each request its own result: the cap counts what went before it');
+is(jobs_there(qw(a b c d e f g h i)), 'a,b,f,g',
+   'exactly the jobs of the requests that succeeded');
+is($redis->cmd('ZCARD', "${P}queue"), 4, 'and only they are queued');
+
+# one Idempotency-Key twice, thrice in one call
+$redis->cmd('FLUSHALL');
+$cr = create_call(requests => [
+    { jobs => ['x'], idem => 'k', material => "generate\nsystem\nM" },
+    { jobs => ['y'], idem => 'k', material => "generate\nsystem\nM" },
+    { jobs => ['z'], idem => 'k', material => "generate\nsystem\nN" },
+    { jobs => ['w'] },
+]);
+is($cr->[0], 1, 'a key first seen: created');
+is($cr->[1][0], 'REPLAY', 'the same key and request later in the call: a replay');
+is_deeply([ @{ $cr->[1][1] }[0, 1, 4] ], ['x', 'pending', '2026-01-01T00:00:00.000000Z'],
+          'the replay answers the job the first one made');
+like(err_of($cr->[2]), qr/^(ERR )?CONFLICT$/, 'the same key with another request: CONFLICT');
+is($cr->[3], 1, 'a request without a key beside them: created');
+is(jobs_there(qw(x y z w)), 'x,w', 'the replay and the conflict made no job');
+is($redis->cmd('HGET', "${P}idem:k", 'jobs'), 'x', 'the key holds the first request\'s job');
+
+# a writer's token revoked: that request only; and before REPLICAS, as alone
+$redis->cmd('FLUSHALL');
+$redis->cmd('HSET', "${P}agent:tok:on", 'is_active', 1);
+$redis->cmd('HSET', "${P}agent:tok:off", 'is_active', 0);
+$cr = create_call(requests => [ { jobs => ['r1'], token => 'off' },
+                               { jobs => ['r2'], token => 'on' },
+                               { jobs => ['r3'] } ]);
+is_deeply([ err_of($cr->[0]) =~ s/^ERR //r, @$cr[1, 2] ], ['REVOKED', 1, 1],
+          'a revoked token fails its own request, not the others');
+is(jobs_there(qw(r1 r2 r3)), 'r2,r3', 'REVOKED: its job not written');
+$cr = create_call(replicas => 1, requests => [ { jobs => ['r4'], token => 'off' },
+                                              { jobs => ['r5'] } ]);
+is_deeply([ map { err_of($_) =~ s/^ERR //r } @$cr ], ['REVOKED', 'REPLICAS 0'],
+          'REVOKED before REPLICAS, REPLICAS for each request');
 
 # the search index: one set per whole word, not per prefix, and the
 # vocabulary of words in use (complete.lua, publish.lua)

@@ -95,19 +95,31 @@ ok($long && $ng->error_log !~ /did not confirm job/,
    'replica up: answered at once (the replica confirmed, no WAIT ran out)');
 is($replica->cmd('EXISTS', $JOB_PREFIX . $long->{job_id}), 1,
    'replica up: the replica has the job when the POST answers');
-ok(wait_for(5, sub { status($long->{job_id}) eq 'processing' }),
+# event: the stand-in holds its Flash call.  'processing' alone says that
+# claim.lua ran; with wait= the call starts only once the replica has the
+# claim too (runner_confirmed).  A replica stopped in between makes the
+# runner hand the job back (it leaves the processing set, is claimed
+# again, and that later call is held with no release to come)
+ok(wait_for(5, sub { status($long->{job_id}) eq 'processing'
+                     && $flash->held == 1 }),
    'the runner runs it (its Flash call is held)');
 
 # --- the replica hangs (SIGSTOP) ---------------------------------------------
 
 kill 'STOP', $replica->pid;
 
+my $jobs0 = job_count($primary);
+
 # enough POSTs that both workers have several at once
 my @posts = map { background_post("While the replica hangs $_") } 1 .. 8;
-# event: Redis holds the 8 WAITs blocked at once (served one after another,
-# it would hold one a connection at most); the runner's WAIT after it
-# claimed the jobs these POSTs created can be a ninth
-my $all_blocked = wait_for(10, sub { blocked() >= 8 });
+# event: the 8 POSTs' jobs are all in Redis before any POST has its answer,
+# so no create waited for another's WAIT (served one after another, the
+# second would be made only once the first's WAIT ran out).  A worker sends
+# the POSTs ready in one turn of its event loop as one call with one WAIT;
+# the calls' WAITs are held at once
+my $created = sub { job_count($primary) - $jobs0 };
+my $all_blocked = wait_for(10, sub { $created->() == 8 || grep { $_->answered } @posts })
+    && $created->() == 8 && !grep({ $_->answered } @posts) && blocked() >= 1;
 
 # while the WAITs are pending (no POST has its answer yet): GETs, and the
 # lease of the running job, against Redis' clock
@@ -136,7 +148,7 @@ is(scalar(grep { ($_->[3] // '') =~ /"detail":"Job store unavailable: .*replica/
    '... and a JSON detail that names the replica');
 ok($all_blocked,
    '8 concurrent POSTs each took about one WAIT timeout (1 s), not one '
-   . 'after another: Redis held their 8 WAITs at once');
+   . 'after another: all created while Redis held their WAITs');
 ok(@gets >= 5 && !grep({ $_ != 404 } @gets),
    sprintf 'while the WAITs were pending, %d GETs of an unknown job answered 404',
            scalar @gets);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <regex.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -166,7 +167,11 @@ test_ids(void)
 static void
 test_time(void)
 {
-    char  t[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    int              i, round, all_ok;
+    char             t[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    char             lo[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    char             hi[NGX_HTTP_CLOCKCHAIN_TIME_LEN];
+    struct timespec  before, after, nap;
 
     ngx_http_clockchain_iso_time(t, 1772807538, 123456);
     ok(memcmp(t, "2026-03-06T14:32:18.123456Z", 27) == 0,
@@ -190,6 +195,43 @@ test_time(void)
     ngx_http_clockchain_iso_now(t);
     ok(matches("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
                "\\.[0-9]{6}Z$", t, 27), "iso now has the format");
+
+    /*
+     * iso_now keeps the text up to the second for the second: it must still
+     * be iso_time of the clock read around it, also after the second turns
+     */
+
+    for (round = 0, all_ok = 1; round < 2; round++) {
+
+        for (i = 0; i < 2000; i++) {
+            clock_gettime(CLOCK_REALTIME, &before);
+            ngx_http_clockchain_iso_now(t);
+            clock_gettime(CLOCK_REALTIME, &after);
+
+            ngx_http_clockchain_iso_time(lo, (int64_t) before.tv_sec,
+                                         before.tv_nsec / 1000);
+            ngx_http_clockchain_iso_time(hi, (int64_t) after.tv_sec,
+                                         after.tv_nsec / 1000);
+
+            if (memcmp(lo, t, 27) > 0 || memcmp(t, hi, 27) > 0) {
+                all_ok = 0;
+            }
+        }
+
+        /* sleep into the next second */
+        clock_gettime(CLOCK_REALTIME, &before);
+        nap.tv_sec = 0;
+        nap.tv_nsec = 1000000000L - before.tv_nsec + 1000000L;
+
+        if (nap.tv_nsec >= 1000000000L) {
+            nap.tv_nsec = 999999999L;
+        }
+
+        nanosleep(&nap, NULL);
+    }
+
+    ok(all_ok, "iso now is the clock's time, within a second and after it "
+       "turns");
 }
 
 

@@ -775,13 +775,18 @@ sub _send {
     print {$s} $buf or do { delete $self->{sock}; die "redis write: $!\n" };
 }
 
+# An error inside an array (a script's table with an err field) does not
+# end the reply: it comes back as { err => "CODE message" }, blessed into
+# Clockchain::Test::Redis::Error, and the rest of the array is read.
 sub _read_reply {
-    my ($s) = @_;
+    my ($s, $nested) = @_;
     my $line = <$s>;
     die "redis: connection closed\n" unless defined $line;
     $line =~ s/\r\n\z//;
     my ($t, $rest) = (substr($line, 0, 1), substr($line, 1));
     return $rest if $t eq '+';
+    return bless { err => $rest }, 'Clockchain::Test::Redis::Error'
+        if $t eq '-' && $nested;
     die "redis error: $rest\n" if $t eq '-';
     return 0 + $rest if $t eq ':';
     if ($t eq '$') {
@@ -795,7 +800,7 @@ sub _read_reply {
     }
     if ($t eq '*') {
         return undef if $rest < 0;
-        return [ map { _read_reply($s) } 1 .. $rest ];
+        return [ map { _read_reply($s, 1) } 1 .. $rest ];
     }
     die "redis: bad reply '$line'\n";
 }
