@@ -453,7 +453,10 @@ static const unsigned char  ngx_http_clockchain_id_class[256] = {
 #define V4 NGX_HTTP_CLOCKCHAIN_ID_VERSION
 #define VR NGX_HTTP_CLOCKCHAIN_ID_VARIANT
 
-/* xxxxxxxx-xxxx-4xxx-vxxx-xxxxxxxxxxxx */
+/*
+ * What each of the 36 characters may be: 8-4-4-4-12 lowercase hex digits,
+ * "4" for the version, one of 8, 9, a, b for the variant.
+ */
 static const unsigned char  ngx_http_clockchain_id_form[
                                                NGX_HTTP_CLOCKCHAIN_ID_LEN] = {
     H, H, H, H, H, H, H, H, D,

@@ -1520,7 +1520,7 @@ ngx_http_clockchain_runner_revealed(void *data, redisReply *reply)
         ngx_free(run->final.data);
         run->final.data = NULL;
 
-        p = ngx_alloc(e[1]->len + e[2]->len + 1, rn->log);
+        p = ngx_alloc(e[1]->len + e[2]->len, rn->log);
 
         if (p) {
             /* a path the zone refused is not announced as final either */
