@@ -9,7 +9,7 @@
 # With no argument it runs the twelve measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 12) it runs only those and
+# them is kept).  With measure numbers (1 to 13) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
 # BENCH_GRAPH_NODES sets the size of measure 9's graph (100000; see
@@ -19,6 +19,8 @@
 # BENCH_WAITERS sets how many long-poll waiters measure 12 holds on one
 # nginx (10000); BENCH_WAITERS_CONF adds http-level directives to its two
 # nginx (e.g. 'request_pool_size 6k;').
+# BENCH_RUNNER_MOMENTS sets how many new moments measure 13's runner
+# writes (3000).
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
 # measure 3 and the first rounds of measures 1, 2 and 4, and on the
 # workers of W during measure 12's wake, and writes
