@@ -238,6 +238,46 @@ my ($pz, $nz) = node(year => 1900, month => 1, day => 1, country => 'zz',
 complete(claimed_job(), '7', $pz, $nz, 5);
 my @ct = grep { /^contemporaneous\|/ } keys %{ edges($pz) };
 is(scalar @ct, 5, 'edges per type are capped');
+# all 30 at the same distance (the same time): the first 5 in path order,
+# whichever side of the time Redis listed them on
+is_deeply([ sort @ct ],
+          [ map { "contemporaneous|/1900/m1/01/1200/z$_/r/c/cap$_" }
+                qw(1 10 11 12 13) ],
+          'capped: of those as near, the first in path order');
+
+# the same distance before and after: nearer first, then path order across
+# both sides
+sub node_at {
+    my ($hhmm, %o) = @_;
+    my ($p, $j) = node(%o);
+    my $n = $json->decode($j);
+    $p =~ s{/1200/}{/$hhmm/};
+    $n->{path} = $p;
+    $n->{time} = $hhmm;
+    $n->{sort_key} += $hhmm - 1200;
+    return ($p, $json->encode($n));
+}
+my %at;
+for my $t ([qw(a 1300)], [qw(b 1100)], [qw(c 1300)], [qw(d 1000)], [qw(e 1400)]) {
+    my ($p, $nn) = node_at($t->[1], year => 1901, month => 1, day => 1,
+                           country => 'q', slug => $t->[0]);
+    complete(claimed_job(), '7', $p, $nn, 5);
+    $at{ $t->[0] } = $p;
+}
+my ($pm, $nm) = node_at('1200', year => 1901, month => 1, day => 1,
+                        country => 'q', slug => 'm');
+complete(claimed_job(), '7', $pm, $nm, 2);
+is_deeply([ sort grep { /^contemporaneous\|/ } keys %{ edges($pm) } ],
+          [ sort map { "contemporaneous|$at{$_}" } qw(a b) ],
+          'ties across both sides: of a, b, c 100 minutes away, b and a by path; '
+          . 'd and e further');
+my ($pm2, $nm2) = node_at('1200', year => 1901, month => 1, day => 1,
+                          country => 'q', slug => 'n');
+complete(claimed_job(), '7', $pm2, $nm2, 4);
+is_deeply([ sort map { s/^contemporaneous\|//r } grep { /^contemporaneous\|/ }
+                keys %{ edges($pm2) } ],
+          [ sort @at{qw(a b c)}, $pm ],
+          'cap 4: the node at the same time, then the three 100 minutes away');
 
 # ---------------------------------------------------------------------------
 # fencing
@@ -690,6 +730,21 @@ is_deeply($redis->cmd('ZRANGE', "${P}idx:vocab", 0, -1), [qw(caesar gaul)],
           'an update: the words no node has left the vocabulary');
 is($redis->cmd('EXISTS', "${P}idx:word:rome", "${P}idx:word:rome|alice"), 0,
    'an update: their sets are gone');
+complete(claimed_job(), '7', $pv, with_words($nv, ['caesar', 1], ['gaul', 2]));
+is_deeply([ map { $redis->cmd('ZSCORE', $_, $pv) }
+                "${P}idx:word:caesar", "${P}idx:word:caesar|alice",
+                "${P}idx:word:gaul" ],
+          [ 4 * 1 + 2, 4 * 1 + 2, 4 * 2 + 2 ],
+          'an update: a word of another class moves, in both sets; the others stay');
+is($redis->cmd('GET', "${P}words:$pv"), ' 1caesar 2gaul',
+   'an update: the words as indexed now');
+my $digest = sub { join ',', map { @{ $redis->cmd('ZRANGE', $_, 0, -1, 'WITHSCORES') } }
+                       "${P}idx:vocab", "${P}idx:word:caesar",
+                       "${P}idx:word:caesar|alice", "${P}idx:word:gaul",
+                       "${P}idx:word:gaul|alice" };
+my $was = $digest->();
+complete(claimed_job(), '7', $pv, with_words($nv, ['caesar', 1], ['gaul', 2]));
+is($digest->(), $was, 'the same words again: every set as it was');
 my $publish = lua_script('publish');
 $redis->cmd('EVAL', $publish, 2, "${P}node:$pv", "${P}edges:$pv", '',
             'public', '2026-01-02T00:00:00Z', $pv, "${P}events:moments", $P,

@@ -9,7 +9,7 @@
 # With no argument it runs the twelve measures, prints the table and
 # rewrites the generated part of docs/benchmarks.md (between the
 # "bench:begin" and "bench:end" markers; the hand-written analysis after
-# them is kept).  With measure numbers (1 to 12) it runs only those and
+# them is kept).  With measure numbers (1 to 13) it runs only those and
 # leaves the docs alone; the setup (Redis, the runner nginx, 10k completed
 # jobs) always runs.  BENCH_SECS sets the length of one wrk round (5).
 # BENCH_GRAPH_NODES sets the size of measure 9's graph (100000; see
@@ -19,6 +19,8 @@
 # BENCH_WAITERS sets how many long-poll waiters measure 12 holds on one
 # nginx (10000); BENCH_WAITERS_CONF adds http-level directives to its two
 # nginx (e.g. 'request_pool_size 6k;').
+# BENCH_RUNNER_MOMENTS sets how many new moments measure 13's runner
+# writes (3000).
 # BENCH_PERF=1 records `perf record -g` on the workers and Redis during
 # measure 3 and the first rounds of measures 1, 2 and 4, and on the
 # workers of W during measure 12's wake, and writes
@@ -66,7 +68,7 @@ my $JSON   = JSON::PP->new->utf8->canonical;
 my $T0     = time;
 my $LOAD0  = do { open my $fh, '<', '/proc/loadavg'; my $l = <$fh> // ''; join ' ', (split ' ', $l)[0 .. 2] };
 
-die "usage: $0 [1-12 ...]\n" if grep { !/^(?:[1-9]|1[012])$/ } @ARGV;
+die "usage: $0 [1-13 ...]\n" if grep { !/^(?:[1-9]|1[0-3])$/ } @ARGV;
 my %ONLY = map { $_ => 1 } @ARGV;
 my $FULL = !%ONLY;
 sub wanted { $FULL || $ONLY{ $_[0] } }
@@ -1905,6 +1907,66 @@ EOF
 }
 
 ###########################################################################
+# 13. the runner writing new moments: measure 3's runner answers one canned
+# scene, so its 10k jobs rewrite one node; here each query is a moment of
+# its own (the Python stand-in's scenes: a year from the query, one of 12
+# places, 2-4 of 20 tags, 1-3 of 64 figures), so each completion writes a
+# node, its auto-edges (up to clockchain_edges_max of each type, both
+# ways) and its indexes into a graph that grows to BENCH_RUNNER_MOMENTS
+
+if (wanted(13)) {
+    my $n = $ENV{BENCH_RUNNER_MOMENTS} // 3000;
+    my $rd = start_redis(args => ['--appendfsync', 'everysec',
+                                  '--auto-aof-rewrite-percentage', '0']);
+    my $N13 = start_ng(name => 'N13', ports => 1, http => sub {
+        my @p = @_;
+        return <<"EOF";
+    clockchain_zone bench13:16m;
+    clockchain_redis 127.0.0.1:@{[ $rd->port ]};
+    clockchain_max_pending 0;
+    clockchain_flash_url @{[ $pyflash->url ]};
+    clockchain_flash_key flash-key;
+    clockchain_flash_max_calls 64;
+    server {
+        listen 127.0.0.1:$p[0] reuseport;
+@{[ api_locations() ]}
+    }
+EOF
+    });
+    my $procs = roles($N13, $rd);
+    $rd->cmd('CONFIG', 'RESETSTAT');
+    my ($t0, $t1);
+    my ($cpu) = cpu_during($procs, sub {
+        with_perf('13-moments', [ values %$procs ], sub {
+            $t0 = time;
+            bulk_create($N13, $n, 'bench moment');
+            wait_for(1800, sub { pending_count($rd) == 0 }) or die "13: jobs left\n";
+            $t1 = time;
+        });
+    });
+    my $m = metrics($N13);
+    my %cs = map { /^cmdstat_(\w+):calls=(\d+),usec=(\d+)/ ? ($1 => [$2, $3]) : () }
+             split /\r?\n/, $rd->cmd('INFO', 'commandstats');
+    my %st = @{ $rd->cmd('HGETALL', "${P}stats") };
+    die "13: $m->{jobs_completed} of $n completed\n" unless $m->{jobs_completed} == $n;
+    my $x = $RES{13} = { n => $n, secs => $t1 - $t0, jps => $n / ($t1 - $t0), cpu => $cpu,
+                         redis_ms => 1000 * $cpu->{redis} / $n, nodes => $st{nodes},
+                         edges => $st{edges},
+                         script_ms => ($cs{evalsha}[1] // 0) / 1000 / $n };
+    say_("13: CPU used: " . cpu_text($cpu));
+    say_(sprintf '13: %d new moments through the runner in %.1f s: %.0f jobs/s; Redis %.2f ms of '
+         . 'CPU a completion (its scripts %.2f ms); %d nodes, %d edges',
+         $n, $x->{secs}, $x->{jps}, $x->{redis_ms}, $x->{script_ms}, $x->{nodes}, $x->{edges});
+    $COMMANDS{13} = "a Redis and an nginx of its own with a runner (`clockchain_flash_max_calls 64`) "
+        . "whose Flash is the Python stand-in at once; POST /api/bulk-generate of $n queries "
+        . "`bench moment <i>` (1000 a request), each a moment of its own; jobs/s = $n ÷ seconds "
+        . "from the first POST until the queue and the processing set are empty; Redis CPU from "
+        . "/proc, the scripts' share from `INFO commandstats` (`EVALSHA`)";
+    stop_ng($N13);
+    $rd->stop;
+}
+
+###########################################################################
 # the table
 
 my @ROWS;    # [measure, target, measured, pass]
@@ -2034,6 +2096,16 @@ if ($RES{10}) {
                      $x->{nps}, $x->{eps}, $x->{secs}, $x->{edges}, $x->{named},
                      $x->{median}, $x->{p99}, ($x->{mem1} - $x->{mem0}) / $x->{n},
                      $x->{retries}), 1);
+}
+
+if ($RES{13}) {
+    my $x = $RES{13};
+    row(sprintf('13. runner throughput, %d new moments (Python stand-in), each with its '
+                . 'auto-edges and indexes', $x->{n}),
+        '—', sprintf('%.0f jobs/s (%.1f s); Redis %.2f ms of CPU a completion, %.2f ms in '
+                     . 'scripts; %d nodes, %d edges',
+                     $x->{jps}, $x->{secs}, $x->{redis_ms}, $x->{script_ms}, $x->{nodes},
+                     $x->{edges}), 1);
 }
 
 my @head = ('measure', 'target', 'measured', 'result');

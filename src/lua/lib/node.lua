@@ -128,28 +128,96 @@ local function node_put(path, node, keep)
         return da < db
     end
 
-    -- nearest members of an index by time, self excluded
+    local function by_path(a, b)
+        return a[1] < b[1]
+    end
+
+    -- nearest members of an index by time, self excluded.  Redis answers
+    -- each side in order of distance already (up: by score, then path;
+    -- down: the reverse of that), so the two are merged, and only a run of
+    -- one distance is put in path order, when it is not in it yet: sorting
+    -- all of them in Lua took about 400 us a node for the 4 * cap of
+    -- same_era alone
+
+    local function scored(list)
+        local out = {}
+        for i = 1, #list, 2 do
+            out[#out + 1] = { list[i], tonumber(list[i + 1]) }
+        end
+        return out
+    end
 
     local function nearest(key, lo, hi, n)
-        local found = {}
-        local up = redis.call('ZRANGEBYSCORE', key, score, hi,
-                              'WITHSCORES', 'LIMIT', 0, n + 1)
-        local down = redis.call('ZREVRANGEBYSCORE', key, score, lo,
-                                'WITHSCORES', 'LIMIT', 0, n + 1)
-        local seen = {}
-        for _, list in ipairs({ up, down }) do
-            for i = 1, #list, 2 do
-                local m = list[i]
-                if m ~= path and not seen[m] then
-                    seen[m] = true
-                    found[#found + 1] = { m, tonumber(list[i + 1]) }
+        local up = scored(redis.call('ZRANGEBYSCORE', key, score, hi,
+                                     'WITHSCORES', 'LIMIT', 0, n + 1))
+        local down = scored(redis.call('ZREVRANGEBYSCORE', key, score, lo,
+                                       'WITHSCORES', 'LIMIT', 0, n + 1))
+        local out, seen = {}, {}
+        local i, j = 1, 1
+        while #out < n and (up[i] ~= nil or down[j] ~= nil) do
+            local du = up[i] ~= nil and up[i][2] - score or nil
+            local dd = down[j] ~= nil and score - down[j][2] or nil
+            local d = (dd == nil or (du ~= nil and du <= dd)) and du or dd
+            local run, first = {}, j
+            while up[i] ~= nil and up[i][2] - score == d do
+                run[#run + 1] = up[i]
+                i = i + 1
+            end
+            while down[j] ~= nil and score - down[j][2] == d do
+                j = j + 1
+            end
+            for x = j - 1, first, -1 do
+                run[#run + 1] = down[x]
+            end
+            local kept, sorted = {}, true
+            for _, o in ipairs(run) do
+                if o[1] ~= path and not seen[o[1]] then
+                    seen[o[1]] = true
+                    if #kept > 0 and not (kept[#kept][1] < o[1]) then
+                        sorted = false
+                    end
+                    kept[#kept + 1] = o
                 end
             end
+            if not sorted then
+                table.sort(kept, by_path)
+            end
+            for _, o in ipairs(kept) do
+                if #out == n then
+                    break
+                end
+                out[#out + 1] = o
+            end
         end
-        table.sort(found, by_distance)
-        local out = {}
-        for i = 1, math.min(n, #found) do
-            out[i] = found[i]
+        return out
+    end
+
+    -- the first n members of several lists in nearest()'s order, each
+    -- once: a merge of their heads (each list is in that order)
+
+    local function first_of(lists, n)
+        local out, seen, at = {}, {}, {}
+        for x = 1, #lists do
+            at[x] = 1
+        end
+        while #out < n do
+            local best, e = nil, nil
+            for x = 1, #lists do
+                local l = lists[x]
+                while l[at[x]] ~= nil and seen[l[at[x]][1]] do
+                    at[x] = at[x] + 1
+                end
+                local h = l[at[x]]
+                if h ~= nil and (e == nil or by_distance(h, e)) then
+                    best, e = x, h
+                end
+            end
+            if best == nil then
+                break
+            end
+            seen[e[1]] = true
+            out[#out + 1] = e
+            at[best] = at[best] + 1
         end
         return out
     end
@@ -159,18 +227,70 @@ local function node_put(path, node, keep)
     -- changed)
     local touched = {}
 
+    -- Every redis.call costs Redis several microseconds of its own beyond
+    -- the command's work, and a node of a dense graph writes about 150
+    -- edges: the node's own go into its edges hash in one HSET per type,
+    -- and the counters are added up here and written once per type, in
+    -- edges_flush().  An edge into the node is a hash of another node's:
+    -- one HSET each, since its answer says whether that edge is new.
+    local own, added = {}, {}
+
+    -- an edge's JSON, as cjson.encode() wrote it from the table
+    -- { source, target, type, weight, created_by = 'auto' } (and theme):
+    -- the same bytes in its order of keys, each path encoded once, not
+    -- the whole table each time (2.6 us an edge here, most of a
+    -- completion's 150)
+    local json_of = {}
+
+    local function json_str(v)
+        local j = json_of[v]
+        if j == nil then
+            j = cjson.encode(v)
+            json_of[v] = j
+        end
+        return j
+    end
+
     local function edge(source, target, etype, weight, theme)
         touched[source] = true
-        local e = { source = source, target = target, type = etype,
-                    weight = weight, created_by = 'auto' }
-        if theme then
-            e.theme = theme
-        end
-        if redis.call('HSET', p .. 'edges:' .. source, etype .. '|' .. target,
-                      cjson.encode(e)) == 1
+        local e = '{"created_by":"auto","type":' .. json_str(etype)
+                  .. ',"source":' .. json_str(source) .. ',"weight":'
+                  .. weight .. ',"target":' .. json_str(target)
+                  .. (theme and ',"theme":' .. json_str(theme) or '') .. '}'
+        if source == path then
+            local l = own[etype]
+            if l == nil then
+                l = {}
+                own[etype] = l
+            end
+            l[#l + 1] = etype .. '|' .. target
+            l[#l + 1] = e
+        elseif redis.call('HSET', p .. 'edges:' .. source,
+                          etype .. '|' .. target, e) == 1
         then
-            redis.call('HINCRBY', stats, 'edges', 1)
-            redis.call('HINCRBY', stats, 'edges:' .. etype, 1)
+            added[etype] = (added[etype] or 0) + 1
+        end
+    end
+
+    local function edges_flush()
+        local key = p .. 'edges:' .. path
+        for etype, l in pairs(own) do
+            -- 200 fields a call: unpack() has a limit, edges_max does not
+            for i = 1, #l, 400 do
+                added[etype] = (added[etype] or 0)
+                    + redis.call('HSET', key,
+                                 unpack(l, i, math.min(i + 399, #l)))
+            end
+        end
+        local total = 0
+        for etype, n in pairs(added) do
+            if n > 0 then
+                redis.call('HINCRBY', stats, 'edges:' .. etype, n)
+                total = total + n
+            end
+        end
+        if total > 0 then
+            redis.call('HINCRBY', stats, 'edges', total)
         end
     end
 
@@ -197,8 +317,14 @@ local function node_put(path, node, keep)
     local hi = (node.year + 11) * YEAR - 1
     local era, later, earlier = {}, {}, {}
 
+    -- the same date is the same sort_key but for its last four digits,
+    -- the time of day (year * 10^8 + month * 10^6 + day * 10^4 + hhmm,
+    -- BCE too: % is a floored modulo), which is what puts a node in the
+    -- date_key above: no ZSCORE of it for each of the 4 * cap
+    local date = score - score % 10000
+
     for _, o in ipairs(nearest(time_key, lo, hi, 4 * cap)) do
-        if redis.call('ZSCORE', date_key, o[1]) == false then
+        if o[2] - o[2] % 10000 ~= date then
             era[#era + 1] = o
             if o[2] > score then
                 later[#later + 1] = o
@@ -231,23 +357,25 @@ local function node_put(path, node, keep)
     -- same_figure and thematic: shared names, sorted and ", "-joined
 
     local function shared(kind, names, etype, weight)
-        local cand, order = {}, {}
-        for _, name in ipairs(names) do
-            for _, o in ipairs(nearest(p .. 'idx:' .. kind .. ':' .. name,
-                                       '-inf', '+inf', cap)) do
-                if not cand[o[1]] then
-                    cand[o[1]] = o[2]
-                    order[#order + 1] = o
-                end
+        -- each name's nearest, and who is in them: a member found there
+        -- needs no ZSCORE to say that it has the name
+        local lists, has = {}, {}
+        for x, name in ipairs(names) do
+            lists[x] = nearest(p .. 'idx:' .. kind .. ':' .. name, '-inf',
+                               '+inf', cap)
+            has[x] = {}
+            for _, o in ipairs(lists[x]) do
+                has[x][o[1]] = true
             end
         end
-        table.sort(order, by_distance)
-        for i = 1, math.min(cap, #order) do
-            local other = order[i][1]
+        for _, o in ipairs(first_of(lists, cap)) do
+            local other = o[1]
             local common = {}
-            for _, name in ipairs(names) do
-                if redis.call('ZSCORE', p .. 'idx:' .. kind .. ':' .. name,
-                              other) ~= false then
+            for x, name in ipairs(names) do
+                if has[x][other]
+                   or redis.call('ZSCORE', p .. 'idx:' .. kind .. ':' .. name,
+                                 other) ~= false
+                then
                     common[#common + 1] = name
                 end
             end
@@ -261,6 +389,8 @@ local function node_put(path, node, keep)
 
     shared('fig', figures, 'same_figure', 0.6)
     shared('tag', tags, 'thematic', 0.3)
+
+    edges_flush()
 
     -- index the node last, so that it is not its own neighbour above
 
@@ -283,12 +413,41 @@ local function node_put(path, node, keep)
     local g = group(now[1], now[2])
     local wkey = p .. 'words:' .. path
     local before = redis.call('GET', wkey)
+    local words_now = serial(list)
+    local list_in = list
 
     if before and string.sub(before, 1, 1) ~= '[' then
         -- the same node written again: its old words out (its path, its
         -- visibility and so its place in browse and the public list stay)
-        search(node_parse_words(before), path, group(old[1], old[2]), old[2],
-               false)
+        if group(old[1], old[2]) ~= g or old[2] ~= now[2] then
+            search(node_parse_words(before), path, group(old[1], old[2]),
+                   old[2], false)
+        elseif before == words_now then
+            -- the same words in the same group, as a Flash answer given
+            -- again has them: they are indexed as they are
+            list_in = {}
+        else
+            -- in the same group: only what changed, a word gone out, a
+            -- word new or of another class in (a ZADD moves its score)
+            local class, gone = {}, {}
+            for _, e in ipairs(list) do
+                class[e[1]] = e[2]
+            end
+            for _, e in ipairs(node_parse_words(before)) do
+                if class[e[1]] == nil then
+                    gone[#gone + 1] = e
+                elseif class[e[1]] == e[2] then
+                    class[e[1]] = false
+                end
+            end
+            search(gone, path, g, now[2], false)
+            list_in = {}
+            for _, e in ipairs(list) do
+                if class[e[1]] then
+                    list_in[#list_in + 1] = e
+                end
+            end
+        end
     else
         -- new, or written before these indexes (JSON words: the indexes of
         -- an older version, which ops/reindex.lua replaces)
@@ -298,8 +457,10 @@ local function node_put(path, node, keep)
         end
     end
 
-    search(list, path, g, now[2], true)
-    redis.call('SET', wkey, serial(list))
+    search(list_in, path, g, now[2], true)
+    if words_now ~= before then
+        redis.call('SET', wkey, words_now)
+    end
 
     -- every nginx forgets what it cached of them
 
