@@ -128,6 +128,7 @@ local function node_put(path, node, keep)
         return da < db
     end
 
+    -- the same distance: path order, as by_distance() has it
     local function by_path(a, b)
         return a[1] < b[1]
     end
@@ -237,9 +238,8 @@ local function node_put(path, node, keep)
 
     -- an edge's JSON, as cjson.encode() wrote it from the table
     -- { source, target, type, weight, created_by = 'auto' } (and theme):
-    -- the same bytes in its order of keys, each path encoded once, not
-    -- the whole table each time (2.6 us an edge here, most of a
-    -- completion's 150)
+    -- the same bytes in its order of keys, each path encoded once; the
+    -- table's encoding took 2.6 us, for each of a completion's ~150 edges
     local json_of = {}
 
     local function json_str(v)
