@@ -457,6 +457,13 @@ sub kib { sprintf '%.1f MiB', $_[0] / 1024 }
 my $P = 'clockchain:{cc}:v1:';
 my $redis;    # the one Redis of the run
 
+# a Redis durable as in production (AOF, fsync every second); no AOF
+# rewrite, whose fork would land in some round and not in others
+sub bench_redis {
+    return start_redis(args => ['--appendfsync', 'everysec',
+                                '--auto-aof-rewrite-percentage', '0']);
+}
+
 # { "redis" => pid, "runner worker" => pid, "other worker" => pid }
 sub roles {
     my ($ng, $rd) = @_;
@@ -487,10 +494,7 @@ my %RES;        # measure number -> { ... }
 my %INFO;
 
 say_("starting Redis, the Python Flash stand-in, the runner nginx R");
-# durable as in production (AOF, fsync every second); no AOF rewrite, whose
-# fork would land in some round and not in others
-$redis = start_redis(args => ['--appendfsync', 'everysec',
-                                 '--auto-aof-rewrite-percentage', '0']);
+$redis = bench_redis();
 my $pyflash = start_flash(delay => 0, key => 'flash-key');
 
 # the canned scene: what the Python stand-in answers for one query
@@ -1601,8 +1605,7 @@ sub redis_breakdown {
 }
 
 if (wanted(9)) {
-    my $rd = start_redis(args => ['--appendfsync', 'everysec',
-                                  '--auto-aof-rewrite-percentage', '0']);
+    my $rd = bench_redis();
     my ($maps, $flash) = graph_flash_http($SCENE);
     my $R9 = start_ng(name => 'R9', ports => 2, http => sub {
         my @p = @_;
@@ -1788,8 +1791,7 @@ EOF
 if (wanted(10)) {
     my $n = $ENV{BENCH_INGEST_NODES} // 100_000;
     my $per = 100;      # moments a request: the most one may carry
-    my $rd = start_redis(args => ['--appendfsync', 'everysec',
-                                  '--auto-aof-rewrite-percentage', '0']);
+    my $rd = bench_redis();
     my $N10 = start_ng(name => 'N10', ports => 1, http => sub {
         my @p = @_;
         return <<"EOF";
@@ -1916,8 +1918,7 @@ EOF
 
 if (wanted(13)) {
     my $n = $ENV{BENCH_RUNNER_MOMENTS} // 3000;
-    my $rd = start_redis(args => ['--appendfsync', 'everysec',
-                                  '--auto-aof-rewrite-percentage', '0']);
+    my $rd = bench_redis();
     my $N13 = start_ng(name => 'N13', ports => 1, http => sub {
         my @p = @_;
         return <<"EOF";
