@@ -245,6 +245,20 @@ is_deeply([ sort @ct ],
                 qw(1 10 11 12 13) ],
           'capped: of those as near, the first in path order');
 
+# edges_max at its bound (1000): a node's own edges of one type go to
+# Redis in one HSET, 2000 values through unpack(); 1000 others on its date
+# (in the date's index, as complete.lua puts them there)
+$redis->cmd('ZADD', "${P}idx:date:1950:1:1",
+            map { (195001011200, "/1950/m1/01/1200/w$_/r/c/wide$_") } 1 .. 1000);
+my $before = $redis->cmd('HGET', "${P}stats", 'edges:contemporaneous');
+my ($pw, $nw) = node(year => 1950, month => 1, day => 1, country => 'ww',
+                     slug => 'widez');
+complete(claimed_job(), '7', $pw, $nw, 1000);
+is(scalar(grep { /^contemporaneous\|/ } keys %{ edges($pw) }), 1000,
+   'edges_max 1000: all 1000 of one type, written in one call');
+is($redis->cmd('HGET', "${P}stats", 'edges:contemporaneous') - $before, 2000,
+   'edges_max 1000: each counted once, both ways');
+
 # the same distance before and after: nearer first, then path order across
 # both sides
 sub node_at {
