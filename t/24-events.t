@@ -108,10 +108,10 @@ EOF
     # the read leaves the worker while Redis is stopped; both workers are
     # stopped before Redis answers it, so the answer waits in the socket of
     # the worker that asked
-    kill 'STOP', $redis->pid;
+    stop_processes($redis->pid);
     my $first = background_get($ng, "/api/jobs/$id");
     my $sent = wait_for(5, sub { redis_unread() > 0 });
-    kill 'STOP', @workers;
+    stop_processes(@workers);
     kill 'CONT', $redis->pid;
     ok($sent, 'the GET sent its HMGET');
 

@@ -39,7 +39,7 @@ CONF
 my @stopped;
 END { kill 'CONT', @stopped if @stopped }
 
-sub stop { push @stopped, @_; kill 'STOP', @_ }
+sub stop { push @stopped, @_; stop_processes(@_) or die "SIGSTOP @_: not stopped in 10 s\n" }
 sub cont { kill 'CONT', @_; my %c = map { $_ => 1 } @_; @stopped = grep { !$c{$_} } @stopped }
 
 ###########################################################################
@@ -191,7 +191,8 @@ is(scalar @bad, 0, "1: each of the $n requests got its own status")
 
 my $calls = create_calls();
 ok($calls >= 1 && $calls <= 2,
-   "1: the creates went to Redis in $calls create.lua call(s), at most one a worker");
+   "1: the creates went to Redis in $calls create.lua call(s), at most one a worker")
+    or diag($redis->cmd('INFO', 'commandstats'), $ng->error_log);
 
 # what each answered request created, as its answer says
 my (%answered, @wrong);
@@ -243,6 +244,9 @@ close $_ for @conns;
 # 2. Redis down with a call in flight and creates queued behind it
 
 $redis->cmd('FLUSHALL');
+# every connection to Redis, the workers' and this test's own
+sub redis_clients { scalar(() = $redis->cmd('CLIENT', 'LIST') =~ /^id=/mg) }
+my $clients = redis_clients();
 my @wave1 = map { post('/api/generate', { query => "Group commit lost $_" }) } 1 .. 10;
 push @wave1, post('/api/bulk-generate', { queries => [ map { { query => "Group commit lost bulk $_" } } 1 .. 3 ] },
                   'X-Admin-Key' => 'admin-key');
@@ -276,6 +280,10 @@ is(job_count($redis), 0, '2: Redis, back from its AOF, has none of their jobs');
 is($redis->cmd('DBSIZE'), 0, '2: ... nor anything else of theirs');
 ok(wait_for(15, sub { generate($ng, { query => 'Group commit after' })->{status} == 200 }),
    '2: nginx creates again once Redis is back');
+# each worker, not only the one that answered: one still waiting to
+# connect again would answer the next section's creates 503
+ok(wait_for(15, sub { redis_clients() >= $clients }),
+   "2: both workers are connected to Redis again ($clients connections)");
 close $_ for @conns;
 
 ###########################################################################
@@ -305,7 +313,8 @@ my @stay = grep { !$gone{$_} } 0 .. $#conns;
 my @all = (@q1, @q2);
 my @stayed = map { [ read_response($conns[$_]) ] } @stay;
 is(scalar(grep { $_->[0] == 200 } @stayed), scalar @stay,
-   '3: the clients that stayed got 200');
+   '3: the clients that stayed got 200')
+    or diag(explain([ map { "$_->[0] $_->[1]" } @stayed ]), $ng->error_log);
 is_deeply([ map { ($json->decode($_->[1]) // {})->{status} } @stayed ], [ ('pending') x @stay ],
           '3: ... each with its pending job');
 my %by_query = map { $_->{query} => $_ } values %{ jobs_in_redis() };

@@ -56,7 +56,7 @@ our @EXPORT = qw(
     $UUID_RE $TS_RE $JOB_PREFIX $QUEUE_KEY $KEYS $JOBS_LOCATIONS
     wait_for module_path nginx_bin
     generate bulk get_job created_ok completed_moment raw_request lua_script
-    start_flash wait_job background background_get tcp_unread
+    start_flash wait_job background background_get tcp_unread stop_processes
 );
 
 our $UUID_RE = qr/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -463,6 +463,22 @@ sub wait_job {
 # 0 after a request was sent is the event "nginx has read it": a ?wait=
 # request is a registered waiter from then on, as the jobs handler runs on
 # the read.
+# SIGSTOP, and wait until each process is stopped: kill() returns before
+# the signal is taken, and a process still running may yet read what is
+# written to it next (an epoll_wait that returns on the first byte)
+sub stop_processes {
+    my (@pids) = @_;
+    kill 'STOP', @pids;
+    return wait_for(10, sub {
+        for my $pid (@pids) {
+            open my $fh, '<', "/proc/$pid/stat" or return 0;
+            my ($state) = (<$fh> // "") =~ /.*\) (\S)/s;
+            return 0 unless ($state // '') eq 'T';
+        }
+        return 1;
+    });
+}
+
 sub tcp_unread {
     my (%o) = @_;
     my ($side, $port) = exists $o{local} ? (1, $o{local}) : (2, $o{remote});
