@@ -207,7 +207,7 @@ sub is_unavailable {
     my $slow = start_nginx(redis => $redis, conf => conf(' timeout=30s'));
     get_job($slow, $id);
 
-    kill 'STOP', $redis->pid;
+    stop_processes($redis->pid);
     my $timers = count_log($ng, qr/did not answer (a POST )?in 1000 ms/);
     my $res = generate($ng, { query => 'Created while Redis hangs' });
     is_unavailable($res, 'redis hung: POST -> 503', retry_after => 1);

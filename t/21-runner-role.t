@@ -87,7 +87,7 @@ my $slow = created_ok(generate($ng, { query => 'stop probe [flash:delay=1]' }),
 ok(wait_for(5, sub {
     $redis->hash($JOB_PREFIX . $slow->{job_id})->{status} eq 'processing'
 }), 'sigstop: the job is processing');
-kill 'STOP', $holder;
+stop_processes($holder);
 ($pid, $secs) = new_holder($ng, $holder, 10);
 ok($pid, sprintf 'sigstop: another worker took the role (%.2f s)', $secs);
 ok(wait_for(15, sub {

@@ -106,7 +106,7 @@ ok(wait_for(5, sub { status($long->{job_id}) eq 'processing'
 
 # --- the replica hangs (SIGSTOP) ---------------------------------------------
 
-kill 'STOP', $replica->pid;
+stop_processes($replica->pid);
 
 my $jobs0 = job_count($primary);
 

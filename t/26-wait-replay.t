@@ -38,7 +38,7 @@ my $first = created_ok(generate($ng, $body, headers => \%KEY),
                        'the first POST, replica up: 200');
 
 # the replica hangs: the replay must wait for it like the first POST
-kill 'STOP', $replica->pid;
+stop_processes($replica->pid);
 my $res = generate($ng, $body, headers => \%KEY);
 is_error($res, 503, qr/replica/, 'replayed while the replica hangs: 503, not 200');
 kill 'CONT', $replica->pid;

@@ -41,7 +41,7 @@ CONF
 created_ok(generate($ng, { query => 'Before Redis hangs' }),
            'Redis up: POST with wait=1 -> 200');
 
-kill 'STOP', $primary->pid;
+stop_processes($primary->pid);
 
 my @posts = map {
     my $n = $_;

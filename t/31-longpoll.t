@@ -375,7 +375,7 @@ like($b->error_log, qr/lost the events subscription/, 'the drop was logged');
         scalar grep { /sub=3 / } split /\n/, $redis->cmd('CLIENT', 'LIST', 'TYPE', 'pubsub');
     };
     my $before = $subscribers->();
-    kill 'STOP', $redis->pid;
+    stop_processes($redis->pid);
     my $d = start_nginx(redis => $redis, conf => <<"CONF");
     clockchain_zone cc:1m;
     clockchain_redis 127.0.0.1:%%REDIS_PORT%% timeout=1s;

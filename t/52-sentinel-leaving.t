@@ -50,7 +50,7 @@ created_ok(generate($ng, { query => 'through the sentinel' }), 'a POST works');
 my @old = $ng->worker_pids;
 
 # the workers lose Redis and ask the (stopped) sentinel where it went
-kill 'STOP', $spid;
+stop_processes($spid);
 $redis->cmd('CLIENT', 'KILL', 'TYPE', 'normal');
 $redis->cmd('CLIENT', 'KILL', 'TYPE', 'pubsub');
 ok(wait_for(10, sub {

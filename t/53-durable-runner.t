@@ -69,7 +69,7 @@ my $a = created_ok(generate($other, { query => 'Claimed while the replica hangs'
                    '(a) replica up: job created');
 is($replica->cmd('EXISTS', $JOB_PREFIX . $a->{job_id}), 1, '(a) the replica has it');
 
-kill 'STOP', $replica->pid;
+stop_processes($replica->pid);
 
 my $ng = start_nginx(redis => $primary, conf => conf(
     'clockchain_flash_url http://127.0.0.1:' . $flash->port . ";\n"
@@ -102,7 +102,7 @@ my $b = created_ok(generate($ng, { query => 'Finished while the replica hangs [f
 # event: its Flash call is held, so its claim was confirmed
 ok(wait_for(10, sub { $flash->held >= 1 }), '(b) its Flash call is in progress');
 
-kill 'STOP', $replica->pid;
+stop_processes($replica->pid);
 
 my $poll = background_get($other, "/api/jobs/$b->{job_id}?wait=30", timeout => 40);
 ok(wait_for(5, sub { $poll->sent && tcp_unread(local => $other->port) == 0 }),

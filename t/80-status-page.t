@@ -257,7 +257,7 @@ unless (failures()) {
 # the failures well within the page's 5 s fetch, saying why, rather than
 # after clockchain_redis timeout= (5 s), when the page had given up and
 # blamed the status location; the same while the workers reconnect
-kill 'STOP', $redis->pid;
+stop_processes($redis->pid);
 for my $n (1 .. 4) {
     my $t0 = Time::HiRes::time();
     $res = http(GET => "$url?format=json");
