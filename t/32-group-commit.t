@@ -39,7 +39,7 @@ CONF
 my @stopped;
 END { kill 'CONT', @stopped if @stopped }
 
-sub stop { push @stopped, @_; stop_processes(@_) or die "SIGSTOP @_: not stopped in 10 s\n" }
+sub stop { push @stopped, @_; stop_processes(@_) }
 sub cont { kill 'CONT', @_; my %c = map { $_ => 1 } @_; @stopped = grep { !$c{$_} } @stopped }
 
 ###########################################################################

@@ -456,6 +456,23 @@ sub wait_job {
     return $job;
 }
 
+# stop_processes(@pids): SIGSTOP, and wait until each process is stopped
+# (dies after 10 s): kill() returns before the signal is taken, and a
+# process still running may yet read what is written to it next (an
+# epoll_wait that returns on the first byte)
+sub stop_processes {
+    my (@pids) = @_;
+    kill 'STOP', @pids;
+    wait_for(10, sub {
+        for my $pid (@pids) {
+            open my $fh, '<', "/proc/$pid/stat" or return 0;
+            my ($state) = (<$fh> // '') =~ /.*\) (\S)/s;
+            return 0 unless ($state // '') eq 'T';
+        }
+        return 1;
+    }) or die "SIGSTOP @pids: not stopped within 10 s\n";
+}
+
 # tcp_unread(local => $port): bytes that reached 127.0.0.1:$port (a
 # server's side: nginx's) and that the process there has not read yet;
 # tcp_unread(remote => $port): the same on connections to that port (nginx's
@@ -463,22 +480,6 @@ sub wait_job {
 # 0 after a request was sent is the event "nginx has read it": a ?wait=
 # request is a registered waiter from then on, as the jobs handler runs on
 # the read.
-# SIGSTOP, and wait until each process is stopped: kill() returns before
-# the signal is taken, and a process still running may yet read what is
-# written to it next (an epoll_wait that returns on the first byte)
-sub stop_processes {
-    my (@pids) = @_;
-    kill 'STOP', @pids;
-    return wait_for(10, sub {
-        for my $pid (@pids) {
-            open my $fh, '<', "/proc/$pid/stat" or return 0;
-            my ($state) = (<$fh> // "") =~ /.*\) (\S)/s;
-            return 0 unless ($state // '') eq 'T';
-        }
-        return 1;
-    });
-}
-
 sub tcp_unread {
     my (%o) = @_;
     my ($side, $port) = exists $o{local} ? (1, $o{local}) : (2, $o{remote});
